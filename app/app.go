@@ -1,0 +1,170 @@
+// Package app wires wabot together: configuration, logging, the database,
+// the HTTP server and the per-tenant sessions, with an ordered start and
+// shutdown, and the command line around them.
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"wabot/app/database"
+	"wabot/portal"
+)
+
+// App is one running wabot: tests start it on 127.0.0.1:0 and stop it like
+// the serve command does.
+type App struct {
+	cfg *Config
+	log *slog.Logger
+	db  *database.DB
+
+	echo     *echo.Echo
+	server   *http.Server
+	listener net.Listener
+
+	// background work (supervisors, cleaners) runs under bgCtx and is
+	// waited for by bg.
+	bgCtx    context.Context
+	bgCancel context.CancelFunc
+	bg       sync.WaitGroup
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New prepares the folders, opens and migrates the database and builds
+// every component, without listening yet. A failed New leaves nothing
+// open.
+func New(ctx context.Context, cfg *Config, log *slog.Logger) (a *App, err error) {
+	if err := ensureDirs(cfg.DataDir, cfg.SessionsDir); err != nil {
+		return nil, err
+	}
+	db, err := openAndMigrate(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	a = &App{cfg: cfg, log: log, db: db}
+	defer func() {
+		if err != nil {
+			a.db.Close()
+		}
+	}()
+	a.bgCtx, a.bgCancel = context.WithCancel(context.WithoutCancel(ctx))
+
+	a.echo = newEcho(cfg, log, portal.ErrorHandler(log))
+	healthRoutes(a.echo, db)
+	a.server = &http.Server{
+		Handler:           a.echo,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	return a, nil
+}
+
+// Start listens on the configured address and serves in the background.
+func (a *App) Start() error {
+	ln, err := net.Listen("tcp", a.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", a.cfg.Addr, err)
+	}
+	a.listener = ln
+	a.bg.Add(1)
+	go func() {
+		defer a.bg.Done()
+		if err := a.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("http server stopped", "err", err)
+		}
+	}()
+	a.log.Info("wabot serving", "addr", ln.Addr().String(), "url", a.cfg.BaseURL.String(), "version", Version())
+	return nil
+}
+
+// Addr is the address the server listens on (useful with port 0).
+func (a *App) Addr() string { return a.listener.Addr().String() }
+
+// URL is http://<listen address>, for tests.
+func (a *App) URL() string { return "http://" + a.Addr() }
+
+// DB is the app database, for tests and commands.
+func (a *App) DB() *database.DB { return a.db }
+
+// Shutdown stops in order: stop accepting HTTP and let requests finish,
+// stop background work, close the database. It is safe after a
+// half-finished start and when called twice.
+func (a *App) Shutdown(ctx context.Context) error {
+	a.closeOnce.Do(func() {
+		var errs []error
+		if a.listener != nil {
+			if err := a.server.Shutdown(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("stopping http: %w", err))
+				a.server.Close()
+			}
+		}
+		a.bgCancel()
+		done := make(chan struct{})
+		go func() { a.bg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			errs = append(errs, errors.New("background work did not stop before the deadline"))
+		}
+		if err := a.db.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("closing database: %w", err))
+		}
+		a.closeErr = errors.Join(errs...)
+	})
+	return a.closeErr
+}
+
+func openAndMigrate(ctx context.Context, cfg *Config, log *slog.Logger) (*database.DB, error) {
+	path := filepath.Join(cfg.DataDir, "wabot.db")
+	db, err := database.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	n, err := db.Migrate(ctx)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if n > 0 {
+		log.Info("database migrated", "path", path, "applied", n, "version", database.LatestVersion())
+	}
+	return db, nil
+}
+
+// ensureDirs creates the data and sessions folders private to the service
+// user (0700): they hold WhatsApp keys and sign-in tokens.
+func ensureDirs(dirs ...string) error {
+	for _, d := range dirs {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return fmt.Errorf("creating %s: %w", d, err)
+		}
+		if err := os.Chmod(d, 0o700); err != nil {
+			return fmt.Errorf("securing %s: %w", d, err)
+		}
+	}
+	return nil
+}
+
+// randomID returns n random bytes as lower-case base32 without padding.
+func randomID(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
+}

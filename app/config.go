@@ -1,0 +1,305 @@
+package app
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is every setting of a wabot process, loaded once from the
+// environment and flags and validated before anything starts.
+type Config struct {
+	Addr        string
+	BaseURL     *url.URL
+	DataDir     string
+	SessionsDir string
+
+	GoogleClientID     string
+	GoogleClientSecret string
+	OIDCIssuer         string
+	OIDCClientID       string
+	OIDCClientSecret   string
+
+	AdminEmails    []string
+	AllowedDomains []string
+	TrustedProxies []netip.Prefix
+	MetricsToken   string
+
+	WebhookAllowPrivate  bool
+	Approval             string // "manual" or "auto"
+	ReconnectMaxAttempts int
+	HeartbeatInterval    time.Duration
+
+	LogFormat string // "auto", "text" or "json"
+	LogLevel  string // "debug", "info", "warn" or "error"
+}
+
+// Secure reports whether the portal is served over https, which turns on
+// Secure and __Host- cookies.
+func (c *Config) Secure() bool { return c.BaseURL.Scheme == "https" }
+
+// GoogleEnabled reports whether "Sign in with Google" is configured.
+func (c *Config) GoogleEnabled() bool { return c.GoogleClientID != "" }
+
+// OIDCEnabled reports whether a generic OpenID Connect provider is configured.
+func (c *Config) OIDCEnabled() bool { return c.OIDCIssuer != "" }
+
+// UsageError is a bad command line or configuration value: the process
+// exits with status 2 and prints the message as is.
+type UsageError struct{ Msg string }
+
+func (e *UsageError) Error() string { return e.Msg }
+
+// setting describes one configuration variable: its name, default, help
+// text and the parser that stores it into a Config.
+type setting struct {
+	env   string
+	def   string
+	help  string
+	parse func(c *Config, v string) error
+}
+
+// settings lists every variable of contract §2, in the order the README
+// shows them. Each parse error says what is accepted; loadConfig adds the
+// name and the value.
+var settings = []setting{
+	{"WABOT_ADDR", "127.0.0.1:8080", "listen address (host:port)", func(c *Config, v string) error {
+		host, port, err := net.SplitHostPort(v)
+		if err != nil {
+			return errors.New("accepted: host:port, such as 127.0.0.1:8080 or :8080")
+		}
+		if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			return errors.New("accepted: a port from 0 to 65535 after the colon")
+		}
+		if host != "" && net.ParseIP(host) == nil && !validHostname(host) {
+			return errors.New("accepted: an IP address or host name before the colon")
+		}
+		c.Addr = v
+		return nil
+	}},
+	{"WABOT_BASE_URL", "http://localhost:8080", "public URL of the portal", func(c *Config, v string) error {
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			return errors.New("accepted: an absolute http:// or https:// URL without query, such as https://wabot.example.com")
+		}
+		u.Path = strings.TrimRight(u.Path, "/")
+		c.BaseURL = u
+		return nil
+	}},
+	{"WABOT_DATA_DIR", "./data", "folder of the app database and generated secrets", nonEmpty(func(c *Config, v string) { c.DataDir = v })},
+	{"WABOT_SESSIONS_DIR", "./sessions", "folder with one WhatsApp device store per tenant", nonEmpty(func(c *Config, v string) { c.SessionsDir = v })},
+	{"WABOT_GOOGLE_CLIENT_ID", "", "enables Sign in with Google", func(c *Config, v string) error { c.GoogleClientID = v; return nil }},
+	{"WABOT_GOOGLE_CLIENT_SECRET", "", "Google OAuth client secret", func(c *Config, v string) error { c.GoogleClientSecret = v; return nil }},
+	{"WABOT_OIDC_ISSUER", "", "enables OpenID Connect sign-in (issuer URL)", func(c *Config, v string) error {
+		if v == "" {
+			return nil
+		}
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return errors.New("accepted: the issuer's absolute URL, such as https://auth.example.com/realms/main")
+		}
+		c.OIDCIssuer = strings.TrimRight(v, "/")
+		return nil
+	}},
+	{"WABOT_OIDC_CLIENT_ID", "", "OpenID Connect client id", func(c *Config, v string) error { c.OIDCClientID = v; return nil }},
+	{"WABOT_OIDC_CLIENT_SECRET", "", "OpenID Connect client secret", func(c *Config, v string) error { c.OIDCClientSecret = v; return nil }},
+	{"WABOT_ADMIN_EMAILS", "", "comma list of admin emails", func(c *Config, v string) error {
+		list, err := commaList(v, func(s string) bool {
+			at := strings.LastIndexByte(s, '@')
+			return at > 0 && at < len(s)-1 && !strings.ContainsAny(s, " \t")
+		})
+		if err != nil {
+			return fmt.Errorf("accepted: comma-separated email addresses (%w)", err)
+		}
+		c.AdminEmails = list
+		return nil
+	}},
+	{"WABOT_ALLOWED_DOMAINS", "", "comma list of email domains allowed to sign in", func(c *Config, v string) error {
+		list, err := commaList(v, validHostname)
+		if err != nil {
+			return fmt.Errorf("accepted: comma-separated domain names such as example.com (%w)", err)
+		}
+		c.AllowedDomains = list
+		return nil
+	}},
+	{"WABOT_TRUSTED_PROXIES", "", "comma list of CIDRs whose X-Forwarded-For is believed", func(c *Config, v string) error {
+		var out []netip.Prefix
+		for _, s := range strings.Split(v, ",") {
+			s = strings.TrimSpace(s)
+			if s == "" {
+				continue
+			}
+			p, err := netip.ParsePrefix(s)
+			if err != nil {
+				a, aerr := netip.ParseAddr(s)
+				if aerr != nil {
+					return fmt.Errorf("accepted: comma-separated CIDRs such as 10.0.0.0/8 or 127.0.0.1/32 (%q is not one)", s)
+				}
+				p = netip.PrefixFrom(a, a.BitLen())
+			}
+			out = append(out, p.Masked())
+		}
+		c.TrustedProxies = out
+		return nil
+	}},
+	{"WABOT_METRICS_TOKEN", "", "bearer token for /metrics; empty: loopback only", func(c *Config, v string) error { c.MetricsToken = v; return nil }},
+	{"WABOT_WEBHOOK_ALLOW_PRIVATE", "false", "allow webhooks to loopback and private addresses", func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return errors.New("accepted: true or false")
+		}
+		c.WebhookAllowPrivate = b
+		return nil
+	}},
+	{"WABOT_APPROVAL", "manual", "manual: an admin approves each tenant; auto: approved at creation", oneOf(func(c *Config, v string) { c.Approval = v }, "manual", "auto")},
+	{"WABOT_RECONNECT_MAX_ATTEMPTS", "10", "reconnect tries before a session goes to ERROR", func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			return errors.New("accepted: a whole number from 1 to 1000")
+		}
+		c.ReconnectMaxAttempts = n
+		return nil
+	}},
+	{"WABOT_HEARTBEAT_INTERVAL", "30s", "how often a running session writes last_seen_at", func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 100*time.Millisecond || d > time.Hour {
+			return errors.New("accepted: a duration from 100ms to 1h, such as 30s")
+		}
+		c.HeartbeatInterval = d
+		return nil
+	}},
+	{"WABOT_LOG_FORMAT", "auto", "text, json, or auto (text on a terminal)", oneOf(func(c *Config, v string) { c.LogFormat = v }, "auto", "text", "json")},
+	{"WABOT_LOG_LEVEL", "info", "debug, info, warn or error", oneOf(func(c *Config, v string) { c.LogLevel = v }, "debug", "info", "warn", "error")},
+}
+
+// flagName turns WABOT_BASE_URL into base-url.
+func flagName(env string) string {
+	return strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(env, "WABOT_")), "_", "-")
+}
+
+// registerConfigFlags adds one string flag per setting to fs; values are
+// applied by loadConfig so that a flag wins over the environment.
+func registerConfigFlags(fs *flag.FlagSet) map[string]*string {
+	vals := make(map[string]*string, len(settings))
+	for _, s := range settings {
+		vals[s.env] = fs.String(flagName(s.env), "", s.help+" (env "+s.env+")")
+	}
+	return vals
+}
+
+// loadConfig builds a Config from defaults, the environment and the flags
+// that were set, reporting every bad value, one line each.
+func loadConfig(getenv func(string) string, fs *flag.FlagSet, flags map[string]*string) (*Config, error) {
+	set := map[string]bool{}
+	if fs != nil {
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	}
+	c := &Config{}
+	var problems []string
+	for _, s := range settings {
+		v := s.def
+		if e := getenv(s.env); e != "" {
+			v = e
+		}
+		if set[flagName(s.env)] {
+			v = *flags[s.env]
+		}
+		if err := s.parse(c, strings.TrimSpace(v)); err != nil {
+			problems = append(problems, fmt.Sprintf("invalid %s=%q: %v", s.env, v, err))
+		}
+	}
+	if len(problems) == 0 {
+		problems = append(problems, c.crossCheck()...)
+	}
+	if len(problems) > 0 {
+		return nil, &UsageError{Msg: strings.Join(problems, "\n")}
+	}
+	return c, nil
+}
+
+// crossCheck reports settings that are valid alone but not together.
+func (c *Config) crossCheck() []string {
+	var p []string
+	if (c.GoogleClientID == "") != (c.GoogleClientSecret == "") {
+		p = append(p, "invalid WABOT_GOOGLE_CLIENT_ID/WABOT_GOOGLE_CLIENT_SECRET: accepted: both set, or both empty")
+	}
+	if c.OIDCIssuer != "" && (c.OIDCClientID == "" || c.OIDCClientSecret == "") {
+		p = append(p, "invalid WABOT_OIDC_ISSUER: accepted only with WABOT_OIDC_CLIENT_ID and WABOT_OIDC_CLIENT_SECRET set")
+	}
+	if c.OIDCIssuer == "" && (c.OIDCClientID != "" || c.OIDCClientSecret != "") {
+		p = append(p, "invalid WABOT_OIDC_CLIENT_ID: accepted only with WABOT_OIDC_ISSUER set")
+	}
+	return p
+}
+
+// PrintConfigHelp writes the table of variables, their defaults and meaning.
+func PrintConfigHelp(w io.Writer) {
+	for _, s := range settings {
+		def := s.def
+		if def == "" {
+			def = "(empty)"
+		}
+		fmt.Fprintf(w, "  %-30s --%-24s default %-22s %s\n", s.env, flagName(s.env), def, s.help)
+	}
+}
+
+func nonEmpty(store func(c *Config, v string)) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		if v == "" {
+			return errors.New("accepted: a folder path")
+		}
+		store(c, v)
+		return nil
+	}
+}
+
+func oneOf(store func(c *Config, v string), allowed ...string) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		for _, a := range allowed {
+			if v == a {
+				store(c, v)
+				return nil
+			}
+		}
+		return fmt.Errorf("accepted: %s", strings.Join(allowed, ", "))
+	}
+}
+
+func commaList(v string, valid func(string) bool) ([]string, error) {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		s = strings.ToLower(strings.TrimSpace(s))
+		if s == "" {
+			continue
+		}
+		if !valid(s) {
+			return nil, fmt.Errorf("%q is not one", s)
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func validHostname(h string) bool {
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(h, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}

@@ -1,0 +1,135 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime/debug"
+	"time"
+)
+
+// version is set at build time with -ldflags "-X wabot/app.version=v1.2.3".
+var version = ""
+
+// Version is the binary's version: the build-time value, else the module
+// version or VCS revision recorded by the Go toolchain.
+func Version() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			return bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				return "dev-" + s.Value[:12]
+			}
+		}
+	}
+	return "dev"
+}
+
+// ShutdownTimeout bounds a graceful stop: HTTP drain, supervisors and the
+// database together.
+const ShutdownTimeout = 20 * time.Second
+
+const usage = `wabot: a self-hosted, multi-tenant WhatsApp bot platform
+
+Usage:
+  wabot [serve] [flags]          serve the portal and run every tenant's session (default)
+  wabot migrate [flags]          apply database migrations and exit
+  wabot version                  print the version
+
+Flags (each also read from the environment variable named; a flag wins):
+`
+
+// Run is the whole program: it parses args (without the program name),
+// runs the chosen command until ctx is cancelled and returns its error. A
+// *UsageError means exit status 2.
+func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	fs := flag.NewFlagSet("wabot "+cmd, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	flags := registerConfigFlags(fs)
+	showUsage := func() {
+		fmt.Fprint(stderr, usage)
+		PrintConfigHelp(stderr)
+	}
+	switch cmd {
+	case "serve", "migrate":
+	case "version":
+		fmt.Fprintln(stdout, "wabot", Version())
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		PrintConfigHelp(stdout)
+		return nil
+	default:
+		showUsage()
+		return &UsageError{Msg: fmt.Sprintf("unknown command %q", cmd)}
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, usage)
+			PrintConfigHelp(stdout)
+			return nil
+		}
+		return &UsageError{Msg: err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return &UsageError{Msg: fmt.Sprintf("unexpected argument %q for %s", fs.Arg(0), cmd)}
+	}
+	cfg, err := loadConfig(getenv, fs, flags)
+	if err != nil {
+		return err
+	}
+	log := NewLogger(stderr, cfg.LogFormat, cfg.LogLevel)
+	switch cmd {
+	case "migrate":
+		return runMigrate(ctx, cfg, log)
+	default:
+		return runServe(ctx, cfg, log)
+	}
+}
+
+func runServe(ctx context.Context, cfg *Config, log *slog.Logger) error {
+	a, err := New(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	if err := a.Start(); err != nil {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
+		defer cancel()
+		return errors.Join(err, a.Shutdown(sctx))
+	}
+	<-ctx.Done()
+	log.Info("shutting down", "deadline", ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
+	defer cancel()
+	start := time.Now()
+	if err := a.Shutdown(sctx); err != nil {
+		return err
+	}
+	log.Info("stopped", "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func runMigrate(ctx context.Context, cfg *Config, log *slog.Logger) error {
+	if err := ensureDirs(cfg.DataDir); err != nil {
+		return err
+	}
+	db, err := openAndMigrate(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	v, _ := db.Version(ctx)
+	log.Info("database is up to date", "version", v)
+	return db.Close()
+}

@@ -1,0 +1,95 @@
+package portal
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"wabot/tenant"
+	"wabot/views"
+)
+
+// statusOf maps a domain error code to its HTTP status.
+var statusOf = map[tenant.Code]int{
+	tenant.CodeInvalid:      http.StatusUnprocessableEntity,
+	tenant.CodeBadRequest:   http.StatusBadRequest,
+	tenant.CodeNotFound:     http.StatusNotFound,
+	tenant.CodeConflict:     http.StatusConflict,
+	tenant.CodeUnauthorized: http.StatusUnauthorized,
+	tenant.CodeForbidden:    http.StatusForbidden,
+	tenant.CodeUnavailable:  http.StatusServiceUnavailable,
+}
+
+// ErrorHandler renders every error: JSON {"error": ...} under /api/ and an
+// HTML page elsewhere. Only internal errors (5xx) are logged, and their
+// detail never reaches the client.
+func ErrorHandler(log *slog.Logger) echo.HTTPErrorHandler {
+	return func(err error, c echo.Context) {
+		if c.Response().Committed {
+			return
+		}
+		status, msg, fields := http.StatusInternalServerError, "internal error", map[string]string(nil)
+		var de *tenant.Error
+		var he *echo.HTTPError
+		switch {
+		case errors.As(err, &de):
+			status, msg, fields = statusOf[de.Code], de.Msg, de.Fields
+			if status == 0 {
+				status = http.StatusInternalServerError
+			}
+		case errors.As(err, &he):
+			status = he.Code
+			if m, ok := he.Message.(string); ok && status < 500 {
+				msg = strings.ToLower(m)
+			} else {
+				msg = strings.ToLower(http.StatusText(status))
+			}
+		}
+		if status >= 500 {
+			log.Error("request failed", "method", c.Request().Method, "path", c.Request().URL.Path,
+				"request_id", c.Response().Header().Get(echo.HeaderXRequestID), "err", err)
+			msg = "internal error"
+			if status == http.StatusServiceUnavailable && de != nil {
+				msg = de.Msg
+			}
+		}
+		if isAPI(c) {
+			body := map[string]any{"error": msg}
+			if len(fields) > 0 {
+				body["fields"] = fields
+			}
+			if c.Request().Method == http.MethodHead {
+				_ = c.NoContent(status)
+				return
+			}
+			_ = c.JSON(status, body)
+			return
+		}
+		_ = Render(c, status, views.ErrorPage(views.ErrorView{Status: status, Title: http.StatusText(status), Message: pageMessage(status, msg)}))
+	}
+}
+
+func isAPI(c echo.Context) bool {
+	p := c.Request().URL.Path
+	return p == "/api" || strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/dev/")
+}
+
+func pageMessage(status int, msg string) string {
+	switch status {
+	case http.StatusNotFound:
+		return "There is nothing at this address. It may have moved, or it belongs to another workspace."
+	case http.StatusInternalServerError:
+		return "Something went wrong on our side. It has been logged; please try again in a moment."
+	case http.StatusForbidden:
+		if msg == "forbidden" {
+			return "You are not allowed to do that."
+		}
+	}
+	if msg != "" {
+		return strings.ToUpper(msg[:1]) + msg[1:]
+	}
+	return http.StatusText(status)
+}

@@ -1,0 +1,1 @@
+// wabot portal script: filled in with the link page.
