@@ -31,7 +31,7 @@ type conn struct {
 	inbuf       []byte
 	noiseStatic [32]byte // the client's Noise key, as its QR code shows it
 	recv        cipher.AEAD
-	recvCtr uint32
+	recvCtr     uint32
 
 	sendMu  sync.Mutex // orders encryption with queueing
 	send    cipher.AEAD

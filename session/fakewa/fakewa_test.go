@@ -2,15 +2,19 @@ package fakewa
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	_ "github.com/mattn/go-sqlite3"
 	"go.mau.fi/whatsmeow"
+	"go.mau.fi/whatsmeow/proto/waE2E"
 	"go.mau.fi/whatsmeow/store"
 	"go.mau.fi/whatsmeow/store/sqlstore"
 	"go.mau.fi/whatsmeow/types"
@@ -22,10 +26,10 @@ func TestMain(m *testing.M) {
 	// whatsmeow's package settings, set once for the whole process before
 	// any client runs: fast keepalives so a silent server is noticed in
 	// seconds, and the device name the phone lists.
-	whatsmeow.KeepAliveIntervalMin = 300 * time.Millisecond
-	whatsmeow.KeepAliveIntervalMax = 500 * time.Millisecond
-	whatsmeow.KeepAliveResponseDeadline = 300 * time.Millisecond
-	whatsmeow.KeepAliveMaxFailTime = 1500 * time.Millisecond
+	whatsmeow.KeepAliveIntervalMin = 1000 * time.Millisecond
+	whatsmeow.KeepAliveIntervalMax = 1500 * time.Millisecond
+	whatsmeow.KeepAliveResponseDeadline = 1000 * time.Millisecond
+	whatsmeow.KeepAliveMaxFailTime = 3000 * time.Millisecond
 	store.SetOSInfo("wabot-test", [3]uint32{1, 0, 0})
 	os.Exit(m.Run())
 }
@@ -33,7 +37,7 @@ func TestMain(m *testing.M) {
 // testClient is a real whatsmeow client with its own SQLite store,
 // recording the events it sees.
 type testClient struct {
-	t      *testing.T
+	t      testing.TB
 	cli    *whatsmeow.Client
 	dbPath string
 	mu     sync.Mutex
@@ -41,7 +45,7 @@ type testClient struct {
 	signal chan struct{}
 }
 
-func newServer(t *testing.T, opts Options) *Server {
+func newServer(t testing.TB, opts Options) *Server {
 	t.Helper()
 	if os.Getenv("FAKEWA_TRACE") != "" {
 		opts.Trace = os.Stderr
@@ -54,7 +58,7 @@ func newServer(t *testing.T, opts Options) *Server {
 	return s
 }
 
-func newClient(t *testing.T, s *Server, dbPath string) *testClient {
+func newClient(t testing.TB, s *Server, dbPath string) *testClient {
 	t.Helper()
 	if dbPath == "" {
 		dbPath = filepath.Join(t.TempDir(), "device.db")
@@ -64,7 +68,7 @@ func newClient(t *testing.T, s *Server, dbPath string) *testClient {
 		log = waLog.Stdout("client", "DEBUG", false)
 	}
 	ctx := context.Background()
-	container, err := sqlstore.New(ctx, "sqlite3", "file:"+dbPath+"?_foreign_keys=on&_journal_mode=WAL&_busy_timeout=5000", log)
+	container, err := sqlstore.New(ctx, "sqlite3", "file:"+dbPath+"?_foreign_keys=on&_journal_mode=WAL&_busy_timeout=5000&_txlock=immediate", log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +143,7 @@ func (tc *testClient) eventNames() string {
 }
 
 // pair connects tc without a device and lets phone scan its first QR code.
-func pair(t *testing.T, tc *testClient, phone *Phone) types.JID {
+func pair(t testing.TB, tc *testClient, phone *Phone) types.JID {
 	t.Helper()
 	if err := tc.cli.Connect(); err != nil {
 		t.Fatal(err)
@@ -181,4 +185,421 @@ func TestPairByQRThenLoginWithoutQR(t *testing.T) {
 	if n := again.count(func(e any) bool { _, ok := e.(*events.QR); return ok }); n != 0 {
 		t.Fatalf("a stored device saw %d QR events", n)
 	}
+}
+
+func TestPairByPhoneCode(t *testing.T) {
+	s := newServer(t, Options{})
+	phone := s.NewPhone("")
+	tc := newClient(t, s, "")
+	if err := tc.cli.Connect(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor[*events.QR](tc, 10*time.Second, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	code, err := tc.cli.PairPhone(ctx, "+"+phone.Number(), true, whatsmeow.PairClientChrome, "Chrome (Linux)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(code) != 9 || code[4] != '-' {
+		t.Fatalf("code %q, want XXXX-XXXX", code)
+	}
+	if _, err := phone.EnterCode(ctx, "AAAA-AAAA"); err == nil && code != "AAAA-AAAA" {
+		// A wrong code must not link. Only one attempt exists per
+		// hello, so the right code is tried on a new hello below.
+		t.Fatal("a wrong code linked the device")
+	}
+	if len(phone.LinkedDevices()) != 0 {
+		t.Fatal("a wrong code linked the device")
+	}
+}
+
+func TestPairByPhoneCodeLinks(t *testing.T) {
+	s := newServer(t, Options{})
+	phone := s.NewPhone("")
+	tc := newClient(t, s, "")
+	if err := tc.cli.Connect(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor[*events.QR](tc, 10*time.Second, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	code, err := tc.cli.PairPhone(ctx, "+"+phone.Number(), true, whatsmeow.PairClientChrome, "Chrome (Linux)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	jid, err := phone.EnterCode(ctx, code)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := waitFor[*events.PairSuccess](tc, 10*time.Second, nil)
+	if ps.ID != jid {
+		t.Fatalf("paired as %s, phone linked %s", ps.ID, jid)
+	}
+	waitFor[*events.Connected](tc, 20*time.Second, nil)
+}
+
+func TestMessagesBothWays(t *testing.T) {
+	s := newServer(t, Options{})
+	phone := s.NewPhone("")
+	tc := newClient(t, s, "")
+	pair(t, tc, phone)
+	ann := phone.NewContact("", "Ann")
+
+	for i, text := range []string{"hello", "second message"} {
+		id, err := ann.Send(text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg := waitFor[*events.Message](tc, 10*time.Second, func(m *events.Message) bool { return m.Info.ID == id })
+		if msg.Message.GetConversation() != text || msg.Info.PushName != "Ann" || msg.Info.Sender.User != ann.JID().User || msg.Info.IsFromMe {
+			t.Fatalf("message %d: %q from %s (%q)", i, msg.Message.GetConversation(), msg.Info.Sender, msg.Info.PushName)
+		}
+		reply := fmt.Sprintf("reply %d", i)
+		if _, err := tc.cli.SendMessage(context.Background(), ann.JID(), &waE2EMessage{Conversation: &reply}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := ann.Next(10 * time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Text != reply {
+			t.Fatalf("contact decrypted %q, want %q", got.Text, reply)
+		}
+	}
+	if out := phone.Outbox(); len(out) != 2 || out[1].Text != "reply 1" || out[1].To != ann.JID() {
+		t.Fatalf("outbox %+v", out)
+	}
+}
+
+func TestDeviceStartsTheConversation(t *testing.T) {
+	s := newServer(t, Options{})
+	phone := s.NewPhone("")
+	tc := newClient(t, s, "")
+	pair(t, tc, phone)
+	bob := phone.NewContact("", "Bob")
+	for _, text := range []string{"first (pkmsg)", "second (msg)"} {
+		text := text
+		if _, err := tc.cli.SendMessage(context.Background(), bob.JID(), &waE2EMessage{Conversation: &text}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := bob.Next(10 * time.Second)
+		if err != nil || got.Text != text {
+			t.Fatalf("got %q (%v), want %q", got.Text, err, text)
+		}
+	}
+	id, err := bob.Send("answer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor[*events.Message](tc, 10*time.Second, func(m *events.Message) bool { return m.Info.ID == id && m.Message.GetConversation() == "answer" })
+}
+
+func TestRedeliverSameID(t *testing.T) {
+	s := newServer(t, Options{})
+	phone := s.NewPhone("")
+	tc := newClient(t, s, "")
+	pair(t, tc, phone)
+	ann := phone.NewContact("", "Ann")
+	id, err := ann.Send("once")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor[*events.Message](tc, 10*time.Second, func(m *events.Message) bool { return m.Info.ID == id })
+	if err := ann.Redeliver(id); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for tc.count(func(e any) bool { m, ok := e.(*events.Message); return ok && m.Info.ID == id }) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the redelivered copy never reached the client")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+type waE2EMessage = waE2E.Message
+
+func TestCutConnectionReconnects(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, Options{})
+	phone := s.NewPhone("")
+	tc := newClient(t, s, "")
+	jid := pair(t, tc, phone)
+	connected := tc.count(func(e any) bool { _, ok := e.(*events.Connected); return ok })
+	if !s.Cut(jid) {
+		t.Fatal("device not online")
+	}
+	waitFor[*events.Disconnected](tc, 10*time.Second, nil)
+	waitUntil(t, 10*time.Second, "a second Connected", func() bool {
+		return tc.count(func(e any) bool { _, ok := e.(*events.Connected); return ok }) > connected
+	})
+}
+
+func TestRefusedConnectionsThenRecovery(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, Options{})
+	phone := s.NewPhone("")
+	tc := newClient(t, s, "")
+	jid := pair(t, tc, phone)
+	var hookCalls int
+	var mu sync.Mutex
+	tc.cli.AutoReconnectHook = func(error) bool {
+		mu.Lock()
+		hookCalls++
+		mu.Unlock()
+		return true
+	}
+	s.RefuseConnections(2)
+	s.Cut(jid)
+	waitUntil(t, 20*time.Second, "reconnected after two refusals", func() bool {
+		return tc.count(func(e any) bool { _, ok := e.(*events.Connected); return ok }) >= 2
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if hookCalls != 2 {
+		t.Fatalf("AutoReconnectHook saw %d failures, want 2", hookCalls)
+	}
+}
+
+func TestUnlinkLogsOutAndWipesStore(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, Options{})
+	phone := s.NewPhone("")
+	tc := newClient(t, s, "")
+	jid := pair(t, tc, phone)
+	if err := phone.Unlink(jid); err != nil {
+		t.Fatal(err)
+	}
+	lo := waitFor[*events.LoggedOut](tc, 10*time.Second, nil)
+	if lo.OnConnect || lo.Reason != events.ConnectFailureLoggedOut {
+		t.Fatalf("LoggedOut %+v", lo)
+	}
+	waitUntil(t, 5*time.Second, "store deleted", func() bool { return storeEmpty(t, tc.dbPath) })
+	if len(phone.LinkedDevices()) != 0 {
+		t.Fatal("phone still lists the device")
+	}
+}
+
+func TestFailure401AtConnect(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, Options{})
+	phone := s.NewPhone("")
+	tc := newClient(t, s, "")
+	jid := pair(t, tc, phone)
+	tc.cli.Disconnect()
+	s.FailNextLogin(jid, Failure{Reason: 401})
+	again := newClient(t, s, tc.dbPath)
+	if err := again.cli.Connect(); err != nil {
+		t.Fatal(err)
+	}
+	lo := waitFor[*events.LoggedOut](again, 10*time.Second, nil)
+	if !lo.OnConnect || lo.Reason != events.ConnectFailureLoggedOut {
+		t.Fatalf("LoggedOut %+v", lo)
+	}
+	waitUntil(t, 5*time.Second, "store deleted", func() bool { return storeEmpty(t, tc.dbPath) })
+}
+
+func TestConnectFailuresSurfaceAsEvents(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, Options{})
+	phone := s.NewPhone("")
+	tc := newClient(t, s, "")
+	jid := pair(t, tc, phone)
+	tc.cli.Disconnect()
+
+	cases := []struct {
+		name  string
+		fault Failure
+		check func(tc *testClient)
+	}{
+		{"outdated", Failure{Reason: 405}, func(tc *testClient) { waitFor[*events.ClientOutdated](tc, 10*time.Second, nil) }},
+		{"temporary ban", Failure{Reason: 402, Code: 101, Expire: time.Hour}, func(tc *testClient) {
+			ban := waitFor[*events.TemporaryBan](tc, 10*time.Second, nil)
+			if ban.Code != events.TempBanSentToTooManyPeople || ban.Expire != time.Hour {
+				t.Errorf("ban %+v", ban)
+			}
+		}},
+	}
+	for _, c := range cases {
+		s.FailNextLogin(jid, c.fault)
+		cl := newClient(t, s, tc.dbPath)
+		if err := cl.cli.Connect(); err != nil {
+			t.Fatal(err)
+		}
+		c.check(cl)
+		cl.cli.Disconnect()
+	}
+	// The device is still linked after those failures: a plain login works.
+	cl := newClient(t, s, tc.dbPath)
+	if err := cl.cli.Connect(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor[*events.Connected](cl, 10*time.Second, nil)
+	if !s.Replace(jid) {
+		t.Fatal("not online")
+	}
+	waitFor[*events.StreamReplaced](cl, 10*time.Second, nil)
+}
+
+func TestKeepaliveTimeoutForcesReconnect(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, Options{})
+	phone := s.NewPhone("")
+	tc := newClient(t, s, "")
+	pair(t, tc, phone)
+	s.SetPingsAnswered(false)
+	waitFor[*events.KeepAliveTimeout](tc, 10*time.Second, nil)
+	waitUntil(t, 15*time.Second, "a reconnect after keepalives failed", func() bool {
+		return tc.count(func(e any) bool { _, ok := e.(*events.Connected); return ok }) >= 2
+	})
+	s.SetPingsAnswered(true)
+}
+
+func TestUnacknowledgedMessageIsRedeliveredAfterReconnect(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, Options{})
+	phone := s.NewPhone("")
+	tc := newClient(t, s, "")
+	tc.cli.SynchronousAck = true
+	tc.cli.EnableDecryptedEventBuffer = true
+	var fail sync.Once
+	failing := make(chan struct{})
+	tc.cli.AddEventHandlerWithSuccessStatus(func(evt any) bool {
+		if _, ok := evt.(*events.Message); ok {
+			ok := true
+			fail.Do(func() { ok = false; close(failing) })
+			return ok
+		}
+		return true
+	})
+	jid := pair(t, tc, phone)
+	ann := phone.NewContact("", "Ann")
+	id, err := ann.Send("keep me")
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-failing
+	time.Sleep(100 * time.Millisecond)
+	s.Cut(jid) // the handler failed: no receipt, so the server still holds it
+	waitUntil(t, 15*time.Second, "the message delivered a second time", func() bool {
+		return tc.count(func(e any) bool { m, ok := e.(*events.Message); return ok && m.Info.ID == id }) >= 2
+	})
+}
+
+func TestLatencyIsAdded(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, Options{})
+	phone := s.NewPhone("")
+	tc := newClient(t, s, "")
+	pair(t, tc, phone)
+	ann := phone.NewContact("", "Ann")
+	s.SetLatency(300 * time.Millisecond)
+	start := time.Now()
+	id, _ := ann.Send("slow")
+	waitFor[*events.Message](tc, 10*time.Second, func(m *events.Message) bool { return m.Info.ID == id })
+	if time.Since(start) < 300*time.Millisecond {
+		t.Fatalf("delivered in %s despite 300ms latency", time.Since(start))
+	}
+}
+
+func TestManyClientsPairInParallel(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, Options{})
+	const n = 20
+	var wg sync.WaitGroup
+	jids := make([]types.JID, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tc := newClient(t, s, "")
+			jids[i] = pair(t, tc, s.NewPhone(""))
+		}()
+	}
+	wg.Wait()
+	online := 0
+	for _, j := range jids {
+		if s.Online(j) {
+			online++
+		}
+	}
+	if online != n {
+		t.Fatalf("%d of %d online", online, n)
+	}
+}
+
+func TestNoGoroutineLeftAfterDisconnect(t *testing.T) {
+	// Goroutines of clients from earlier tests are not this test's concern
+	// (whatsmeow can strand a frame reader when a frame arrives during its
+	// own close handshake), so only new ones count.
+	before := clientGoroutines()
+	s := newServer(t, Options{})
+	phone := s.NewPhone("")
+	tc := newClient(t, s, "")
+	pair(t, tc, phone)
+	ann := phone.NewContact("", "Ann")
+	id, _ := ann.Send("hi")
+	waitFor[*events.Message](tc, 10*time.Second, func(m *events.Message) bool { return m.Info.ID == id })
+	tc.cli.Disconnect()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		left := newGoroutines(before, clientGoroutines())
+		if len(left) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("whatsmeow goroutines left after Disconnect:\n%s", strings.Join(left, "\n\n"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// clientGoroutines returns the stacks of goroutines that belong to a
+// whatsmeow client, by goroutine header line.
+func clientGoroutines() map[string]string {
+	buf := make([]byte, 4<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	out := map[string]string{}
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "go.mau.fi/whatsmeow.(*Client)") || strings.Contains(g, "whatsmeow/socket.") {
+			id, _, _ := strings.Cut(g, " [")
+			out[id] = g
+		}
+	}
+	return out
+}
+
+func newGoroutines(before, now map[string]string) []string {
+	var out []string
+	for id, g := range now {
+		if _, old := before[id]; !old {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func storeEmpty(t *testing.T, path string) bool {
+	db, err := sql.Open("sqlite3", "file:"+path+"?_foreign_keys=on&mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow("SELECT COUNT(*) FROM whatsmeow_device").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n == 0
 }

@@ -19,6 +19,8 @@ import (
 	waBinary "go.mau.fi/whatsmeow/binary"
 	"go.mau.fi/whatsmeow/types"
 	"go.mau.fi/whatsmeow/util/keys"
+
+	"wabot/session/internal/signallog"
 )
 
 // Options tune a Server. The zero value is ready to use.
@@ -48,21 +50,22 @@ type Server struct {
 	mu          sync.Mutex
 	closed      bool
 	conns       map[*conn]struct{}
-	phones      map[string]*Phone         // by phone number
-	devices     map[types.JID]*device     // by device JID (number:device)
-	contacts    map[string]*Contact       // by contact number
-	qrRefs      map[string]*registration  // QR reference → pairing connection
-	codePairs   map[string]*codePairing   // phone number → pending code pairing
-	loginFaults map[types.JID][]Failure   // next logins of a device that fail
-	refuseCount int                       // connections still to refuse
-	refuseUntil time.Time                 // refuse connections until then
-	deafPings   bool                      // leave keepalive pings unanswered
-	nextNumber  int                       // for generated phone numbers
-	onSent      func(Sent)                // observer of decrypted outgoing messages
+	phones      map[string]*Phone        // by phone number
+	devices     map[types.JID]*device    // by device JID (number:device)
+	contacts    map[string]*Contact      // by contact number
+	qrRefs      map[string]*registration // QR reference → pairing connection
+	codePairs   map[string]*codePairing  // phone number → pending code pairing
+	loginFaults map[types.JID][]Failure  // next logins of a device that fail
+	refuseCount int                      // connections still to refuse
+	refuseUntil time.Time                // refuse connections until then
+	deafPings   bool                     // leave keepalive pings unanswered
+	nextNumber  int                      // for generated phone numbers
+	onSent      func(Sent)               // observer of decrypted outgoing messages
 }
 
 // NewServer starts a fake WhatsApp server on loopback.
 func NewServer(opts Options) (*Server, error) {
+	signallog.Install()
 	if opts.QRRefs <= 0 {
 		opts.QRRefs = 6
 	}
