@@ -92,11 +92,17 @@ func (c *conn) close(graceful bool) {
 	})
 }
 
-// closeAfterQueue closes the socket about 200 ms after every frame queued
-// so far has been written, as WhatsApp does after a stream error.
+// closeGrace is how long the server leaves a socket it ended (stream
+// error, failure) for the client to close. WhatsApp closes at once; the
+// fake waits a little because whatsmeow's frame socket has data races when
+// both sides close at the same moment, which -race reports in tests.
+const closeGrace = 3 * time.Second
+
+// closeAfterQueue closes the socket once every frame queued so far has been
+// written and the client had closeGrace to close it itself.
 func (c *conn) closeAfterQueue() {
 	select {
-	case c.queue <- outFrame{close: true, due: time.Now().Add(200 * time.Millisecond)}:
+	case c.queue <- outFrame{close: true, due: time.Now().Add(closeGrace)}:
 	case <-c.done:
 	}
 }

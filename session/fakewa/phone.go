@@ -309,8 +309,17 @@ func (p *Phone) link(ctx context.Context, reg *registration, advSecret []byte) (
 	s.mu.Lock()
 	s.devices[jid] = d
 	s.mu.Unlock()
+	// The client disconnects and logs in again by itself on 515; the server
+	// only closes a socket the client left open, so both sides never close
+	// it at once (whatsmeow's frame socket races on that).
 	reg.c.sendNode(waBinary.Node{Tag: "stream:error", Attrs: waBinary.Attrs{"code": "515"}})
-	reg.c.closeAfterQueue()
+	go func() {
+		select {
+		case <-reg.c.done:
+		case <-time.After(closeGrace):
+			reg.c.close(false)
+		}
+	}()
 	return jid, nil
 }
 

@@ -1,0 +1,49 @@
+package session
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"wabot/session/fakewa"
+	"wabot/tenant"
+)
+
+func TestFiftyTenantsAtOnceAndShutdown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow")
+	}
+	before := clientGoroutines()
+	r := newRig(t, fakewa.Options{}, nil)
+	const n = 50
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = r.newTenant("Many " + string(rune('A'+i%26)) + string(rune('a'+i/26)))
+	}
+	r.start()
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.linkWithin(id, 120*time.Second)
+		}()
+	}
+	wg.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := r.m.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown with %d connected: %v", n, err)
+	}
+	t.Logf("shutdown of %d connected tenants took %s", n, time.Since(start))
+	for _, id := range ids {
+		if w := r.worker(id); w.Status != tenant.WorkerStopped {
+			t.Fatalf("worker %s after shutdown", w.Status)
+		}
+	}
+	waitUntil(t, 5*time.Second, "no client goroutine left", func() bool {
+		return len(newGoroutines(before, clientGoroutines())) == 0
+	})
+}

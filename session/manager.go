@@ -1,0 +1,341 @@
+// Package session runs one supervisor goroutine per tenant, each owning the
+// tenant's whatsmeow client and device store under sessions/<tenantId>/:
+// linking by QR code or phone code, connection states, reconnect backoff,
+// terminal failures, heartbeat, crash isolation, and the hand-off of
+// incoming messages to the tenant's message pipeline.
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"go.mau.fi/whatsmeow"
+	"go.mau.fi/whatsmeow/store"
+	"go.mau.fi/whatsmeow/types"
+	"go.mau.fi/whatsmeow/types/events"
+
+	"wabot/session/internal/signallog"
+	"wabot/tenant"
+)
+
+// Config tunes the manager. Zero durations take the defaults in
+// withDefaults; tests shorten them.
+type Config struct {
+	SessionsDir          string
+	ReconnectMaxAttempts int
+	HeartbeatInterval    time.Duration
+
+	QRFirstTimeout     time.Duration // how long the first QR code is shown (60s)
+	QRNextTimeout      time.Duration // how long each later code is shown (20s)
+	ReconnectBaseDelay time.Duration // first reconnect backoff step (1s)
+	ReconnectMaxDelay  time.Duration // backoff cap (1m)
+	RestartBaseDelay   time.Duration // first restart delay after a crash (1s)
+	RestartMaxDelay    time.Duration // cap (1m)
+	ConnectConcurrency int           // tenants connecting at once at start (32)
+	DeviceName         string        // shown in the phone's linked devices ("wabot")
+}
+
+func (c Config) withDefaults() Config {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.QRFirstTimeout, 60*time.Second)
+	def(&c.QRNextTimeout, 20*time.Second)
+	def(&c.ReconnectBaseDelay, time.Second)
+	def(&c.ReconnectMaxDelay, time.Minute)
+	def(&c.RestartBaseDelay, time.Second)
+	def(&c.RestartMaxDelay, time.Minute)
+	def(&c.HeartbeatInterval, 30*time.Second)
+	if c.ReconnectMaxAttempts <= 0 {
+		c.ReconnectMaxAttempts = 10
+	}
+	if c.ConnectConcurrency <= 0 {
+		c.ConnectConcurrency = 32
+	}
+	if c.DeviceName == "" {
+		c.DeviceName = "wabot"
+	}
+	return c
+}
+
+// Connector prepares each new whatsmeow client before it connects. The
+// production build connects to WhatsApp as is; the demo build points the
+// client at the fake server.
+type Connector interface {
+	Prepare(cli *whatsmeow.Client) error
+}
+
+// DirectConnector is the production Connector: WhatsApp's own servers.
+type DirectConnector struct{}
+
+// Prepare leaves the client as whatsmeow made it.
+func (DirectConnector) Prepare(*whatsmeow.Client) error { return nil }
+
+// Sender sends a tenant's replies through its current client.
+type Sender interface {
+	// SendText sends text to chat with the given message id; sending the
+	// same id twice is harmless, since WhatsApp keeps one message per id.
+	SendText(ctx context.Context, chat types.JID, id, text string) error
+	// NewMessageID returns a fresh WhatsApp message id.
+	NewMessageID() string
+	// OwnJID is the linked number's JID (empty when not linked).
+	OwnJID() types.JID
+}
+
+// Pipeline receives every tenant's incoming messages. The bot implements
+// it; Attach is called once per supervisor run.
+type Pipeline interface {
+	Attach(tenantID string, out Sender) TenantPipeline
+}
+
+// TenantPipeline is one tenant's share of the Pipeline.
+type TenantPipeline interface {
+	// HandleMessage stores an incoming message durably and queues it for
+	// an answer. It returns false when the message could not be stored:
+	// WhatsApp is then not told it was received, and delivers it again.
+	HandleMessage(evt *events.Message) bool
+	// Online tells the pipeline whether replies can be sent now.
+	Online(on bool)
+	// Detach stops the tenant's pipeline work and waits for it.
+	Detach()
+}
+
+// Manager owns every tenant's supervisor.
+type Manager struct {
+	cfg        Config
+	log        *slog.Logger
+	store      *tenant.Store
+	connector  Connector
+	pipeline   Pipeline
+	connectSem chan struct{}
+
+	mu       sync.Mutex
+	sups     map[string]*supervisor
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	shutdown bool
+}
+
+// deviceNameOnce guards whatsmeow's package-level device name: set once per
+// process, before any client reads it.
+var deviceNameOnce sync.Once
+
+// NewManager returns a Manager; Start launches the supervisors.
+func NewManager(cfg Config, log *slog.Logger, st *tenant.Store, connector Connector, pipeline Pipeline) *Manager {
+	signallog.Install()
+	if connector == nil {
+		connector = DirectConnector{}
+	}
+	if pipeline == nil {
+		pipeline = LogPipeline{Log: log}
+	}
+	cfg = cfg.withDefaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Manager{
+		cfg: cfg, log: log, store: st, connector: connector, pipeline: pipeline,
+		connectSem: make(chan struct{}, cfg.ConnectConcurrency),
+		sups:       map[string]*supervisor{}, ctx: ctx, cancel: cancel,
+	}
+}
+
+// setDeviceName sets the name the phone lists for linked devices. It is a
+// whatsmeow package variable read by connecting clients, so it is set once,
+// before the first client exists.
+func (m *Manager) setDeviceName() {
+	deviceNameOnce.Do(func() {
+		store.DeviceProps.Os = &m.cfg.DeviceName
+	})
+}
+
+// Start launches a supervisor for every tenant that is not suspended.
+// Tenants with a stored device connect at once (ConnectConcurrency at a
+// time); the others wait for a link attempt.
+func (m *Manager) Start(ctx context.Context) error {
+	m.setDeviceName()
+	tenants, err := m.store.Tenants(ctx)
+	if err != nil {
+		return fmt.Errorf("listing tenants: %w", err)
+	}
+	for _, t := range tenants {
+		if t.Status == tenant.StatusSuspended {
+			continue
+		}
+		if err := m.Add(t.ID); err != nil {
+			m.log.Error("cannot start tenant session", "tenant", t.ID, "err", err)
+		}
+	}
+	return nil
+}
+
+// Add starts the tenant's supervisor if it is not running (new tenant,
+// resume after suspension).
+func (m *Manager) Add(tenantID string) error {
+	if !tenant.ValidTenantID(tenantID) {
+		return fmt.Errorf("refusing tenant id %q: not one wabot generated", tenantID)
+	}
+	m.setDeviceName()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.shutdown {
+		return errors.New("session manager is shutting down")
+	}
+	if _, ok := m.sups[tenantID]; ok {
+		return nil
+	}
+	s := newSupervisor(m, tenantID)
+	m.sups[tenantID] = s
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		s.loop()
+	}()
+	return nil
+}
+
+// Stop stops the tenant's supervisor (suspension), disconnecting its
+// client and keeping its link.
+func (m *Manager) Stop(ctx context.Context, tenantID string) error {
+	m.mu.Lock()
+	s := m.sups[tenantID]
+	delete(m.sups, tenantID)
+	m.mu.Unlock()
+	if s == nil {
+		return nil
+	}
+	s.cancel()
+	select {
+	case <-s.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Running reports whether the tenant has a supervisor.
+func (m *Manager) Running(tenantID string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.sups[tenantID] != nil
+}
+
+// ErrNotRunning is returned for commands to a tenant without a supervisor
+// (suspended, or unknown).
+var ErrNotRunning = &tenant.Error{Code: tenant.CodeConflict, Msg: "this workspace's session is not running (suspended?)"}
+
+func (m *Manager) get(tenantID string) (*supervisor, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.sups[tenantID]
+	if s == nil {
+		return nil, ErrNotRunning
+	}
+	return s, nil
+}
+
+// Link starts a link attempt: new QR codes, unless the tenant is linked.
+func (m *Manager) Link(ctx context.Context, tenantID string) error {
+	s, err := m.get(tenantID)
+	if err != nil {
+		return err
+	}
+	_, err = s.do(ctx, command{kind: cmdLink})
+	return err
+}
+
+// LinkPhone starts pairing by phone-number code and returns the
+// 8-character code to type on the phone.
+func (m *Manager) LinkPhone(ctx context.Context, tenantID, phone string) (string, error) {
+	s, err := m.get(tenantID)
+	if err != nil {
+		return "", err
+	}
+	return s.do(ctx, command{kind: cmdLinkPhone, phone: phone})
+}
+
+// Restart reconnects the tenant's client, keeping its link.
+func (m *Manager) Restart(ctx context.Context, tenantID string) error {
+	s, err := m.get(tenantID)
+	if err != nil {
+		return err
+	}
+	_, err = s.do(ctx, command{kind: cmdRestart})
+	return err
+}
+
+// Reset disconnects, deletes sessions/<tenantId>/ and starts a new link
+// attempt: the seed's manual reset in one call.
+func (m *Manager) Reset(ctx context.Context, tenantID string) error {
+	s, err := m.get(tenantID)
+	if err != nil {
+		return err
+	}
+	_, err = s.do(ctx, command{kind: cmdReset})
+	return err
+}
+
+// Logout unlinks the device from WhatsApp (when it can reach it), then
+// resets.
+func (m *Manager) Logout(ctx context.Context, tenantID string) error {
+	s, err := m.get(tenantID)
+	if err != nil {
+		return err
+	}
+	_, err = s.do(ctx, command{kind: cmdLogout})
+	return err
+}
+
+// Shutdown stops every supervisor in parallel; each disconnects its client.
+// It returns when all have stopped or ctx ends.
+func (m *Manager) Shutdown(ctx context.Context) error {
+	m.mu.Lock()
+	m.shutdown = true
+	m.mu.Unlock()
+	m.cancel()
+	done := make(chan struct{})
+	go func() { m.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("sessions did not stop in time: %w", ctx.Err())
+	}
+}
+
+// dir is the tenant's device store folder; the id was validated by Add.
+func (m *Manager) dir(tenantID string) string {
+	return filepath.Join(m.cfg.SessionsDir, tenantID)
+}
+
+func removeDir(dir string) error {
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("removing %s: %w", dir, err)
+	}
+	return nil
+}
+
+// LogPipeline logs incoming messages and answers nothing: the pipeline
+// used when no bot is wired in.
+type LogPipeline struct{ Log *slog.Logger }
+
+// Attach returns a pipeline that logs.
+func (p LogPipeline) Attach(tenantID string, _ Sender) TenantPipeline {
+	return logTenant{log: p.Log.With("tenant", tenantID)}
+}
+
+type logTenant struct{ log *slog.Logger }
+
+func (l logTenant) HandleMessage(evt *events.Message) bool {
+	l.log.Info("message received", "chat", evt.Info.Chat.String(), "id", evt.Info.ID)
+	return true
+}
+func (logTenant) Online(bool) {}
+func (logTenant) Detach()     {}

@@ -1,0 +1,170 @@
+package tenant
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// SessionState is where a tenant's WhatsApp link stands (contract §4).
+type SessionState string
+
+const (
+	StateQRPending    SessionState = "QR_PENDING"
+	StateQRReady      SessionState = "QR_READY"
+	StateQRExpired    SessionState = "QR_EXPIRED"
+	StateConnected    SessionState = "CONNECTED"
+	StateDisconnected SessionState = "DISCONNECTED"
+	StateError        SessionState = "ERROR"
+	StateLoggedOut    SessionState = "LOGGED_OUT"
+)
+
+// AllSessionStates lists the states in the order people read them.
+var AllSessionStates = []SessionState{StateQRPending, StateQRReady, StateQRExpired, StateConnected, StateDisconnected, StateError, StateLoggedOut}
+
+// Session is the row the portal shows for a tenant's WhatsApp link. Only
+// the tenant's supervisor writes it.
+type Session struct {
+	TenantID          string
+	State             SessionState
+	QRCode            string // raw string the phone scans
+	QRDataURI         string // PNG of QRCode as a data: URI
+	QRUpdatedAt       time.Time
+	QRExpiresAt       time.Time // when the code rotates or runs out
+	PairCode          string    // pairing by phone number
+	JID               string
+	PushName          string
+	ConnectedAt       time.Time
+	ErrorCode         string
+	LastError         string
+	ReconnectAttempts int
+	Reconnects        int
+	UpdatedAt         time.Time
+}
+
+// WorkerStatus is the state of a tenant's supervisor goroutine.
+type WorkerStatus string
+
+const (
+	WorkerStarting WorkerStatus = "STARTING"
+	WorkerRunning  WorkerStatus = "RUNNING"
+	WorkerStopped  WorkerStatus = "STOPPED"
+	WorkerCrashed  WorkerStatus = "CRASHED"
+)
+
+// Worker is the heartbeat row of a tenant's supervisor.
+type Worker struct {
+	TenantID   string
+	Status     WorkerStatus
+	LastSeenAt time.Time
+	Restarts   int
+	UpdatedAt  time.Time
+}
+
+// SessionOf returns the tenant's session row.
+func (s *Store) SessionOf(ctx context.Context, tenantID string) (Session, error) {
+	var x Session
+	var qrCode, qrURI, pair, jid, push, errCode, lastErr sql.NullString
+	var qrUpd, qrExp, conn sql.NullInt64
+	var upd int64
+	err := s.db.Read.QueryRowContext(ctx, `SELECT tenant_id, state, qr_code, qr_data_uri, qr_updated_at, qr_expires_at, pair_code,
+		jid, push_name, connected_at, error_code, last_error, reconnect_attempts, reconnects, updated_at
+		FROM wa_sessions WHERE tenant_id = ?`, tenantID).Scan(&x.TenantID, &x.State, &qrCode, &qrURI, &qrUpd, &qrExp, &pair,
+		&jid, &push, &conn, &errCode, &lastErr, &x.ReconnectAttempts, &x.Reconnects, &upd)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Session{}, ErrNotFound
+	}
+	if err != nil {
+		return Session{}, fmt.Errorf("reading session: %w", err)
+	}
+	x.QRCode, x.QRDataURI, x.PairCode = qrCode.String, qrURI.String, pair.String
+	x.JID, x.PushName, x.ErrorCode, x.LastError = jid.String, push.String, errCode.String, lastErr.String
+	x.QRUpdatedAt, x.QRExpiresAt, x.ConnectedAt = fromNullMS(qrUpd), fromNullMS(qrExp), fromNullMS(conn)
+	x.UpdatedAt = fromMS(upd)
+	return x, nil
+}
+
+// SaveSession writes the whole session row.
+func (s *Store) SaveSession(ctx context.Context, x Session) error {
+	_, err := s.db.Write.ExecContext(ctx, `UPDATE wa_sessions SET state = ?, qr_code = ?, qr_data_uri = ?, qr_updated_at = ?,
+		qr_expires_at = ?, pair_code = ?, jid = ?, push_name = ?, connected_at = ?, error_code = ?, last_error = ?,
+		reconnect_attempts = ?, reconnects = ?, updated_at = ? WHERE tenant_id = ?`,
+		x.State, nullString(x.QRCode), nullString(x.QRDataURI), nullMS(x.QRUpdatedAt), nullMS(x.QRExpiresAt), nullString(x.PairCode),
+		nullString(x.JID), nullString(x.PushName), nullMS(x.ConnectedAt), nullString(x.ErrorCode), nullString(x.LastError),
+		x.ReconnectAttempts, x.Reconnects, ms(s.now()), x.TenantID)
+	if err != nil {
+		return fmt.Errorf("saving session: %w", err)
+	}
+	return nil
+}
+
+// WorkerOf returns the tenant's worker row.
+func (s *Store) WorkerOf(ctx context.Context, tenantID string) (Worker, error) {
+	var w Worker
+	var seen sql.NullInt64
+	var upd int64
+	err := s.db.Read.QueryRowContext(ctx, `SELECT tenant_id, status, last_seen_at, restarts, updated_at FROM workers WHERE tenant_id = ?`, tenantID).
+		Scan(&w.TenantID, &w.Status, &seen, &w.Restarts, &upd)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Worker{}, ErrNotFound
+	}
+	w.LastSeenAt, w.UpdatedAt = fromNullMS(seen), fromMS(upd)
+	return w, err
+}
+
+// SaveWorker writes the worker row; a zero LastSeenAt keeps the stored one.
+func (s *Store) SaveWorker(ctx context.Context, w Worker) error {
+	_, err := s.db.Write.ExecContext(ctx, `UPDATE workers SET status = ?, last_seen_at = COALESCE(?, last_seen_at), restarts = ?, updated_at = ? WHERE tenant_id = ?`,
+		w.Status, nullMS(w.LastSeenAt), w.Restarts, ms(s.now()), w.TenantID)
+	if err != nil {
+		return fmt.Errorf("saving worker: %w", err)
+	}
+	return nil
+}
+
+// Overview is one tenant with its session and worker, as admins list them.
+type Overview struct {
+	Tenant  Tenant
+	Session Session
+	Worker  Worker
+	Owner   string // email of the user who created it
+}
+
+// Overviews lists every tenant with its session and worker rows, oldest
+// first; state filters by session state when not empty.
+func (s *Store) Overviews(ctx context.Context, state SessionState) ([]Overview, error) {
+	q := `SELECT t.id, t.name, t.status, t.created_at, t.updated_at,
+		s.state, COALESCE(s.jid, ''), COALESCE(s.push_name, ''), s.connected_at, COALESCE(s.error_code, ''), COALESCE(s.last_error, ''), s.reconnect_attempts, s.reconnects,
+		w.status, w.last_seen_at, w.restarts,
+		COALESCE((SELECT email FROM users u WHERE u.tenant_id = t.id ORDER BY u.created_at LIMIT 1), '')
+		FROM tenants t JOIN wa_sessions s ON s.tenant_id = t.id JOIN workers w ON w.tenant_id = t.id`
+	var args []any
+	if state != "" {
+		q += ` WHERE s.state = ?`
+		args = append(args, state)
+	}
+	q += ` ORDER BY t.created_at, t.id`
+	rows, err := s.db.Read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("listing tenants: %w", err)
+	}
+	defer rows.Close()
+	var out []Overview
+	for rows.Next() {
+		var o Overview
+		var tc, tu int64
+		var conn, seen sql.NullInt64
+		if err := rows.Scan(&o.Tenant.ID, &o.Tenant.Name, &o.Tenant.Status, &tc, &tu,
+			&o.Session.State, &o.Session.JID, &o.Session.PushName, &conn, &o.Session.ErrorCode, &o.Session.LastError, &o.Session.ReconnectAttempts, &o.Session.Reconnects,
+			&o.Worker.Status, &seen, &o.Worker.Restarts, &o.Owner); err != nil {
+			return nil, err
+		}
+		o.Tenant.CreatedAt, o.Tenant.UpdatedAt = fromMS(tc), fromMS(tu)
+		o.Session.TenantID, o.Worker.TenantID = o.Tenant.ID, o.Tenant.ID
+		o.Session.ConnectedAt, o.Worker.LastSeenAt = fromNullMS(conn), fromNullMS(seen)
+		out = append(out, o)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,66 @@
+package tenant
+
+import (
+	"crypto/rand"
+	"database/sql"
+	"encoding/base32"
+	"regexp"
+	"strings"
+	"time"
+
+	"wabot/app/database"
+)
+
+// Store reads and writes wabot's domain rows. Writes go through the
+// database's single writer; reads use the read pool.
+type Store struct {
+	db  *database.DB
+	now func() time.Time
+}
+
+// NewStore returns a Store over db.
+func NewStore(db *database.DB) *Store {
+	return &Store{db: db, now: time.Now}
+}
+
+// DB is the underlying database, for components that keep their own SQL
+// beside it (the message pipeline).
+func (s *Store) DB() *database.DB { return s.db }
+
+var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// newID returns prefix followed by 16 random base32 characters (80 bits).
+func newID(prefix string) string {
+	b := make([]byte, 10)
+	rand.Read(b)
+	return prefix + strings.ToLower(idEncoding.EncodeToString(b))
+}
+
+var tenantIDPattern = regexp.MustCompile(`^t[a-z2-7]{16}$`)
+
+// ValidTenantID reports whether id has the shape wabot generates. A tenant
+// id becomes a folder name under the sessions directory, so nothing else
+// may pass.
+func ValidTenantID(id string) bool { return tenantIDPattern.MatchString(id) }
+
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+func fromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }
+
+func nullMS(t time.Time) sql.NullInt64 {
+	if t.IsZero() {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.UnixMilli(), Valid: true}
+}
+
+func fromNullMS(v sql.NullInt64) time.Time {
+	if !v.Valid {
+		return time.Time{}
+	}
+	return fromMS(v.Int64)
+}
+
+func nullString(s string) sql.NullString {
+	return sql.NullString{String: s, Valid: s != ""}
+}

@@ -1,0 +1,155 @@
+package tenant
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Status is a tenant's standing with the operator.
+type Status string
+
+const (
+	StatusPending   Status = "PENDING"   // awaiting an admin's approval
+	StatusActive    Status = "ACTIVE"    // the bot may answer
+	StatusSuspended Status = "SUSPENDED" // stopped by an admin
+	StatusError     Status = "ERROR"     // its session failed for good
+)
+
+// Tenant is one business using wabot.
+type Tenant struct {
+	ID        string
+	Name      string
+	Status    Status
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+const maxTenantName = 80
+
+// ValidateTenantName trims name and checks it.
+func ValidateTenantName(name string) (string, error) {
+	name = strings.TrimSpace(name)
+	switch {
+	case name == "":
+		return "", &Error{Code: CodeInvalid, Msg: "name is required", Fields: map[string]string{"name": "Enter a name for the workspace."}}
+	case utf8.RuneCountInString(name) > maxTenantName:
+		return "", &Error{Code: CodeInvalid, Msg: "name is too long", Fields: map[string]string{"name": fmt.Sprintf("Use at most %d characters.", maxTenantName)}}
+	case strings.ContainsAny(name, "\x00\r\n"):
+		return "", &Error{Code: CodeInvalid, Msg: "name has control characters", Fields: map[string]string{"name": "Use one line of text."}}
+	}
+	return name, nil
+}
+
+// CreateTenant creates userID's tenant with its session, worker and bot
+// rows. A user has at most one tenant: a second is a conflict. autoApprove
+// makes it ACTIVE at once, else PENDING.
+func (s *Store) CreateTenant(ctx context.Context, userID, name string, autoApprove bool) (Tenant, error) {
+	name, err := ValidateTenantName(name)
+	if err != nil {
+		return Tenant{}, err
+	}
+	now := s.now()
+	t := Tenant{ID: newID("t"), Name: name, Status: StatusPending, CreatedAt: now, UpdatedAt: now}
+	if autoApprove {
+		t.Status = StatusActive
+	}
+	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
+		var existing sql.NullString
+		if err := tx.QueryRowContext(ctx, `SELECT tenant_id FROM users WHERE id = ?`, userID).Scan(&existing); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return ErrNotFound
+			}
+			return err
+		}
+		if existing.Valid {
+			return Errorf(CodeConflict, "you already have a workspace")
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO tenants (id, name, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
+			t.ID, t.Name, t.Status, ms(now), ms(now)); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO wa_sessions (tenant_id, state, updated_at) VALUES (?, 'QR_PENDING', ?)`, t.ID, ms(now)); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO workers (tenant_id, status, updated_at) VALUES (?, 'STOPPED', ?)`, t.ID, ms(now)); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE users SET tenant_id = ? WHERE id = ?`, t.ID, userID)
+		return err
+	})
+	if err != nil {
+		return Tenant{}, fmt.Errorf("creating tenant: %w", err)
+	}
+	return t, nil
+}
+
+const selectTenant = `SELECT id, name, status, created_at, updated_at FROM tenants`
+
+func scanTenant(row interface{ Scan(...any) error }) (Tenant, error) {
+	var t Tenant
+	var created, updated int64
+	err := row.Scan(&t.ID, &t.Name, &t.Status, &created, &updated)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Tenant{}, ErrNotFound
+	}
+	t.CreatedAt, t.UpdatedAt = fromMS(created), fromMS(updated)
+	return t, err
+}
+
+// TenantByID returns one tenant.
+func (s *Store) TenantByID(ctx context.Context, id string) (Tenant, error) {
+	return scanTenant(s.db.Read.QueryRowContext(ctx, selectTenant+` WHERE id = ?`, id))
+}
+
+// TenantOfUser returns the tenant the user belongs to, or ErrNotFound.
+func (s *Store) TenantOfUser(ctx context.Context, userID string) (Tenant, error) {
+	return scanTenant(s.db.Read.QueryRowContext(ctx, selectTenant+` WHERE id = (SELECT tenant_id FROM users WHERE id = ?)`, userID))
+}
+
+// Tenants lists every tenant, oldest first.
+func (s *Store) Tenants(ctx context.Context) ([]Tenant, error) {
+	rows, err := s.db.Read.QueryContext(ctx, selectTenant+` ORDER BY created_at, id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Tenant
+	for rows.Next() {
+		t, err := scanTenant(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// SetTenantStatus changes a tenant's status.
+func (s *Store) SetTenantStatus(ctx context.Context, id string, status Status) error {
+	res, err := s.db.Write.ExecContext(ctx, `UPDATE tenants SET status = ?, updated_at = ? WHERE id = ?`, status, ms(s.now()), id)
+	if err != nil {
+		return fmt.Errorf("setting tenant status: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// TransitionTenantStatus changes the status only if it is currently from,
+// and reports whether it did (a session failure turns ACTIVE into ERROR, a
+// recovery turns ERROR back into ACTIVE, never touching PENDING or
+// SUSPENDED).
+func (s *Store) TransitionTenantStatus(ctx context.Context, id string, from, to Status) (bool, error) {
+	res, err := s.db.Write.ExecContext(ctx, `UPDATE tenants SET status = ?, updated_at = ? WHERE id = ? AND status = ?`, to, ms(s.now()), id, from)
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}
