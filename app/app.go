@@ -22,6 +22,8 @@ import (
 
 	"wabot/app/database"
 	"wabot/portal"
+	"wabot/session"
+	"wabot/tenant"
 )
 
 // App is one running wabot: tests start it on 127.0.0.1:0 and stop it like
@@ -34,6 +36,11 @@ type App struct {
 	echo     *echo.Echo
 	server   *http.Server
 	listener net.Listener
+
+	store    *tenant.Store
+	sessions *session.Manager
+	portal   *portal.Portal
+	demo     *demo
 
 	// background work (supervisors, cleaners) runs under bgCtx and is
 	// waited for by bg.
@@ -63,16 +70,45 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger) (a *App, err error)
 		}
 	}()
 	a.bgCtx, a.bgCancel = context.WithCancel(context.WithoutCancel(ctx))
+	a.store = tenant.NewStore(db)
+
+	a.demo, err = startDemo(log)
+	if err != nil {
+		return nil, err
+	}
+	bot := newBotService(a.store, cfg.WebhookAllowPrivate)
+	a.sessions = session.NewManager(session.Config{
+		SessionsDir:          cfg.SessionsDir,
+		ReconnectMaxAttempts: cfg.ReconnectMaxAttempts,
+		HeartbeatInterval:    cfg.HeartbeatInterval,
+	}, log.With("component", "sessions"), a.store, a.demo.connector(), nil)
+	a.portal = portal.New(portal.Config{
+		BaseURL:            cfg.BaseURL,
+		GoogleClientID:     cfg.GoogleClientID,
+		GoogleClientSecret: cfg.GoogleClientSecret,
+		OIDCIssuer:         cfg.OIDCIssuer,
+		OIDCClientID:       cfg.OIDCClientID,
+		OIDCClientSecret:   cfg.OIDCClientSecret,
+		AdminEmails:        cfg.AdminEmails,
+		AllowedDomains:     cfg.AllowedDomains,
+		AutoApprove:        cfg.Approval == "auto",
+		Demo:               a.demo.enabled(),
+		HTTPClient:         cfg.ProviderHTTPClient,
+	}, log, a.store, a.sessions, bot)
 
 	a.echo = newEcho(cfg, log, portal.ErrorHandler(log))
 	healthRoutes(a.echo, db)
+	a.portal.Routes(a.echo)
+	a.demo.routes(a.echo, a.store)
 	a.server = &http.Server{
-		Handler:           a.echo,
+		Handler:           a.portal.Handler(a.echo),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	// Live-update streams end when shutdown begins, or it would wait for them.
+	a.server.RegisterOnShutdown(a.portal.Close)
 	return a, nil
 }
 
@@ -83,6 +119,9 @@ func (a *App) Start() error {
 		return fmt.Errorf("listening on %s: %w", a.cfg.Addr, err)
 	}
 	a.listener = ln
+	if err := a.sessions.Start(a.bgCtx); err != nil {
+		return err
+	}
 	a.bg.Add(1)
 	go func() {
 		defer a.bg.Done()
@@ -103,6 +142,9 @@ func (a *App) URL() string { return "http://" + a.Addr() }
 // DB is the app database, for tests and commands.
 func (a *App) DB() *database.DB { return a.db }
 
+// Store is the domain store, for tests and commands.
+func (a *App) Store() *tenant.Store { return a.store }
+
 // Shutdown stops in order: stop accepting HTTP and let requests finish,
 // stop background work, close the database. It is safe after a
 // half-finished start and when called twice.
@@ -116,6 +158,15 @@ func (a *App) Shutdown(ctx context.Context) error {
 			}
 		}
 		a.bgCancel()
+		if a.portal != nil {
+			a.portal.Close()
+		}
+		if a.sessions != nil {
+			if err := a.sessions.Shutdown(ctx); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		a.demo.close()
 		done := make(chan struct{})
 		go func() { a.bg.Wait(); close(done) }()
 		select {

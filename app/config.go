@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"net/url"
 	"strconv"
@@ -39,6 +40,10 @@ type Config struct {
 
 	LogFormat string // "auto", "text" or "json"
 	LogLevel  string // "debug", "info", "warn" or "error"
+
+	// ProviderHTTPClient reaches the sign-in providers; nil in production.
+	// Tests point it at fakes of Google's endpoints. Not configurable.
+	ProviderHTTPClient *http.Client
 }
 
 // Secure reports whether the portal is served over https, which turns on

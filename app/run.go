@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"runtime/debug"
 	"time"
+
+	"wabot/tenant"
 )
 
 // version is set at build time with -ldflags "-X wabot/app.version=v1.2.3".
@@ -42,6 +45,8 @@ const usage = `wabot: a self-hosted, multi-tenant WhatsApp bot platform
 Usage:
   wabot [serve] [flags]          serve the portal and run every tenant's session (default)
   wabot migrate [flags]          apply database migrations and exit
+  wabot login-link EMAIL [--admin] [flags]
+                                 print a one-time sign-in URL (15 minutes, single use)
   wabot version                  print the version
 
 Flags (each also read from the environment variable named; a flag wins):
@@ -62,8 +67,11 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprint(stderr, usage)
 		PrintConfigHelp(stderr)
 	}
+	admin := false
 	switch cmd {
 	case "serve", "migrate":
+	case "login-link":
+		fs.BoolVar(&admin, "admin", false, "make the user an admin")
 	case "version":
 		fmt.Fprintln(stdout, "wabot", Version())
 		return nil
@@ -83,6 +91,17 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		return &UsageError{Msg: err.Error()}
 	}
+	var email string
+	if cmd == "login-link" {
+		// Flags may come before or after the email.
+		if fs.NArg() == 0 {
+			return &UsageError{Msg: "usage: wabot login-link EMAIL [--admin]"}
+		}
+		email = fs.Arg(0)
+		if err := fs.Parse(fs.Args()[1:]); err != nil {
+			return &UsageError{Msg: err.Error()}
+		}
+	}
 	if fs.NArg() > 0 {
 		return &UsageError{Msg: fmt.Sprintf("unexpected argument %q for %s", fs.Arg(0), cmd)}
 	}
@@ -94,6 +113,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	switch cmd {
 	case "migrate":
 		return runMigrate(ctx, cfg, log)
+	case "login-link":
+		return runLoginLink(ctx, cfg, log, stdout, email, admin)
 	default:
 		return runServe(ctx, cfg, log)
 	}
@@ -108,6 +129,9 @@ func runServe(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
 		defer cancel()
 		return errors.Join(err, a.Shutdown(sctx))
+	}
+	if err := a.printFirstAdminLink(ctx); err != nil {
+		log.Error("cannot create the first admin's sign-in link", "err", err)
 	}
 	<-ctx.Done()
 	log.Info("shutting down", "deadline", ShutdownTimeout)
@@ -132,4 +156,48 @@ func runMigrate(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	v, _ := db.Version(ctx)
 	log.Info("database is up to date", "version", v)
 	return db.Close()
+}
+
+func runLoginLink(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer, email string, admin bool) error {
+	if err := ensureDirs(cfg.DataDir); err != nil {
+		return err
+	}
+	db, err := openAndMigrate(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	st := tenant.NewStore(db)
+	token, err := st.CreateLoginLink(ctx, email, admin)
+	if err != nil {
+		if tenant.ErrorCode(err) == tenant.CodeInvalid {
+			return &UsageError{Msg: err.Error()}
+		}
+		return err
+	}
+	fmt.Fprintln(stdout, loginURL(cfg, token))
+	return nil
+}
+
+func loginURL(cfg *Config, token string) string {
+	return cfg.BaseURL.String() + "/auth/link?token=" + url.QueryEscape(token)
+}
+
+// printFirstAdminLink logs a one-time admin sign-in link while no admin
+// exists, so a fresh install is usable without any OAuth set up.
+func (a *App) printFirstAdminLink(ctx context.Context) error {
+	exists, err := a.store.AdminExists(ctx)
+	if err != nil || exists {
+		return err
+	}
+	email := "admin@localhost"
+	if len(a.cfg.AdminEmails) > 0 {
+		email = a.cfg.AdminEmails[0]
+	}
+	token, err := a.store.CreateLoginLink(ctx, email, true)
+	if err != nil {
+		return err
+	}
+	a.log.Warn("no admin yet: open this one-time link within 15 minutes to sign in as admin", "email", email, "url", loginURL(a.cfg, token))
+	return nil
 }

@@ -21,6 +21,7 @@ var statusOf = map[tenant.Code]int{
 	tenant.CodeUnauthorized: http.StatusUnauthorized,
 	tenant.CodeForbidden:    http.StatusForbidden,
 	tenant.CodeUnavailable:  http.StatusServiceUnavailable,
+	tenant.CodeTooMany:      http.StatusTooManyRequests,
 }
 
 // ErrorHandler renders every error: JSON {"error": ...} under /api/ and an
@@ -72,8 +73,9 @@ func ErrorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 	}
 }
 
-func isAPI(c echo.Context) bool {
-	p := c.Request().URL.Path
+func isAPI(c echo.Context) bool { return isAPIPath(c.Request().URL.Path) }
+
+func isAPIPath(p string) bool {
 	return p == "/api" || strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/dev/")
 }
 

@@ -20,6 +20,7 @@ const (
 	CodeUnauthorized Code = "unauthorized" // 401
 	CodeForbidden    Code = "forbidden"    // 403
 	CodeUnavailable  Code = "unavailable"  // 503: try again later
+	CodeTooMany      Code = "too_many"     // 429: slow down
 )
 
 // Error is an error whose message is safe to show to the user who caused

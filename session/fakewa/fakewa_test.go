@@ -152,8 +152,8 @@ func pair(t testing.TB, tc *testClient, phone *Phone) types.JID {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor[*events.PairSuccess](tc, 10*time.Second, nil)
-	waitFor[*events.Connected](tc, 20*time.Second, nil)
+	waitFor[*events.PairSuccess](tc, 30*time.Second, nil)
+	waitFor[*events.Connected](tc, 60*time.Second, nil)
 	return jid
 }
 

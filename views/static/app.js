@@ -1,1 +1,55 @@
-// wabot portal script: filled in with the link page.
+// wabot portal: live link panel, QR countdown, copy buttons. Plain script,
+// no build step; every page works without it (the link page falls back to
+// a meta refresh).
+(function () {
+  "use strict";
+
+  function startCountdowns(root) {
+    root.querySelectorAll("[data-countdown]").forEach(function (el) {
+      var until = Date.parse(el.getAttribute("data-countdown"));
+      if (isNaN(until)) return;
+      var tick = function () {
+        if (!el.isConnected) return;
+        var left = Math.max(0, Math.round((until - Date.now()) / 1000));
+        el.textContent = String(left);
+        if (left > 0) setTimeout(tick, 1000);
+      };
+      tick();
+    });
+  }
+
+  function bindCopy(root) {
+    root.querySelectorAll("[data-copy]").forEach(function (btn) {
+      btn.addEventListener("click", function () {
+        var text = btn.getAttribute("data-copy");
+        if (navigator.clipboard) {
+          navigator.clipboard.writeText(text).then(function () { btn.textContent = "Copied"; });
+        }
+      });
+    });
+  }
+
+  // The link panel follows the server: each "panel" event carries the
+  // panel's new HTML, rendered on the server (the QR image included).
+  function followPanel() {
+    var panel = document.getElementById("link-panel");
+    if (!panel || !window.EventSource) return;
+    var src = panel.getAttribute("data-stream");
+    var version = panel.getAttribute("data-version") || "";
+    var es = new EventSource(src + "?v=" + encodeURIComponent(version));
+    es.addEventListener("panel", function (ev) {
+      panel.innerHTML = ev.data;
+      startCountdowns(panel);
+      bindCopy(panel);
+    });
+    window.addEventListener("pagehide", function () { es.close(); });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    // With JavaScript on, the live panel replaces the no-script refresh.
+    document.querySelectorAll("noscript").forEach(function (n) { n.remove(); });
+    startCountdowns(document);
+    bindCopy(document);
+    followPanel();
+  });
+})();

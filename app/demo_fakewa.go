@@ -1,0 +1,163 @@
+//go:build fakewa
+
+package app
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"go.mau.fi/whatsmeow"
+	"go.mau.fi/whatsmeow/types"
+
+	"wabot/portal"
+	"wabot/session"
+	"wabot/session/fakewa"
+	"wabot/tenant"
+)
+
+// demo is the fakewa build's in-process fake WhatsApp: every tenant's
+// client connects to it, and /dev/fake routes play the phone and its
+// contacts. Its state lives in memory: after a restart, linked tenants are
+// logged out and link again.
+type demo struct {
+	srv *fakewa.Server
+	log *slog.Logger
+
+	mu     sync.Mutex
+	phones map[string]*fakewa.Phone // by tenant id
+}
+
+func startDemo(log *slog.Logger) (*demo, error) {
+	srv, err := fakewa.NewServer(fakewa.Options{})
+	if err != nil {
+		return nil, err
+	}
+	log.Warn("demo build: tenants connect to a fake WhatsApp server, not to WhatsApp", "fake_server", srv.Addr())
+	return &demo{srv: srv, log: log, phones: map[string]*fakewa.Phone{}}, nil
+}
+
+func (d *demo) enabled() bool { return true }
+
+func (d *demo) connector() session.Connector { return demoConnector{d.srv} }
+
+type demoConnector struct{ srv *fakewa.Server }
+
+func (c demoConnector) Prepare(cli *whatsmeow.Client) error { return c.srv.Configure(cli) }
+
+func (d *demo) close() { d.srv.Close() }
+
+func (d *demo) phone(tenantID string) *fakewa.Phone {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p := d.phones[tenantID]
+	if p == nil {
+		p = d.srv.NewPhone("")
+		d.phones[tenantID] = p
+	}
+	return p
+}
+
+// routes adds contract §9's /dev/fake routes. Each needs the tenant's own
+// user or an admin, like any other tenant data.
+func (d *demo) routes(e *echo.Echo, st *tenant.Store) {
+	g := e.Group("/dev/fake/tenants/:id", func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			u, ok := portal.CurrentUser(c)
+			if !ok {
+				return &tenant.Error{Code: tenant.CodeUnauthorized, Msg: "unauthorized"}
+			}
+			id := c.Param("id")
+			if !tenant.ValidTenantID(id) || (u.TenantID != id && !u.IsAdmin) {
+				return echo.NewHTTPError(http.StatusNotFound)
+			}
+			if _, err := st.TenantByID(c.Request().Context(), id); err != nil {
+				return err
+			}
+			return next(c)
+		}
+	})
+	g.POST("/scan", func(c echo.Context) error {
+		id := c.Param("id")
+		s, err := st.SessionOf(c.Request().Context(), id)
+		if err != nil {
+			return err
+		}
+		if s.State != tenant.StateQRReady || s.QRCode == "" {
+			return tenant.Errorf(tenant.CodeConflict, "there is no QR code to scan (state %s)", s.State)
+		}
+		ctx, cancel := context.WithTimeout(c.Request().Context(), 20*time.Second)
+		defer cancel()
+		jid, err := d.phone(id).Scan(ctx, s.QRCode)
+		if err != nil {
+			return tenant.Errorf(tenant.CodeConflict, "the simulated phone could not scan: %v", err)
+		}
+		if strings.Contains(c.Request().Header.Get("Accept"), "text/html") {
+			return c.Redirect(http.StatusSeeOther, "/app/link")
+		}
+		return c.JSON(http.StatusOK, map[string]string{"jid": jid.String()})
+	})
+	g.POST("/messages", func(c echo.Context) error {
+		var in struct {
+			From string `json:"from"`
+			Name string `json:"name"`
+			Text string `json:"text"`
+		}
+		if err := c.Bind(&in); err != nil || strings.TrimSpace(in.Text) == "" {
+			return &tenant.Error{Code: tenant.CodeInvalid, Msg: `send {"from":"+15550001111","name":"Ann","text":"hi"}`}
+		}
+		from := strings.TrimPrefix(strings.TrimSpace(in.From), "+")
+		if from == "" {
+			from = "15550001111"
+		}
+		id, err := d.phone(c.Param("id")).NewContact(from, in.Name).Send(in.Text)
+		if err != nil {
+			return tenant.Errorf(tenant.CodeConflict, "cannot deliver: %v", err)
+		}
+		return c.JSON(http.StatusAccepted, map[string]string{"id": id})
+	})
+	g.GET("/outbox", func(c echo.Context) error {
+		type item struct {
+			To   string `json:"to"`
+			Text string `json:"text"`
+			At   string `json:"at"`
+		}
+		out := struct {
+			Messages []item `json:"messages"`
+		}{Messages: []item{}}
+		for _, m := range d.phone(c.Param("id")).Outbox() {
+			out.Messages = append(out.Messages, item{To: "+" + m.To.User, Text: m.Text, At: m.At.UTC().Format(time.RFC3339Nano)})
+		}
+		return c.JSON(http.StatusOK, out)
+	})
+	g.POST("/drop", func(c echo.Context) error {
+		dev, err := d.device(c.Param("id"))
+		if err != nil {
+			return err
+		}
+		d.srv.Cut(dev)
+		return c.NoContent(http.StatusNoContent)
+	})
+	g.POST("/unlink", func(c echo.Context) error {
+		dev, err := d.device(c.Param("id"))
+		if err != nil {
+			return err
+		}
+		if err := d.phone(c.Param("id")).Unlink(dev); err != nil {
+			return tenant.Errorf(tenant.CodeConflict, "%v", err)
+		}
+		return c.NoContent(http.StatusNoContent)
+	})
+}
+
+func (d *demo) device(tenantID string) (types.JID, error) {
+	devs := d.phone(tenantID).LinkedDevices()
+	if len(devs) == 0 {
+		return types.EmptyJID, tenant.Errorf(tenant.CodeConflict, "the tenant has no linked device")
+	}
+	return devs[len(devs)-1].JID, nil
+}

@@ -1,0 +1,155 @@
+package portal
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"wabot/tenant"
+	"wabot/views"
+)
+
+func (p *Portal) adminPage(c echo.Context) error {
+	ctx := c.Request().Context()
+	filter := tenant.SessionState(c.QueryParam("state"))
+	if filter != "" && !slices.Contains(tenant.AllSessionStates, filter) {
+		return tenant.Errorf(tenant.CodeBadRequest, "unknown session state %q", filter)
+	}
+	all, err := p.store.Overviews(ctx, "")
+	if err != nil {
+		return err
+	}
+	audit, err := p.store.AuditLog(ctx, 50)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	v := views.AdminView{Chrome: p.chrome(c, "Admin", "admin"), Filter: string(filter), Counts: map[string]int{}}
+	for _, s := range tenant.AllSessionStates {
+		v.States = append(v.States, string(s))
+	}
+	for _, o := range all {
+		v.Counts[string(o.Session.State)]++
+		if filter != "" && o.Session.State != filter {
+			continue
+		}
+		label, _ := stateWords(o.Session.State)
+		v.Tenants = append(v.Tenants, views.AdminTenantRow{
+			ID: o.Tenant.ID, Name: o.Tenant.Name, Owner: o.Owner, Status: string(o.Tenant.Status),
+			State: string(o.Session.State), StateLabel: label, Number: phoneOf(o.Session.JID),
+			LastSeen: ago(o.Worker.LastSeenAt, now), Restarts: o.Worker.Restarts, LastError: o.Session.LastError,
+			WorkerStatus: string(o.Worker.Status), Actions: adminActions(o.Tenant.Status),
+		})
+	}
+	for _, a := range audit {
+		v.Audit = append(v.Audit, views.AuditRow{At: a.At.UTC().Format("2 Jan 15:04:05"), Actor: a.ActorEmail, Action: a.Action, Tenant: a.TenantID, Detail: a.Detail})
+	}
+	return Render(c, http.StatusOK, views.AdminPage(v))
+}
+
+// adminActions are the actions that make sense for a tenant's status.
+func adminActions(s tenant.Status) []string {
+	switch s {
+	case tenant.StatusPending:
+		return []string{"approve", "suspend", "restart", "reset"}
+	case tenant.StatusSuspended:
+		return []string{"resume"}
+	default:
+		return []string{"suspend", "restart", "reset"}
+	}
+}
+
+var adminActionText = map[string]struct{ title, message string }{
+	"approve": {"Approve this tenant?", "Its bot starts answering messages as soon as its WhatsApp is connected."},
+	"suspend": {"Suspend this tenant?", "Its WhatsApp session stops and its bot answers nobody until you resume it. The link is kept."},
+	"resume":  {"Resume this tenant?", "Its WhatsApp session starts again and its bot answers messages."},
+	"restart": {"Restart this tenant's session?", "wabot reconnects its WhatsApp client, keeping the link."},
+	"reset":   {"Reset this tenant's session?", "wabot deletes the device keys under sessions/<tenantId>/; the tenant must scan a new QR code."},
+}
+
+// adminTenant loads the tenant named in the path, after checking the id
+// has wabot's shape.
+func (p *Portal) adminTenant(c echo.Context) (tenant.Tenant, error) {
+	id := c.Param("id")
+	if !tenant.ValidTenantID(id) {
+		return tenant.Tenant{}, echo.NewHTTPError(http.StatusNotFound)
+	}
+	t, err := p.store.TenantByID(c.Request().Context(), id)
+	if errors.Is(err, tenant.ErrNotFound) {
+		return t, echo.NewHTTPError(http.StatusNotFound)
+	}
+	return t, err
+}
+
+func (p *Portal) adminConfirm(c echo.Context) error {
+	a, ok := adminActionText[c.Param("action")]
+	if !ok {
+		return echo.NewHTTPError(http.StatusNotFound)
+	}
+	t, err := p.adminTenant(c)
+	if err != nil {
+		return err
+	}
+	return Render(c, http.StatusOK, views.ConfirmPage(views.ConfirmView{
+		Chrome: p.chrome(c, a.title, "admin"), Title: a.title, Message: t.Name + ": " + a.message,
+		Action: "/admin/tenants/" + t.ID + "/" + c.Param("action"), Button: c.Param("action"), Cancel: "/admin",
+		Danger: c.Param("action") != "approve" && c.Param("action") != "resume",
+	}))
+}
+
+func (p *Portal) adminAction(c echo.Context) error {
+	action := c.Param("action")
+	if _, ok := adminActionText[action]; !ok {
+		return echo.NewHTTPError(http.StatusNotFound)
+	}
+	t, err := p.adminTenant(c)
+	if err != nil {
+		return err
+	}
+	u, _ := currentUser(c)
+	if err := p.applyAdminAction(c, u, t, action); err != nil {
+		if tenant.ErrorCode(err) == "" {
+			return err
+		}
+		p.flash(c, "error", err.Error())
+		return c.Redirect(http.StatusSeeOther, "/admin")
+	}
+	p.flash(c, "ok", t.Name+": "+action+" done.")
+	return c.Redirect(http.StatusSeeOther, "/admin")
+}
+
+// applyAdminAction carries out and audits an admin action.
+func (p *Portal) applyAdminAction(c echo.Context, u tenant.User, t tenant.Tenant, action string) error {
+	ctx := c.Request().Context()
+	var err error
+	switch action {
+	case "approve":
+		if t.Status != tenant.StatusPending {
+			return tenant.Errorf(tenant.CodeConflict, "%s is not waiting for approval", t.Name)
+		}
+		err = p.store.SetTenantStatus(ctx, t.ID, tenant.StatusActive)
+	case "suspend":
+		if err = p.store.SetTenantStatus(ctx, t.ID, tenant.StatusSuspended); err == nil {
+			err = p.sessions.Stop(ctx, t.ID)
+		}
+	case "resume":
+		if t.Status != tenant.StatusSuspended {
+			return tenant.Errorf(tenant.CodeConflict, "%s is not suspended", t.Name)
+		}
+		if err = p.store.SetTenantStatus(ctx, t.ID, tenant.StatusActive); err == nil {
+			err = p.sessions.Add(t.ID)
+		}
+	case "restart":
+		err = p.sessions.Restart(ctx, t.ID)
+	case "reset":
+		err = p.sessions.Reset(ctx, t.ID)
+	}
+	if err != nil {
+		return err
+	}
+	p.log.Info("admin action", "admin", u.ID, "action", action, "tenant", t.ID)
+	return p.store.Audit(ctx, u, action, t.ID, t.Name)
+}

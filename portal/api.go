@@ -1,0 +1,210 @@
+package portal
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"wabot/tenant"
+)
+
+// JSON shapes of contract §6.
+
+type apiQR struct {
+	State     string  `json:"state"`
+	QR        *string `json:"qr"`
+	QRCode    *string `json:"qr_code"`
+	UpdatedAt *string `json:"updated_at"`
+	ExpiresAt *string `json:"expires_at"`
+}
+
+type apiStatus struct {
+	Tenant  apiTenant        `json:"tenant"`
+	Session apiSessionStatus `json:"session"`
+	Worker  apiWorker        `json:"worker"`
+}
+
+type apiTenant struct {
+	ID     string `json:"id"`
+	Name   string `json:"name"`
+	Status string `json:"status"`
+}
+
+type apiSessionStatus struct {
+	State       string  `json:"state"`
+	JID         *string `json:"jid"`
+	PushName    *string `json:"push_name"`
+	ConnectedAt *string `json:"connected_at"`
+	LastError   *string `json:"last_error"`
+	ErrorCode   *string `json:"error_code"`
+	PairCode    *string `json:"pair_code"`
+}
+
+type apiWorker struct {
+	Status     string  `json:"status"`
+	LastSeenAt *string `json:"last_seen_at"`
+	Restarts   int     `json:"restarts"`
+}
+
+type apiLog struct {
+	ID        int64  `json:"id"`
+	Direction string `json:"direction"`
+	Chat      string `json:"chat"`
+	Sender    string `json:"sender"`
+	Body      string `json:"body"`
+	Status    string `json:"status"`
+	Error     string `json:"error"`
+	CreatedAt string `json:"created_at"`
+}
+
+func strPtr(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func timePtr(t time.Time) *string {
+	if t.IsZero() {
+		return nil
+	}
+	s := t.UTC().Format(time.RFC3339)
+	return &s
+}
+
+func (p *Portal) apiQR(c echo.Context) error {
+	s, err := p.store.SessionOf(c.Request().Context(), currentTenant(c).ID)
+	if err != nil {
+		return err
+	}
+	out := apiQR{State: string(s.State)}
+	if s.State == tenant.StateQRReady {
+		out.QR, out.QRCode = strPtr(s.QRDataURI), strPtr(s.QRCode)
+		out.UpdatedAt, out.ExpiresAt = timePtr(s.QRUpdatedAt), timePtr(s.QRExpiresAt)
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.JSON(http.StatusOK, out)
+}
+
+func (p *Portal) apiStatus(c echo.Context) error {
+	t := currentTenant(c)
+	s, w, err := p.sessionAndWorker(c.Request().Context(), t.ID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, apiStatus{
+		Tenant: apiTenant{ID: t.ID, Name: t.Name, Status: string(t.Status)},
+		Session: apiSessionStatus{State: string(s.State), JID: strPtr(s.JID), PushName: strPtr(s.PushName),
+			ConnectedAt: timePtr(s.ConnectedAt), LastError: strPtr(s.LastError), ErrorCode: strPtr(s.ErrorCode), PairCode: strPtr(s.PairCode)},
+		Worker: apiWorker{Status: string(w.Status), LastSeenAt: timePtr(w.LastSeenAt), Restarts: w.Restarts},
+	})
+}
+
+func (p *Portal) apiLogs(c echo.Context) error {
+	limit := 50
+	if l := c.QueryParam("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 200 {
+			return &tenant.Error{Code: tenant.CodeBadRequest, Msg: "limit must be a number from 1 to 200"}
+		}
+		limit = n
+	}
+	msgs, next, err := p.store.Messages(c.Request().Context(), currentTenant(c).ID, tenant.MessageQuery{
+		Limit: limit, Before: c.QueryParam("before"), Text: c.QueryParam("q"),
+		Direction: c.QueryParam("direction"), Status: c.QueryParam("status"),
+	})
+	if err != nil {
+		return err
+	}
+	out := struct {
+		Logs []apiLog `json:"logs"`
+		Next *string  `json:"next"`
+	}{Logs: []apiLog{}, Next: strPtr(next)}
+	for _, m := range msgs {
+		out.Logs = append(out.Logs, apiLog{ID: m.ID, Direction: m.Direction, Chat: m.Chat, Sender: m.Sender, Body: m.Body,
+			Status: m.Status, Error: m.Error, CreatedAt: m.CreatedAt.UTC().Format(time.RFC3339)})
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// decodeJSON reads a JSON body into v, refusing unknown fields.
+func decodeJSON(c echo.Context, v any) error {
+	dec := json.NewDecoder(c.Request().Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return tenant.Errorf(tenant.CodeBadRequest, "the body is not the expected JSON: %v", err)
+	}
+	return nil
+}
+
+func (p *Portal) apiCreateTenant(c echo.Context) error {
+	var in struct {
+		Name string `json:"name"`
+	}
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	t, err := p.createTenant(c, in.Name)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, apiTenant{ID: t.ID, Name: t.Name, Status: string(t.Status)})
+}
+
+func (p *Portal) apiBotGet(c echo.Context) error {
+	cfg, err := p.bot.Config(c.Request().Context(), currentTenant(c).ID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, cfg)
+}
+
+func (p *Portal) apiBotPut(c echo.Context) error {
+	var cfg tenant.BotConfig
+	if err := decodeJSON(c, &cfg); err != nil {
+		return err
+	}
+	saved, err := p.bot.SaveConfig(c.Request().Context(), currentTenant(c).ID, cfg)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, saved)
+}
+
+func (p *Portal) apiLink(c echo.Context) error {
+	if err := p.sessions.Link(c.Request().Context(), currentTenant(c).ID); err != nil {
+		return err
+	}
+	return p.apiQRWhenReady(c)
+}
+
+// apiQRWhenReady answers with the first QR code when it comes quickly.
+func (p *Portal) apiQRWhenReady(c echo.Context) error {
+	if _, err := p.waitForCode(c.Request().Context(), currentTenant(c).ID, 3*time.Second); err != nil {
+		return err
+	}
+	return p.apiQR(c)
+}
+
+func (p *Portal) apiLinkPhone(c echo.Context) error {
+	var in struct {
+		Phone string `json:"phone"`
+	}
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 45*time.Second)
+	defer cancel()
+	code, err := p.sessions.LinkPhone(ctx, currentTenant(c).ID, in.Phone)
+	if err != nil {
+		if ctx.Err() != nil {
+			return &tenant.Error{Code: tenant.CodeUnavailable, Msg: "WhatsApp did not answer in time; try again"}
+		}
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]string{"code": code})
+}

@@ -1,0 +1,426 @@
+package portal
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/markbates/goth"
+	"github.com/markbates/goth/providers/google"
+	"github.com/markbates/goth/providers/openidConnect"
+
+	"wabot/tenant"
+)
+
+// Provider names as they appear in URLs.
+const (
+	providerGoogle = "google"
+	providerOIDC   = "oidc"
+)
+
+// authenticator drives goth's providers directly (no gothic): the state,
+// the PKCE verifier and the page to return to live in a short-lived,
+// one-shot cookie, and only the code is passed to the provider.
+type authenticator struct {
+	cfg Config
+	log *slog.Logger
+
+	google *google.Provider
+
+	oidcMu sync.Mutex
+	oidc   *openidConnect.Provider // discovered on first use
+}
+
+func newAuthenticator(cfg Config, log *slog.Logger) *authenticator {
+	a := &authenticator{cfg: cfg, log: log}
+	if cfg.GoogleClientID != "" {
+		a.google = google.New(cfg.GoogleClientID, cfg.GoogleClientSecret, a.callbackURL(providerGoogle), "openid", "email", "profile")
+		a.google.HTTPClient = cfg.HTTPClient
+	}
+	return a
+}
+
+func (a *authenticator) callbackURL(provider string) string {
+	return a.cfg.BaseURL.String() + "/auth/" + provider + "/callback"
+}
+
+// providers lists the configured ones, for the sign-in page.
+func (a *authenticator) providers() []string {
+	var out []string
+	if a.cfg.GoogleClientID != "" {
+		out = append(out, providerGoogle)
+	}
+	if a.cfg.OIDCIssuer != "" {
+		out = append(out, providerOIDC)
+	}
+	return out
+}
+
+// oidcProvider discovers the issuer on first use and keeps the result, so
+// an issuer that is down at start-up does not stop wabot.
+func (a *authenticator) oidcProvider() (*openidConnect.Provider, error) {
+	a.oidcMu.Lock()
+	defer a.oidcMu.Unlock()
+	if a.oidc != nil {
+		return a.oidc, nil
+	}
+	discovery := a.cfg.OIDCIssuer + "/.well-known/openid-configuration"
+	p, err := openidConnect.New(a.cfg.OIDCClientID, a.cfg.OIDCClientSecret, a.callbackURL(providerOIDC), discovery, "openid", "email", "profile")
+	if err != nil {
+		return nil, fmt.Errorf("discovering the OpenID Connect issuer: %w", err)
+	}
+	p.HTTPClient = a.cfg.HTTPClient
+	a.oidc = p
+	return p, nil
+}
+
+// oauthState is what the state cookie carries between begin and callback.
+type oauthState struct {
+	Provider string `json:"p"`
+	State    string `json:"s"`
+	Verifier string `json:"v,omitempty"`
+	Next     string `json:"n,omitempty"`
+}
+
+func (a *authenticator) stateCookieName() string {
+	if a.cfg.secure() {
+		return "__Host-wabot_oauth"
+	}
+	return "wabot_oauth"
+}
+
+func (a *authenticator) setStateCookie(c echo.Context, st oauthState) {
+	raw, _ := json.Marshal(st)
+	c.SetCookie(&http.Cookie{
+		Name: a.stateCookieName(), Value: base64.RawURLEncoding.EncodeToString(raw),
+		Path: "/", MaxAge: 600, HttpOnly: true, Secure: a.cfg.secure(), SameSite: http.SameSiteLaxMode,
+	})
+}
+
+// takeStateCookie reads and deletes the state cookie: it works once.
+func (a *authenticator) takeStateCookie(c echo.Context) (oauthState, bool) {
+	ck, err := c.Cookie(a.stateCookieName())
+	c.SetCookie(&http.Cookie{Name: a.stateCookieName(), Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: a.cfg.secure(), SameSite: http.SameSiteLaxMode})
+	if err != nil {
+		return oauthState{}, false
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(ck.Value)
+	if err != nil {
+		return oauthState{}, false
+	}
+	var st oauthState
+	if json.Unmarshal(raw, &st) != nil || st.State == "" {
+		return oauthState{}, false
+	}
+	return st, true
+}
+
+func randomToken() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// begin redirects the browser to the provider.
+func (a *authenticator) begin(c echo.Context, provider string) error {
+	st := oauthState{Provider: provider, State: randomToken(), Next: safeNext(c.QueryParam("next"))}
+	var authURL string
+	switch provider {
+	case providerGoogle:
+		if a.google == nil {
+			return echo.NewHTTPError(http.StatusNotFound)
+		}
+		sess, err := a.google.BeginAuth(st.State)
+		if err != nil {
+			return err
+		}
+		if authURL, err = sess.GetAuthURL(); err != nil {
+			return err
+		}
+	case providerOIDC:
+		if a.cfg.OIDCIssuer == "" {
+			return echo.NewHTTPError(http.StatusNotFound)
+		}
+		p, err := a.oidcProvider()
+		if err != nil {
+			a.log.Error("OpenID Connect unavailable", "err", err)
+			return &tenant.Error{Code: tenant.CodeUnavailable, Msg: "the sign-in provider cannot be reached; try again shortly"}
+		}
+		sess, err := p.BeginAuth(st.State)
+		if err != nil {
+			return err
+		}
+		if authURL, err = sess.GetAuthURL(); err != nil {
+			return err
+		}
+		// PKCE (RFC 7636, S256): goth forwards the verifier at exchange.
+		st.Verifier = randomToken()
+		sum := sha256.Sum256([]byte(st.Verifier))
+		authURL = addQuery(authURL, "code_challenge", base64.RawURLEncoding.EncodeToString(sum[:]), "code_challenge_method", "S256")
+	default:
+		return echo.NewHTTPError(http.StatusNotFound)
+	}
+	a.setStateCookie(c, st)
+	return c.Redirect(http.StatusFound, authURL)
+}
+
+func addQuery(raw string, kv ...string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	q := u.Query()
+	for i := 0; i+1 < len(kv); i += 2 {
+		q.Set(kv[i], kv[i+1])
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+var errBadState = &tenant.Error{Code: tenant.CodeBadRequest, Msg: "this sign-in attempt is invalid or expired; start again from the sign-in page"}
+
+// callback checks the state, exchanges the code and returns the verified
+// identity with the page to go to.
+func (a *authenticator) callback(c echo.Context, provider string) (tenant.Identity, string, error) {
+	st, ok := a.takeStateCookie(c)
+	got := c.QueryParam("state")
+	if !ok || st.Provider != provider || subtle.ConstantTimeCompare([]byte(st.State), []byte(got)) != 1 {
+		return tenant.Identity{}, "", errBadState
+	}
+	if e := c.QueryParam("error"); e != "" {
+		return tenant.Identity{}, "", tenant.Errorf(tenant.CodeForbidden, "the sign-in provider refused: %s", e)
+	}
+	code := c.QueryParam("code")
+	if code == "" {
+		return tenant.Identity{}, "", errBadState
+	}
+	var user goth.User
+	var err error
+	switch provider {
+	case providerGoogle:
+		if a.google == nil {
+			return tenant.Identity{}, "", echo.NewHTTPError(http.StatusNotFound)
+		}
+		user, err = exchange(a.google, st.State, url.Values{"code": {code}})
+	case providerOIDC:
+		p, perr := a.oidcProvider()
+		if perr != nil {
+			return tenant.Identity{}, "", &tenant.Error{Code: tenant.CodeUnavailable, Msg: "the sign-in provider cannot be reached; try again shortly"}
+		}
+		user, err = exchange(p, st.State, url.Values{"code": {code}, "code_verifier": {st.Verifier}})
+	default:
+		return tenant.Identity{}, "", echo.NewHTTPError(http.StatusNotFound)
+	}
+	if err != nil {
+		a.log.Warn("sign-in exchange failed", "provider", provider, "err", err)
+		return tenant.Identity{}, "", tenant.Errorf(tenant.CodeBadRequest, "the sign-in could not be completed; start again from the sign-in page")
+	}
+	id, err := a.identity(provider, user)
+	return id, st.Next, err
+}
+
+func exchange(p goth.Provider, state string, params url.Values) (goth.User, error) {
+	sess, err := p.BeginAuth(state)
+	if err != nil {
+		return goth.User{}, err
+	}
+	if _, err := sess.Authorize(p, params); err != nil {
+		return goth.User{}, err
+	}
+	return p.FetchUser(sess)
+}
+
+// identity applies the sign-in rules: a verified email, and, when
+// WABOT_ALLOWED_DOMAINS is set, a domain on the list (Google's hd claim
+// when present, else the email's domain).
+func (a *authenticator) identity(provider string, u goth.User) (tenant.Identity, error) {
+	verified := claimTrue(u.RawData["verified_email"]) || claimTrue(u.RawData["email_verified"])
+	if u.Email == "" || !verified {
+		return tenant.Identity{}, tenant.Errorf(tenant.CodeForbidden, "your account's email address is not verified with the sign-in provider")
+	}
+	if u.UserID == "" {
+		return tenant.Identity{}, tenant.Errorf(tenant.CodeForbidden, "the sign-in provider did not identify the account")
+	}
+	if len(a.cfg.AllowedDomains) > 0 {
+		domain := strings.ToLower(u.Email[strings.LastIndexByte(u.Email, '@')+1:])
+		if hd, ok := u.RawData["hd"].(string); ok && hd != "" {
+			domain = strings.ToLower(hd)
+		}
+		if !slices.Contains(a.cfg.AllowedDomains, domain) {
+			return tenant.Identity{}, tenant.Errorf(tenant.CodeForbidden, "accounts of %s may not sign in here", domain)
+		}
+	}
+	return tenant.Identity{Provider: provider, Subject: u.UserID, Email: u.Email, Name: u.Name}, nil
+}
+
+func claimTrue(v any) bool {
+	switch x := v.(type) {
+	case bool:
+		return x
+	case string:
+		return x == "true"
+	}
+	return false
+}
+
+// safeNext accepts only a local path ("/app/link"), never another host:
+// "//evil", "/\evil", "https://evil", "javascript:" and friends become "".
+func safeNext(next string) string {
+	if next == "" || len(next) > 512 || next[0] != '/' {
+		return ""
+	}
+	if len(next) > 1 && (next[1] == '/' || next[1] == '\\') {
+		return ""
+	}
+	for _, r := range next {
+		if r < 0x20 || r == 0x7f || r == '\\' {
+			return ""
+		}
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
+		return ""
+	}
+	return next
+}
+
+// rateLimiter counts attempts per client IP in fixed windows: enough to
+// stop guessing and flooding of the sign-in endpoints.
+type rateLimiter struct {
+	limit  int
+	window time.Duration
+	mu     sync.Mutex
+	hits   map[string]*window
+}
+
+type window struct {
+	start time.Time
+	n     int
+}
+
+func newRateLimiter(limit int, per time.Duration) *rateLimiter {
+	return &rateLimiter{limit: limit, window: per, hits: map[string]*window{}}
+}
+
+func (l *rateLimiter) allow(key string) bool {
+	now := time.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.hits) > 10000 {
+		for k, w := range l.hits {
+			if now.Sub(w.start) > l.window {
+				delete(l.hits, k)
+			}
+		}
+	}
+	w := l.hits[key]
+	if w == nil || now.Sub(w.start) > l.window {
+		w = &window{start: now}
+		l.hits[key] = w
+	}
+	w.n++
+	return w.n <= l.limit
+}
+
+// limited rejects a client over its budget with 429.
+func (p *Portal) limited(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if !p.limiter.allow(c.RealIP()) {
+			c.Response().Header().Set("Retry-After", "60")
+			return &tenant.Error{Code: tenant.CodeTooMany, Msg: "too many sign-in attempts; wait a minute and try again"}
+		}
+		return next(c)
+	}
+}
+
+var errUnauthorized = &tenant.Error{Code: tenant.CodeUnauthorized, Msg: "unauthorized"}
+
+// signIn records the user in a fresh session (a new token defeats session
+// fixation).
+func (p *Portal) signIn(c echo.Context, u tenant.User) error {
+	ctx := c.Request().Context()
+	if err := p.sm.RenewToken(ctx); err != nil {
+		return err
+	}
+	p.sm.Put(ctx, sessionUserKey, u.ID)
+	p.log.Info("signed in", "user", u.ID)
+	return nil
+}
+
+const sessionUserKey = "uid"
+
+func (p *Portal) handleBegin(c echo.Context) error {
+	return p.auth.begin(c, c.Param("provider"))
+}
+
+func (p *Portal) handleCallback(c echo.Context) error {
+	provider := c.Param("provider")
+	id, next, err := p.auth.callback(c, provider)
+	if err != nil {
+		return err
+	}
+	u, err := p.store.SignIn(c.Request().Context(), id, slices.Contains(p.cfg.AdminEmails, strings.ToLower(id.Email)))
+	if err != nil {
+		return err
+	}
+	if err := p.signIn(c, u); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, landing(u, next))
+}
+
+func (p *Portal) handleLoginLink(c echo.Context) error {
+	token := c.QueryParam("token")
+	if token == "" {
+		return tenant.Errorf(tenant.CodeBadRequest, "the sign-in link is incomplete")
+	}
+	u, err := p.store.ConsumeLoginLink(c.Request().Context(), token)
+	if err != nil {
+		return err
+	}
+	if slices.Contains(p.cfg.AdminEmails, u.Email) && !u.IsAdmin {
+		if u, err = p.store.GrantAdmin(c.Request().Context(), u.Email); err != nil {
+			return err
+		}
+	}
+	if err := p.signIn(c, u); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, landing(u, safeNext(c.QueryParam("next"))))
+}
+
+func landing(u tenant.User, next string) string {
+	if next != "" {
+		return next
+	}
+	if u.IsAdmin && u.TenantID == "" {
+		return "/admin"
+	}
+	return "/app"
+}
+
+func (p *Portal) handleLogout(c echo.Context) error {
+	if err := p.sm.Destroy(c.Request().Context()); err != nil {
+		return err
+	}
+	if isAPI(c) {
+		return c.NoContent(http.StatusNoContent)
+	}
+	return c.Redirect(http.StatusSeeOther, "/")
+}
+
+var errNoTenant = &tenant.Error{Code: tenant.CodeNotFound, Msg: "no tenant"}
+
+// errors returned by the JSON API when the user may not act.
+var errForbidden = &tenant.Error{Code: tenant.CodeForbidden, Msg: "forbidden"}

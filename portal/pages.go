@@ -1,0 +1,399 @@
+package portal
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"wabot/tenant"
+	"wabot/views"
+)
+
+func (p *Portal) home(c echo.Context) error {
+	if u, ok := currentUser(c); ok {
+		return c.Redirect(http.StatusSeeOther, landing(u, safeNext(c.QueryParam("next"))))
+	}
+	next := safeNext(c.QueryParam("next"))
+	v := views.SignInView{Next: next, Demo: p.cfg.Demo}
+	for _, name := range p.auth.providers() {
+		label := "Sign in with Google"
+		if name == providerOIDC {
+			label = "Sign in with single sign-on"
+		}
+		u := "/auth/" + name
+		if next != "" {
+			u += "?next=" + url.QueryEscape(next)
+		}
+		v.Providers = append(v.Providers, views.ProviderLink{Name: name, Label: label, URL: u})
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return Render(c, http.StatusOK, views.SignInPage(v))
+}
+
+func (p *Portal) dashboard(c echo.Context) error {
+	u, _ := currentUser(c)
+	if u.TenantID == "" {
+		return Render(c, http.StatusOK, views.CreateTenantPage(views.CreateTenantView{Chrome: p.chrome(c, "Create your workspace", "app")}))
+	}
+	ctx := c.Request().Context()
+	t, err := p.store.TenantByID(ctx, u.TenantID)
+	if err != nil {
+		return err
+	}
+	sess, w, err := p.sessionAndWorker(ctx, t.ID)
+	if err != nil {
+		return err
+	}
+	msgs, _, err := p.store.Messages(ctx, t.ID, tenant.MessageQuery{Limit: 10})
+	if err != nil {
+		return err
+	}
+	return Render(c, http.StatusOK, views.Dashboard(views.DashboardView{
+		Chrome: p.chrome(c, t.Name, "app"), Tenant: tenantView(t),
+		Session: sessionView(sess, w, time.Now()), Messages: messageViews(msgs),
+	}))
+}
+
+func (p *Portal) sessionAndWorker(ctx context.Context, id string) (tenant.Session, tenant.Worker, error) {
+	s, err := p.store.SessionOf(ctx, id)
+	if err != nil {
+		return s, tenant.Worker{}, err
+	}
+	w, err := p.store.WorkerOf(ctx, id)
+	return s, w, err
+}
+
+// createTenant is shared by the form and the JSON API.
+func (p *Portal) createTenant(c echo.Context, name string) (tenant.Tenant, error) {
+	u, _ := currentUser(c)
+	t, err := p.store.CreateTenant(c.Request().Context(), u.ID, name, p.cfg.AutoApprove)
+	if err != nil {
+		return t, err
+	}
+	p.log.Info("tenant created", "tenant", t.ID, "status", t.Status, "user", u.ID)
+	if err := p.sessions.Add(t.ID); err != nil {
+		p.log.Error("cannot start the new tenant's session", "tenant", t.ID, "err", err)
+	}
+	return t, nil
+}
+
+func (p *Portal) createTenantForm(c echo.Context) error {
+	name := c.FormValue("name")
+	_, err := p.createTenant(c, name)
+	var de *tenant.Error
+	if errors.As(err, &de) && de.Code == tenant.CodeInvalid {
+		msg := de.Msg
+		if f := de.Fields["name"]; f != "" {
+			msg = f
+		}
+		return Render(c, http.StatusUnprocessableEntity, views.CreateTenantPage(views.CreateTenantView{
+			Chrome: p.chrome(c, "Create your workspace", "app"), Name: name, Error: msg,
+		}))
+	}
+	if err != nil {
+		return err
+	}
+	p.flash(c, "ok", "Workspace created. Link your WhatsApp number next.")
+	return c.Redirect(http.StatusSeeOther, "/app/link")
+}
+
+// linkPage shows the QR code inside the first response and starts a link
+// attempt when there is none (opening the page is asking for a code).
+func (p *Portal) linkPage(c echo.Context) error {
+	t := currentTenant(c)
+	ctx := c.Request().Context()
+	sess, err := p.store.SessionOf(ctx, t.ID)
+	if err != nil {
+		return err
+	}
+	switch sess.State {
+	case tenant.StateQRPending, tenant.StateQRExpired:
+		if err := p.sessions.Link(ctx, t.ID); err != nil && tenant.ErrorCode(err) != tenant.CodeConflict {
+			p.log.Warn("cannot start a link attempt", "tenant", t.ID, "err", err)
+		} else if err == nil {
+			sess, _ = p.waitForCode(ctx, t.ID, 3*time.Second)
+		}
+	}
+	panel, err := p.linkPanel(ctx, t.ID, sess)
+	if err != nil {
+		return err
+	}
+	ch := p.chrome(c, "Link WhatsApp", "link")
+	ch.RefreshSeconds = 5
+	return Render(c, http.StatusOK, views.LinkPage(views.LinkView{Chrome: ch, Tenant: tenantView(t), Panel: panel}))
+}
+
+// waitForCode lets the first response carry the QR code when it arrives
+// within wait.
+func (p *Portal) waitForCode(ctx context.Context, id string, wait time.Duration) (tenant.Session, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		s, err := p.store.SessionOf(ctx, id)
+		if err != nil || s.State != tenant.StateQRPending || time.Now().After(deadline) {
+			return s, err
+		}
+		select {
+		case <-ctx.Done():
+			return s, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func (p *Portal) linkPanel(ctx context.Context, id string, s tenant.Session) (views.LinkPanelView, error) {
+	w, err := p.store.WorkerOf(ctx, id)
+	if err != nil {
+		return views.LinkPanelView{}, err
+	}
+	return views.LinkPanelView{
+		Session: sessionView(s, w, time.Now()), TenantID: id, Demo: p.cfg.Demo,
+		Version: panelVersion(s), StreamURL: "/app/link/events",
+	}, nil
+}
+
+// linkEvents streams the link panel as server-sent events: a new panel
+// whenever the QR code rotates or the state changes. The tenant comes from
+// the session, like every other read.
+func (p *Portal) linkEvents(c echo.Context) error {
+	t := currentTenant(c)
+	ctx := c.Request().Context()
+	h := c.Response().Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	c.Response().WriteHeader(http.StatusOK)
+	last := c.QueryParam("v")
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	keepalive := time.NewTicker(15 * time.Second)
+	defer keepalive.Stop()
+	for {
+		s, err := p.store.SessionOf(ctx, t.ID)
+		if err != nil {
+			return nil
+		}
+		if v := panelVersion(s); v != last {
+			last = v
+			panel, err := p.linkPanel(ctx, t.ID, s)
+			if err != nil {
+				return nil
+			}
+			var buf bytes.Buffer
+			if err := views.LinkPanel(panel).Render(ctx, &buf); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.Response(), "id: %s\nevent: panel\n", strings.ReplaceAll(v, "\n", ""))
+			for _, line := range strings.Split(buf.String(), "\n") {
+				fmt.Fprintf(c.Response(), "data: %s\n", line)
+			}
+			fmt.Fprint(c.Response(), "\n")
+			c.Response().Flush()
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-p.streamsDone:
+			return nil
+		case <-keepalive.C:
+			fmt.Fprint(c.Response(), ": keepalive\n\n")
+			c.Response().Flush()
+		case <-tick.C:
+		}
+	}
+}
+
+func (p *Portal) linkNew(c echo.Context) error {
+	t := currentTenant(c)
+	if err := p.sessions.Link(c.Request().Context(), t.ID); err != nil {
+		if tenant.ErrorCode(err) == "" {
+			return err
+		}
+		p.flash(c, "error", err.Error())
+	}
+	return c.Redirect(http.StatusSeeOther, "/app/link")
+}
+
+func (p *Portal) linkPhoneForm(c echo.Context) error {
+	t := currentTenant(c)
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 45*time.Second)
+	defer cancel()
+	code, err := p.sessions.LinkPhone(ctx, t.ID, c.FormValue("phone"))
+	if err != nil {
+		if tenant.ErrorCode(err) == "" && !errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+		p.flash(c, "error", "No pairing code: "+err.Error())
+	} else {
+		p.flash(c, "ok", "Type the code "+code+" on your phone.")
+	}
+	return c.Redirect(http.StatusSeeOther, "/app/link")
+}
+
+// Session actions (reset, logout) ask first.
+var sessionActions = map[string]struct{ title, message, button string }{
+	"reset":  {"Reset the WhatsApp session?", "wabot forgets this device's keys and starts over with a new QR code. The phone may still list the old device until you remove it there.", "Reset"},
+	"logout": {"Unlink WhatsApp?", "wabot asks WhatsApp to unlink this device, then starts over with a new QR code. The bot stops answering until you link again.", "Unlink"},
+}
+
+func (p *Portal) confirmSessionAction(c echo.Context) error {
+	a, ok := sessionActions[c.Param("action")]
+	if !ok {
+		return echo.NewHTTPError(http.StatusNotFound)
+	}
+	return Render(c, http.StatusOK, views.ConfirmPage(views.ConfirmView{
+		Chrome: p.chrome(c, a.title, "app"), Title: a.title, Message: a.message,
+		Action: "/app/session/" + c.Param("action"), Button: a.button, Cancel: "/app", Danger: true,
+	}))
+}
+
+func (p *Portal) sessionAction(c echo.Context) error {
+	t := currentTenant(c)
+	ctx := c.Request().Context()
+	var err error
+	switch c.Param("action") {
+	case "reset":
+		err = p.sessions.Reset(ctx, t.ID)
+	case "logout":
+		err = p.sessions.Logout(ctx, t.ID)
+	default:
+		return echo.NewHTTPError(http.StatusNotFound)
+	}
+	if err != nil {
+		if tenant.ErrorCode(err) == "" {
+			return err
+		}
+		p.flash(c, "error", err.Error())
+		return c.Redirect(http.StatusSeeOther, "/app")
+	}
+	p.flash(c, "ok", "Done: scan the new code to link again.")
+	return c.Redirect(http.StatusSeeOther, "/app/link")
+}
+
+func (p *Portal) logsPage(c echo.Context) error {
+	t := currentTenant(c)
+	q := tenant.MessageQuery{Limit: 50, Before: c.QueryParam("before"), Text: c.QueryParam("q"),
+		Direction: c.QueryParam("direction"), Status: c.QueryParam("status")}
+	msgs, next, err := p.store.Messages(c.Request().Context(), t.ID, q)
+	if err != nil {
+		return err
+	}
+	base := url.Values{}
+	for k, v := range map[string]string{"q": q.Text, "direction": q.Direction, "status": q.Status} {
+		if v != "" {
+			base.Set(k, v)
+		}
+	}
+	v := views.LogsView{
+		Chrome: p.chrome(c, "Messages", "logs"), Messages: messageViews(msgs),
+		Query: q.Text, Direction: q.Direction, Status: q.Status, Statuses: tenant.MessageStatuses,
+		IsFirst: q.Before == "", FirstURL: "/app/logs?" + base.Encode(),
+	}
+	if next != "" {
+		nv := url.Values{}
+		for k, vs := range base {
+			nv[k] = vs
+		}
+		nv.Set("before", next)
+		v.NextURL = "/app/logs?" + nv.Encode()
+	}
+	return Render(c, http.StatusOK, views.LogsPage(v))
+}
+
+func (p *Portal) botPage(c echo.Context) error {
+	t := currentTenant(c)
+	cfg, err := p.bot.Config(c.Request().Context(), t.ID)
+	if err != nil {
+		return err
+	}
+	return Render(c, http.StatusOK, views.BotPage(botView(p.chrome(c, "Bot", "bot"), cfg, nil)))
+}
+
+// botSave handles every button of the bot form: add, remove and move
+// rules (re-rendered, not saved), and save.
+func (p *Portal) botSave(c echo.Context) error {
+	t := currentTenant(c)
+	cfg := botFromForm(c)
+	op := c.FormValue("op")
+	kind, idx, _ := strings.Cut(op, ":")
+	i, _ := strconv.Atoi(idx)
+	switch kind {
+	case "add":
+		cfg.Rules = append(cfg.Rules, tenant.Rule{Match: tenant.MatchContains})
+		return Render(c, http.StatusOK, views.BotPage(botView(p.chrome(c, "Bot", "bot"), cfg, nil)))
+	case "remove", "up", "down":
+		cfg.Rules = moveRule(cfg.Rules, kind, i)
+		return Render(c, http.StatusOK, views.BotPage(botView(p.chrome(c, "Bot", "bot"), cfg, nil)))
+	}
+	saved, err := p.bot.SaveConfig(c.Request().Context(), t.ID, cfg)
+	var de *tenant.Error
+	if errors.As(err, &de) && de.Code == tenant.CodeInvalid {
+		return Render(c, http.StatusUnprocessableEntity, views.BotPage(botView(p.chrome(c, "Bot", "bot"), saved, de.Fields)))
+	}
+	if err != nil {
+		return err
+	}
+	p.flash(c, "ok", "Saved. The bot uses the new configuration from the next message on.")
+	return c.Redirect(http.StatusSeeOther, "/app/bot")
+}
+
+func moveRule(rules []tenant.Rule, kind string, i int) []tenant.Rule {
+	if i < 0 || i >= len(rules) {
+		return rules
+	}
+	switch kind {
+	case "remove":
+		return append(rules[:i], rules[i+1:]...)
+	case "up":
+		if i > 0 {
+			rules[i-1], rules[i] = rules[i], rules[i-1]
+		}
+	case "down":
+		if i < len(rules)-1 {
+			rules[i+1], rules[i] = rules[i], rules[i+1]
+		}
+	}
+	return rules
+}
+
+func botFromForm(c echo.Context) tenant.BotConfig {
+	atoi := func(name string) int { n, _ := strconv.Atoi(strings.TrimSpace(c.FormValue(name))); return n }
+	cfg := tenant.BotConfig{
+		Enabled:       c.FormValue("enabled") != "",
+		ReplyInGroups: c.FormValue("reply_in_groups") != "",
+		WelcomeReply:  c.FormValue("welcome_reply"),
+		FallbackReply: c.FormValue("fallback_reply"),
+		BusyReply:     c.FormValue("busy_reply"),
+		Webhook:       tenant.Webhook{URL: c.FormValue("webhook_url"), Secret: c.FormValue("webhook_secret")},
+		Limits: tenant.Limits{QueuePerChat: atoi("queue_per_chat"), PerChatPerMinute: atoi("per_chat_per_minute"),
+			PerTenantPerMinute: atoi("per_tenant_per_minute")},
+	}
+	n := min(atoi("rule_count"), tenant.MaxRules+1)
+	cfg.Rules = []tenant.Rule{}
+	for i := range n {
+		k := "rules[" + strconv.Itoa(i) + "]."
+		cfg.Rules = append(cfg.Rules, tenant.Rule{Match: c.FormValue(k + "match"), Pattern: c.FormValue(k + "pattern"), Reply: c.FormValue(k + "reply")})
+	}
+	return cfg
+}
+
+func botView(ch views.Chrome, cfg tenant.BotConfig, errs map[string]string) views.BotView {
+	v := views.BotView{
+		Chrome: ch, Enabled: cfg.Enabled, ReplyInGroups: cfg.ReplyInGroups,
+		WelcomeReply: cfg.WelcomeReply, FallbackReply: cfg.FallbackReply, BusyReply: cfg.BusyReply,
+		WebhookURL: cfg.Webhook.URL, WebhookSecret: cfg.Webhook.Secret,
+		QueuePerChat: cfg.Limits.QueuePerChat, PerChatPerMinute: cfg.Limits.PerChatPerMinute, PerTenantPerMinute: cfg.Limits.PerTenantPerMinute,
+		Errors: errs,
+	}
+	for _, r := range cfg.Rules {
+		v.Rules = append(v.Rules, views.RuleForm{Match: r.Match, Pattern: r.Pattern, Reply: r.Reply})
+	}
+	return v
+}

@@ -1,0 +1,139 @@
+// Package portal is all of wabot's HTTP: sign-in, the tenant's pages, the
+// JSON API, the admin control plane, and the middleware around them.
+package portal
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/alexedwards/scs/sqlite3store"
+	"github.com/alexedwards/scs/v2"
+	"github.com/labstack/echo/v4"
+
+	"wabot/tenant"
+)
+
+// Config is what the portal needs from wabot's configuration.
+type Config struct {
+	BaseURL            *url.URL
+	GoogleClientID     string
+	GoogleClientSecret string
+	OIDCIssuer         string
+	OIDCClientID       string
+	OIDCClientSecret   string
+	AdminEmails        []string
+	AllowedDomains     []string
+	AutoApprove        bool
+	// Demo shows the fakewa build's banner and "Simulate scan" button.
+	Demo bool
+	// HTTPClient reaches the sign-in providers; nil is http.DefaultClient.
+	// Tests point it at fakes.
+	HTTPClient *http.Client
+	// Session timeouts; zero takes the defaults (24 h idle, 7 days in all).
+	SessionIdle     time.Duration
+	SessionLifetime time.Duration
+}
+
+func (c Config) secure() bool { return c.BaseURL.Scheme == "https" }
+
+// Sessions is what the portal asks of the per-tenant session manager.
+type Sessions interface {
+	Add(tenantID string) error
+	Stop(ctx context.Context, tenantID string) error
+	Link(ctx context.Context, tenantID string) error
+	LinkPhone(ctx context.Context, tenantID, phone string) (string, error)
+	Restart(ctx context.Context, tenantID string) error
+	Reset(ctx context.Context, tenantID string) error
+	Logout(ctx context.Context, tenantID string) error
+}
+
+// Bot is the tenant's bot configuration service: it validates, stores and
+// applies a configuration to the running pipeline.
+type Bot interface {
+	Config(ctx context.Context, tenantID string) (tenant.BotConfig, error)
+	SaveConfig(ctx context.Context, tenantID string, cfg tenant.BotConfig) (tenant.BotConfig, error)
+}
+
+// Portal serves the web portal and the JSON API.
+type Portal struct {
+	cfg      Config
+	log      *slog.Logger
+	store    *tenant.Store
+	sessions Sessions
+	bot      Bot
+	sm       *scs.SessionManager
+	sqlStore *sqlite3store.SQLite3Store
+	auth     *authenticator
+	limiter  *rateLimiter
+
+	// streams end when the server shuts down.
+	streamsDone chan struct{}
+	closeOnce   sync.Once
+}
+
+// New builds the portal. Call Close when done.
+func New(cfg Config, log *slog.Logger, st *tenant.Store, sessions Sessions, bot Bot) *Portal {
+	if cfg.SessionIdle == 0 {
+		cfg.SessionIdle = 24 * time.Hour
+	}
+	if cfg.SessionLifetime == 0 {
+		cfg.SessionLifetime = 7 * 24 * time.Hour
+	}
+	p := &Portal{cfg: cfg, log: log, store: st, sessions: sessions, bot: bot, streamsDone: make(chan struct{})}
+	p.sqlStore = sqlite3store.NewWithConfig(st.DB().Write, sqlite3store.Config{TableName: "web_sessions", CleanUpInterval: 5 * time.Minute})
+	sm := scs.New()
+	sm.Store = p.sqlStore
+	sm.HashTokenInStore = true
+	sm.IdleTimeout = cfg.SessionIdle
+	sm.Lifetime = cfg.SessionLifetime
+	sm.Cookie.Name = "wabot_session"
+	if cfg.secure() {
+		sm.Cookie.Name = "__Host-wabot_session"
+	}
+	sm.Cookie.HttpOnly = true
+	sm.Cookie.Secure = cfg.secure()
+	sm.Cookie.SameSite = http.SameSiteLaxMode
+	sm.Cookie.Path = "/"
+	sm.Cookie.Persist = true
+	sm.ErrorFunc = func(w http.ResponseWriter, r *http.Request, err error) {
+		log.Error("session store failed", "err", err, "path", r.URL.Path)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+	}
+	p.sm = sm
+	p.auth = newAuthenticator(cfg, log)
+	p.limiter = newRateLimiter(10, time.Minute)
+	return p
+}
+
+// Handler wraps Echo with the server-side session and, outermost, Go's
+// cross-origin protection: a browser's cross-site POST is refused before
+// anything else runs, while scripts (no Origin, no Sec-Fetch-Site) pass.
+func (p *Portal) Handler(e *echo.Echo) http.Handler {
+	cop := http.NewCrossOriginProtection()
+	if o := p.cfg.BaseURL; o != nil {
+		_ = cop.AddTrustedOrigin(o.Scheme + "://" + o.Host)
+	}
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isAPIPath(r.URL.Path) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusForbidden)
+			w.Write([]byte(`{"error":"cross-origin request refused"}`))
+			return
+		}
+		http.Error(w, "Forbidden: cross-origin request refused.", http.StatusForbidden)
+	}))
+	return cop.Handler(p.sm.LoadAndSave(e))
+}
+
+// Close ends live-update streams (so HTTP shutdown is not held up by them)
+// and the session cleaner.
+func (p *Portal) Close() {
+	p.closeOnce.Do(func() {
+		close(p.streamsDone)
+		p.sqlStore.StopCleanup()
+	})
+}

@@ -1,0 +1,134 @@
+package portal
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.mau.fi/whatsmeow/types"
+
+	"wabot/tenant"
+	"wabot/views"
+)
+
+// This file turns domain rows into the words the pages show.
+
+func tenantView(t tenant.Tenant) views.TenantView {
+	v := views.TenantView{ID: t.ID, Name: t.Name, Status: string(t.Status)}
+	switch t.Status {
+	case tenant.StatusPending:
+		v.StatusLabel = "Waiting for approval"
+		v.StatusLine = "An administrator must approve this workspace before the bot answers anyone. You can link your number meanwhile."
+	case tenant.StatusActive:
+		v.StatusLabel = "Active"
+		v.StatusLine = "The bot answers messages while WhatsApp is connected."
+	case tenant.StatusSuspended:
+		v.StatusLabel = "Suspended"
+		v.StatusLine = "An administrator suspended this workspace: its WhatsApp session is stopped and the bot answers nobody."
+	case tenant.StatusError:
+		v.StatusLabel = "Needs attention"
+		v.StatusLine = "The WhatsApp session failed for good; the link page says what to do."
+	}
+	return v
+}
+
+// stateWords gives each session state a short label and a sentence.
+func stateWords(st tenant.SessionState) (string, string) {
+	switch st {
+	case tenant.StateQRPending:
+		return "Not linked", "No code yet: open the link page to get one."
+	case tenant.StateQRReady:
+		return "Waiting for a scan", "Scan the code with WhatsApp on your phone to link this number."
+	case tenant.StateQRExpired:
+		return "Code expired", "The codes ran out before a scan. Get a new code to try again."
+	case tenant.StateConnected:
+		return "Connected", "Linked and online: messages reach the bot."
+	case tenant.StateDisconnected:
+		return "Reconnecting", "The connection to WhatsApp dropped; wabot is reconnecting by itself."
+	case tenant.StateError:
+		return "Error", "The session stopped and needs a person: see what to do below."
+	case tenant.StateLoggedOut:
+		return "Logged out", "The phone unlinked this device. Link it again with a new code."
+	}
+	return string(st), ""
+}
+
+func sessionView(s tenant.Session, w tenant.Worker, now time.Time) views.SessionView {
+	label, line := stateWords(s.State)
+	v := views.SessionView{
+		State: string(s.State), StateLabel: label, StateLine: line,
+		PairCode: s.PairCode, PushName: s.PushName, Number: phoneOf(s.JID),
+		WorkerStatus: string(w.Status), Restarts: w.Restarts,
+		ErrorCode: s.ErrorCode, LastError: s.LastError, Attempts: s.ReconnectAttempts,
+		LastSeen: ago(w.LastSeenAt, now),
+	}
+	if s.State == tenant.StateQRReady {
+		v.QRDataURI = s.QRDataURI
+		v.QRExpiresAt = s.QRExpiresAt.UTC().Format(time.RFC3339)
+		v.QRSecondsLeft = max(0, int(s.QRExpiresAt.Sub(now).Seconds()+0.5))
+	}
+	if !s.ConnectedAt.IsZero() && (s.State == tenant.StateConnected || s.State == tenant.StateDisconnected) {
+		v.ConnectedSince = s.ConnectedAt.UTC().Format("2 Jan 2006 15:04 UTC")
+	}
+	return v
+}
+
+// phoneOf turns "15550001111@s.whatsapp.net" into "+15550001111".
+func phoneOf(jid string) string {
+	if jid == "" {
+		return ""
+	}
+	j, err := types.ParseJID(jid)
+	if err != nil || j.User == "" {
+		return ""
+	}
+	return "+" + j.User
+}
+
+// ago says how long ago t was, in the largest unit that fits.
+func ago(t, now time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	d := now.Sub(t)
+	switch {
+	case d < 0:
+		return "just now"
+	case d < time.Minute:
+		return strconv.Itoa(int(d.Seconds())) + " s ago"
+	case d < time.Hour:
+		return strconv.Itoa(int(d.Minutes())) + " min ago"
+	case d < 48*time.Hour:
+		return strconv.Itoa(int(d.Hours())) + " h ago"
+	}
+	return strconv.Itoa(int(d.Hours()/24)) + " days ago"
+}
+
+func messageViews(ms []tenant.Message) []views.MessageView {
+	out := make([]views.MessageView, 0, len(ms))
+	for _, m := range ms {
+		sender := m.SenderName
+		if m.Direction == "in" && m.Sender != "" && m.Sender != m.Chat {
+			sender = strings.TrimSpace(m.SenderName + " " + phoneOf(m.Sender))
+		}
+		out = append(out, views.MessageView{
+			ID: m.ID, Direction: m.Direction, Chat: chatName(m.Chat), Sender: sender,
+			Body: m.Body, Kind: m.Kind, Status: m.Status, StatusLabel: views.StatusLabel(m.Status), Error: m.Error,
+			At: m.CreatedAt.UTC().Format("2 Jan 15:04:05"), AtISO: m.CreatedAt.UTC().Format(time.RFC3339),
+		})
+	}
+	return out
+}
+
+func chatName(jid string) string {
+	if p := phoneOf(jid); p != "" && strings.HasSuffix(jid, "@s.whatsapp.net") {
+		return p
+	}
+	return jid
+}
+
+// panelVersion changes whenever the live link panel would look different.
+func panelVersion(s tenant.Session) string {
+	return fmt.Sprintf("%s|%d|%s|%s|%d|%s", s.State, s.QRUpdatedAt.UnixMilli(), s.PairCode, s.JID, s.ReconnectAttempts, s.ErrorCode)
+}

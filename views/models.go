@@ -1,0 +1,177 @@
+package views
+
+// SignInView is the sign-in page.
+type SignInView struct {
+	Providers []ProviderLink
+	Next      string
+	Demo      bool
+}
+
+// ProviderLink is one "Sign in with ..." button.
+type ProviderLink struct {
+	Name  string // "google", "oidc"
+	Label string
+	URL   string
+}
+
+// CreateTenantView is the form a signed-in user without a tenant sees.
+type CreateTenantView struct {
+	Chrome Chrome
+	Name   string
+	Error  string
+}
+
+// TenantView is a tenant as its pages show it.
+type TenantView struct {
+	ID          string
+	Name        string
+	Status      string // PENDING, ACTIVE, SUSPENDED, ERROR
+	StatusLabel string
+	StatusLine  string
+}
+
+// SessionView is a tenant's WhatsApp link as people read it.
+type SessionView struct {
+	State          string // QR_PENDING ... LOGGED_OUT
+	StateLabel     string // "Waiting for a scan"
+	StateLine      string // one plain-language sentence
+	QRDataURI      string
+	QRExpiresAt    string // RFC 3339, for the countdown
+	QRSecondsLeft  int
+	PairCode       string
+	Number         string // "+15550001111"
+	PushName       string
+	ConnectedSince string
+	LastSeen       string // "12 s ago"
+	WorkerStatus   string
+	Restarts       int
+	ErrorCode      string
+	LastError      string
+	Attempts       int
+}
+
+// MessageView is one row of the message log.
+type MessageView struct {
+	ID          int64
+	Direction   string // "in" or "out"
+	Chat        string
+	Sender      string
+	Body        string
+	Kind        string
+	Status      string
+	StatusLabel string
+	Error       string
+	At          string
+	AtISO       string
+}
+
+// DashboardView is /app.
+type DashboardView struct {
+	Chrome   Chrome
+	Tenant   TenantView
+	Session  SessionView
+	Messages []MessageView
+}
+
+// LinkView is /app/link.
+type LinkView struct {
+	Chrome  Chrome
+	Tenant  TenantView
+	Panel   LinkPanelView
+	Phone   string
+	PhoneOK bool
+}
+
+// LinkPanelView is the part of the link page that updates live.
+type LinkPanelView struct {
+	Session   SessionView
+	TenantID  string
+	Demo      bool   // show "Simulate scan"
+	PhoneErr  string // error of the last phone pairing attempt
+	Version   string // changes whenever the panel would render differently
+	StreamURL string
+}
+
+// LogsView is /app/logs.
+type LogsView struct {
+	Chrome    Chrome
+	Messages  []MessageView
+	Query     string
+	Direction string
+	Status    string
+	Statuses  []string
+	NextURL   string
+	FirstURL  string
+	IsFirst   bool
+}
+
+// RuleForm is one rule row of the bot form.
+type RuleForm struct {
+	Match   string
+	Pattern string
+	Reply   string
+}
+
+// BotView is /app/bot.
+type BotView struct {
+	Chrome             Chrome
+	Enabled            bool
+	ReplyInGroups      bool
+	Rules              []RuleForm
+	WelcomeReply       string
+	FallbackReply      string
+	BusyReply          string
+	WebhookURL         string
+	WebhookSecret      string
+	QueuePerChat       int
+	PerChatPerMinute   int
+	PerTenantPerMinute int
+	Errors             map[string]string
+	Saved              bool
+}
+
+// AdminTenantRow is one tenant in the admin table.
+type AdminTenantRow struct {
+	ID           string
+	Name         string
+	Owner        string
+	Status       string
+	State        string
+	StateLabel   string
+	Number       string
+	LastSeen     string
+	Restarts     int
+	LastError    string
+	WorkerStatus string
+	Actions      []string // approve, suspend, resume, reset, restart
+}
+
+// AuditRow is one admin action.
+type AuditRow struct {
+	At     string
+	Actor  string
+	Action string
+	Tenant string
+	Detail string
+}
+
+// AdminView is /admin.
+type AdminView struct {
+	Chrome  Chrome
+	Tenants []AdminTenantRow
+	Filter  string
+	States  []string
+	Counts  map[string]int
+	Audit   []AuditRow
+}
+
+// ConfirmView asks before a destructive action.
+type ConfirmView struct {
+	Chrome  Chrome
+	Title   string
+	Message string
+	Action  string // URL the form posts to
+	Button  string
+	Cancel  string
+	Danger  bool
+}
