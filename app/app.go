@@ -23,6 +23,7 @@ import (
 	"wabot/app/database"
 	"wabot/portal"
 	"wabot/session"
+	"wabot/session/bot"
 	"wabot/tenant"
 )
 
@@ -38,6 +39,7 @@ type App struct {
 	listener net.Listener
 
 	store    *tenant.Store
+	bot      *bot.Bot
 	sessions *session.Manager
 	portal   *portal.Portal
 	demo     *demo
@@ -76,12 +78,15 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger) (a *App, err error)
 	if err != nil {
 		return nil, err
 	}
-	bot := newBotService(a.store, cfg.WebhookAllowPrivate)
+	a.bot = bot.New(bot.Options{
+		AllowPrivateWebhooks: cfg.WebhookAllowPrivate,
+		Retention:            cfg.MessageRetention,
+	}, log.With("component", "bot"), a.store)
 	a.sessions = session.NewManager(session.Config{
 		SessionsDir:          cfg.SessionsDir,
 		ReconnectMaxAttempts: cfg.ReconnectMaxAttempts,
 		HeartbeatInterval:    cfg.HeartbeatInterval,
-	}, log.With("component", "sessions"), a.store, a.demo.connector(), nil)
+	}, log.With("component", "sessions"), a.store, a.demo.connector(), a.bot)
 	a.portal = portal.New(portal.Config{
 		BaseURL:            cfg.BaseURL,
 		GoogleClientID:     cfg.GoogleClientID,
@@ -94,7 +99,7 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger) (a *App, err error)
 		AutoApprove:        cfg.Approval == "auto",
 		Demo:               a.demo.enabled(),
 		HTTPClient:         cfg.ProviderHTTPClient,
-	}, log, a.store, a.sessions, bot)
+	}, log, a.store, a.sessions, a.bot)
 
 	a.echo = newEcho(cfg, log, portal.ErrorHandler(log))
 	healthRoutes(a.echo, db)
@@ -119,6 +124,7 @@ func (a *App) Start() error {
 		return fmt.Errorf("listening on %s: %w", a.cfg.Addr, err)
 	}
 	a.listener = ln
+	a.bot.Start()
 	if err := a.sessions.Start(a.bgCtx); err != nil {
 		return err
 	}
@@ -165,6 +171,9 @@ func (a *App) Shutdown(ctx context.Context) error {
 			if err := a.sessions.Shutdown(ctx); err != nil {
 				errs = append(errs, err)
 			}
+		}
+		if a.bot != nil {
+			a.bot.Close()
 		}
 		a.demo.close()
 		done := make(chan struct{})

@@ -37,6 +37,7 @@ type Config struct {
 	Approval             string // "manual" or "auto"
 	ReconnectMaxAttempts int
 	HeartbeatInterval    time.Duration
+	MessageRetention     time.Duration
 
 	LogFormat string // "auto", "text" or "json"
 	LogLevel  string // "debug", "info", "warn" or "error"
@@ -180,6 +181,14 @@ var settings = []setting{
 		c.HeartbeatInterval = d
 		return nil
 	}},
+	{"WABOT_MESSAGE_RETENTION", "90d", "how long the message log keeps messages", func(c *Config, v string) error {
+		d, err := parseDays(v)
+		if err != nil || d < time.Hour || d > 10*365*24*time.Hour {
+			return errors.New("accepted: a duration from 1h to 3650d, such as 90d or 720h")
+		}
+		c.MessageRetention = d
+		return nil
+	}},
 	{"WABOT_LOG_FORMAT", "auto", "text, json, or auto (text on a terminal)", oneOf(func(c *Config, v string) { c.LogFormat = v }, "auto", "text", "json")},
 	{"WABOT_LOG_LEVEL", "info", "debug, info, warn or error", oneOf(func(c *Config, v string) { c.LogLevel = v }, "debug", "info", "warn", "error")},
 }
@@ -307,4 +316,16 @@ func validHostname(h string) bool {
 		}
 	}
 	return true
+}
+
+// parseDays is time.ParseDuration that also takes whole days ("90d").
+func parseDays(v string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(v, "d"); ok {
+		days, err := strconv.Atoi(n)
+		if err != nil {
+			return 0, err
+		}
+		return time.Duration(days) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(v)
 }

@@ -1,0 +1,621 @@
+package bot
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.mau.fi/whatsmeow"
+	"go.mau.fi/whatsmeow/types"
+	"go.mau.fi/whatsmeow/types/events"
+	"golang.org/x/time/rate"
+
+	"wabot/session"
+	"wabot/tenant"
+)
+
+// config is a saved configuration with its rules compiled.
+type config struct {
+	tenant.BotConfig
+	rules *tenant.CompiledRules
+}
+
+// tenantBot is one tenant's pipeline: chat queues, limits and the sender.
+type tenantBot struct {
+	b   *Bot
+	id  string
+	out session.Sender
+	log *slog.Logger
+
+	cfg    atomic.Pointer[config]
+	online atomic.Bool
+	onCh   chan struct{} // closed and replaced when the tenant comes online
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	sem    chan struct{} // chats answered at once
+
+	mu       sync.Mutex
+	onMu     sync.Mutex
+	chats    map[string]*chatQueue
+	tenantRL *rate.Limiter
+	chatRL   map[string]*rate.Limiter
+}
+
+// chatQueue holds one chat's stored messages in arrival order; a worker
+// goroutine exists while it is not empty.
+type chatQueue struct {
+	items    []int64 // inbound message ids
+	running  bool
+	busySent bool // one busy reply per overflow
+}
+
+func newTenantBot(b *Bot, id string, out session.Sender) *tenantBot {
+	ctx, cancel := context.WithCancel(b.ctx)
+	return &tenantBot{
+		b: b, id: id, out: out, log: b.log.With("tenant", id),
+		ctx: ctx, cancel: cancel, sem: make(chan struct{}, b.opts.ParallelChats),
+		chats: map[string]*chatQueue{}, chatRL: map[string]*rate.Limiter{}, onCh: make(chan struct{}),
+	}
+}
+
+func (t *tenantBot) start() {
+	cfg, err := t.b.store.BotConfigOf(t.ctx, t.id)
+	if err != nil {
+		t.log.Error("cannot load bot configuration; using the default", "err", err)
+		cfg = tenant.DefaultBotConfig()
+	}
+	t.setConfig(cfg)
+	t.resume()
+}
+
+func (t *tenantBot) setConfig(c tenant.BotConfig) {
+	rules, err := c.Compile()
+	if err != nil {
+		t.log.Error("stored bot rules do not compile; answering without rules", "err", err)
+		rules, _ = (&tenant.BotConfig{}).Compile()
+	}
+	t.cfg.Store(&config{BotConfig: c, rules: rules})
+	t.mu.Lock()
+	t.tenantRL = newLimiter(c.Limits.PerTenantPerMinute)
+	t.chatRL = map[string]*rate.Limiter{}
+	t.mu.Unlock()
+}
+
+func newLimiter(perMinute int) *rate.Limiter {
+	if perMinute <= 0 {
+		return rate.NewLimiter(rate.Inf, 0)
+	}
+	return rate.NewLimiter(rate.Limit(float64(perMinute)/60), perMinute)
+}
+
+// Online is told by the supervisor whether the tenant's client is logged in.
+func (t *tenantBot) Online(on bool) {
+	t.online.Store(on)
+	if on {
+		t.onMu.Lock()
+		close(t.onCh)
+		t.onCh = make(chan struct{})
+		t.onMu.Unlock()
+	}
+}
+
+// waitOnline blocks until the client is logged in or the pipeline stops.
+func (t *tenantBot) waitOnline() bool {
+	for !t.online.Load() {
+		t.onMu.Lock()
+		ch := t.onCh
+		t.onMu.Unlock()
+		if t.online.Load() {
+			return true
+		}
+		select {
+		case <-ch:
+		case <-t.ctx.Done():
+			return false
+		case <-time.After(time.Second):
+		}
+	}
+	return t.ctx.Err() == nil
+}
+
+// Detach stops the chat workers and waits for them; what they had not
+// answered stays stored and is picked up by the next Attach.
+func (t *tenantBot) Detach() {
+	t.cancel()
+	t.wg.Wait()
+	t.b.detached(t)
+}
+
+// resume queues what an earlier run stored but did not finish: received
+// messages and replies that may not have been sent.
+func (t *tenantBot) resume() {
+	rows, err := t.b.db.Read.QueryContext(t.ctx, `SELECT id, chat FROM messages
+		WHERE tenant_id = ? AND direction = 'in' AND status = 'received' ORDER BY id`, t.id)
+	if err != nil {
+		t.log.Error("cannot read unanswered messages", "err", err)
+		return
+	}
+	var ids []int64
+	var chats []string
+	for rows.Next() {
+		var id int64
+		var chat string
+		if rows.Scan(&id, &chat) == nil {
+			ids, chats = append(ids, id), append(chats, chat)
+		}
+	}
+	rows.Close()
+	for i := range ids {
+		t.enqueue(chats[i], ids[i], false)
+	}
+	if len(ids) > 0 {
+		t.log.Info("answering messages stored before the restart", "count", len(ids))
+	}
+}
+
+// inbound is what the pipeline keeps of an incoming message.
+type inbound struct {
+	id       int64
+	chat     types.JID
+	sender   types.JID
+	name     string
+	text     string
+	kind     string
+	waID     string
+	isGroup  bool
+	at       time.Time
+	status   string
+	errorMsg string
+}
+
+// HandleMessage runs on whatsmeow's event goroutine: it classifies and
+// stores the message and queues it, never waiting on the answer. Returning
+// false (storage failed) leaves the message unacknowledged, so WhatsApp
+// delivers it again.
+func (t *tenantBot) HandleMessage(evt *events.Message) bool {
+	info := evt.Info
+	if info.IsFromMe || info.Chat.Server == types.BroadcastServer || info.Chat.Server == types.NewsletterServer {
+		return true // status updates, broadcasts and our own messages are not for the bot
+	}
+	kind, text := classify(evt)
+	if kind == "" {
+		return true // protocol traffic (key shares, history sync, revokes...)
+	}
+	in := inbound{
+		chat: info.Chat, sender: info.Sender, name: info.PushName, text: text, kind: kind,
+		waID: info.ID, isGroup: info.IsGroup, at: info.Timestamp, status: tenant.MsgReceived,
+	}
+	if in.at.IsZero() {
+		in.at = time.Now()
+	}
+	cfg := t.cfg.Load()
+	switch {
+	case kind != "text":
+		in.status, in.errorMsg = tenant.MsgIgnored, kind+" messages are not answered"
+	case in.isGroup && !cfg.ReplyInGroups:
+		in.status, in.errorMsg = tenant.MsgIgnored, "group chats are not answered"
+	}
+	id, dup, err := t.store(in)
+	if err != nil {
+		t.log.Error("cannot store an incoming message; WhatsApp will deliver it again", "err", err)
+		return false
+	}
+	if dup || in.status != tenant.MsgReceived {
+		return true
+	}
+	t.enqueue(in.chat.String(), id, true)
+	return true
+}
+
+// classify returns the kind of a message and its text; an empty kind means
+// it is not a message a person sent.
+func classify(evt *events.Message) (kind, text string) {
+	m := evt.Message
+	if evt.IsEdit {
+		return "edit", m.GetProtocolMessage().GetEditedMessage().GetConversation()
+	}
+	switch {
+	case m.GetConversation() != "":
+		return "text", m.GetConversation()
+	case m.GetExtendedTextMessage() != nil:
+		return "text", m.GetExtendedTextMessage().GetText()
+	case m.GetReactionMessage() != nil:
+		return "reaction", m.GetReactionMessage().GetText()
+	case m.GetImageMessage() != nil:
+		return "image", m.GetImageMessage().GetCaption()
+	case m.GetVideoMessage() != nil:
+		return "video", m.GetVideoMessage().GetCaption()
+	case m.GetAudioMessage() != nil:
+		return "audio", ""
+	case m.GetDocumentMessage() != nil:
+		return "document", m.GetDocumentMessage().GetFileName()
+	case m.GetStickerMessage() != nil:
+		return "sticker", ""
+	case m.GetLocationMessage() != nil, m.GetLiveLocationMessage() != nil:
+		return "location", ""
+	case m.GetContactMessage() != nil, m.GetContactsArrayMessage() != nil:
+		return "contact", ""
+	case m.GetPollCreationMessage() != nil, m.GetPollCreationMessageV3() != nil, m.GetPollUpdateMessage() != nil:
+		return "poll", ""
+	case m.GetProtocolMessage() != nil, m.GetSenderKeyDistributionMessage() != nil && len(m.String()) < 400:
+		return "", ""
+	}
+	return "other", ""
+}
+
+// store writes the inbound row; a message already stored (same chat and
+// id) is logged once more as a duplicate and not answered.
+func (t *tenantBot) store(in inbound) (id int64, dup bool, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	now := time.Now().UnixMilli()
+	err = t.b.db.InTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO messages (tenant_id, direction, chat, sender, sender_name, wa_id, kind, body, status, error, created_at, updated_at)
+			VALUES (?, 'in', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (tenant_id, chat, wa_id) WHERE direction = 'in' AND status <> 'duplicate' DO NOTHING`,
+			t.id, in.chat.String(), in.sender.ToNonAD().String(), in.name, in.waID, in.kind, in.text, in.status, in.errorMsg, now, now)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			id, _ = res.LastInsertId()
+			return nil
+		}
+		dup = true
+		_, err = tx.ExecContext(ctx, `INSERT INTO messages (tenant_id, direction, chat, sender, sender_name, wa_id, kind, body, status, error, created_at, updated_at)
+			VALUES (?, 'in', ?, ?, ?, ?, ?, ?, 'duplicate', 'delivered again; answered once already', ?, ?)`,
+			t.id, in.chat.String(), in.sender.ToNonAD().String(), in.name, in.waID, in.kind, in.text, now, now)
+		return err
+	})
+	return id, dup, err
+}
+
+// enqueue adds a stored message to its chat's queue. When the queue is
+// full the message is logged as dropped and the chat gets one busy reply.
+func (t *tenantBot) enqueue(chat string, id int64, fresh bool) {
+	cfg := t.cfg.Load()
+	t.mu.Lock()
+	q := t.chats[chat]
+	if q == nil {
+		q = &chatQueue{}
+		t.chats[chat] = q
+	}
+	if fresh && len(q.items) >= cfg.Limits.QueuePerChat {
+		sendBusy := !q.busySent
+		q.busySent = true
+		t.mu.Unlock()
+		t.setInbound(id, tenant.MsgDropped, "the chat's queue was full")
+		if sendBusy && cfg.BusyReply != "" {
+			t.wg.Add(1)
+			go func() {
+				defer t.wg.Done()
+				t.replyTo(id, chat, cfg.BusyReply)
+			}()
+		}
+		return
+	}
+	q.items = append(q.items, id)
+	start := !q.running
+	q.running = true
+	t.mu.Unlock()
+	if start {
+		t.wg.Add(1)
+		go t.chatWorker(chat)
+	}
+}
+
+// chatWorker answers one chat's messages in order, then exits. The
+// message being answered is no longer in the queue: the queue bound counts
+// waiting messages.
+func (t *tenantBot) chatWorker(chat string) {
+	defer t.wg.Done()
+	defer func() {
+		if r := recover(); r != nil {
+			t.log.Error("chat worker panicked; its messages stay stored and are retried at the next start", "panic", fmt.Sprint(r))
+			t.mu.Lock()
+			if q := t.chats[chat]; q != nil {
+				q.running = false
+			}
+			t.mu.Unlock()
+		}
+	}()
+	for {
+		t.mu.Lock()
+		q := t.chats[chat]
+		if len(q.items) == 0 || t.ctx.Err() != nil {
+			q.running = false
+			if len(q.items) == 0 {
+				delete(t.chats, chat)
+			}
+			t.mu.Unlock()
+			return
+		}
+		id := q.items[0]
+		q.items = q.items[1:]
+		t.mu.Unlock()
+
+		select {
+		case t.sem <- struct{}{}:
+		case <-t.ctx.Done():
+			continue // stopped: the message stays stored as received
+		}
+		t.process(id)
+		<-t.sem
+		t.mu.Lock()
+		if len(q.items) < t.cfg.Load().Limits.QueuePerChat {
+			q.busySent = false
+		}
+		t.mu.Unlock()
+	}
+}
+
+// process answers one stored message. It returns false if the pipeline
+// stopped before the message was finished.
+func (t *tenantBot) process(id int64) bool {
+	if t.b.hold {
+		<-t.ctx.Done()
+		return false
+	}
+	in, err := t.load(id)
+	if err != nil {
+		t.log.Error("cannot load a stored message", "id", id, "err", err)
+		return true
+	}
+	if in.status != tenant.MsgReceived {
+		return true
+	}
+	if done, ok := t.finishEarlierReplies(in); done {
+		return ok
+	}
+	cfg := t.cfg.Load()
+	tn, err := t.b.store.TenantByID(t.ctx, t.id)
+	if err != nil {
+		return t.ctx.Err() == nil
+	}
+	switch {
+	case tn.Status != tenant.StatusActive:
+		t.setInbound(id, tenant.MsgIgnored, "the workspace is "+strings.ToLower(string(tn.Status))+": the bot answers only for active workspaces")
+		return true
+	case !cfg.Enabled:
+		t.setInbound(id, tenant.MsgIgnored, "the bot is turned off")
+		return true
+	case in.isGroup && !cfg.ReplyInGroups:
+		t.setInbound(id, tenant.MsgIgnored, "group chats are not answered")
+		return true
+	}
+	phone := "+" + in.sender.User
+	fill := func(reply string) string { return tenant.Fill(reply, in.name, phone, in.text) }
+
+	reply, matched := cfg.rules.Match(in.text)
+	if cfg.Webhook.URL != "" {
+		deliveryID, err := t.b.queueDelivery(t.ctx, t.id, in, cfg.Webhook.URL, matched)
+		if err != nil {
+			t.log.Error("cannot queue a webhook delivery", "err", err)
+		} else if !matched {
+			if r, ok := t.b.deliverNow(t.ctx, deliveryID, cfg.Webhook.Secret); ok && r != "" {
+				reply, matched = r, true
+			}
+		}
+	}
+	var replies []string
+	if cfg.WelcomeReply != "" && t.firstMessage(in.chat.String()) {
+		replies = append(replies, fill(cfg.WelcomeReply))
+	}
+	if matched {
+		replies = append(replies, fill(reply))
+	} else if cfg.FallbackReply != "" {
+		replies = append(replies, fill(cfg.FallbackReply))
+	}
+	if len(replies) == 0 {
+		t.setInbound(id, tenant.MsgIgnored, "no rule matched and there is no fallback reply")
+		return true
+	}
+	final := tenant.MsgReplied
+	for _, r := range replies {
+		st, ok := t.replyTo(id, in.chat.String(), r)
+		if !ok {
+			return false
+		}
+		if st != tenant.MsgReplied {
+			final = st
+		}
+	}
+	t.setInbound(id, final, "")
+	return true
+}
+
+// finishEarlierReplies completes a message an earlier run had begun to
+// answer: replies it logged as pending are sent again with their own
+// WhatsApp ids (WhatsApp keeps one message per id), and none is composed
+// anew. done is false when there were no such replies.
+func (t *tenantBot) finishEarlierReplies(in inbound) (done, ok bool) {
+	rows, err := t.b.db.Read.QueryContext(t.ctx, `SELECT id, wa_id, body, status FROM messages WHERE reply_to = ? AND direction = 'out' ORDER BY id`, in.id)
+	if err != nil {
+		return false, true
+	}
+	type earlier struct {
+		id         int64
+		waID, body string
+		status     string
+	}
+	var rs []earlier
+	for rows.Next() {
+		var r earlier
+		if rows.Scan(&r.id, &r.waID, &r.body, &r.status) == nil {
+			rs = append(rs, r)
+		}
+	}
+	rows.Close()
+	if len(rs) == 0 {
+		return false, true
+	}
+	final := tenant.MsgReplied
+	for _, r := range rs {
+		st := r.status
+		if st == tenant.MsgPending {
+			var sent bool
+			if st, sent = t.send(r.id, in.chat, r.waID, r.body); !sent {
+				return true, false
+			}
+		}
+		if st != tenant.MsgReplied {
+			final = st
+		}
+	}
+	t.setInbound(in.id, final, "")
+	return true, true
+}
+
+// firstMessage records that the chat got its welcome; true only the first
+// time ever.
+func (t *tenantBot) firstMessage(chat string) bool {
+	res, err := t.b.db.Write.ExecContext(t.ctx, `INSERT INTO welcomed_chats (tenant_id, chat, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
+		t.id, chat, time.Now().UnixMilli())
+	if err != nil {
+		return false
+	}
+	n, _ := res.RowsAffected()
+	return n == 1
+}
+
+// replyTo sends one reply to the chat of inbound message id, within the
+// rate limits, logging it. The reply row is written as pending, with its
+// WhatsApp id, before sending, so a crash in between resends the same id,
+// which WhatsApp keeps once. It returns the reply's status, and false if
+// the pipeline stopped before it was sent.
+func (t *tenantBot) replyTo(inID int64, chat, text string) (string, bool) {
+	chatJID, err := types.ParseJID(chat)
+	if err != nil {
+		return tenant.MsgFailed, true
+	}
+	if !t.allow(chat) {
+		t.insertOut(inID, chat, "", text, tenant.MsgRateLimited, "over the tenant's or the chat's reply rate limit")
+		return tenant.MsgRateLimited, true
+	}
+	waID := t.out.NewMessageID()
+	outID, err := t.insertOut(inID, chat, waID, text, tenant.MsgPending, "")
+	if err != nil {
+		return tenant.MsgFailed, true
+	}
+	return t.send(outID, chatJID, waID, text)
+}
+
+// send delivers a pending reply, waiting for the client when it is offline
+// and retrying errors WhatsApp may recover from.
+func (t *tenantBot) send(outID int64, chat types.JID, waID, text string) (string, bool) {
+	var lastErr error
+	for attempt := 1; attempt <= 3; attempt++ {
+		if !t.waitOnline() {
+			return "", false
+		}
+		ctx, cancel := context.WithTimeout(t.ctx, t.b.opts.SendTimeout)
+		lastErr = t.out.SendText(ctx, chat, waID, text)
+		cancel()
+		if lastErr == nil {
+			t.setOut(outID, tenant.MsgReplied, "")
+			return tenant.MsgReplied, true
+		}
+		if t.ctx.Err() != nil {
+			return "", false
+		}
+		if errors.Is(lastErr, session.ErrOffline) {
+			attempt-- // not WhatsApp's answer: wait for the connection
+			continue
+		}
+		if !retryable(lastErr) {
+			break
+		}
+		select {
+		case <-time.After(time.Duration(attempt) * time.Second):
+		case <-t.ctx.Done():
+			return "", false
+		}
+	}
+	t.log.Warn("reply failed", "err", lastErr)
+	t.setOut(outID, tenant.MsgFailed, lastErr.Error())
+	return tenant.MsgFailed, true
+}
+
+func retryable(err error) bool {
+	return errors.Is(err, whatsmeow.ErrMessageTimedOut) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, whatsmeow.ErrNotConnected) || errors.Is(err, whatsmeow.ErrNotLoggedIn)
+}
+
+func (t *tenantBot) allow(chat string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	cfg := t.cfg.Load()
+	rl := t.chatRL[chat]
+	if rl == nil {
+		rl = newLimiter(cfg.Limits.PerChatPerMinute)
+		t.chatRL[chat] = rl
+		if len(t.chatRL) > 10000 {
+			t.chatRL = map[string]*rate.Limiter{chat: rl}
+		}
+	}
+	now := time.Now()
+	if rl.TokensAt(now) < 1 || t.tenantRL.TokensAt(now) < 1 {
+		return false
+	}
+	rl.AllowN(now, 1)
+	t.tenantRL.AllowN(now, 1)
+	return true
+}
+
+func (t *tenantBot) load(id int64) (inbound, error) {
+	var in inbound
+	var chat, sender string
+	var at int64
+	err := t.b.db.Read.QueryRowContext(t.ctx, `SELECT id, chat, sender, sender_name, body, kind, wa_id, status, created_at FROM messages WHERE id = ? AND tenant_id = ?`,
+		id, t.id).Scan(&in.id, &chat, &sender, &in.name, &in.text, &in.kind, &in.waID, &in.status, &at)
+	if err != nil {
+		return in, err
+	}
+	in.chat, _ = types.ParseJID(chat)
+	in.sender, _ = types.ParseJID(sender)
+	in.isGroup = in.chat.Server == types.GroupServer
+	in.at = time.UnixMilli(at)
+	return in, nil
+}
+
+func (t *tenantBot) setInbound(id int64, status, errMsg string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(t.ctx), 10*time.Second)
+	defer cancel()
+	if _, err := t.b.db.Write.ExecContext(ctx, `UPDATE messages SET status = ?, error = ?, updated_at = ? WHERE id = ?`,
+		status, errMsg, time.Now().UnixMilli(), id); err != nil {
+		t.log.Error("cannot update a message's status", "err", err)
+	}
+}
+
+func (t *tenantBot) insertOut(inID int64, chat, waID, text, status, errMsg string) (int64, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(t.ctx), 10*time.Second)
+	defer cancel()
+	if waID == "" {
+		waID = "-"
+	}
+	now := time.Now().UnixMilli()
+	res, err := t.b.db.Write.ExecContext(ctx, `INSERT INTO messages (tenant_id, direction, chat, sender, wa_id, kind, body, status, error, reply_to, created_at, updated_at)
+		VALUES (?, 'out', ?, ?, ?, 'text', ?, ?, ?, ?, ?, ?)`, t.id, chat, t.out.OwnJID().String(), waID, text, status, errMsg, inID, now, now)
+	if err != nil {
+		t.log.Error("cannot log a reply", "err", err)
+		return 0, err
+	}
+	return res.LastInsertId()
+}
+
+func (t *tenantBot) setOut(id int64, status, errMsg string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(t.ctx), 10*time.Second)
+	defer cancel()
+	if _, err := t.b.db.Write.ExecContext(ctx, `UPDATE messages SET status = ?, error = ?, sent_at = CASE WHEN ? = 'replied' THEN ? ELSE sent_at END, updated_at = ? WHERE id = ?`,
+		status, errMsg, status, time.Now().UnixMilli(), time.Now().UnixMilli(), id); err != nil {
+		t.log.Error("cannot update a reply's status", "err", err)
+	}
+}
