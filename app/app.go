@@ -54,10 +54,27 @@ type App struct {
 	closeErr  error
 }
 
+// Option adjusts how New builds the app; tests use them.
+type Option func(*options)
+
+type options struct {
+	connector session.Connector
+}
+
+// WithConnector connects every tenant's client through c (tests point
+// clients at a fake WhatsApp server).
+func WithConnector(c session.Connector) Option {
+	return func(o *options) { o.connector = c }
+}
+
 // New prepares the folders, opens and migrates the database and builds
 // every component, without listening yet. A failed New leaves nothing
 // open.
-func New(ctx context.Context, cfg *Config, log *slog.Logger) (a *App, err error) {
+func New(ctx context.Context, cfg *Config, log *slog.Logger, opts ...Option) (a *App, err error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if err := ensureDirs(cfg.DataDir, cfg.SessionsDir); err != nil {
 		return nil, err
 	}
@@ -78,6 +95,10 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger) (a *App, err error)
 	if err != nil {
 		return nil, err
 	}
+	connector := a.demo.connector()
+	if o.connector != nil {
+		connector = o.connector
+	}
 	a.bot = bot.New(bot.Options{
 		AllowPrivateWebhooks: cfg.WebhookAllowPrivate,
 		Retention:            cfg.MessageRetention,
@@ -86,7 +107,7 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger) (a *App, err error)
 		SessionsDir:          cfg.SessionsDir,
 		ReconnectMaxAttempts: cfg.ReconnectMaxAttempts,
 		HeartbeatInterval:    cfg.HeartbeatInterval,
-	}, log.With("component", "sessions"), a.store, a.demo.connector(), a.bot)
+	}, log.With("component", "sessions"), a.store, connector, a.bot)
 	a.portal = portal.New(portal.Config{
 		BaseURL:            cfg.BaseURL,
 		GoogleClientID:     cfg.GoogleClientID,
@@ -175,7 +196,6 @@ func (a *App) Shutdown(ctx context.Context) error {
 		if a.bot != nil {
 			a.bot.Close()
 		}
-		a.demo.close()
 		done := make(chan struct{})
 		go func() { a.bg.Wait(); close(done) }()
 		select {
@@ -183,6 +203,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 		case <-ctx.Done():
 			errs = append(errs, errors.New("background work did not stop before the deadline"))
 		}
+		a.demo.close()
 		if err := a.db.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("closing database: %w", err))
 		}

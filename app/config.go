@@ -208,6 +208,9 @@ func registerConfigFlags(fs *flag.FlagSet) map[string]*string {
 	return vals
 }
 
+// LoadConfig builds a Config from the environment alone (tests and tools).
+func LoadConfig(getenv func(string) string) (*Config, error) { return loadConfig(getenv, nil, nil) }
+
 // loadConfig builds a Config from defaults, the environment and the flags
 // that were set, reporting every bad value, one line each.
 func loadConfig(getenv func(string) string, fs *flag.FlagSet, flags map[string]*string) (*Config, error) {
