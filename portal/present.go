@@ -63,7 +63,9 @@ func sessionView(s tenant.Session, w tenant.Worker, now time.Time) views.Session
 		ErrorCode: s.ErrorCode, LastError: s.LastError, Attempts: s.ReconnectAttempts,
 		LastSeen: ago(w.LastSeenAt, now),
 	}
-	if s.State == tenant.StateQRReady {
+	// Only the PNG data URI wabot renders itself goes into the page, where
+	// templ's URL check is bypassed for it.
+	if s.State == tenant.StateQRReady && strings.HasPrefix(s.QRDataURI, "data:image/png;base64,") {
 		v.QRDataURI = s.QRDataURI
 		v.QRExpiresAt = s.QRExpiresAt.UTC().Format(time.RFC3339)
 		v.QRSecondsLeft = max(0, int(s.QRExpiresAt.Sub(now).Seconds()+0.5))

@@ -45,6 +45,19 @@
     window.addEventListener("pagehide", function () { es.close(); });
   }
 
+  // Forms marked data-async post in the background: the page stays and
+  // the live panel shows what happens.
+  document.addEventListener("submit", function (ev) {
+    var form = ev.target;
+    if (!form.hasAttribute || !form.hasAttribute("data-async") || !window.fetch) return;
+    ev.preventDefault();
+    var btn = form.querySelector("button");
+    if (btn) btn.disabled = true;
+    fetch(form.action, { method: "POST", credentials: "same-origin", headers: { "Accept": "application/json" } })
+      .catch(function () {})
+      .then(function () { if (btn && btn.isConnected) btn.disabled = false; });
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
     // With JavaScript on, the live panel replaces the no-script refresh.
     document.querySelectorAll("noscript").forEach(function (n) { n.remove(); });

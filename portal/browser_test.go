@@ -1,0 +1,287 @@
+//go:build fakewa
+
+package portal_test
+
+// Browser tests: headless Chromium (Debian's chromium package) driven
+// through chromedp against the demo build, whose fake WhatsApp runs in
+// process. They run in the test task's fakewa pass.
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"wabot/app"
+)
+
+// demoEnv starts the demo build's wabot on a free loopback port, so the
+// browser and the base URL agree.
+func demoEnv(t *testing.T, vars map[string]string) (*app.App, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	dir := t.TempDir()
+	vals := map[string]string{
+		"WABOT_ADDR": addr, "WABOT_BASE_URL": "http://" + addr,
+		"WABOT_DATA_DIR": filepath.Join(dir, "data"), "WABOT_SESSIONS_DIR": filepath.Join(dir, "sessions"),
+	}
+	for k, v := range vars {
+		vals[k] = v
+	}
+	cfg, err := app.LoadConfig(func(k string) string { return vals[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := app.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		a.Shutdown(ctx)
+	})
+	return a, "http://" + addr
+}
+
+func chromiumPath(t *testing.T) string {
+	for _, p := range []string{os.Getenv("CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser"} {
+		if p != "" {
+			if _, err := os.Stat(p); err == nil {
+				return p
+			}
+		}
+	}
+	if p, err := exec.LookPath("chromium"); err == nil {
+		return p
+	}
+	t.Fatal("Chromium is not installed: apt-get install chromium (.ci/run does)")
+	return ""
+}
+
+// newBrowser starts headless Chromium with the flags this workplace
+// needs; each call is a separate browser (separate cookies).
+func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath(t)),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-extensions", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+	}
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelC := chromedp.NewContext(actx)
+	t.Cleanup(func() {
+		if t.Failed() {
+			screenshot(ctx, t, "failure")
+		}
+		cancelC()
+		cancelA()
+	})
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("starting Chromium: %v", err)
+	}
+	return ctx
+}
+
+// screenshot keeps a full-page PNG under testdata/screenshots/ (ignored by
+// git) for the developer.
+func screenshot(ctx context.Context, t *testing.T, name string) string {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Logf("screenshot %s: %v", name, err)
+		return ""
+	}
+	dir := filepath.Join("testdata", "screenshots")
+	os.MkdirAll(dir, 0o755)
+	path := filepath.Join(dir, fmt.Sprintf("%s-%s.png", t.Name(), name))
+	if err := os.WriteFile(path, buf, 0o644); err != nil {
+		t.Logf("screenshot %s: %v", name, err)
+	}
+	t.Logf("screenshot: %s", path)
+	return path
+}
+
+// run runs steps with a time limit; val runs one step and returns its
+// value.
+func run(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 45*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func val[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 45*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+type css = chromedp.CSS
+
+func TestBrowserLinkChatBotAndAdmin(t *testing.T) {
+	a, base := demoEnv(t, map[string]string{"WABOT_APPROVAL": "manual"})
+	st := a.Store()
+	ctx := newBrowser(t)
+
+	// Sign in with a one-time link and create the workspace.
+	token, _ := st.CreateLoginLink(context.Background(), "shop@example.com", false)
+	run(t, ctx,
+		chromedp.Navigate(base+"/auth/link?token="+token),
+		chromedp.WaitVisible(css(`[data-testid="create-tenant"]`)),
+		chromedp.SendKeys(css(`#name`), "Corner Shop"),
+		chromedp.Click(css(`[data-testid="create-tenant-submit"]`)),
+		chromedp.WaitVisible(css(`[data-testid="link-panel"]`)),
+	)
+	u, _ := st.UserByEmail(context.Background(), "shop@example.com")
+	tenantID := u.TenantID
+
+	// The QR image came in the page itself and the browser decoded it.
+	run(t, ctx, chromedp.WaitVisible(css(`[data-testid="qr-image"]`)))
+	natural := val(t, ctx, chromedp.Poll[int](`document.querySelector('[data-testid="qr-image"]').naturalWidth`, chromedp.WithPollingTimeout(20*time.Second)))
+	if natural < 300 {
+		t.Fatalf("QR image naturalWidth %d", natural)
+	}
+	screenshot(ctx, t, "link-qr-ready")
+
+	// Simulate the scan: "Connected" appears without a navigation.
+	val(t, ctx, chromedp.Evaluate[bool](`window.__stay = "same page"; true`))
+	run(t, ctx,
+		chromedp.Click(css(`[data-testid="simulate-scan"]`)),
+		chromedp.WaitVisible(css(`[data-testid="connected"]`)),
+	)
+	marker := val(t, ctx, chromedp.Evaluate[string](`window.__stay || ""`))
+	if marker != "same page" {
+		t.Fatal("the page navigated instead of updating live")
+	}
+	number := val(t, ctx, chromedp.Text(css(`[data-testid="linked-number"]`)))
+	if !strings.HasPrefix(number, "+1555") {
+		t.Fatalf("linked number %q", number)
+	}
+	screenshot(ctx, t, "link-connected")
+
+	// A contact writes; the message shows on the logs page.
+	sent := val(t, ctx, chromedp.Evaluate[string](fmt.Sprintf(`fetch("/dev/fake/tenants/%s/messages", {method: "POST", headers: {"Content-Type": "application/json"},
+		body: JSON.stringify({from: "+15550002222", name: "Ann", text: "Do you deliver on Sundays?"})}).then(r => String(r.status))`, tenantID), chromedp.EvalAwaitPromise))
+	if sent != "202" {
+		t.Fatalf("contact message: %s", sent)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		run(t, ctx, chromedp.Navigate(base+"/app/logs"))
+		body := val(t, ctx, chromedp.Text(css(`main`)))
+		if strings.Contains(body, "Do you deliver on Sundays?") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the message never showed on the logs page:\n%s", body)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+
+	// A rule with a broken regex is refused beside its field; nothing saved.
+	run(t, ctx,
+		chromedp.Navigate(base+"/app/bot"),
+		chromedp.Click(css(`[data-testid="add-rule"]`)),
+		chromedp.WaitVisible(css(`#rule-pattern-0`)),
+		chromedp.SetValue(css(`#rule-match-0`), "regex"),
+		chromedp.SendKeys(css(`#rule-pattern-0`), "deliver(y"),
+		chromedp.SendKeys(css(`#rule-reply-0`), "We deliver every day."),
+		chromedp.Click(css(`[data-testid="save-bot"]`)),
+		chromedp.WaitVisible(css(`[data-testid="error-rules[0].pattern"]`)),
+	)
+	fieldErr := val(t, ctx, chromedp.Text(css(`[data-testid="error-rules[0].pattern"]`)))
+	if !strings.Contains(fieldErr, "regular expression") {
+		t.Fatalf("field error %q", fieldErr)
+	}
+	cfg, _ := st.BotConfigOf(context.Background(), tenantID)
+	if len(cfg.Rules) != 0 {
+		t.Fatal("an invalid configuration was saved")
+	}
+	// Fixed, it saves.
+	run(t, ctx,
+		chromedp.SetValue(css(`#rule-pattern-0`), "deliver(y)?"),
+		chromedp.Click(css(`[data-testid="save-bot"]`)),
+		chromedp.WaitVisible(css(`[data-testid="flash"]`)),
+	)
+	if cfg, _ := st.BotConfigOf(context.Background(), tenantID); len(cfg.Rules) != 1 || cfg.Rules[0].Pattern != "deliver(y)?" {
+		t.Fatalf("saved rules %+v", cfg.Rules)
+	}
+
+	// An admin, in another browser, approves the pending workspace.
+	admin := newBrowser(t)
+	adminToken, _ := st.CreateLoginLink(context.Background(), "root@example.com", true)
+	run(t, admin,
+		chromedp.Navigate(base+"/auth/link?token="+adminToken),
+		chromedp.WaitVisible(css(`[data-testid="admin-tenants"]`)),
+	)
+	screenshot(admin, t, "admin")
+	run(t, admin,
+		chromedp.Click(css(`tr[data-tenant="`+tenantID+`"] [data-testid="action-approve"]`)),
+		chromedp.WaitVisible(css(`[data-testid="confirm"]`)),
+		chromedp.Click(css(`[data-testid="confirm-button"]`)),
+		chromedp.WaitVisible(css(`[data-testid="flash"]`)),
+	)
+	status := val(t, admin, chromedp.Text(css(`tr[data-tenant="`+tenantID+`"] [data-testid="admin-status"]`)))
+	if status != "ACTIVE" {
+		t.Fatalf("after approval the admin page shows %q", status)
+	}
+}
+
+func TestBrowserUsableAt390px(t *testing.T) {
+	a, base := demoEnv(t, map[string]string{"WABOT_APPROVAL": "auto"})
+	ctx := newBrowser(t)
+	token, _ := a.Store().CreateLoginLink(context.Background(), "phone@example.com", true)
+	run(t, ctx,
+		chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(3), chromedp.EmulateMobile),
+		chromedp.Navigate(base+"/auth/link?token="+token),
+		chromedp.Navigate(base+"/app"),
+		chromedp.WaitVisible(css(`#name`)),
+		chromedp.SendKeys(css(`#name`), "Tiny Screen Shop"),
+		chromedp.Click(css(`[data-testid="create-tenant-submit"]`)),
+		chromedp.WaitVisible(css(`[data-testid="link-panel"]`)),
+	)
+	for _, page := range []string{"/app", "/app/link", "/app/logs", "/app/bot", "/admin"} {
+		run(t, ctx, chromedp.Navigate(base+page), chromedp.WaitVisible(css(`main`)))
+		overflow := val(t, ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth + 1`))
+		navVisible := val(t, ctx, chromedp.Evaluate[bool](`(() => { const r = document.querySelector('header nav').getBoundingClientRect(); return r.width > 0 && r.right <= window.innerWidth + 1; })()`))
+		if overflow || !navVisible {
+			screenshot(ctx, t, strings.ReplaceAll(strings.Trim(page, "/"), "/", "-"))
+			t.Errorf("%s at 390 px: horizontal overflow %v, navigation visible %v", page, overflow, navVisible)
+		}
+	}
+	screenshot(ctx, t, "dashboard-390")
+}
