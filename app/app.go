@@ -39,6 +39,7 @@ type App struct {
 	listener net.Listener
 
 	store    *tenant.Store
+	metrics  *metrics
 	bot      *bot.Bot
 	sessions *session.Manager
 	portal   *portal.Portal
@@ -99,14 +100,17 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, opts ...Option) (a 
 	if o.connector != nil {
 		connector = o.connector
 	}
+	a.metrics = newMetrics(db)
 	a.bot = bot.New(bot.Options{
 		AllowPrivateWebhooks: cfg.WebhookAllowPrivate,
 		Retention:            cfg.MessageRetention,
+		Observer:             a.metrics,
 	}, log.With("component", "bot"), a.store)
 	a.sessions = session.NewManager(session.Config{
 		SessionsDir:          cfg.SessionsDir,
 		ReconnectMaxAttempts: cfg.ReconnectMaxAttempts,
 		HeartbeatInterval:    cfg.HeartbeatInterval,
+		Observer:             a.metrics,
 	}, log.With("component", "sessions"), a.store, connector, a.bot)
 	a.portal = portal.New(portal.Config{
 		BaseURL:            cfg.BaseURL,
@@ -123,7 +127,9 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, opts ...Option) (a 
 	}, log, a.store, a.sessions, a.bot)
 
 	a.echo = newEcho(cfg, log, portal.ErrorHandler(log))
+	a.echo.Use(a.metrics.middleware)
 	healthRoutes(a.echo, db)
+	a.echo.GET("/metrics", a.metrics.handler(cfg.MetricsToken))
 	a.portal.Routes(a.echo)
 	a.demo.routes(a.echo, a.store)
 	a.server = &http.Server{
@@ -149,6 +155,11 @@ func (a *App) Start() error {
 	if err := a.sessions.Start(a.bgCtx); err != nil {
 		return err
 	}
+	a.bg.Add(1)
+	go func() {
+		defer a.bg.Done()
+		a.controlLoop(a.bgCtx)
+	}()
 	a.bg.Add(1)
 	go func() {
 		defer a.bg.Done()

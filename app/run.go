@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
+	"os"
 	"runtime/debug"
 	"time"
 
@@ -43,14 +44,26 @@ const ShutdownTimeout = 20 * time.Second
 const usage = `wabot: a self-hosted, multi-tenant WhatsApp bot platform
 
 Usage:
-  wabot [serve] [flags]          serve the portal and run every tenant's session (default)
-  wabot migrate [flags]          apply database migrations and exit
-  wabot login-link EMAIL [--admin] [flags]
-                                 print a one-time sign-in URL (15 minutes, single use)
-  wabot version                  print the version
+  wabot [serve] [flags]             serve the portal and run every tenant's session (default)
+  wabot migrate [flags]             apply database migrations and exit
+  wabot login-link EMAIL [--admin]  print a one-time sign-in URL (15 minutes, single use)
+  wabot tenants                     list tenants with status, session state, number, last seen
+  wabot tenant ACTION ID            ACTION is reset, restart, suspend, resume or approve;
+                                    the running wabot carries it out
+  wabot admin grant EMAIL           make a user an admin
+  wabot backup FILE                 write a consistent backup of a running instance to FILE (.tar.gz)
+  wabot restore FILE                restore a backup into empty data and sessions folders
+  wabot systemd-unit [--bin PATH]   print the systemd unit file
+  wabot version                     print the version
 
 Flags (each also read from the environment variable named; a flag wins):
 `
+
+// commandArgs is how many positional arguments each command takes.
+var commandArgs = map[string]int{
+	"serve": 0, "migrate": 0, "login-link": 1, "tenants": 0, "tenant": 2, "admin": 2,
+	"backup": 1, "restore": 1, "systemd-unit": 0,
+}
 
 // Run is the whole program: it parses args (without the program name),
 // runs the chosen command until ctx is cancelled and returns its error. A
@@ -60,18 +73,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
 		cmd, args = args[0], args[1:]
 	}
-	fs := flag.NewFlagSet("wabot "+cmd, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	flags := registerConfigFlags(fs)
-	showUsage := func() {
-		fmt.Fprint(stderr, usage)
-		PrintConfigHelp(stderr)
-	}
-	admin := false
 	switch cmd {
-	case "serve", "migrate":
-	case "login-link":
-		fs.BoolVar(&admin, "admin", false, "make the user an admin")
 	case "version":
 		fmt.Fprintln(stdout, "wabot", Version())
 		return nil
@@ -79,52 +81,88 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprint(stdout, usage)
 		PrintConfigHelp(stdout)
 		return nil
-	default:
-		showUsage()
+	}
+	want, known := commandArgs[cmd]
+	if !known {
+		fmt.Fprint(stderr, usage)
+		PrintConfigHelp(stderr)
 		return &UsageError{Msg: fmt.Sprintf("unknown command %q", cmd)}
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(stdout, usage)
-			PrintConfigHelp(stdout)
-			return nil
-		}
-		return &UsageError{Msg: err.Error()}
-	}
-	var email string
-	if cmd == "login-link" {
-		// Flags may come before or after the email.
-		if fs.NArg() == 0 {
-			return &UsageError{Msg: "usage: wabot login-link EMAIL [--admin]"}
-		}
-		email = fs.Arg(0)
-		if err := fs.Parse(fs.Args()[1:]); err != nil {
+	fs := flag.NewFlagSet("wabot "+cmd, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	flags := registerConfigFlags(fs)
+	admin := fs.Bool("admin", false, "login-link: make the user an admin")
+	bin := fs.String("bin", "", "systemd-unit: the binary's path in ExecStart")
+	// Positional arguments may come before, between or after flags.
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fmt.Fprint(stdout, usage)
+				PrintConfigHelp(stdout)
+				return nil
+			}
 			return &UsageError{Msg: err.Error()}
 		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
 	}
-	if fs.NArg() > 0 {
-		return &UsageError{Msg: fmt.Sprintf("unexpected argument %q for %s", fs.Arg(0), cmd)}
+	if len(pos) != want {
+		return &UsageError{Msg: fmt.Sprintf("wabot %s takes %d argument(s), got %d; see wabot help", cmd, want, len(pos))}
+	}
+	if cmd == "systemd-unit" {
+		path := *bin
+		if path == "" {
+			exe, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			path = exe
+		}
+		fmt.Fprint(stdout, systemdUnit(path))
+		return nil
 	}
 	cfg, err := loadConfig(getenv, fs, flags)
 	if err != nil {
 		return err
 	}
 	log := NewLogger(stderr, cfg.LogFormat, cfg.LogLevel)
+	if cmd != "serve" {
+		// Commands print their result; the log only says what went wrong.
+		log = NewLogger(stderr, cfg.LogFormat, "warn")
+	}
 	switch cmd {
 	case "migrate":
-		return runMigrate(ctx, cfg, log)
+		return runMigrate(ctx, cfg, NewLogger(stderr, cfg.LogFormat, cfg.LogLevel))
 	case "login-link":
-		return runLoginLink(ctx, cfg, log, stdout, email, admin)
+		return runLoginLink(ctx, cfg, log, stdout, pos[0], *admin)
+	case "tenants":
+		return runTenants(ctx, cfg, log, stdout)
+	case "tenant":
+		return runTenantAction(ctx, cfg, log, stdout, pos[0], pos[1])
+	case "admin":
+		if pos[0] != "grant" {
+			return &UsageError{Msg: "usage: wabot admin grant EMAIL"}
+		}
+		return runGrantAdmin(ctx, cfg, log, stdout, pos[1])
+	case "backup":
+		return runBackup(ctx, cfg, log, stdout, pos[0])
+	case "restore":
+		return runRestore(ctx, cfg, log, stdout, pos[0])
 	default:
-		return runServe(ctx, cfg, log)
+		return runServe(ctx, cfg, log, getenv)
 	}
 }
 
-func runServe(ctx context.Context, cfg *Config, log *slog.Logger) error {
+func runServe(ctx context.Context, cfg *Config, log *slog.Logger, getenv func(string) string) error {
 	a, err := New(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
+	n := newNotifier(getenv)
 	if err := a.Start(); err != nil {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
 		defer cancel()
@@ -133,8 +171,12 @@ func runServe(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	if err := a.printFirstAdminLink(ctx); err != nil {
 		log.Error("cannot create the first admin's sign-in link", "err", err)
 	}
+	go a.superviseSystemd(ctx, n, watchdogInterval(getenv))
 	<-ctx.Done()
 	log.Info("shutting down", "deadline", ShutdownTimeout)
+	if err := n.notify("STOPPING=1"); err != nil {
+		log.Warn("cannot notify systemd", "err", err)
+	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
 	defer cancel()
 	start := time.Now()

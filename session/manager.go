@@ -39,7 +39,18 @@ type Config struct {
 	RestartMaxDelay    time.Duration // cap (1m)
 	ConnectConcurrency int           // tenants connecting at once at start (32)
 	DeviceName         string        // shown in the phone's linked devices ("wabot")
+	// Observer hears about reconnects (metrics); nil hears nothing.
+	Observer Observer
 }
+
+// Observer is told about connection events, for metrics.
+type Observer interface {
+	Reconnect()
+}
+
+type noObserver struct{}
+
+func (noObserver) Reconnect() {}
 
 func (c Config) withDefaults() Config {
 	def := func(d *time.Duration, v time.Duration) {
@@ -62,6 +73,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.DeviceName == "" {
 		c.DeviceName = "wabot"
+	}
+	if c.Observer == nil {
+		c.Observer = noObserver{}
 	}
 	return c
 }

@@ -654,6 +654,7 @@ func (s *supervisor) handleEvent(ce clientEvent) {
 		}
 		s.sess.State = tenant.StateDisconnected
 		s.sess.Reconnects++
+		s.m.cfg.Observer.Reconnect()
 		s.saveSession()
 		s.log.Info("disconnected; reconnecting")
 	case *events.PushNameSetting:

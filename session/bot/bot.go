@@ -35,6 +35,8 @@ type Options struct {
 	OutboxPoll           time.Duration // how often the outbox is checked (1s)
 	Retention            time.Duration // message log age kept (90 days)
 	RetentionEvery       time.Duration // how often old rows are removed (1h)
+	// Observer hears what happens to messages (metrics); nil hears nothing.
+	Observer Observer
 	// Resolver looks up webhook hosts; nil is net.DefaultResolver.
 	Resolver interface {
 		LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error)
@@ -63,8 +65,28 @@ func (o Options) withDefaults() Options {
 	if o.Resolver == nil {
 		o.Resolver = net.DefaultResolver
 	}
+	if o.Observer == nil {
+		o.Observer = noObserver{}
+	}
 	return o
 }
+
+// Observer is told what happens to messages, for metrics.
+type Observer interface {
+	// Message counts a message reaching a status ("in"/"out").
+	Message(direction, status string)
+	// Replied records the time from storing an inbound message to sending
+	// its reply.
+	Replied(d time.Duration)
+	// Webhook counts a delivery attempt: "delivered", "retry" or "failed".
+	Webhook(result string)
+}
+
+type noObserver struct{}
+
+func (noObserver) Message(string, string) {}
+func (noObserver) Replied(time.Duration)  {}
+func (noObserver) Webhook(string)         {}
 
 // Bot is the pipeline for all tenants. It implements session.Pipeline and
 // the portal's configuration service.

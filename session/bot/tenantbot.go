@@ -208,6 +208,12 @@ func (t *tenantBot) HandleMessage(evt *events.Message) bool {
 		t.log.Error("cannot store an incoming message; WhatsApp will deliver it again", "err", err)
 		return false
 	}
+	switch {
+	case dup:
+		t.b.opts.Observer.Message("in", tenant.MsgDuplicate)
+	default:
+		t.b.opts.Observer.Message("in", in.status)
+	}
 	if dup || in.status != tenant.MsgReceived {
 		return true
 	}
@@ -587,6 +593,7 @@ func (t *tenantBot) load(id int64) (inbound, error) {
 }
 
 func (t *tenantBot) setInbound(id int64, status, errMsg string) {
+	t.b.opts.Observer.Message("in", status)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(t.ctx), 10*time.Second)
 	defer cancel()
 	if _, err := t.b.db.Write.ExecContext(ctx, `UPDATE messages SET status = ?, error = ?, updated_at = ? WHERE id = ?`,
@@ -596,6 +603,9 @@ func (t *tenantBot) setInbound(id int64, status, errMsg string) {
 }
 
 func (t *tenantBot) insertOut(inID int64, chat, waID, text, status, errMsg string) (int64, error) {
+	if status != tenant.MsgPending {
+		t.b.opts.Observer.Message("out", status)
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(t.ctx), 10*time.Second)
 	defer cancel()
 	if waID == "" {
@@ -612,6 +622,13 @@ func (t *tenantBot) insertOut(inID int64, chat, waID, text, status, errMsg strin
 }
 
 func (t *tenantBot) setOut(id int64, status, errMsg string) {
+	t.b.opts.Observer.Message("out", status)
+	if status == tenant.MsgReplied {
+		var created int64
+		if t.b.db.Read.QueryRowContext(t.ctx, `SELECT m.created_at FROM messages o JOIN messages m ON m.id = o.reply_to WHERE o.id = ?`, id).Scan(&created) == nil {
+			t.b.opts.Observer.Replied(time.Since(time.UnixMilli(created)))
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(t.ctx), 10*time.Second)
 	defer cancel()
 	if _, err := t.b.db.Write.ExecContext(ctx, `UPDATE messages SET status = ?, error = ?, sent_at = CASE WHEN ? = 'replied' THEN ? ELSE sent_at END, updated_at = ? WHERE id = ?`,

@@ -163,15 +163,17 @@ func (b *Bot) record(d delivery, err error) {
 	now := time.Now()
 	attempts := d.attempts + 1
 	if err == nil {
+		b.opts.Observer.Webhook("delivered")
 		b.db.Write.ExecContext(ctx, `UPDATE webhook_deliveries SET status = 'delivered', attempts = ?, last_error = '', updated_at = ? WHERE id = ?`,
 			attempts, now.UnixMilli(), d.id)
 		return
 	}
-	status := "pending"
+	status, result := "pending", "retry"
 	if attempts >= b.opts.WebhookMaxAttempts {
-		status = "failed"
+		status, result = "failed", "failed"
 		b.log.Warn("webhook delivery failed for good", "tenant", d.tenantID, "delivery", d.id, "attempts", attempts, "err", err)
 	}
+	b.opts.Observer.Webhook(result)
 	next := now.Add(b.retryDelay(attempts))
 	b.db.Write.ExecContext(ctx, `UPDATE webhook_deliveries SET status = ?, attempts = ?, next_attempt_at = ?, last_error = ?, updated_at = ? WHERE id = ?`,
 		status, attempts, next.UnixMilli(), err.Error(), now.UnixMilli(), d.id)

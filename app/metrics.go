@@ -1,0 +1,159 @@
+package app
+
+import (
+	"context"
+	"crypto/subtle"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"wabot/app/database"
+)
+
+// metrics is the process's Prometheus registry. Labels are bounded: no
+// tenant id appears in them, so a thousand tenants make no more series
+// than one.
+type metrics struct {
+	reg         *prometheus.Registry
+	messages    *prometheus.CounterVec
+	replyDelay  prometheus.Histogram
+	reconnects  prometheus.Counter
+	webhooks    *prometheus.CounterVec
+	queueDrops  prometheus.Counter
+	rateLimited prometheus.Counter
+	http        *prometheus.CounterVec
+}
+
+func newMetrics(db *database.DB) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		messages: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wabot_messages_total",
+			Help: "Messages by direction (in, out) and the status they reached."}, []string{"direction", "status"}),
+		replyDelay: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "wabot_reply_latency_seconds",
+			Help:    "Time from storing an inbound message to sending its reply.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}}),
+		reconnects: prometheus.NewCounter(prometheus.CounterOpts{Name: "wabot_reconnects_total",
+			Help: "Connections to WhatsApp that dropped and were reconnected."}),
+		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wabot_webhook_deliveries_total",
+			Help: "Webhook delivery attempts by result: delivered, retry, failed."}, []string{"result"}),
+		queueDrops: prometheus.NewCounter(prometheus.CounterOpts{Name: "wabot_queue_drops_total",
+			Help: "Inbound messages dropped because their chat's queue was full."}),
+		rateLimited: prometheus.NewCounter(prometheus.CounterOpts{Name: "wabot_rate_limited_total",
+			Help: "Replies not sent because of a rate limit."}),
+		http: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wabot_http_requests_total",
+			Help: "HTTP requests by route pattern, method and status."}, []string{"route", "method", "status"}),
+	}
+	m.reg.MustRegister(m.messages, m.replyDelay, m.reconnects, m.webhooks, m.queueDrops, m.rateLimited, m.http,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		&stateCollector{db: db})
+	return m
+}
+
+// Observer hooks of the session manager and the bot.
+
+func (m *metrics) Reconnect() { m.reconnects.Inc() }
+
+func (m *metrics) Message(direction, status string) {
+	m.messages.WithLabelValues(direction, status).Inc()
+	switch {
+	case direction == "in" && status == "dropped":
+		m.queueDrops.Inc()
+	case direction == "out" && status == "rate_limited":
+		m.rateLimited.Inc()
+	}
+}
+
+func (m *metrics) Replied(d time.Duration) { m.replyDelay.Observe(d.Seconds()) }
+
+func (m *metrics) Webhook(result string) { m.webhooks.WithLabelValues(result).Inc() }
+
+// middleware counts requests by Echo's route pattern ("/admin/tenants/:id/:action"),
+// never by raw path.
+func (m *metrics) middleware(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		route := c.Path()
+		if route == "" {
+			route = "unmatched"
+		}
+		m.http.WithLabelValues(route, c.Request().Method, strconv.Itoa(c.Response().Status)).Inc()
+		return nil
+	}
+}
+
+// handler serves /metrics: with WABOT_METRICS_TOKEN set, to bearers of
+// the token; otherwise to loopback clients only.
+func (m *metrics) handler(token string) echo.HandlerFunc {
+	h := promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+	return func(c echo.Context) error {
+		if token != "" {
+			got, ok := strings.CutPrefix(c.Request().Header.Get("Authorization"), "Bearer ")
+			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+				c.Response().Header().Set("WWW-Authenticate", `Bearer realm="wabot metrics"`)
+				return c.String(http.StatusUnauthorized, "unauthorized\n")
+			}
+		} else if ip := net.ParseIP(c.RealIP()); ip == nil || !ip.IsLoopback() {
+			return c.String(http.StatusForbidden, "metrics are served to loopback clients only; set WABOT_METRICS_TOKEN to allow others\n")
+		}
+		h.ServeHTTP(c.Response(), c.Request())
+		return nil
+	}
+}
+
+// stateCollector reads tenants by status and sessions by state from the
+// database at scrape time, so the numbers are never stale.
+type stateCollector struct{ db *database.DB }
+
+var (
+	tenantsDesc  = prometheus.NewDesc("wabot_tenants", "Tenants by status.", []string{"status"}, nil)
+	sessionsDesc = prometheus.NewDesc("wabot_sessions", "WhatsApp sessions by state.", []string{"state"}, nil)
+	workersDesc  = prometheus.NewDesc("wabot_workers", "Tenant supervisors by status.", []string{"status"}, nil)
+)
+
+func (s *stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- tenantsDesc
+	ch <- sessionsDesc
+	ch <- workersDesc
+}
+
+func (s *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, q := range []struct {
+		desc *prometheus.Desc
+		sql  string
+		all  []string
+	}{
+		{tenantsDesc, `SELECT status, COUNT(*) FROM tenants GROUP BY status`, []string{"PENDING", "ACTIVE", "SUSPENDED", "ERROR"}},
+		{sessionsDesc, `SELECT state, COUNT(*) FROM wa_sessions GROUP BY state`, []string{"QR_PENDING", "QR_READY", "QR_EXPIRED", "CONNECTED", "DISCONNECTED", "ERROR", "LOGGED_OUT"}},
+		{workersDesc, `SELECT status, COUNT(*) FROM workers GROUP BY status`, []string{"STARTING", "RUNNING", "STOPPED", "CRASHED"}},
+	} {
+		counts := map[string]float64{}
+		rows, err := s.db.Read.QueryContext(ctx, q.sql)
+		if err != nil {
+			ch <- prometheus.NewInvalidMetric(q.desc, err)
+			continue
+		}
+		for rows.Next() {
+			var k string
+			var n float64
+			if rows.Scan(&k, &n) == nil {
+				counts[k] = n
+			}
+		}
+		rows.Close()
+		for _, k := range q.all {
+			ch <- prometheus.MustNewConstMetric(q.desc, prometheus.GaugeValue, counts[k], k)
+		}
+	}
+}
