@@ -22,14 +22,10 @@ import (
 	waLog "go.mau.fi/whatsmeow/util/log"
 )
 
-func TestMain(m *testing.M) {
-	// whatsmeow's package settings, set once for the whole process before
-	// any client runs. Keepalive timings keep their defaults here: fast ones
-	// would force reconnects under load that no test asked for; the
-	// keepalive test has its own process (internal/keepalivetest).
-	store.SetOSInfo("wabot-test", [3]uint32{1, 0, 0})
-	os.Exit(m.Run())
-}
+// whatsmeow's package settings keep their defaults in this process:
+// keepalive timings short enough to test keepalive failures would force
+// reconnects under load that no other test asked for, so the keepalive
+// test has its own process (internal/keepalivetest).
 
 // testClient is a real whatsmeow client with its own SQLite store,
 // recording the events it sees.
@@ -166,7 +162,7 @@ func TestPairByQRThenLoginWithoutQR(t *testing.T) {
 		t.Fatalf("paired as %s", jid)
 	}
 	devs := phone.LinkedDevices()
-	if len(devs) != 1 || devs[0].Name != "wabot-test" || !devs[0].Online {
+	if len(devs) != 1 || devs[0].Name != store.DeviceProps.GetOs() || !devs[0].Online {
 		t.Fatalf("linked devices %+v", devs)
 	}
 	tc.cli.Disconnect()
