@@ -6,6 +6,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -25,14 +26,26 @@ import (
 // contacts. Its state lives in memory: after a restart, linked tenants are
 // logged out and link again.
 type demo struct {
-	srv *fakewa.Server
-	log *slog.Logger
+	srv    *fakewa.Server
+	remote *fakewa.Remote // a fake in another process (benchmarks)
+	log    *slog.Logger
 
 	mu     sync.Mutex
 	phones map[string]*fakewa.Phone // by tenant id
 }
 
 func startDemo(log *slog.Logger) (*demo, error) {
+	// WABOT_FAKEWA_REMOTE names the info file of a standalone fake
+	// (session/fakewa/cmd/fakewa): the benchmark keeps its memory apart.
+	// It exists in the demo build only.
+	if path := os.Getenv("WABOT_FAKEWA_REMOTE"); path != "" {
+		r, err := fakewa.LoadRemote(path)
+		if err != nil {
+			return nil, err
+		}
+		log.Warn("demo build: tenants connect to a fake WhatsApp in another process", "info", path)
+		return &demo{remote: r, log: log, phones: map[string]*fakewa.Phone{}}, nil
+	}
 	srv, err := fakewa.NewServer(fakewa.Options{})
 	if err != nil {
 		return nil, err
@@ -43,13 +56,24 @@ func startDemo(log *slog.Logger) (*demo, error) {
 
 func (d *demo) enabled() bool { return true }
 
-func (d *demo) connector() session.Connector { return demoConnector{d.srv} }
+func (d *demo) connector() session.Connector {
+	if d.remote != nil {
+		return demoConnector{d.remote}
+	}
+	return demoConnector{d.srv}
+}
 
-type demoConnector struct{ srv *fakewa.Server }
+type demoConnector struct {
+	target interface{ Configure(*whatsmeow.Client) error }
+}
 
-func (c demoConnector) Prepare(cli *whatsmeow.Client) error { return c.srv.Configure(cli) }
+func (c demoConnector) Prepare(cli *whatsmeow.Client) error { return c.target.Configure(cli) }
 
-func (d *demo) close() { d.srv.Close() }
+func (d *demo) close() {
+	if d.srv != nil {
+		d.srv.Close()
+	}
+}
 
 func (d *demo) phone(tenantID string) *fakewa.Phone {
 	d.mu.Lock()
@@ -65,6 +89,9 @@ func (d *demo) phone(tenantID string) *fakewa.Phone {
 // routes adds contract §9's /dev/fake routes. Each needs the tenant's own
 // user or an admin, like any other tenant data.
 func (d *demo) routes(e *echo.Echo, st *tenant.Store) {
+	if d.srv == nil {
+		return // the remote fake has its own control API
+	}
 	g := e.Group("/dev/fake/tenants/:id", func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			u, ok := portal.CurrentUser(c)

@@ -164,7 +164,7 @@ func (p *Portal) apiBotGet(c echo.Context) error {
 }
 
 func (p *Portal) apiBotPut(c echo.Context) error {
-	var cfg tenant.BotConfig
+	cfg := tenant.DefaultBotConfig() // fields left out keep their defaults
 	if err := decodeJSON(c, &cfg); err != nil {
 		return err
 	}

@@ -74,7 +74,9 @@ func DefaultBotConfig() BotConfig {
 	}
 }
 
-// Normalize trims the configuration and fills what is empty with defaults.
+// Normalize trims the configuration and gives the queue its default size
+// when it is missing. A rate limit of 0 means no limit; callers that decode
+// JSON decode onto DefaultBotConfig so omitted limits keep their defaults.
 func (c *BotConfig) Normalize() {
 	def := DefaultBotConfig()
 	if c.Rules == nil {
@@ -90,12 +92,6 @@ func (c *BotConfig) Normalize() {
 	c.Webhook.Secret = strings.TrimSpace(c.Webhook.Secret)
 	if c.Limits.QueuePerChat == 0 {
 		c.Limits.QueuePerChat = def.Limits.QueuePerChat
-	}
-	if c.Limits.PerChatPerMinute == 0 {
-		c.Limits.PerChatPerMinute = def.Limits.PerChatPerMinute
-	}
-	if c.Limits.PerTenantPerMinute == 0 {
-		c.Limits.PerTenantPerMinute = def.Limits.PerTenantPerMinute
 	}
 }
 

@@ -89,11 +89,21 @@ func (t *tenantBot) setConfig(c tenant.BotConfig) {
 	t.mu.Unlock()
 }
 
+// newLimiter allows perMinute replies a minute, in bursts of up to that
+// many; 0 is no limit (nil).
 func newLimiter(perMinute int) *rate.Limiter {
 	if perMinute <= 0 {
-		return rate.NewLimiter(rate.Inf, 0)
+		return nil
 	}
 	return rate.NewLimiter(rate.Limit(float64(perMinute)/60), perMinute)
+}
+
+func hasToken(l *rate.Limiter, now time.Time) bool { return l == nil || l.TokensAt(now) >= 1 }
+
+func takeToken(l *rate.Limiter, now time.Time) {
+	if l != nil {
+		l.AllowN(now, 1)
+	}
 }
 
 // Online is told by the supervisor whether the tenant's client is logged in.
@@ -559,20 +569,20 @@ func (t *tenantBot) allow(chat string) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	cfg := t.cfg.Load()
-	rl := t.chatRL[chat]
-	if rl == nil {
+	rl, ok := t.chatRL[chat]
+	if !ok {
 		rl = newLimiter(cfg.Limits.PerChatPerMinute)
-		t.chatRL[chat] = rl
 		if len(t.chatRL) > 10000 {
-			t.chatRL = map[string]*rate.Limiter{chat: rl}
+			t.chatRL = map[string]*rate.Limiter{}
 		}
+		t.chatRL[chat] = rl
 	}
 	now := time.Now()
-	if rl.TokensAt(now) < 1 || t.tenantRL.TokensAt(now) < 1 {
+	if !hasToken(rl, now) || !hasToken(t.tenantRL, now) {
 		return false
 	}
-	rl.AllowN(now, 1)
-	t.tenantRL.AllowN(now, 1)
+	takeToken(rl, now)
+	takeToken(t.tenantRL, now)
 	return true
 }
 

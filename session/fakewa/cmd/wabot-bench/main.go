@@ -1,0 +1,390 @@
+// Command wabot-bench measures wabot against a fake WhatsApp running in
+// its own process: resident memory per connected idle tenant, the time
+// from start until every stored tenant is connected again, and replies
+// per second with their latency. It writes a Markdown report.
+//
+//	go tool task bench
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"wabot/app/database"
+	"wabot/session/fakewa"
+	"wabot/tenant"
+)
+
+var (
+	wabotBin  = flag.String("wabot", "bin/wabot-demo", "wabot built with -tags fakewa")
+	fakewaBin = flag.String("fakewa", "bin/fakewa", "the standalone fake server")
+	sizes     = flag.String("tenants", "100,500", "tenant counts to measure memory at")
+	loadN     = flag.Int("load-tenants", 50, "tenants taking part in the throughput run")
+	contacts  = flag.Int("contacts", 10, "contacts per tenant in the throughput run")
+	seconds   = flag.Float64("seconds", 10, "length of each throughput run")
+	rate      = flag.Float64("rate", 1000, "messages per second of the steady-rate run")
+	out       = flag.String("out", "bin/bench-report.md", "report file")
+	keep      = flag.Bool("keep", false, "keep the temporary folders (to inspect the databases)")
+)
+
+func main() {
+	flag.Parse()
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "wabot-bench:", err)
+		os.Exit(1)
+	}
+}
+
+type report struct {
+	bytes.Buffer
+}
+
+func (r *report) line(format string, a ...any) {
+	fmt.Fprintf(&r.Buffer, format+"\n", a...)
+	fmt.Printf(format+"\n", a...)
+}
+
+func run() error {
+	dir, err := os.MkdirTemp("", "wabot-bench-")
+	if err != nil {
+		return err
+	}
+	if *keep {
+		fmt.Fprintln(os.Stderr, "keeping", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
+	info := filepath.Join(dir, "fakewa.json")
+	fake := exec.Command(*fakewaBin, "-info", info)
+	fake.Stderr = os.Stderr
+	stdout, _ := fake.StdoutPipe()
+	if err := fake.Start(); err != nil {
+		return err
+	}
+	defer func() { fake.Process.Signal(syscall.SIGTERM); fake.Wait() }()
+	var fi fakewa.Info
+	if err := json.NewDecoder(bufio.NewReader(stdout)).Decode(&fi); err != nil {
+		return fmt.Errorf("reading the fake's info: %w", err)
+	}
+	go io.Copy(io.Discard, stdout)
+
+	var rep report
+	rep.line("# wabot benchmark (%s)", time.Now().UTC().Format(time.RFC3339))
+	rep.line("")
+	rep.line("Machine: %d cores. The fake WhatsApp runs in its own process (pid %d); RSS is wabot's alone, read from /proc/<pid>/status (VmRSS) after 10 s idle.", runtimeCPUs(), fake.Process.Pid)
+	rep.line("")
+
+	base, err := measureIdle(dir, "base", 0, fi, nil)
+	if err != nil {
+		return err
+	}
+	rep.line("| tenants connected | wabot RSS | RSS per tenant over the empty process | RSS / tenants | link time |")
+	rep.line("|---:|---:|---:|---:|---:|")
+	rep.line("| 0 | %.1f MB | – | – | – |", mb(base.rss))
+	var biggest *idleResult
+	for _, s := range strings.Split(*sizes, ",") {
+		n, _ := strconv.Atoi(strings.TrimSpace(s))
+		res, err := measureIdle(dir, "n"+strconv.Itoa(n), n, fi, &rep)
+		if err != nil {
+			return err
+		}
+		rep.line("| %d | %.1f MB | %.3f MB | %.3f MB | %.1f s |", n, mb(res.rss), mb(res.rss-base.rss)/float64(n), mb(res.rss)/float64(n), res.link.Seconds())
+		if biggest != nil {
+			biggest.stop()
+		}
+		biggest = res
+	}
+	rep.line("")
+	if biggest == nil {
+		return nil
+	}
+	defer biggest.stop()
+
+	// Restart: every stored tenant reconnects without a QR code.
+	biggest.stop()
+	t0 := time.Now()
+	if err := biggest.start(); err != nil {
+		return err
+	}
+	if err := waitConnected(biggest.db, biggest.n, t0); err != nil {
+		return err
+	}
+	rep.line("Start to all %d stored tenants CONNECTED: **%.2f s** (wabot start, migrations, %d device stores opened, 32 connects at a time).",
+		biggest.n, time.Since(t0).Seconds(), biggest.n)
+	rep.line("")
+
+	// Throughput and latency with rate limits off.
+	numbers, err := tenantNumbers(biggest.db, *loadN)
+	if err != nil {
+		return err
+	}
+	rep.line("Throughput: %d tenants × %d contacts, rules answer \"pong …\", rate limits off; every reply decrypted by the fake's contacts.", len(numbers), *contacts)
+	rep.line("")
+	rep.line("| run | sent | replies | lost | replies/s | median | p90 | p99 | max |")
+	rep.line("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+	for _, r := range []struct {
+		name string
+		rate float64
+	}{{"as fast as they can (closed loop)", 0}, {fmt.Sprintf("steady %.0f msg/s (open loop)", *rate), *rate}} {
+		res, err := load(fi.Control, numbers, r.rate)
+		if err != nil {
+			return err
+		}
+		rep.line("| %s | %v | %v | %v | %.0f | %.1f ms | %.1f ms | %.1f ms | %.1f ms |", r.name, res["sent"], res["replies"], res["lost"],
+			res["replies_per_s"], res["p50_ms"], res["p90_ms"], res["p99_ms"], res["max_ms"])
+	}
+	rep.line("")
+	rep.line("wabot RSS after the load: %.1f MB; fake RSS: %.1f MB.", mb(rssOf(biggest.cmd.Process.Pid)), mb(rssOf(fake.Process.Pid)))
+	return os.WriteFile(*out, rep.Bytes(), 0o644)
+}
+
+func runtimeCPUs() int {
+	raw, _ := os.ReadFile("/proc/cpuinfo")
+	return strings.Count(string(raw), "processor\t:")
+}
+
+func mb(b int64) float64 { return float64(b) / (1 << 20) }
+
+type idleResult struct {
+	n    int
+	dir  string
+	env  []string
+	cmd  *exec.Cmd
+	db   *sql.DB
+	rss  int64
+	link time.Duration
+}
+
+func (r *idleResult) start() error {
+	r.cmd = exec.Command(*wabotBin, "serve")
+	r.cmd.Env = r.env
+	r.cmd.Stderr = os.Stderr
+	if err := r.cmd.Start(); err != nil {
+		return err
+	}
+	addr := envValue(r.env, "WABOT_ADDR")
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get("http://" + addr + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("wabot did not become ready")
+}
+
+func (r *idleResult) stop() {
+	if r.cmd != nil && r.cmd.ProcessState == nil {
+		r.cmd.Process.Signal(syscall.SIGTERM)
+		r.cmd.Wait()
+	}
+}
+
+func envValue(env []string, k string) string {
+	for _, e := range env {
+		if v, ok := strings.CutPrefix(e, k+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// measureIdle seeds n tenants, starts wabot, links them all through the
+// fake, lets it idle and reads its RSS.
+func measureIdle(root, name string, n int, fi fakewa.Info, rep *report) (*idleResult, error) {
+	dir := filepath.Join(root, name)
+	data, sessions := filepath.Join(dir, "data"), filepath.Join(dir, "sessions")
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	r := &idleResult{n: n, dir: dir, env: append(os.Environ(),
+		"WABOT_ADDR="+addr, "WABOT_DATA_DIR="+data, "WABOT_SESSIONS_DIR="+sessions,
+		"WABOT_LOG_LEVEL=warn", "WABOT_LOG_FORMAT=json", "WABOT_FAKEWA_REMOTE="+filepath.Join(root, "fakewa.json"),
+		"WABOT_ADMIN_EMAILS=bench@example.com")}
+	os.MkdirAll(data, 0o700)
+	db, err := database.Open(filepath.Join(data, "wabot.db"))
+	if err != nil {
+		return nil, err
+	}
+	if _, err := db.Migrate(context.Background()); err != nil {
+		return nil, err
+	}
+	if err := seed(db, n); err != nil {
+		return nil, err
+	}
+	db.Close()
+	if err := r.start(); err != nil {
+		return nil, err
+	}
+	ro, err := sql.Open("sqlite3", database.DSN(filepath.Join(data, "wabot.db"), "_query_only", "true"))
+	if err != nil {
+		return nil, err
+	}
+	r.db = ro
+	t0 := time.Now()
+	if n > 0 {
+		if err := linkAll(ro, fi.Control, n); err != nil {
+			return nil, err
+		}
+	}
+	r.link = time.Since(t0)
+	time.Sleep(10 * time.Second)
+	r.rss = rssOf(r.cmd.Process.Pid)
+	if n == 0 {
+		r.stop()
+	}
+	return r, nil
+}
+
+// seed creates n ACTIVE tenants answering "ping" with "pong", without
+// rate limits. Their session rows say DISCONNECTED with no device store:
+// wabot then starts a link attempt for each at start, as after a manual
+// reset, and the benchmark scans the codes.
+func seed(db *database.DB, n int) error {
+	st := tenant.NewStore(db)
+	ctx := context.Background()
+	cfg := tenant.DefaultBotConfig()
+	cfg.Rules = []tenant.Rule{{Match: tenant.MatchPrefix, Pattern: "ping", Reply: "pong {{text}}"}}
+	cfg.Limits = tenant.Limits{QueuePerChat: 100, PerChatPerMinute: 0, PerTenantPerMinute: 0}
+	for i := range n {
+		u, err := st.EnsureUser(ctx, fmt.Sprintf("owner%04d@example.com", i))
+		if err != nil {
+			return err
+		}
+		t, err := st.CreateTenant(ctx, u.ID, fmt.Sprintf("Bench %04d", i), true)
+		if err != nil {
+			return err
+		}
+		if _, err := st.SaveBotConfig(ctx, t.ID, cfg); err != nil {
+			return err
+		}
+	}
+	_, err := db.Write.Exec(`UPDATE wa_sessions SET state = 'DISCONNECTED'`)
+	return err
+}
+
+// linkAll scans every QR code wabot shows until n tenants are connected.
+func linkAll(db *sql.DB, control string, n int) error {
+	scanned := map[string]bool{}
+	var mu sync.Mutex
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	deadline := time.Now().Add(time.Duration(n)*time.Second + 2*time.Minute)
+	for time.Now().Before(deadline) {
+		var connected int
+		db.QueryRow(`SELECT COUNT(*) FROM wa_sessions WHERE state = 'CONNECTED'`).Scan(&connected)
+		if connected == n {
+			wg.Wait()
+			return nil
+		}
+		rows, err := db.Query(`SELECT tenant_id, qr_code FROM wa_sessions WHERE state = 'QR_READY' AND qr_code IS NOT NULL`)
+		if err != nil {
+			return err
+		}
+		var todo [][2]string
+		for rows.Next() {
+			var id, qr string
+			rows.Scan(&id, &qr)
+			todo = append(todo, [2]string{id, qr})
+		}
+		rows.Close()
+		for _, t := range todo {
+			mu.Lock()
+			done := scanned[t[1]]
+			scanned[t[1]] = true
+			mu.Unlock()
+			if done {
+				continue
+			}
+			wg.Add(1)
+			sem <- struct{}{}
+			go func(qr string) {
+				defer wg.Done()
+				defer func() { <-sem }()
+				body, _ := json.Marshal(map[string]string{"qr": qr})
+				resp, err := http.Post("http://"+control+"/scan", "application/json", bytes.NewReader(body))
+				if err == nil {
+					resp.Body.Close()
+				}
+			}(t[1])
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("not all %d tenants connected in time", n)
+}
+
+func waitConnected(db *sql.DB, n int, since time.Time) error {
+	deadline := time.Now().Add(5 * time.Minute)
+	for time.Now().Before(deadline) {
+		var c int
+		db.QueryRow(`SELECT COUNT(*) FROM wa_sessions WHERE state = 'CONNECTED' AND connected_at >= ?`, since.UnixMilli()).Scan(&c)
+		if c == n {
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("not all %d tenants reconnected", n)
+}
+
+func tenantNumbers(db *sql.DB, n int) ([]string, error) {
+	rows, err := db.Query(`SELECT jid FROM wa_sessions WHERE state = 'CONNECTED' ORDER BY tenant_id LIMIT ?`, n)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var jid string
+		rows.Scan(&jid)
+		out = append(out, strings.SplitN(jid, "@", 2)[0])
+	}
+	return out, rows.Err()
+}
+
+func load(control string, numbers []string, rate float64) (map[string]any, error) {
+	body, _ := json.Marshal(map[string]any{"numbers": numbers, "contacts": *contacts, "seconds": *seconds, "rate": rate})
+	resp, err := http.Post("http://"+control+"/load", "application/json", bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		raw, _ := io.ReadAll(resp.Body)
+		return nil, fmt.Errorf("load: %s", raw)
+	}
+	var res map[string]any
+	return res, json.NewDecoder(resp.Body).Decode(&res)
+}
+
+func rssOf(pid int) int64 {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb * 1024
+		}
+	}
+	return 0
+}
