@@ -42,6 +42,10 @@ type tenantBot struct {
 	wg     sync.WaitGroup
 	sem    chan struct{} // chats answered at once
 
+	statusMu     sync.Mutex
+	status       tenant.Status
+	statusLoaded time.Time
+
 	mu       sync.Mutex
 	onMu     sync.Mutex
 	chats    map[string]*chatQueue
@@ -313,7 +317,7 @@ func (t *tenantBot) enqueue(chat string, id int64, fresh bool) {
 			t.wg.Add(1)
 			go func() {
 				defer t.wg.Done()
-				t.replyTo(id, chat, cfg.BusyReply)
+				t.replyTo(id, chat, cfg.BusyReply, time.Now())
 			}()
 		}
 		return
@@ -392,13 +396,13 @@ func (t *tenantBot) process(id int64) bool {
 		return ok
 	}
 	cfg := t.cfg.Load()
-	tn, err := t.b.store.TenantByID(t.ctx, t.id)
+	status, err := t.tenantStatus()
 	if err != nil {
 		return t.ctx.Err() == nil
 	}
 	switch {
-	case tn.Status != tenant.StatusActive:
-		t.setInbound(id, tenant.MsgIgnored, "the workspace is "+strings.ToLower(string(tn.Status))+": the bot answers only for active workspaces")
+	case status != tenant.StatusActive:
+		t.setInbound(id, tenant.MsgIgnored, "the workspace is "+strings.ToLower(string(status))+": the bot answers only for active workspaces")
 		return true
 	case !cfg.Enabled:
 		t.setInbound(id, tenant.MsgIgnored, "the bot is turned off")
@@ -436,7 +440,7 @@ func (t *tenantBot) process(id int64) bool {
 	}
 	final := tenant.MsgReplied
 	for _, r := range replies {
-		st, ok := t.replyTo(id, in.chat.String(), r)
+		st, ok := t.replyTo(id, in.chat.String(), r, in.at)
 		if !ok {
 			return false
 		}
@@ -446,6 +450,23 @@ func (t *tenantBot) process(id int64) bool {
 	}
 	t.setInbound(id, final, "")
 	return true
+}
+
+// tenantStatus reads the tenant's status at most once a second: an
+// approval or suspension reaches the bot within a second, without a read
+// per message.
+func (t *tenantBot) tenantStatus() (tenant.Status, error) {
+	t.statusMu.Lock()
+	defer t.statusMu.Unlock()
+	if time.Since(t.statusLoaded) < time.Second {
+		return t.status, nil
+	}
+	tn, err := t.b.store.TenantByID(t.ctx, t.id)
+	if err != nil {
+		return "", err
+	}
+	t.status, t.statusLoaded = tn.Status, time.Now()
+	return t.status, nil
 }
 
 // finishEarlierReplies completes a message an earlier run had begun to
@@ -478,7 +499,7 @@ func (t *tenantBot) finishEarlierReplies(in inbound) (done, ok bool) {
 		st := r.status
 		if st == tenant.MsgPending {
 			var sent bool
-			if st, sent = t.send(r.id, in.chat, r.waID, r.body); !sent {
+			if st, sent = t.send(r.id, in.chat, r.waID, r.body, in.at); !sent {
 				return true, false
 			}
 		}
@@ -507,7 +528,7 @@ func (t *tenantBot) firstMessage(chat string) bool {
 // WhatsApp id, before sending, so a crash in between resends the same id,
 // which WhatsApp keeps once. It returns the reply's status, and false if
 // the pipeline stopped before it was sent.
-func (t *tenantBot) replyTo(inID int64, chat, text string) (string, bool) {
+func (t *tenantBot) replyTo(inID int64, chat, text string, storedAt time.Time) (string, bool) {
 	chatJID, err := types.ParseJID(chat)
 	if err != nil {
 		return tenant.MsgFailed, true
@@ -521,12 +542,12 @@ func (t *tenantBot) replyTo(inID int64, chat, text string) (string, bool) {
 	if err != nil {
 		return tenant.MsgFailed, true
 	}
-	return t.send(outID, chatJID, waID, text)
+	return t.send(outID, chatJID, waID, text, storedAt)
 }
 
 // send delivers a pending reply, waiting for the client when it is offline
 // and retrying errors WhatsApp may recover from.
-func (t *tenantBot) send(outID int64, chat types.JID, waID, text string) (string, bool) {
+func (t *tenantBot) send(outID int64, chat types.JID, waID, text string, storedAt time.Time) (string, bool) {
 	var lastErr error
 	for attempt := 1; attempt <= 3; attempt++ {
 		if !t.waitOnline() {
@@ -536,6 +557,7 @@ func (t *tenantBot) send(outID int64, chat types.JID, waID, text string) (string
 		lastErr = t.out.SendText(ctx, chat, waID, text)
 		cancel()
 		if lastErr == nil {
+			t.b.opts.Observer.Replied(time.Since(storedAt))
 			t.setOut(outID, tenant.MsgReplied, "")
 			return tenant.MsgReplied, true
 		}
@@ -633,12 +655,6 @@ func (t *tenantBot) insertOut(inID int64, chat, waID, text, status, errMsg strin
 
 func (t *tenantBot) setOut(id int64, status, errMsg string) {
 	t.b.opts.Observer.Message("out", status)
-	if status == tenant.MsgReplied {
-		var created int64
-		if t.b.db.Read.QueryRowContext(t.ctx, `SELECT m.created_at FROM messages o JOIN messages m ON m.id = o.reply_to WHERE o.id = ?`, id).Scan(&created) == nil {
-			t.b.opts.Observer.Replied(time.Since(time.UnixMilli(created)))
-		}
-	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(t.ctx), 10*time.Second)
 	defer cancel()
 	if _, err := t.b.db.Write.ExecContext(ctx, `UPDATE messages SET status = ?, error = ?, sent_at = CASE WHEN ? = 'replied' THEN ? ELSE sent_at END, updated_at = ? WHERE id = ?`,

@@ -115,6 +115,7 @@ CREATE UNIQUE INDEX messages_inbound_once ON messages(tenant_id, chat, wa_id) WH
 CREATE INDEX messages_tenant ON messages(tenant_id, id);
 CREATE INDEX messages_open ON messages(tenant_id, status) WHERE status IN ('received', 'pending');
 CREATE INDEX messages_created ON messages(created_at);
+CREATE INDEX messages_reply_to ON messages(reply_to) WHERE reply_to IS NOT NULL;
 
 -- Chats that already got the welcome reply, kept beyond log retention.
 CREATE TABLE welcomed_chats (
