@@ -107,6 +107,10 @@ type supervisor struct {
 	currentPipe TenantPipeline
 
 	attempts atomic.Int32 // failed reconnects since the last login
+
+	// sessDirty: the last session row write failed (the database was too
+	// busy); the heartbeat writes it again, so the row catches up.
+	sessDirty bool
 }
 
 func newSupervisor(m *Manager, id string) *supervisor {
@@ -222,6 +226,9 @@ func (s *supervisor) runOnce() (crashed bool) {
 		case e := <-s.events:
 			s.handleEvent(e)
 		case <-heartbeat.C:
+			if s.sessDirty {
+				s.saveSession()
+			}
 			s.saveWorker(tenant.WorkerRunning)
 		case <-timerC(s.qrTimer):
 			s.qrTimer = nil
@@ -788,22 +795,25 @@ func normalizePhone(p string) (string, error) {
 }
 
 func (s *supervisor) saveSession() {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), 30*time.Second)
 	defer cancel()
 	s.sess.TenantID = s.id
 	if err := s.m.store.SaveSession(ctx, s.sess); err != nil {
-		s.log.Error("cannot save session row", "err", err)
+		s.sessDirty = true
+		s.log.Error("cannot save session row; retrying at the next heartbeat", "err", err)
+		return
 	}
+	s.sessDirty = false
 }
 
 func (s *supervisor) saveWorker(status tenant.WorkerStatus) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), 30*time.Second)
 	defer cancel()
 	s.worker.TenantID = s.id
 	s.worker.Status = status
 	s.worker.LastSeenAt = time.Now()
 	if err := s.m.store.SaveWorker(ctx, s.worker); err != nil {
-		s.log.Error("cannot save worker row", "err", err)
+		s.log.Error("cannot save worker row; retrying at the next heartbeat", "err", err)
 	}
 }
 

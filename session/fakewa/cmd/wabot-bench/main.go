@@ -100,14 +100,14 @@ func run() error {
 	var biggest *idleResult
 	for _, s := range strings.Split(*sizes, ",") {
 		n, _ := strconv.Atoi(strings.TrimSpace(s))
+		if biggest != nil {
+			biggest.stop() // one wabot at a time
+		}
 		res, err := measureIdle(dir, "n"+strconv.Itoa(n), n, fi, &rep)
 		if err != nil {
 			return err
 		}
 		rep.line("| %d | %.1f MB | %.3f MB | %.3f MB | %.1f s |", n, mb(res.rss), mb(res.rss-base.rss)/float64(n), mb(res.rss)/float64(n), res.link.Seconds())
-		if biggest != nil {
-			biggest.stop()
-		}
 		biggest = res
 	}
 	rep.line("")
