@@ -6,6 +6,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"strings"
 	"sync"
@@ -35,6 +36,11 @@ type demo struct {
 }
 
 func startDemo(log *slog.Logger) (*demo, error) {
+	// WABOT_PPROF serves Go's profiler on that loopback address (demo
+	// build only), for the benchmark.
+	if addr := os.Getenv("WABOT_PPROF"); addr != "" {
+		go http.ListenAndServe(addr, pprofMux())
+	}
 	// WABOT_FAKEWA_REMOTE names the info file of a standalone fake
 	// (session/fakewa/cmd/fakewa): the benchmark keeps its memory apart.
 	// It exists in the demo build only.
@@ -187,4 +193,11 @@ func (d *demo) device(tenantID string) (types.JID, error) {
 		return types.EmptyJID, tenant.Errorf(tenant.CodeConflict, "the tenant has no linked device")
 	}
 	return devs[len(devs)-1].JID, nil
+}
+
+func pprofMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	return mux
 }

@@ -280,13 +280,19 @@ func (s *supervisor) start() {
 	}
 }
 
-var dsnCacheSize = "-64" // KiB of page cache per connection: idle tenants stay small
+// Per-connection SQLite caches of a device store, kept small so idle
+// tenants stay small: 64 KiB of pages and 24 prepared statements (enough
+// for whatsmeow's per-message queries).
+const (
+	dsnCacheSize     = "-64"
+	dsnStmtCacheSize = "24"
+)
 
 func (s *supervisor) openClient() error {
 	if err := os.MkdirAll(s.dir, 0o700); err != nil {
 		return err
 	}
-	db, err := sql.Open("sqlite3", database.DSN(filepath.Join(s.dir, "whatsmeow.db"), "_cache_size", dsnCacheSize))
+	db, err := sql.Open("sqlite3", database.DSN(filepath.Join(s.dir, "whatsmeow.db"), "_cache_size", dsnCacheSize, "_stmt_cache_size", dsnStmtCacheSize))
 	if err != nil {
 		return err
 	}

@@ -37,6 +37,9 @@ func DSN(path string, extra ...string) string {
 	q.Set("_synchronous", "NORMAL")
 	q.Set("_busy_timeout", "10000")
 	q.Set("_txlock", "immediate")
+	// Prepared statements are reused per connection instead of being
+	// compiled anew for every query.
+	q.Set("_stmt_cache_size", "64")
 	for i := 0; i+1 < len(extra); i += 2 {
 		q.Set(extra[i], extra[i+1])
 	}
