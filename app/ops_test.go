@@ -242,6 +242,7 @@ func TestMetricsAfterAFlow(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	_, body = scrape(t, r.a.URL()+"/metrics", nil) // counts the scrapes before it
 	for _, want := range []string{
 		`wabot_tenants{status="ACTIVE"} 1`,
 		`wabot_sessions{state="CONNECTED"} 1`,

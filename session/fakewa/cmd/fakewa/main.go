@@ -251,6 +251,6 @@ func (c *ctl) load(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(map[string]any{
 		"sent": seq, "replies": run.replies, "lost": len(run.sentAt), "elapsed_s": elapsed.Seconds(),
 		"replies_per_s": float64(run.replies) / min(elapsed, time.Duration(in.Seconds*float64(time.Second))).Seconds(),
-		"p50_ms": pct(0.50), "p90_ms": pct(0.90), "p99_ms": pct(0.99), "max_ms": pct(1),
+		"p50_ms":        pct(0.50), "p90_ms": pct(0.90), "p99_ms": pct(0.99), "max_ms": pct(1),
 	})
 }
