@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"go.mau.fi/whatsmeow"
+	"go.mau.fi/whatsmeow/types"
 
 	"wabot/app/database"
 	"wabot/session"
@@ -515,5 +516,37 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+func TestGroupMessagesIgnoredUnlessEnabled(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, Options{})
+	cfg := rules(tenant.Rule{Match: tenant.MatchContains, Pattern: "hello", Reply: "hi there"})
+	id, phone := r.tenant(cfg)
+	group, _ := types.ParseJID("120363000000000001@g.us")
+	ann := phone.NewContact("", "Ann")
+	if _, err := ann.SendGroup(group, "hello group"); err != nil {
+		t.Fatal(err)
+	}
+	ms := r.waitLogs(id, "the group message logged", func(ms []tenant.Message) bool { return count(ms, "in", "") == 1 })
+	if ms[0].Status != tenant.MsgIgnored || ms[0].Chat != group.String() || ms[0].Body != "hello group" || !strings.Contains(ms[0].Error, "group") {
+		t.Fatalf("group message logged as %+v", ms[0])
+	}
+	// A 1:1 message in between still gets its answer.
+	ann.Send("hello direct")
+	expect(t, ann, "hi there")
+	// Enabled, the next group message is answered in the group.
+	cfg.ReplyInGroups = true
+	if _, err := r.bot.SaveConfig(context.Background(), id, cfg); err != nil {
+		t.Fatal(err)
+	}
+	ann.SendGroup(group, "hello again")
+	expect(t, ann, "hi there")
+	ms = r.waitLogs(id, "the group reply logged", func(ms []tenant.Message) bool {
+		return count(ms, "out", tenant.MsgReplied) == 2
+	})
+	if last := ms[len(ms)-1]; last.Chat != group.String() || last.Direction != "out" {
+		t.Fatalf("the group reply went to %s", last.Chat)
 	}
 }

@@ -426,6 +426,8 @@ func (c *conn) handleIQ(n *waBinary.Node) {
 	case xmlns == "passive" && first == "active":
 		c.result(n)
 		c.markReady()
+	case xmlns == "w:g2" && first == "query":
+		c.answerGroupInfo(n)
 	case xmlns == "md" && first == "link_code_companion_reg":
 		c.handleCodePairing(n, &children[0])
 	case xmlns == "md" && first == "remove-companion-device":
@@ -519,4 +521,27 @@ func (c *conn) acknowledge(id string) {
 			return
 		}
 	}
+}
+
+// answerGroupInfo describes a group the fake knows (one a contact wrote
+// in), or answers 404.
+func (c *conn) answerGroupInfo(n *waBinary.Node) {
+	to, _ := n.Attrs["to"].(types.JID)
+	c.s.mu.Lock()
+	members, ok := c.s.groups[to.User]
+	members = append([]types.JID(nil), members...)
+	c.s.mu.Unlock()
+	if !ok {
+		c.sendNode(waBinary.Node{Tag: "iq", Attrs: waBinary.Attrs{"id": n.Attrs["id"], "type": "error", "from": to},
+			Content: []waBinary.Node{{Tag: "error", Attrs: waBinary.Attrs{"code": "404", "text": "item-not-found"}}}})
+		return
+	}
+	var parts []waBinary.Node
+	for _, m := range members {
+		parts = append(parts, waBinary.Node{Tag: "participant", Attrs: waBinary.Attrs{"jid": m}})
+	}
+	c.sendNode(waBinary.Node{Tag: "iq", Attrs: waBinary.Attrs{"id": n.Attrs["id"], "type": "result", "from": to},
+		Content: []waBinary.Node{{Tag: "group", Attrs: waBinary.Attrs{
+			"id": to.User, "subject": "Group " + to.User, "creation": unixString(time.Now()), "creator": members[0],
+		}, Content: parts}}})
 }

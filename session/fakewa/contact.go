@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"go.mau.fi/libsignal/ecc"
+	"go.mau.fi/libsignal/groups"
 	"go.mau.fi/libsignal/keys/identity"
 	"go.mau.fi/libsignal/keys/prekey"
 	"go.mau.fi/libsignal/protocol"
@@ -314,7 +316,8 @@ func (s *Server) deliver(d *device, id string, node waBinary.Node) {
 }
 
 // handleOutgoingMessage acks a message a linked device sends and lets each
-// addressed contact decrypt its copy.
+// addressed contact decrypt its copy: 1:1 messages directly, group
+// messages through the sender key each member got in its 1:1 copy.
 func (c *conn) handleOutgoingMessage(n *waBinary.Node) {
 	ag := n.AttrGetter()
 	id := ag.OptionalString("id")
@@ -323,6 +326,10 @@ func (c *conn) handleOutgoingMessage(n *waBinary.Node) {
 		"class": "message", "id": id, "from": to, "t": unixString(time.Now()),
 	}})
 	if c.dev == nil {
+		return
+	}
+	if to.Server == types.GroupServer {
+		c.handleGroupMessage(n, id, to)
 		return
 	}
 	participants, _ := n.GetOptionalChildByTag("participants")
@@ -366,4 +373,141 @@ func (s *Server) recordSent(d *device, to *Contact, id string, msg *waE2E.Messag
 	if fn != nil {
 		fn(sent)
 	}
+}
+
+// SendGroup writes text in group (a JID on g.us) as this contact: the
+// linked devices get the sender key in a 1:1 pkmsg/msg and the text as a
+// skmsg, as WhatsApp delivers group messages.
+func (c *Contact) SendGroup(group types.JID, text string) (string, error) {
+	id := newMessageID()
+	ctx := context.Background()
+	plaintext, err := proto.Marshal(&waE2E.Message{Conversation: proto.String(text)})
+	if err != nil {
+		return "", err
+	}
+	c.mu.Lock()
+	name := protocol.NewSenderKeyName(group.String(), c.jid.SignalAddress())
+	builder := groups.NewGroupSessionBuilder(c.signal, serializer)
+	skdm, err := builder.Create(ctx, name)
+	var skmsg []byte
+	if err == nil {
+		var ct protocol.GroupCiphertextMessage
+		if ct, err = groups.NewGroupCipher(builder, name, c.signal).Encrypt(ctx, pad(plaintext)); err == nil {
+			skmsg = ct.SignedSerialize()
+		}
+	}
+	c.mu.Unlock()
+	if err != nil {
+		return "", err
+	}
+	dist, _ := proto.Marshal(&waE2E.Message{SenderKeyDistributionMessage: &waE2E.SenderKeyDistributionMessage{
+		GroupID: proto.String(group.String()), AxolotlSenderKeyDistributionMessage: skdm.Serialize(),
+	}})
+	s := c.s
+	s.mu.Lock()
+	var devs []*device
+	for _, d := range s.devices {
+		if d.phone == c.phone {
+			devs = append(devs, d)
+		}
+	}
+	// The group's members: its writers and the linked number.
+	members := s.groups[group.User]
+	for _, m := range []types.JID{c.jid, c.phone.jid} {
+		if !slices.Contains(members, m) {
+			members = append(members, m)
+		}
+	}
+	s.groups[group.User] = members
+	s.mu.Unlock()
+	if len(devs) == 0 {
+		return "", errors.New("fakewa: the number has no linked device")
+	}
+	for _, d := range devs {
+		encType, ct, err := c.encryptFor(d, dist)
+		if err != nil {
+			return "", err
+		}
+		s.deliver(d, id, waBinary.Node{Tag: "message", Attrs: waBinary.Attrs{
+			"from": group, "participant": c.jid, "id": id, "t": unixString(time.Now()), "type": "text", "notify": c.name,
+		}, Content: []waBinary.Node{
+			{Tag: "enc", Attrs: waBinary.Attrs{"v": "2", "type": encType}, Content: ct},
+			{Tag: "enc", Attrs: waBinary.Attrs{"v": "2", "type": "skmsg"}, Content: skmsg},
+		}})
+	}
+	return id, nil
+}
+
+func (c *conn) handleGroupMessage(n *waBinary.Node, id string, group types.JID) {
+	ctx := context.Background()
+	participants, _ := n.GetOptionalChildByTag("participants")
+	for _, p := range participants.GetChildren() {
+		jid, _ := p.Attrs["jid"].(types.JID)
+		c.s.mu.Lock()
+		contact := c.s.contacts[jid.User]
+		c.s.mu.Unlock()
+		if contact == nil {
+			continue
+		}
+		for _, enc := range p.GetChildren() {
+			content, _ := enc.Content.([]byte)
+			msg, err := contact.decryptFrom(c.dev.jid, enc.AttrGetter().OptionalString("type"), content)
+			if err != nil || msg.GetSenderKeyDistributionMessage() == nil {
+				continue
+			}
+			skdm, err := protocol.NewSenderKeyDistributionMessageFromBytes(msg.GetSenderKeyDistributionMessage().GetAxolotlSenderKeyDistributionMessage(), serializer.SenderKeyDistributionMessage)
+			if err != nil {
+				continue
+			}
+			contact.mu.Lock()
+			groups.NewGroupSessionBuilder(contact.signal, serializer).Process(ctx, protocol.NewSenderKeyName(group.String(), c.dev.jid.SignalAddress()), skdm)
+			contact.mu.Unlock()
+		}
+	}
+	sk, ok := n.GetOptionalChildByTag("enc")
+	content, _ := sk.Content.([]byte)
+	if !ok || sk.AttrGetter().OptionalString("type") != "skmsg" {
+		return
+	}
+	c.s.mu.Lock()
+	members := slices.Clone(c.s.groups[group.User])
+	c.s.mu.Unlock()
+	for _, m := range members {
+		c.s.mu.Lock()
+		contact := c.s.contacts[m.User]
+		c.s.mu.Unlock()
+		if contact == nil {
+			continue
+		}
+		msg, err := contact.decryptGroup(group, c.dev.jid, content)
+		if err != nil {
+			continue
+		}
+		c.s.recordSent(c.dev, contact, id, msg)
+	}
+}
+
+// decryptGroup decrypts a group message with the sender key the device
+// distributed.
+func (c *Contact) decryptGroup(group, from types.JID, content []byte) (*waE2E.Message, error) {
+	ctx := context.Background()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	skm, err := protocol.NewSenderKeyMessageFromBytes(content, serializer.SenderKeyMessage)
+	if err != nil {
+		return nil, err
+	}
+	name := protocol.NewSenderKeyName(group.String(), from.SignalAddress())
+	pt, err := groups.NewGroupCipher(groups.NewGroupSessionBuilder(c.signal, serializer), name, c.signal).Decrypt(ctx, skm)
+	if err != nil {
+		return nil, err
+	}
+	if len(pt) == 0 || int(pt[len(pt)-1]) > len(pt) {
+		return nil, errors.New("bad padding")
+	}
+	var msg waE2E.Message
+	if err := proto.Unmarshal(pt[:len(pt)-int(pt[len(pt)-1])], &msg); err != nil {
+		return nil, err
+	}
+	return &msg, nil
 }

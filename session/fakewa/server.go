@@ -53,6 +53,7 @@ type Server struct {
 	phones      map[string]*Phone        // by phone number
 	devices     map[types.JID]*device    // by device JID (number:device)
 	contacts    map[string]*Contact      // by contact number
+	groups      map[string][]types.JID   // group id → members
 	qrRefs      map[string]*registration // QR reference → pairing connection
 	codePairs   map[string]*codePairing  // phone number → pending code pairing
 	loginFaults map[types.JID][]Failure  // next logins of a device that fail
@@ -96,6 +97,7 @@ func NewServer(opts Options) (*Server, error) {
 		phones:      map[string]*Phone{},
 		devices:     map[types.JID]*device{},
 		contacts:    map[string]*Contact{},
+		groups:      map[string][]types.JID{},
 		qrRefs:      map[string]*registration{},
 		codePairs:   map[string]*codePairing{},
 		loginFaults: map[types.JID][]Failure{},
