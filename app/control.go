@@ -4,9 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"time"
 
+	"wabot/portal"
 	"wabot/tenant"
 )
 
@@ -70,34 +70,7 @@ func (a *App) applyControl(ctx context.Context, id, action string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	switch action {
-	case "approve":
-		if t.Status != tenant.StatusPending {
-			return fmt.Errorf("%s is %s, not waiting for approval", t.Name, t.Status)
-		}
-		err = a.store.SetTenantStatus(ctx, id, tenant.StatusActive)
-	case "suspend":
-		if err = a.store.SetTenantStatus(ctx, id, tenant.StatusSuspended); err == nil {
-			err = a.sessions.Stop(ctx, id)
-		}
-	case "resume":
-		if t.Status != tenant.StatusSuspended {
-			return fmt.Errorf("%s is %s, not suspended", t.Name, t.Status)
-		}
-		if err = a.store.SetTenantStatus(ctx, id, tenant.StatusActive); err == nil {
-			err = a.sessions.Add(id)
-		}
-	case "restart":
-		err = a.sessions.Restart(ctx, id)
-	case "reset":
-		err = a.sessions.Reset(ctx, id)
-	default:
-		return fmt.Errorf("unknown action %q", action)
-	}
-	if err != nil {
-		return err
-	}
-	return a.store.Audit(ctx, cliActor, action, id, t.Name)
+	return portal.ApplyTenantAction(ctx, a.store, a.sessions, cliActor, t, action)
 }
 
 // requestControl writes a request and waits up to wait for a running

@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"slices"
@@ -123,33 +124,44 @@ func (p *Portal) adminAction(c echo.Context) error {
 
 // applyAdminAction carries out and audits an admin action.
 func (p *Portal) applyAdminAction(c echo.Context, u tenant.User, t tenant.Tenant, action string) error {
-	ctx := c.Request().Context()
+	if err := ApplyTenantAction(c.Request().Context(), p.store, p.sessions, u, t, action); err != nil {
+		return err
+	}
+	p.log.Info("admin action", "admin", u.ID, "action", action, "tenant", t.ID)
+	return nil
+}
+
+// ApplyTenantAction carries out an admin action on a tenant (approve,
+// suspend, resume, restart, reset) and writes it to the audit log. The
+// admin page and the command line both act through it.
+func ApplyTenantAction(ctx context.Context, st *tenant.Store, sessions Sessions, actor tenant.User, t tenant.Tenant, action string) error {
 	var err error
 	switch action {
 	case "approve":
 		if t.Status != tenant.StatusPending {
 			return tenant.Errorf(tenant.CodeConflict, "%s is not waiting for approval", t.Name)
 		}
-		err = p.store.SetTenantStatus(ctx, t.ID, tenant.StatusActive)
+		err = st.SetTenantStatus(ctx, t.ID, tenant.StatusActive)
 	case "suspend":
-		if err = p.store.SetTenantStatus(ctx, t.ID, tenant.StatusSuspended); err == nil {
-			err = p.sessions.Stop(ctx, t.ID)
+		if err = st.SetTenantStatus(ctx, t.ID, tenant.StatusSuspended); err == nil {
+			err = sessions.Stop(ctx, t.ID)
 		}
 	case "resume":
 		if t.Status != tenant.StatusSuspended {
 			return tenant.Errorf(tenant.CodeConflict, "%s is not suspended", t.Name)
 		}
-		if err = p.store.SetTenantStatus(ctx, t.ID, tenant.StatusActive); err == nil {
-			err = p.sessions.Add(t.ID)
+		if err = st.SetTenantStatus(ctx, t.ID, tenant.StatusActive); err == nil {
+			err = sessions.Add(t.ID)
 		}
 	case "restart":
-		err = p.sessions.Restart(ctx, t.ID)
+		err = sessions.Restart(ctx, t.ID)
 	case "reset":
-		err = p.sessions.Reset(ctx, t.ID)
+		err = sessions.Reset(ctx, t.ID)
+	default:
+		return tenant.Errorf(tenant.CodeBadRequest, "unknown action %q", action)
 	}
 	if err != nil {
 		return err
 	}
-	p.log.Info("admin action", "admin", u.ID, "action", action, "tenant", t.ID)
-	return p.store.Audit(ctx, u, action, t.ID, t.Name)
+	return st.Audit(ctx, actor, action, t.ID, t.Name)
 }
