@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -107,17 +108,8 @@ func (p *Portal) chrome(c echo.Context, title, active string) views.Chrome {
 	u, _ := currentUser(c)
 	ch := views.Chrome{Title: title, Email: u.Email, IsAdmin: u.IsAdmin, HasTenant: u.TenantID != "", Active: active, Demo: p.cfg.Demo}
 	if f := p.sm.PopString(c.Request().Context(), flashKey); f != "" {
-		kind, text, _ := cutString(f, "|")
+		kind, text, _ := strings.Cut(f, "|")
 		ch.Flash = views.Flash{Kind: kind, Text: text}
 	}
 	return ch
-}
-
-func cutString(s, sep string) (string, string, bool) {
-	for i := 0; i+len(sep) <= len(s); i++ {
-		if s[i:i+len(sep)] == sep {
-			return s[:i], s[i+len(sep):], true
-		}
-	}
-	return s, "", false
 }

@@ -132,14 +132,7 @@ func (c *Contact) deliver(id string, msg *waE2E.Message, _ bool) error {
 		return err
 	}
 	s := c.s
-	s.mu.Lock()
-	var devs []*device
-	for _, d := range s.devices {
-		if d.phone == c.phone {
-			devs = append(devs, d)
-		}
-	}
-	s.mu.Unlock()
+	devs := s.devicesOf(c.phone)
 	if len(devs) == 0 {
 		return errors.New("fakewa: the number has no linked device")
 	}
@@ -222,15 +215,7 @@ func (c *Contact) decryptFrom(from types.JID, encType string, content []byte) (*
 	if err != nil {
 		return nil, err
 	}
-	if len(pt) == 0 || int(pt[len(pt)-1]) > len(pt) {
-		return nil, errors.New("bad padding")
-	}
-	pt = pt[:len(pt)-int(pt[len(pt)-1])]
-	var msg waE2E.Message
-	if err := proto.Unmarshal(pt, &msg); err != nil {
-		return nil, err
-	}
-	return &msg, nil
+	return unpadMessage(pt)
 }
 
 func (c *Contact) push(r Received) {
@@ -269,6 +254,31 @@ func (c *Contact) Pending() int {
 	c.inboxMu.Lock()
 	defer c.inboxMu.Unlock()
 	return len(c.inbox)
+}
+
+// unpadMessage strips the padding pad added and decodes the message.
+func unpadMessage(pt []byte) (*waE2E.Message, error) {
+	if len(pt) == 0 || int(pt[len(pt)-1]) > len(pt) {
+		return nil, errors.New("bad padding")
+	}
+	var msg waE2E.Message
+	if err := proto.Unmarshal(pt[:len(pt)-int(pt[len(pt)-1])], &msg); err != nil {
+		return nil, err
+	}
+	return &msg, nil
+}
+
+// devicesOf lists the devices linked to p.
+func (s *Server) devicesOf(p *Phone) []*device {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var devs []*device
+	for _, d := range s.devices {
+		if d.phone == p {
+			devs = append(devs, d)
+		}
+	}
+	return devs
 }
 
 func pad(b []byte) []byte {
@@ -404,13 +414,8 @@ func (c *Contact) SendGroup(group types.JID, text string) (string, error) {
 		GroupID: proto.String(group.String()), AxolotlSenderKeyDistributionMessage: skdm.Serialize(),
 	}})
 	s := c.s
+	devs := s.devicesOf(c.phone)
 	s.mu.Lock()
-	var devs []*device
-	for _, d := range s.devices {
-		if d.phone == c.phone {
-			devs = append(devs, d)
-		}
-	}
 	// The group's members: its writers and the linked number.
 	members := s.groups[group.User]
 	for _, m := range []types.JID{c.jid, c.phone.jid} {
@@ -502,12 +507,5 @@ func (c *Contact) decryptGroup(group, from types.JID, content []byte) (*waE2E.Me
 	if err != nil {
 		return nil, err
 	}
-	if len(pt) == 0 || int(pt[len(pt)-1]) > len(pt) {
-		return nil, errors.New("bad padding")
-	}
-	var msg waE2E.Message
-	if err := proto.Unmarshal(pt[:len(pt)-int(pt[len(pt)-1])], &msg); err != nil {
-		return nil, err
-	}
-	return &msg, nil
+	return unpadMessage(pt)
 }

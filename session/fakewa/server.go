@@ -137,10 +137,7 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.closed = true
-	conns := make([]*conn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
+	conns := s.connsLocked()
 	s.mu.Unlock()
 	err := s.http.Close()
 	for _, c := range conns {
@@ -307,16 +304,29 @@ func (s *Server) SetPingsAnswered(on bool) {
 	s.deafPings = !on
 }
 
+// connOf is dev's current connection, or nil.
+func (s *Server) connOf(dev types.JID) *conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if d := s.devices[dev]; d != nil {
+		return d.conn
+	}
+	return nil
+}
+
+// connsLocked lists the open connections; s.mu is held.
+func (s *Server) connsLocked() []*conn {
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	return conns
+}
+
 // Cut drops the connection of dev abruptly, like a network failure. It
 // reports whether the device was connected.
 func (s *Server) Cut(dev types.JID) bool {
-	s.mu.Lock()
-	d := s.devices[dev]
-	var c *conn
-	if d != nil {
-		c = d.conn
-	}
-	s.mu.Unlock()
+	c := s.connOf(dev)
 	if c == nil {
 		return false
 	}
@@ -327,10 +337,7 @@ func (s *Server) Cut(dev types.JID) bool {
 // CutAll drops every connection.
 func (s *Server) CutAll() {
 	s.mu.Lock()
-	conns := make([]*conn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
+	conns := s.connsLocked()
 	s.mu.Unlock()
 	for _, c := range conns {
 		c.close(false)
@@ -349,13 +356,7 @@ func (s *Server) StreamError(dev types.JID, code string) bool {
 }
 
 func (s *Server) streamError(dev types.JID, code, conflict string) bool {
-	s.mu.Lock()
-	d := s.devices[dev]
-	var c *conn
-	if d != nil {
-		c = d.conn
-	}
-	s.mu.Unlock()
+	c := s.connOf(dev)
 	if c == nil {
 		return false
 	}
