@@ -20,7 +20,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"wabot/app/database"
 	"wabot/portal"
 	"wabot/session"
 	"wabot/session/bot"
@@ -32,7 +31,6 @@ import (
 type App struct {
 	cfg *Config
 	log *slog.Logger
-	db  *database.DB
 
 	echo     *echo.Echo
 	server   *http.Server
@@ -79,18 +77,17 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, opts ...Option) (a 
 	if err := ensureDirs(cfg.DataDir, cfg.SessionsDir); err != nil {
 		return nil, err
 	}
-	db, err := openAndMigrate(ctx, cfg, log)
+	st, err := openAndMigrate(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	a = &App{cfg: cfg, log: log, db: db}
+	a = &App{cfg: cfg, log: log, store: st}
 	defer func() {
 		if err != nil {
-			a.db.Close()
+			a.store.Close()
 		}
 	}()
 	a.bgCtx, a.bgCancel = context.WithCancel(context.WithoutCancel(ctx))
-	a.store = tenant.NewStore(db)
 
 	a.demo, err = startDemo(log)
 	if err != nil {
@@ -100,7 +97,7 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, opts ...Option) (a 
 	if o.connector != nil {
 		connector = o.connector
 	}
-	a.metrics = newMetrics(db)
+	a.metrics = newMetrics(st)
 	a.bot = bot.New(bot.Options{
 		AllowPrivateWebhooks: cfg.WebhookAllowPrivate,
 		Retention:            cfg.MessageRetention,
@@ -128,7 +125,7 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, opts ...Option) (a 
 
 	a.echo = newEcho(cfg, log, portal.ErrorHandler(log))
 	a.echo.Use(a.metrics.middleware)
-	healthRoutes(a.echo, db)
+	healthRoutes(a.echo, st)
 	a.echo.GET("/metrics", a.metrics.handler(cfg.MetricsToken))
 	a.portal.Routes(a.echo)
 	a.demo.routes(a.echo, a.store)
@@ -177,9 +174,6 @@ func (a *App) Addr() string { return a.listener.Addr().String() }
 // URL is http://<listen address>, for tests.
 func (a *App) URL() string { return "http://" + a.Addr() }
 
-// DB is the app database, for tests and commands.
-func (a *App) DB() *database.DB { return a.db }
-
 // Store is the domain store, for tests and commands.
 func (a *App) Store() *tenant.Store { return a.store }
 
@@ -215,7 +209,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 			errs = append(errs, errors.New("background work did not stop before the deadline"))
 		}
 		a.demo.close()
-		if err := a.db.Close(); err != nil {
+		if err := a.store.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("closing database: %w", err))
 		}
 		a.closeErr = errors.Join(errs...)
@@ -223,21 +217,21 @@ func (a *App) Shutdown(ctx context.Context) error {
 	return a.closeErr
 }
 
-func openAndMigrate(ctx context.Context, cfg *Config, log *slog.Logger) (*database.DB, error) {
+func openAndMigrate(ctx context.Context, cfg *Config, log *slog.Logger) (*tenant.Store, error) {
 	path := filepath.Join(cfg.DataDir, "wabot.db")
-	db, err := database.Open(path)
+	st, err := tenant.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	n, err := db.Migrate(ctx)
+	n, err := st.Migrate(ctx)
 	if err != nil {
-		db.Close()
+		st.Close()
 		return nil, err
 	}
 	if n > 0 {
-		log.Info("database migrated", "path", path, "applied", n, "version", database.LatestVersion())
+		log.Info("database migrated", "path", path, "applied", n, "version", tenant.SchemaVersion())
 	}
-	return db, nil
+	return st, nil
 }
 
 // ensureDirs creates the data and sessions folders private to the service

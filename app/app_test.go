@@ -85,7 +85,7 @@ func TestHealthAndReadiness(t *testing.T) {
 	if code, _, _ := get(t, a.URL()+"/readyz"); code != 200 {
 		t.Fatalf("/readyz %d", code)
 	}
-	a.db.Close()
+	a.store.Close()
 	if code, body, _ := get(t, a.URL()+"/readyz"); code != 503 {
 		t.Fatalf("/readyz with the database closed: %d %s", code, body)
 	}

@@ -16,18 +16,17 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"wabot/app/database"
 	"wabot/tenant"
 )
 
 // runTenants prints every tenant, one line each.
 func runTenants(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer) error {
-	db, err := openExisting(ctx, cfg, log)
+	st, err := openExisting(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	list, err := tenant.NewStore(db).Overviews(ctx, "")
+	defer st.Close()
+	list, err := st.Overviews(ctx, "")
 	if err != nil {
 		return err
 	}
@@ -48,22 +47,23 @@ func runTenants(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Wr
 }
 
 // runTenantAction asks the running instance to act on a tenant.
-func runTenantAction(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer, action, id string) error {
-	if !controlActions[action] {
+func runTenantAction(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer, name, id string) error {
+	action, err := tenant.ParseAction(name)
+	if err != nil {
 		return &UsageError{Msg: "usage: wabot tenant reset|restart|suspend|resume|approve TENANT_ID"}
 	}
 	if !tenant.ValidTenantID(id) {
 		return &UsageError{Msg: fmt.Sprintf("%q is not a tenant id (see wabot tenants)", id)}
 	}
-	db, err := openExisting(ctx, cfg, log)
+	st, err := openExisting(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	if _, err := tenant.NewStore(db).TenantByID(ctx, id); err != nil {
+	defer st.Close()
+	if _, err := st.TenantByID(ctx, id); err != nil {
 		return &UsageError{Msg: fmt.Sprintf("no tenant %s (see wabot tenants)", id)}
 	}
-	result, err := requestControl(ctx, db.Write, id, action, 30*time.Second)
+	result, err := requestControl(ctx, st, id, action, 30*time.Second)
 	if errors.Is(err, errNotPickedUp) {
 		fmt.Fprintln(stdout, "queued:", err)
 		return nil
@@ -81,12 +81,11 @@ func runTenantAction(ctx context.Context, cfg *Config, log *slog.Logger, stdout 
 // runGrantAdmin makes a user an admin; the running instance reads users
 // from the database on every request, so it applies at once.
 func runGrantAdmin(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer, email string) error {
-	db, err := openExisting(ctx, cfg, log)
+	st, err := openExisting(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	st := tenant.NewStore(db)
+	defer st.Close()
 	u, err := st.GrantAdmin(ctx, email)
 	if err != nil {
 		if tenant.ErrorCode(err) == tenant.CodeInvalid {
@@ -103,7 +102,7 @@ func runGrantAdmin(ctx context.Context, cfg *Config, log *slog.Logger, stdout io
 
 // openExisting opens the database of an installed wabot, migrating it if
 // this binary is newer, and refuses to create one.
-func openExisting(ctx context.Context, cfg *Config, log *slog.Logger) (*database.DB, error) {
+func openExisting(ctx context.Context, cfg *Config, log *slog.Logger) (*tenant.Store, error) {
 	path := filepath.Join(cfg.DataDir, "wabot.db")
 	if _, err := os.Stat(path); err != nil {
 		return nil, &UsageError{Msg: fmt.Sprintf("no wabot database at %s (set WABOT_DATA_DIR or --data-dir)", path)}
@@ -160,7 +159,7 @@ func runBackup(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Wri
 	gz := gzip.NewWriter(out)
 	tw := tar.NewWriter(gz)
 	manifest := fmt.Sprintf("wabot backup\nversion: %s\nschema: %d\ncreated: %s\ntenant stores: %d\n",
-		Version(), database.LatestVersion(), time.Now().UTC().Format(time.RFC3339), tenants)
+		Version(), tenant.SchemaVersion(), time.Now().UTC().Format(time.RFC3339), tenants)
 	err = addTarFile(tw, backupManifest, strings.NewReader(manifest), int64(len(manifest)))
 	for name, path := range copies {
 		if err != nil {
@@ -178,7 +177,7 @@ func runBackup(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Wri
 }
 
 func vacuumInto(ctx context.Context, src, dst string) error {
-	db, err := sql.Open("sqlite3", database.DSN(src, "_query_only", "false"))
+	db, err := sql.Open("sqlite3", tenant.SQLiteDSN(src, "_query_only", "false"))
 	if err != nil {
 		return err
 	}

@@ -2,20 +2,15 @@ package app
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"time"
 
-	"wabot/portal"
 	"wabot/tenant"
 )
 
 // Commands such as `wabot tenant reset ID` run in their own process: they
 // write a control request to the database, and the running instance
 // carries it out within a second and records the result.
-
-// controlActions are the actions the command line may request.
-var controlActions = map[string]bool{"reset": true, "restart": true, "suspend": true, "resume": true, "approve": true}
 
 // cliActor is who the audit log names for command-line actions.
 var cliActor = tenant.User{ID: "cli", Email: "command line"}
@@ -35,61 +30,50 @@ func (a *App) controlLoop(ctx context.Context) {
 }
 
 func (a *App) runControlRequests(ctx context.Context) {
-	rows, err := a.db.Read.QueryContext(ctx, `SELECT id, tenant_id, action FROM control_requests WHERE done_at IS NULL ORDER BY id LIMIT 20`)
+	reqs, err := a.store.OpenControlRequests(ctx, 20)
 	if err != nil {
+		if ctx.Err() == nil {
+			a.log.Warn("cannot read command-line requests", "err", err)
+		}
 		return
 	}
-	type req struct {
-		id             int64
-		tenant, action string
-	}
-	var reqs []req
-	for rows.Next() {
-		var r req
-		if rows.Scan(&r.id, &r.tenant, &r.action) == nil {
-			reqs = append(reqs, r)
-		}
-	}
-	rows.Close()
 	for _, r := range reqs {
 		result := "done"
-		if err := a.applyControl(ctx, r.tenant, r.action); err != nil {
+		if err := a.applyControl(ctx, r.TenantID, r.Action); err != nil {
 			result = "failed: " + err.Error()
 		}
-		a.log.Info("command-line request", "tenant", r.tenant, "action", r.action, "result", result)
-		a.db.Write.ExecContext(context.WithoutCancel(ctx), `UPDATE control_requests SET done_at = ?, result = ? WHERE id = ?`,
-			time.Now().UnixMilli(), result, r.id)
+		a.log.Info("command-line request", "tenant", r.TenantID, "action", r.Action, "result", result)
+		if err := a.store.FinishControlRequest(context.WithoutCancel(ctx), r.ID, result); err != nil {
+			a.log.Error("cannot record a command-line request's result", "tenant", r.TenantID, "action", r.Action, "err", err)
+		}
 	}
 }
 
 // applyControl carries out one action on a tenant, as the admin page does.
-func (a *App) applyControl(ctx context.Context, id, action string) error {
+func (a *App) applyControl(ctx context.Context, id string, action tenant.Action) error {
 	t, err := a.store.TenantByID(ctx, id)
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	return portal.ApplyTenantAction(ctx, a.store, a.sessions, cliActor, t, action)
+	return a.sessions.Apply(ctx, cliActor, t, action)
 }
 
 // requestControl writes a request and waits up to wait for a running
 // instance to carry it out.
-func requestControl(ctx context.Context, db *sql.DB, tenantID, action string, wait time.Duration) (string, error) {
-	res, err := db.ExecContext(ctx, `INSERT INTO control_requests (tenant_id, action, created_at) VALUES (?, ?, ?)`,
-		tenantID, action, time.Now().UnixMilli())
+func requestControl(ctx context.Context, st *tenant.Store, tenantID string, action tenant.Action, wait time.Duration) (string, error) {
+	id, err := st.RequestControl(ctx, tenantID, action)
 	if err != nil {
 		return "", err
 	}
-	id, _ := res.LastInsertId()
 	deadline := time.Now().Add(wait)
 	for time.Now().Before(deadline) {
-		var result string
-		var done sql.NullInt64
-		if err := db.QueryRowContext(ctx, `SELECT done_at, result FROM control_requests WHERE id = ?`, id).Scan(&done, &result); err != nil {
+		result, done, err := st.ControlResult(ctx, id)
+		if err != nil {
 			return "", err
 		}
-		if done.Valid {
+		if done {
 			return result, nil
 		}
 		select {

@@ -14,7 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"wabot/app/database"
+	"wabot/tenant"
 )
 
 // metrics is the process's Prometheus registry. Labels are bounded: no
@@ -31,7 +31,7 @@ type metrics struct {
 	http        *prometheus.CounterVec
 }
 
-func newMetrics(db *database.DB) *metrics {
+func newMetrics(st *tenant.Store) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		messages: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wabot_messages_total",
@@ -52,7 +52,7 @@ func newMetrics(db *database.DB) *metrics {
 	}
 	m.reg.MustRegister(m.messages, m.replyDelay, m.reconnects, m.webhooks, m.queueDrops, m.rateLimited, m.http,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		&stateCollector{db: db})
+		&stateCollector{store: st})
 	return m
 }
 
@@ -60,12 +60,12 @@ func newMetrics(db *database.DB) *metrics {
 
 func (m *metrics) Reconnect() { m.reconnects.Inc() }
 
-func (m *metrics) Message(direction, status string) {
-	m.messages.WithLabelValues(direction, status).Inc()
+func (m *metrics) Message(direction string, status tenant.MessageStatus) {
+	m.messages.WithLabelValues(direction, string(status)).Inc()
 	switch {
-	case direction == "in" && status == "dropped":
+	case direction == "in" && status == tenant.MsgDropped:
 		m.queueDrops.Inc()
-	case direction == "out" && status == "rate_limited":
+	case direction == "out" && status == tenant.MsgRateLimited:
 		m.rateLimited.Inc()
 	}
 }
@@ -112,7 +112,7 @@ func (m *metrics) handler(token string) echo.HandlerFunc {
 
 // stateCollector reads tenants by status and sessions by state from the
 // database at scrape time, so the numbers are never stale.
-type stateCollector struct{ db *database.DB }
+type stateCollector struct{ store *tenant.Store }
 
 var (
 	tenantsDesc  = prometheus.NewDesc("wabot_tenants", "Tenants by status.", []string{"status"}, nil)
@@ -129,31 +129,20 @@ func (s *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 func (s *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	for _, q := range []struct {
-		desc *prometheus.Desc
-		sql  string
-		all  []string
-	}{
-		{tenantsDesc, `SELECT status, COUNT(*) FROM tenants GROUP BY status`, []string{"PENDING", "ACTIVE", "SUSPENDED", "ERROR"}},
-		{sessionsDesc, `SELECT state, COUNT(*) FROM wa_sessions GROUP BY state`, []string{"QR_PENDING", "QR_READY", "QR_EXPIRED", "CONNECTED", "DISCONNECTED", "ERROR", "LOGGED_OUT"}},
-		{workersDesc, `SELECT status, COUNT(*) FROM workers GROUP BY status`, []string{"STARTING", "RUNNING", "STOPPED", "CRASHED"}},
-	} {
-		counts := map[string]float64{}
-		rows, err := s.db.Read.QueryContext(ctx, q.sql)
-		if err != nil {
-			ch <- prometheus.NewInvalidMetric(q.desc, err)
-			continue
+	c, err := s.store.CountStates(ctx)
+	if err != nil {
+		for _, d := range []*prometheus.Desc{tenantsDesc, sessionsDesc, workersDesc} {
+			ch <- prometheus.NewInvalidMetric(d, err)
 		}
-		for rows.Next() {
-			var k string
-			var n float64
-			if rows.Scan(&k, &n) == nil {
-				counts[k] = n
-			}
-		}
-		rows.Close()
-		for _, k := range q.all {
-			ch <- prometheus.MustNewConstMetric(q.desc, prometheus.GaugeValue, counts[k], k)
-		}
+		return
+	}
+	gauges(ch, tenantsDesc, c.Tenants)
+	gauges(ch, sessionsDesc, c.Sessions)
+	gauges(ch, workersDesc, c.Workers)
+}
+
+func gauges[K ~string](ch chan<- prometheus.Metric, desc *prometheus.Desc, counts map[K]int) {
+	for k, n := range counts {
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, float64(n), string(k))
 	}
 }

@@ -20,7 +20,6 @@ import (
 
 	"go.mau.fi/whatsmeow"
 
-	"wabot/app/database"
 	"wabot/session/fakewa"
 	"wabot/tenant"
 )
@@ -357,8 +356,7 @@ func TestBackupWhileWritingRestoresEveryCommittedRow(t *testing.T) {
 				return
 			default:
 			}
-			_, err := r.a.db.Write.ExecContext(ctx, `INSERT INTO audit_log (at, actor_id, actor_email, action, tenant_id, detail) VALUES (?, 'w', 'writer', 'write', NULL, ?)`,
-				time.Now().UnixMilli(), fmt.Sprint(i))
+			err := r.a.Store().Audit(ctx, tenant.User{ID: "w", Email: "writer"}, "write", "", fmt.Sprint(i))
 			if err == nil {
 				committed.Store(int64(i))
 			}
@@ -383,7 +381,7 @@ func TestBackupWhileWritingRestoresEveryCommittedRow(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, path := range []string{filepath.Join(restoreDir, "data", "wabot.db"), filepath.Join(restoreDir, "sessions", r.id, "whatsmeow.db")} {
-		db, err := sql.Open("sqlite3", database.DSN(path))
+		db, err := sql.Open("sqlite3", tenant.SQLiteDSN(path))
 		if err != nil {
 			t.Fatal(err)
 		}

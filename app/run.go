@@ -191,25 +191,24 @@ func runMigrate(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	if err := ensureDirs(cfg.DataDir); err != nil {
 		return err
 	}
-	db, err := openAndMigrate(ctx, cfg, log)
+	st, err := openAndMigrate(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	v, _ := db.Version(ctx)
+	v, _ := st.StoredSchemaVersion(ctx)
 	log.Info("database is up to date", "version", v)
-	return db.Close()
+	return st.Close()
 }
 
 func runLoginLink(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer, email string, admin bool) error {
 	if err := ensureDirs(cfg.DataDir); err != nil {
 		return err
 	}
-	db, err := openAndMigrate(ctx, cfg, log)
+	st, err := openAndMigrate(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	st := tenant.NewStore(db)
+	defer st.Close()
 	token, err := st.CreateLoginLink(ctx, email, admin)
 	if err != nil {
 		if tenant.ErrorCode(err) == tenant.CodeInvalid {

@@ -10,7 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
-	"wabot/app/database"
+	"wabot/tenant"
 )
 
 // newEcho builds the Echo instance with the middleware every route shares:
@@ -112,18 +112,18 @@ func securityHeaders(https bool) echo.MiddlewareFunc {
 
 // healthRoutes serves /healthz (the process answers) and /readyz (the
 // database answers and carries this binary's schema).
-func healthRoutes(e *echo.Echo, db *database.DB) {
+func healthRoutes(e *echo.Echo, st *tenant.Store) {
 	e.GET("/healthz", func(c echo.Context) error {
 		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 	})
 	e.GET("/readyz", func(c echo.Context) error {
 		ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 		defer cancel()
-		if err := db.Ping(ctx); err != nil {
+		if err := st.Ping(ctx); err != nil {
 			return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": "database unreachable"})
 		}
-		v, err := db.Version(ctx)
-		if err != nil || v != database.LatestVersion() {
+		v, err := st.StoredSchemaVersion(ctx)
+		if err != nil || v != tenant.SchemaVersion() {
 			return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": "migrations not applied"})
 		}
 		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})

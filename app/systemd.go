@@ -109,7 +109,7 @@ func (a *App) superviseSystemd(ctx context.Context, n *notifier, watchdog time.D
 func (a *App) alive(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if err := a.db.Ping(ctx); err != nil {
+	if err := a.store.Ping(ctx); err != nil {
 		return fmt.Errorf("database: %w", err)
 	}
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+a.Addr()+"/healthz", nil)
@@ -126,8 +126,10 @@ func (a *App) alive(ctx context.Context) error {
 
 // statusLine is the one line `systemctl status wabot` shows.
 func (a *App) statusLine(ctx context.Context) string {
-	var connected, total int
-	a.db.Read.QueryRowContext(ctx, `SELECT COUNT(*) FILTER (WHERE s.state = 'CONNECTED'), COUNT(*)
-		FROM wa_sessions s JOIN tenants t ON t.id = s.tenant_id WHERE t.status <> 'SUSPENDED'`).Scan(&connected, &total)
+	connected, total, err := a.store.ConnectedCount(ctx)
+	if err != nil {
+		a.log.Warn("cannot count connected tenants for the status line", "err", err)
+		return "tenant count unavailable"
+	}
 	return fmt.Sprintf("%d of %d tenants connected", connected, total)
 }

@@ -115,7 +115,7 @@ func (p *Portal) apiLogs(c echo.Context) error {
 	}
 	msgs, next, err := p.store.Messages(c.Request().Context(), currentTenant(c).ID, tenant.MessageQuery{
 		Limit: limit, Before: c.QueryParam("before"), Text: c.QueryParam("q"),
-		Direction: c.QueryParam("direction"), Status: c.QueryParam("status"),
+		Direction: c.QueryParam("direction"), Status: tenant.MessageStatus(c.QueryParam("status")),
 	})
 	if err != nil {
 		return err
@@ -126,7 +126,7 @@ func (p *Portal) apiLogs(c echo.Context) error {
 	}{Logs: []apiLog{}, Next: strPtr(next)}
 	for _, m := range msgs {
 		out.Logs = append(out.Logs, apiLog{ID: m.ID, Direction: m.Direction, Chat: m.Chat, Sender: m.Sender, Body: m.Body,
-			Status: m.Status, Error: m.Error, CreatedAt: m.CreatedAt.UTC().Format(time.RFC3339)})
+			Status: string(m.Status), Error: m.Error, CreatedAt: m.CreatedAt.UTC().Format(time.RFC3339)})
 	}
 	return c.JSON(http.StatusOK, out)
 }

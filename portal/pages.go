@@ -280,20 +280,20 @@ func (p *Portal) sessionAction(c echo.Context) error {
 func (p *Portal) logsPage(c echo.Context) error {
 	t := currentTenant(c)
 	q := tenant.MessageQuery{Limit: 50, Before: c.QueryParam("before"), Text: c.QueryParam("q"),
-		Direction: c.QueryParam("direction"), Status: c.QueryParam("status")}
+		Direction: c.QueryParam("direction"), Status: tenant.MessageStatus(c.QueryParam("status"))}
 	msgs, next, err := p.store.Messages(c.Request().Context(), t.ID, q)
 	if err != nil {
 		return err
 	}
 	base := url.Values{}
-	for k, v := range map[string]string{"q": q.Text, "direction": q.Direction, "status": q.Status} {
+	for k, v := range map[string]string{"q": q.Text, "direction": q.Direction, "status": string(q.Status)} {
 		if v != "" {
 			base.Set(k, v)
 		}
 	}
 	v := views.LogsView{
 		Chrome: p.chrome(c, "Messages", "logs"), Messages: messageViews(msgs),
-		Query: q.Text, Direction: q.Direction, Status: q.Status, Statuses: tenant.MessageStatuses,
+		Query: q.Text, Direction: q.Direction, Status: string(q.Status), Statuses: statusNames(),
 		IsFirst: q.Before == "", FirstURL: "/app/logs?" + base.Encode(),
 	}
 	if next != "" {

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/alexedwards/scs/sqlite3store"
 	"github.com/alexedwards/scs/v2"
 	"github.com/labstack/echo/v4"
 
@@ -66,9 +65,11 @@ type Portal struct {
 	sessions Sessions
 	bot      Bot
 	sm       *scs.SessionManager
-	sqlStore *sqlite3store.SQLite3Store
-	auth     *authenticator
-	limiter  *rateLimiter
+	// cleaner removes expired browser sessions until Close.
+	cleanerStop chan struct{}
+	cleanerDone chan struct{}
+	auth        *authenticator
+	limiter     *rateLimiter
 
 	// streams end when the server shuts down.
 	streamsDone chan struct{}
@@ -84,9 +85,8 @@ func New(cfg Config, log *slog.Logger, st *tenant.Store, sessions Sessions, bot 
 		cfg.SessionLifetime = 7 * 24 * time.Hour
 	}
 	p := &Portal{cfg: cfg, log: log, store: st, sessions: sessions, bot: bot, streamsDone: make(chan struct{})}
-	p.sqlStore = sqlite3store.NewWithConfig(st.DB().Write, sqlite3store.Config{TableName: "web_sessions", CleanUpInterval: 5 * time.Minute})
 	sm := scs.New()
-	sm.Store = p.sqlStore
+	sm.Store = st.WebSessions()
 	sm.HashTokenInStore = true
 	sm.IdleTimeout = cfg.SessionIdle
 	sm.Lifetime = cfg.SessionLifetime
@@ -106,7 +106,27 @@ func New(cfg Config, log *slog.Logger, st *tenant.Store, sessions Sessions, bot 
 	p.sm = sm
 	p.auth = newAuthenticator(cfg, log)
 	p.limiter = newRateLimiter(10, time.Minute)
+	p.cleanerStop, p.cleanerDone = make(chan struct{}), make(chan struct{})
+	go p.removeExpiredSessions(5 * time.Minute)
 	return p
+}
+
+func (p *Portal) removeExpiredSessions(every time.Duration) {
+	defer close(p.cleanerDone)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.cleanerStop:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if err := p.store.WebSessions().RemoveExpired(ctx); err != nil {
+			p.log.Warn("cannot remove expired browser sessions", "err", err)
+		}
+		cancel()
+	}
 }
 
 // Handler wraps Echo with the server-side session and, outermost, Go's
@@ -134,6 +154,7 @@ func (p *Portal) Handler(e *echo.Echo) http.Handler {
 func (p *Portal) Close() {
 	p.closeOnce.Do(func() {
 		close(p.streamsDone)
-		p.sqlStore.StopCleanup()
+		close(p.cleanerStop)
+		<-p.cleanerDone
 	})
 }

@@ -116,7 +116,7 @@ func messageViews(ms []tenant.Message) []views.MessageView {
 		}
 		out = append(out, views.MessageView{
 			ID: m.ID, Direction: m.Direction, Chat: chatName(m.Chat), Sender: sender,
-			Body: m.Body, Kind: m.Kind, Status: m.Status, StatusLabel: views.StatusLabel(m.Status), Error: m.Error,
+			Body: m.Body, Kind: m.Kind, Status: string(m.Status), StatusLabel: views.StatusLabel(string(m.Status)), Error: m.Error,
 			At: m.CreatedAt.UTC().Format("2 Jan 15:04:05"), AtISO: m.CreatedAt.UTC().Format(time.RFC3339),
 		})
 	}
@@ -133,4 +133,13 @@ func chatName(jid string) string {
 // panelVersion changes whenever the live link panel would look different.
 func panelVersion(s tenant.Session) string {
 	return fmt.Sprintf("%s|%d|%s|%s|%d|%s", s.State, s.QRUpdatedAt.UnixMilli(), s.PairCode, s.JID, s.ReconnectAttempts, s.ErrorCode)
+}
+
+// statusNames lists the message statuses for the log's filter.
+func statusNames() []string {
+	out := make([]string, len(tenant.MessageStatuses))
+	for i, s := range tenant.MessageStatuses {
+		out[i] = string(s)
+	}
+	return out
 }

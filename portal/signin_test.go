@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/oauth2-proxy/mockoidc"
+
+	"wabot/tenant/tenanttest"
 )
 
 func TestGoogleSignInCreatesASession(t *testing.T) {
@@ -179,12 +181,13 @@ func TestLoginLinkOnceAndNotExpired(t *testing.T) {
 		t.Fatalf("second use: %d", r.status)
 	}
 	old, _ := e.app.Store().CreateLoginLink(ctx, "y@example.com", false)
-	e.app.DB().Write.Exec(`UPDATE login_links SET expires_at = ? WHERE email = 'y@example.com'`, time.Now().Add(-time.Minute).UnixMilli())
+	raw := tenanttest.Raw(t, e.app.Store().Path())
+	raw.Exec(`UPDATE login_links SET expires_at = ? WHERE email = 'y@example.com'`, time.Now().Add(-time.Minute).UnixMilli())
 	if r := e.browser().get("/auth/link?token=" + old); r.status != http.StatusForbidden {
 		t.Fatalf("expired link: %d", r.status)
 	}
 	var hashed int
-	e.app.DB().Read.QueryRow(`SELECT COUNT(*) FROM login_links WHERE token_hash = ?`, token).Scan(&hashed)
+	raw.QueryRow(`SELECT COUNT(*) FROM login_links WHERE token_hash = ?`, token).Scan(&hashed)
 	if hashed != 0 {
 		t.Fatal("the token is stored in clear")
 	}

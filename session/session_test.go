@@ -21,9 +21,9 @@ import (
 	"go.mau.fi/whatsmeow/types"
 	"go.mau.fi/whatsmeow/types/events"
 
-	"wabot/app/database"
 	"wabot/session/fakewa"
 	"wabot/tenant"
+	"wabot/tenant/tenanttest"
 )
 
 // whatsmeow's keepalive settings stay at their defaults here: with 50
@@ -35,7 +35,6 @@ import (
 type rig struct {
 	t        testing.TB
 	dir      string
-	db       *database.DB
 	store    *tenant.Store
 	srv      *fakewa.Server
 	cfg      Config
@@ -51,18 +50,12 @@ func (f fakeConnector) Prepare(cli *whatsmeow.Client) error { return f.srv.Confi
 func newRig(t testing.TB, opts fakewa.Options, tweak func(*Config)) *rig {
 	t.Helper()
 	dir := t.TempDir()
-	db, err := database.Open(filepath.Join(dir, "wabot.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	st := tenanttest.OpenAt(t, filepath.Join(dir, "wabot.db"))
 	srv, err := fakewa.NewServer(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &rig{t: t, dir: dir, db: db, store: tenant.NewStore(db), srv: srv}
+	r := &rig{t: t, dir: dir, store: st, srv: srv}
 	r.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	if os.Getenv("SESSION_LOG") != "" {
 		r.log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -88,7 +81,6 @@ func newRig(t testing.TB, opts fakewa.Options, tweak func(*Config)) *rig {
 			cancel()
 		}
 		srv.Close()
-		db.Close()
 	})
 	return r
 }

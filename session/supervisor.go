@@ -22,7 +22,6 @@ import (
 	"go.mau.fi/whatsmeow/types"
 	"go.mau.fi/whatsmeow/types/events"
 
-	"wabot/app/database"
 	"wabot/tenant"
 )
 
@@ -292,7 +291,7 @@ func (s *supervisor) openClient() error {
 	if err := os.MkdirAll(s.dir, 0o700); err != nil {
 		return err
 	}
-	db, err := sql.Open("sqlite3", database.DSN(filepath.Join(s.dir, "whatsmeow.db"), "_cache_size", dsnCacheSize, "_stmt_cache_size", dsnStmtCacheSize))
+	db, err := sql.Open("sqlite3", tenant.SQLiteDSN(filepath.Join(s.dir, "whatsmeow.db"), "_cache_size", dsnCacheSize, "_stmt_cache_size", dsnStmtCacheSize))
 	if err != nil {
 		return err
 	}

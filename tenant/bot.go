@@ -15,7 +15,7 @@ import (
 	"unicode/utf8"
 )
 
-// BotConfig is how a tenant's bot answers (contract §8).
+// BotConfig is how a tenant's bot answers.
 type BotConfig struct {
 	Enabled       bool    `json:"enabled"`
 	ReplyInGroups bool    `json:"reply_in_groups"`
@@ -176,7 +176,7 @@ func NewWebhookSecret() string {
 // BotConfigOf returns the tenant's configuration, or the default.
 func (s *Store) BotConfigOf(ctx context.Context, tenantID string) (BotConfig, error) {
 	var raw string
-	err := s.db.Read.QueryRowContext(ctx, `SELECT config FROM bot_configs WHERE tenant_id = ?`, tenantID).Scan(&raw)
+	err := s.db.read.QueryRowContext(ctx, `SELECT config FROM bot_configs WHERE tenant_id = ?`, tenantID).Scan(&raw)
 	if errors.Is(err, sql.ErrNoRows) {
 		return DefaultBotConfig(), nil
 	}
@@ -204,7 +204,7 @@ func (s *Store) SaveBotConfig(ctx context.Context, tenantID string, c BotConfig)
 	if err != nil {
 		return c, err
 	}
-	_, err = s.db.Write.ExecContext(ctx, `INSERT INTO bot_configs (tenant_id, config, updated_at) VALUES (?, ?, ?)
+	_, err = s.db.write.ExecContext(ctx, `INSERT INTO bot_configs (tenant_id, config, updated_at) VALUES (?, ?, ?)
 		ON CONFLICT (tenant_id) DO UPDATE SET config = excluded.config, updated_at = excluded.updated_at`, tenantID, string(raw), ms(s.now()))
 	if err != nil {
 		return c, fmt.Errorf("saving bot configuration: %w", err)

@@ -3,26 +3,28 @@ package tenant
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 )
 
-// Message statuses in the log (contract §8), plus "pending" for a reply
-// being sent and "duplicate" for a redelivered inbound message.
+// MessageStatus is what became of a message in the log.
+type MessageStatus string
+
 const (
-	MsgReceived    = "received"
-	MsgPending     = "pending"
-	MsgReplied     = "replied"
-	MsgIgnored     = "ignored"
-	MsgRateLimited = "rate_limited"
-	MsgDropped     = "dropped"
-	MsgFailed      = "failed"
-	MsgDuplicate   = "duplicate"
+	MsgReceived    MessageStatus = "received"     // stored, waiting for an answer
+	MsgPending     MessageStatus = "pending"      // a reply being sent
+	MsgReplied     MessageStatus = "replied"      // answered; for a reply: sent
+	MsgIgnored     MessageStatus = "ignored"      // not answered, with the reason
+	MsgRateLimited MessageStatus = "rate_limited" // over a reply rate limit
+	MsgDropped     MessageStatus = "dropped"      // the chat's queue was full
+	MsgFailed      MessageStatus = "failed"       // could not be answered or sent
+	MsgDuplicate   MessageStatus = "duplicate"    // delivered again; answered once already
 )
 
-// MessageStatuses lists every status, for filters.
-var MessageStatuses = []string{MsgReceived, MsgPending, MsgReplied, MsgIgnored, MsgRateLimited, MsgDropped, MsgFailed, MsgDuplicate}
+// MessageStatuses lists every status, in the order filters show them.
+var MessageStatuses = []MessageStatus{MsgReceived, MsgPending, MsgReplied, MsgIgnored, MsgRateLimited, MsgDropped, MsgFailed, MsgDuplicate}
 
 // Message is one row of the message log.
 type Message struct {
@@ -35,7 +37,7 @@ type Message struct {
 	WAID       string
 	Kind       string
 	Body       string
-	Status     string
+	Status     MessageStatus
 	Error      string
 	ReplyTo    int64
 	CreatedAt  time.Time
@@ -44,11 +46,11 @@ type Message struct {
 
 // MessageQuery filters and pages the log, newest first.
 type MessageQuery struct {
-	Limit     int    // 1..200, default 50
-	Before    string // cursor: rows older than this
-	Text      string // substring of body, chat, sender or sender name
-	Direction string // "in", "out" or ""
-	Status    string // one of MessageStatuses or ""
+	Limit     int           // 1..200, default 50
+	Before    string        // cursor: rows older than this
+	Text      string        // substring of body, chat, sender or sender name
+	Direction string        // "in", "out" or ""
+	Status    MessageStatus // one of MessageStatuses or ""
 }
 
 // Messages returns one page of the tenant's log and the cursor of the next
@@ -80,12 +82,12 @@ func (s *Store) Messages(ctx context.Context, tenantID string, q MessageQuery) (
 		return nil, "", &Error{Code: CodeInvalid, Msg: "direction must be in or out", Fields: map[string]string{"direction": "Choose in or out."}}
 	}
 	if q.Status != "" {
-		ok := false
-		for _, st := range MessageStatuses {
-			ok = ok || st == q.Status
-		}
-		if !ok {
-			return nil, "", &Error{Code: CodeInvalid, Msg: "unknown status", Fields: map[string]string{"status": "Choose one of " + strings.Join(MessageStatuses, ", ") + "."}}
+		if !slices.Contains(MessageStatuses, q.Status) {
+			names := make([]string, len(MessageStatuses))
+			for i, st := range MessageStatuses {
+				names[i] = string(st)
+			}
+			return nil, "", &Error{Code: CodeInvalid, Msg: "unknown status", Fields: map[string]string{"status": "Choose one of " + strings.Join(names, ", ") + "."}}
 		}
 		sqlq += ` AND status = ?`
 		args = append(args, q.Status)
@@ -97,7 +99,7 @@ func (s *Store) Messages(ctx context.Context, tenantID string, q MessageQuery) (
 	}
 	sqlq += ` ORDER BY id DESC LIMIT ?`
 	args = append(args, q.Limit+1)
-	rows, err := s.db.Read.QueryContext(ctx, sqlq, args...)
+	rows, err := s.db.read.QueryContext(ctx, sqlq, args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("reading messages: %w", err)
 	}

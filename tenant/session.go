@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// SessionState is where a tenant's WhatsApp link stands (contract §4).
+// SessionState is where a tenant's WhatsApp link stands.
 type SessionState string
 
 const (
@@ -54,6 +54,9 @@ const (
 	WorkerCrashed  WorkerStatus = "CRASHED"
 )
 
+// WorkerStatuses lists every supervisor status.
+var WorkerStatuses = []WorkerStatus{WorkerStarting, WorkerRunning, WorkerStopped, WorkerCrashed}
+
 // Worker is the heartbeat row of a tenant's supervisor.
 type Worker struct {
 	TenantID   string
@@ -69,7 +72,7 @@ func (s *Store) SessionOf(ctx context.Context, tenantID string) (Session, error)
 	var qrCode, qrURI, pair, jid, push, errCode, lastErr sql.NullString
 	var qrUpd, qrExp, conn sql.NullInt64
 	var upd int64
-	err := s.db.Read.QueryRowContext(ctx, `SELECT tenant_id, state, qr_code, qr_data_uri, qr_updated_at, qr_expires_at, pair_code,
+	err := s.db.read.QueryRowContext(ctx, `SELECT tenant_id, state, qr_code, qr_data_uri, qr_updated_at, qr_expires_at, pair_code,
 		jid, push_name, connected_at, error_code, last_error, reconnect_attempts, reconnects, updated_at
 		FROM wa_sessions WHERE tenant_id = ?`, tenantID).Scan(&x.TenantID, &x.State, &qrCode, &qrURI, &qrUpd, &qrExp, &pair,
 		&jid, &push, &conn, &errCode, &lastErr, &x.ReconnectAttempts, &x.Reconnects, &upd)
@@ -88,7 +91,7 @@ func (s *Store) SessionOf(ctx context.Context, tenantID string) (Session, error)
 
 // SaveSession writes the whole session row.
 func (s *Store) SaveSession(ctx context.Context, x Session) error {
-	_, err := s.db.Write.ExecContext(ctx, `UPDATE wa_sessions SET state = ?, qr_code = ?, qr_data_uri = ?, qr_updated_at = ?,
+	_, err := s.db.write.ExecContext(ctx, `UPDATE wa_sessions SET state = ?, qr_code = ?, qr_data_uri = ?, qr_updated_at = ?,
 		qr_expires_at = ?, pair_code = ?, jid = ?, push_name = ?, connected_at = ?, error_code = ?, last_error = ?,
 		reconnect_attempts = ?, reconnects = ?, updated_at = ? WHERE tenant_id = ?`,
 		x.State, nullString(x.QRCode), nullString(x.QRDataURI), nullMS(x.QRUpdatedAt), nullMS(x.QRExpiresAt), nullString(x.PairCode),
@@ -105,7 +108,7 @@ func (s *Store) WorkerOf(ctx context.Context, tenantID string) (Worker, error) {
 	var w Worker
 	var seen sql.NullInt64
 	var upd int64
-	err := s.db.Read.QueryRowContext(ctx, `SELECT tenant_id, status, last_seen_at, restarts, updated_at FROM workers WHERE tenant_id = ?`, tenantID).
+	err := s.db.read.QueryRowContext(ctx, `SELECT tenant_id, status, last_seen_at, restarts, updated_at FROM workers WHERE tenant_id = ?`, tenantID).
 		Scan(&w.TenantID, &w.Status, &seen, &w.Restarts, &upd)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Worker{}, ErrNotFound
@@ -116,7 +119,7 @@ func (s *Store) WorkerOf(ctx context.Context, tenantID string) (Worker, error) {
 
 // SaveWorker writes the worker row; a zero LastSeenAt keeps the stored one.
 func (s *Store) SaveWorker(ctx context.Context, w Worker) error {
-	_, err := s.db.Write.ExecContext(ctx, `UPDATE workers SET status = ?, last_seen_at = COALESCE(?, last_seen_at), restarts = ?, updated_at = ? WHERE tenant_id = ?`,
+	_, err := s.db.write.ExecContext(ctx, `UPDATE workers SET status = ?, last_seen_at = COALESCE(?, last_seen_at), restarts = ?, updated_at = ? WHERE tenant_id = ?`,
 		w.Status, nullMS(w.LastSeenAt), w.Restarts, ms(s.now()), w.TenantID)
 	if err != nil {
 		return fmt.Errorf("saving worker: %w", err)
@@ -146,7 +149,7 @@ func (s *Store) Overviews(ctx context.Context, state SessionState) ([]Overview, 
 		args = append(args, state)
 	}
 	q += ` ORDER BY t.created_at, t.id`
-	rows, err := s.db.Read.QueryContext(ctx, q, args...)
+	rows, err := s.db.read.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("listing tenants: %w", err)
 	}

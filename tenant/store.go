@@ -7,25 +7,14 @@ import (
 	"regexp"
 	"strings"
 	"time"
-
-	"wabot/app/database"
 )
 
 // Store reads and writes wabot's domain rows. Writes go through the
 // database's single writer; reads use the read pool.
 type Store struct {
-	db  *database.DB
+	db  *db
 	now func() time.Time
 }
-
-// NewStore returns a Store over db.
-func NewStore(db *database.DB) *Store {
-	return &Store{db: db, now: time.Now}
-}
-
-// DB is the underlying database, for components that keep their own SQL
-// beside it (the message pipeline).
-func (s *Store) DB() *database.DB { return s.db }
 
 var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
 

@@ -20,6 +20,9 @@ const (
 	StatusError     Status = "ERROR"     // its session failed for good
 )
 
+// Statuses lists every tenant status.
+var Statuses = []Status{StatusPending, StatusActive, StatusSuspended, StatusError}
+
 // Tenant is one business using wabot.
 type Tenant struct {
 	ID        string
@@ -58,7 +61,7 @@ func (s *Store) CreateTenant(ctx context.Context, userID, name string, autoAppro
 	if autoApprove {
 		t.Status = StatusActive
 	}
-	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
+	err = s.db.inTx(ctx, func(tx *sql.Tx) error {
 		var existing sql.NullString
 		if err := tx.QueryRowContext(ctx, `SELECT tenant_id FROM users WHERE id = ?`, userID).Scan(&existing); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
@@ -103,17 +106,17 @@ func scanTenant(row interface{ Scan(...any) error }) (Tenant, error) {
 
 // TenantByID returns one tenant.
 func (s *Store) TenantByID(ctx context.Context, id string) (Tenant, error) {
-	return scanTenant(s.db.Read.QueryRowContext(ctx, selectTenant+` WHERE id = ?`, id))
+	return scanTenant(s.db.read.QueryRowContext(ctx, selectTenant+` WHERE id = ?`, id))
 }
 
 // TenantOfUser returns the tenant the user belongs to, or ErrNotFound.
 func (s *Store) TenantOfUser(ctx context.Context, userID string) (Tenant, error) {
-	return scanTenant(s.db.Read.QueryRowContext(ctx, selectTenant+` WHERE id = (SELECT tenant_id FROM users WHERE id = ?)`, userID))
+	return scanTenant(s.db.read.QueryRowContext(ctx, selectTenant+` WHERE id = (SELECT tenant_id FROM users WHERE id = ?)`, userID))
 }
 
 // Tenants lists every tenant, oldest first.
 func (s *Store) Tenants(ctx context.Context) ([]Tenant, error) {
-	rows, err := s.db.Read.QueryContext(ctx, selectTenant+` ORDER BY created_at, id`)
+	rows, err := s.db.read.QueryContext(ctx, selectTenant+` ORDER BY created_at, id`)
 	if err != nil {
 		return nil, err
 	}
@@ -131,7 +134,7 @@ func (s *Store) Tenants(ctx context.Context) ([]Tenant, error) {
 
 // SetTenantStatus changes a tenant's status.
 func (s *Store) SetTenantStatus(ctx context.Context, id string, status Status) error {
-	res, err := s.db.Write.ExecContext(ctx, `UPDATE tenants SET status = ?, updated_at = ? WHERE id = ?`, status, ms(s.now()), id)
+	res, err := s.db.write.ExecContext(ctx, `UPDATE tenants SET status = ?, updated_at = ? WHERE id = ?`, status, ms(s.now()), id)
 	if err != nil {
 		return fmt.Errorf("setting tenant status: %w", err)
 	}
@@ -146,7 +149,7 @@ func (s *Store) SetTenantStatus(ctx context.Context, id string, status Status) e
 // recovery turns ERROR back into ACTIVE, never touching PENDING or
 // SUSPENDED).
 func (s *Store) TransitionTenantStatus(ctx context.Context, id string, from, to Status) (bool, error) {
-	res, err := s.db.Write.ExecContext(ctx, `UPDATE tenants SET status = ?, updated_at = ? WHERE id = ? AND status = ?`, to, ms(s.now()), id, from)
+	res, err := s.db.write.ExecContext(ctx, `UPDATE tenants SET status = ?, updated_at = ? WHERE id = ? AND status = ?`, to, ms(s.now()), id, from)
 	if err != nil {
 		return false, err
 	}

@@ -47,12 +47,12 @@ func scanUser(row interface{ Scan(...any) error }) (User, error) {
 
 // UserByID returns one user.
 func (s *Store) UserByID(ctx context.Context, id string) (User, error) {
-	return scanUser(s.db.Read.QueryRowContext(ctx, selectUser+` WHERE id = ?`, id))
+	return scanUser(s.db.read.QueryRowContext(ctx, selectUser+` WHERE id = ?`, id))
 }
 
 // UserByEmail returns the user with that email (case-insensitive).
 func (s *Store) UserByEmail(ctx context.Context, email string) (User, error) {
-	return scanUser(s.db.Read.QueryRowContext(ctx, selectUser+` WHERE email = ?`, strings.ToLower(strings.TrimSpace(email))))
+	return scanUser(s.db.read.QueryRowContext(ctx, selectUser+` WHERE email = ?`, strings.ToLower(strings.TrimSpace(email))))
 }
 
 // SignIn finds or creates the user for a verified identity and records
@@ -66,7 +66,7 @@ func (s *Store) SignIn(ctx context.Context, id Identity, makeAdmin bool) (User, 
 	}
 	now := s.now()
 	var userID string
-	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+	err := s.db.inTx(ctx, func(tx *sql.Tx) error {
 		err := tx.QueryRowContext(ctx, `SELECT user_id FROM identities WHERE provider = ? AND subject = ?`, id.Provider, id.Subject).Scan(&userID)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
@@ -100,7 +100,7 @@ func (s *Store) SignIn(ctx context.Context, id Identity, makeAdmin bool) (User, 
 
 // userByIDWrite reads through the writer, to see a row just written.
 func (s *Store) userByIDWrite(ctx context.Context, id string) (User, error) {
-	return scanUser(s.db.Write.QueryRowContext(ctx, selectUser+` WHERE id = ?`, id))
+	return scanUser(s.db.write.QueryRowContext(ctx, selectUser+` WHERE id = ?`, id))
 }
 
 // EnsureUser finds or creates the user with email (for login links and
@@ -110,12 +110,12 @@ func (s *Store) EnsureUser(ctx context.Context, email string) (User, error) {
 	if !validEmail(email) {
 		return User{}, Errorf(CodeInvalid, "%q is not an email address", email)
 	}
-	_, err := s.db.Write.ExecContext(ctx, `INSERT INTO users (id, email, created_at) VALUES (?, ?, ?) ON CONFLICT (email) DO NOTHING`,
+	_, err := s.db.write.ExecContext(ctx, `INSERT INTO users (id, email, created_at) VALUES (?, ?, ?) ON CONFLICT (email) DO NOTHING`,
 		newID("u"), email, ms(s.now()))
 	if err != nil {
 		return User{}, fmt.Errorf("creating user: %w", err)
 	}
-	return scanUser(s.db.Write.QueryRowContext(ctx, selectUser+` WHERE email = ?`, email))
+	return scanUser(s.db.write.QueryRowContext(ctx, selectUser+` WHERE email = ?`, email))
 }
 
 // GrantAdmin makes the user with email an admin, creating the user if
@@ -125,7 +125,7 @@ func (s *Store) GrantAdmin(ctx context.Context, email string) (User, error) {
 	if err != nil {
 		return User{}, err
 	}
-	if _, err := s.db.Write.ExecContext(ctx, `UPDATE users SET is_admin = 1 WHERE id = ?`, u.ID); err != nil {
+	if _, err := s.db.write.ExecContext(ctx, `UPDATE users SET is_admin = 1 WHERE id = ?`, u.ID); err != nil {
 		return User{}, err
 	}
 	u.IsAdmin = true
@@ -135,7 +135,7 @@ func (s *Store) GrantAdmin(ctx context.Context, email string) (User, error) {
 // AdminExists reports whether any user is an admin.
 func (s *Store) AdminExists(ctx context.Context) (bool, error) {
 	var n int
-	err := s.db.Read.QueryRowContext(ctx, `SELECT COUNT(*) FROM users WHERE is_admin = 1`).Scan(&n)
+	err := s.db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM users WHERE is_admin = 1`).Scan(&n)
 	return n > 0, err
 }
 
@@ -156,7 +156,7 @@ func (s *Store) CreateLoginLink(ctx context.Context, email string, admin bool) (
 	}
 	token := rand.Text()
 	now := s.now()
-	_, err := s.db.Write.ExecContext(ctx, `INSERT INTO login_links (token_hash, email, admin, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
+	_, err := s.db.write.ExecContext(ctx, `INSERT INTO login_links (token_hash, email, admin, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
 		hashToken(token), email, admin, ms(now), ms(now.Add(LoginLinkTTL)))
 	if err != nil {
 		return "", fmt.Errorf("storing login link: %w", err)
@@ -170,7 +170,7 @@ func (s *Store) ConsumeLoginLink(ctx context.Context, token string) (User, error
 	var email string
 	var admin bool
 	now := s.now()
-	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+	err := s.db.inTx(ctx, func(tx *sql.Tx) error {
 		err := tx.QueryRowContext(ctx, `UPDATE login_links SET used_at = ? WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?
 			RETURNING email, admin`, ms(now), hashToken(token), ms(now)).Scan(&email, &admin)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -202,7 +202,7 @@ type AuditEntry struct {
 
 // Audit records an admin action.
 func (s *Store) Audit(ctx context.Context, actor User, action, tenantID, detail string) error {
-	_, err := s.db.Write.ExecContext(ctx, `INSERT INTO audit_log (at, actor_id, actor_email, action, tenant_id, detail) VALUES (?, ?, ?, ?, ?, ?)`,
+	_, err := s.db.write.ExecContext(ctx, `INSERT INTO audit_log (at, actor_id, actor_email, action, tenant_id, detail) VALUES (?, ?, ?, ?, ?, ?)`,
 		ms(s.now()), actor.ID, actor.Email, action, nullString(tenantID), detail)
 	if err != nil {
 		return fmt.Errorf("writing audit log: %w", err)
@@ -212,7 +212,7 @@ func (s *Store) Audit(ctx context.Context, actor User, action, tenantID, detail 
 
 // AuditLog returns the newest entries first.
 func (s *Store) AuditLog(ctx context.Context, limit int) ([]AuditEntry, error) {
-	rows, err := s.db.Read.QueryContext(ctx, `SELECT id, at, actor_id, actor_email, action, COALESCE(tenant_id, ''), detail
+	rows, err := s.db.read.QueryContext(ctx, `SELECT id, at, actor_id, actor_email, action, COALESCE(tenant_id, ''), detail
 		FROM audit_log ORDER BY id DESC LIMIT ?`, limit)
 	if err != nil {
 		return nil, err

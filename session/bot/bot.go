@@ -16,7 +16,6 @@ import (
 	"sync"
 	"time"
 
-	"wabot/app/database"
 	"wabot/session"
 	"wabot/tenant"
 )
@@ -74,7 +73,7 @@ func (o Options) withDefaults() Options {
 // Observer is told what happens to messages, for metrics.
 type Observer interface {
 	// Message counts a message reaching a status ("in"/"out").
-	Message(direction, status string)
+	Message(direction string, status tenant.MessageStatus)
 	// Replied records the time from storing an inbound message to sending
 	// its reply.
 	Replied(d time.Duration)
@@ -84,9 +83,9 @@ type Observer interface {
 
 type noObserver struct{}
 
-func (noObserver) Message(string, string) {}
-func (noObserver) Replied(time.Duration)  {}
-func (noObserver) Webhook(string)         {}
+func (noObserver) Message(string, tenant.MessageStatus) {}
+func (noObserver) Replied(time.Duration)                {}
+func (noObserver) Webhook(string)                       {}
 
 // Bot is the pipeline for all tenants. It implements session.Pipeline and
 // the portal's configuration service.
@@ -94,7 +93,6 @@ type Bot struct {
 	opts    Options
 	log     *slog.Logger
 	store   *tenant.Store
-	db      *database.DB
 	webhook *http.Client
 
 	mu      sync.Mutex
@@ -113,7 +111,7 @@ type Bot struct {
 func New(opts Options, log *slog.Logger, st *tenant.Store) *Bot {
 	opts = opts.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
-	b := &Bot{opts: opts, log: log, store: st, db: st.DB(), tenants: map[string]*tenantBot{}, ctx: ctx, cancel: cancel, kick: make(chan struct{}, 1)}
+	b := &Bot{opts: opts, log: log, store: st, tenants: map[string]*tenantBot{}, ctx: ctx, cancel: cancel, kick: make(chan struct{}, 1)}
 	b.webhook = newWebhookClient(opts)
 	return b
 }
@@ -250,20 +248,13 @@ func (b *Bot) retentionLoop() {
 }
 
 func (b *Bot) removeOld() {
-	cutoff := time.Now().Add(-b.opts.Retention).UnixMilli()
 	ctx, cancel := context.WithTimeout(b.ctx, time.Minute)
 	defer cancel()
-	res, err := b.db.Write.ExecContext(ctx, `DELETE FROM messages WHERE created_at < ? AND status NOT IN ('received', 'pending')`, cutoff)
-	if err != nil {
-		if b.ctx.Err() == nil {
-			b.log.Warn("cannot remove old messages", "err", err)
-		}
-		return
+	n, err := b.store.RemoveOldMessages(ctx, time.Now().Add(-b.opts.Retention))
+	if err != nil && b.ctx.Err() == nil {
+		b.log.Warn("cannot remove old log rows", "err", err)
 	}
-	if _, err := b.db.Write.ExecContext(ctx, `DELETE FROM webhook_deliveries WHERE created_at < ? AND status <> 'pending'`, cutoff); err != nil && b.ctx.Err() == nil {
-		b.log.Warn("cannot remove old webhook deliveries", "err", err)
-	}
-	if n, _ := res.RowsAffected(); n > 0 {
+	if n > 0 {
 		b.log.Info("removed old messages", "rows", n, "older_than", b.opts.Retention)
 	}
 }

@@ -21,10 +21,10 @@ import (
 	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/types"
 
-	"wabot/app/database"
 	"wabot/session"
 	"wabot/session/fakewa"
 	"wabot/tenant"
+	"wabot/tenant/tenanttest"
 )
 
 // rig: a real app database, a fake WhatsApp server, the session manager
@@ -32,7 +32,6 @@ import (
 type rig struct {
 	t     *testing.T
 	dir   string
-	db    *database.DB
 	store *tenant.Store
 	srv   *fakewa.Server
 	opts  Options
@@ -48,18 +47,12 @@ func (c connector) Prepare(cli *whatsmeow.Client) error { return c.srv.Configure
 func newRig(t *testing.T, opts Options) *rig {
 	t.Helper()
 	dir := t.TempDir()
-	db, err := database.Open(filepath.Join(dir, "wabot.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	st := tenanttest.OpenAt(t, filepath.Join(dir, "wabot.db"))
 	srv, err := fakewa.NewServer(fakewa.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &rig{t: t, dir: dir, db: db, store: tenant.NewStore(db), srv: srv, opts: opts}
+	r := &rig{t: t, dir: dir, store: st, srv: srv, opts: opts}
 	r.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	if os.Getenv("BOT_LOG") != "" {
 		r.log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -67,7 +60,6 @@ func newRig(t *testing.T, opts Options) *rig {
 	t.Cleanup(func() {
 		r.stop()
 		srv.Close()
-		db.Close()
 	})
 	r.start(false)
 	return r
@@ -176,12 +168,12 @@ func (r *rig) waitLogs(id, what string, cond func([]tenant.Message) bool) []tena
 func describe(ms []tenant.Message) string {
 	var b strings.Builder
 	for _, m := range ms {
-		b.WriteString("\n  " + m.Direction + " " + m.Status + " " + m.Body + " " + m.Error)
+		b.WriteString("\n  " + m.Direction + " " + string(m.Status) + " " + m.Body + " " + m.Error)
 	}
 	return b.String()
 }
 
-func count(ms []tenant.Message, dir, status string) int {
+func count(ms []tenant.Message, dir string, status tenant.MessageStatus) int {
 	n := 0
 	for _, m := range ms {
 		if m.Direction == dir && (status == "" || m.Status == status) {
@@ -445,7 +437,14 @@ func TestWebhookDownThenBackGetsEveryDeliveryAcrossARestart(t *testing.T) {
 	r.waitLogs(id, "three messages", func(ms []tenant.Message) bool { return count(ms, "in", tenant.MsgIgnored) == 3 })
 	var attempts int
 	waitFor(t, "failed attempts", func() bool {
-		r.db.Read.QueryRow(`SELECT COALESCE(MIN(attempts), 0) FROM webhook_deliveries`).Scan(&attempts)
+		ds, err := r.store.WebhookDeliveries(context.Background(), id, 10)
+		if err != nil || len(ds) == 0 {
+			return false
+		}
+		attempts = ds[0].Attempts
+		for _, d := range ds {
+			attempts = min(attempts, d.Attempts)
+		}
 		return attempts >= 2
 	})
 	r.stop()

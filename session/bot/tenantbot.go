@@ -2,7 +2,6 @@ package bot
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -151,27 +150,16 @@ func (t *tenantBot) Detach() {
 // resume queues what an earlier run stored but did not finish: received
 // messages and replies that may not have been sent.
 func (t *tenantBot) resume() {
-	rows, err := t.b.db.Read.QueryContext(t.ctx, `SELECT id, chat FROM messages
-		WHERE tenant_id = ? AND direction = 'in' AND status = 'received' ORDER BY id`, t.id)
+	open, err := t.b.store.Unanswered(t.ctx, t.id)
 	if err != nil {
 		t.log.Error("cannot read unanswered messages", "err", err)
 		return
 	}
-	var ids []int64
-	var chats []string
-	for rows.Next() {
-		var id int64
-		var chat string
-		if rows.Scan(&id, &chat) == nil {
-			ids, chats = append(ids, id), append(chats, chat)
-		}
+	for _, in := range open {
+		t.enqueue(in.Chat, in.ID, false)
 	}
-	rows.Close()
-	for i := range ids {
-		t.enqueue(chats[i], ids[i], false)
-	}
-	if len(ids) > 0 {
-		t.log.Info("answering messages stored before the restart", "count", len(ids))
+	if len(open) > 0 {
+		t.log.Info("answering messages stored before the restart", "count", len(open))
 	}
 }
 
@@ -186,7 +174,7 @@ type inbound struct {
 	waID     string
 	isGroup  bool
 	at       time.Time
-	status   string
+	status   tenant.MessageStatus
 	errorMsg string
 }
 
@@ -217,7 +205,7 @@ func (t *tenantBot) HandleMessage(evt *events.Message) bool {
 	case in.isGroup && !cfg.ReplyInGroups:
 		in.status, in.errorMsg = tenant.MsgIgnored, "group chats are not answered"
 	}
-	id, dup, err := t.store(in)
+	id, dup, err := t.storeInbound(in)
 	if err != nil {
 		t.log.Error("cannot store an incoming message; WhatsApp will deliver it again", "err", err)
 		return false
@@ -273,31 +261,15 @@ func classify(evt *events.Message) (kind, text string) {
 	return "other", ""
 }
 
-// store writes the inbound row; a message already stored (same chat and
-// id) is logged once more as a duplicate and not answered.
-func (t *tenantBot) store(in inbound) (id int64, dup bool, err error) {
+// storeInbound writes the inbound row; a message already stored (same
+// chat and id) is logged once more as a duplicate and not answered.
+func (t *tenantBot) storeInbound(in inbound) (id int64, dup bool, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	now := time.Now().UnixMilli()
-	err = t.b.db.InTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO messages (tenant_id, direction, chat, sender, sender_name, wa_id, kind, body, status, error, created_at, updated_at)
-			VALUES (?, 'in', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (tenant_id, chat, wa_id) WHERE direction = 'in' AND status <> 'duplicate' DO NOTHING`,
-			t.id, in.chat.String(), in.sender.ToNonAD().String(), in.name, in.waID, in.kind, in.text, in.status, in.errorMsg, now, now)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 1 {
-			id, _ = res.LastInsertId()
-			return nil
-		}
-		dup = true
-		_, err = tx.ExecContext(ctx, `INSERT INTO messages (tenant_id, direction, chat, sender, sender_name, wa_id, kind, body, status, error, created_at, updated_at)
-			VALUES (?, 'in', ?, ?, ?, ?, ?, ?, 'duplicate', 'delivered again; answered once already', ?, ?)`,
-			t.id, in.chat.String(), in.sender.ToNonAD().String(), in.name, in.waID, in.kind, in.text, now, now)
-		return err
+	return t.b.store.StoreInbound(ctx, t.id, tenant.Inbound{
+		Chat: in.chat.String(), Sender: in.sender.ToNonAD().String(), SenderName: in.name,
+		WAID: in.waID, Kind: in.kind, Body: in.text, Status: in.status, Error: in.errorMsg,
 	})
-	return id, dup, err
 }
 
 // enqueue adds a stored message to its chat's queue. When the queue is
@@ -476,32 +448,19 @@ func (t *tenantBot) tenantStatus() (tenant.Status, error) {
 // WhatsApp ids (WhatsApp keeps one message per id), and none is composed
 // anew. done is false when there were no such replies.
 func (t *tenantBot) finishEarlierReplies(in inbound) (done, ok bool) {
-	rows, err := t.b.db.Read.QueryContext(t.ctx, `SELECT id, wa_id, body, status FROM messages WHERE reply_to = ? AND direction = 'out' ORDER BY id`, in.id)
+	rs, err := t.b.store.RepliesTo(t.ctx, in.id)
 	if err != nil {
 		return false, true
 	}
-	type earlier struct {
-		id         int64
-		waID, body string
-		status     string
-	}
-	var rs []earlier
-	for rows.Next() {
-		var r earlier
-		if rows.Scan(&r.id, &r.waID, &r.body, &r.status) == nil {
-			rs = append(rs, r)
-		}
-	}
-	rows.Close()
 	if len(rs) == 0 {
 		return false, true
 	}
 	final := tenant.MsgReplied
 	for _, r := range rs {
-		st := r.status
+		st := r.Status
 		if st == tenant.MsgPending {
 			var sent bool
-			if st, sent = t.send(r.id, in.chat, r.waID, r.body, in.at); !sent {
+			if st, sent = t.send(r.ID, in.chat, r.WAID, r.Body, in.at); !sent {
 				return true, false
 			}
 		}
@@ -516,13 +475,11 @@ func (t *tenantBot) finishEarlierReplies(in inbound) (done, ok bool) {
 // firstMessage records that the chat got its welcome; true only the first
 // time ever.
 func (t *tenantBot) firstMessage(chat string) bool {
-	res, err := t.b.db.Write.ExecContext(t.ctx, `INSERT INTO welcomed_chats (tenant_id, chat, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
-		t.id, chat, time.Now().UnixMilli())
+	first, err := t.b.store.MarkWelcomed(t.ctx, t.id, chat)
 	if err != nil {
-		return false
+		t.log.Warn("cannot record a welcome; not sending it", "err", err)
 	}
-	n, _ := res.RowsAffected()
-	return n == 1
+	return first
 }
 
 // replyTo sends one reply to the chat of inbound message id, within the
@@ -530,7 +487,7 @@ func (t *tenantBot) firstMessage(chat string) bool {
 // WhatsApp id, before sending, so a crash in between resends the same id,
 // which WhatsApp keeps once. It returns the reply's status, and false if
 // the pipeline stopped before it was sent.
-func (t *tenantBot) replyTo(inID int64, chat, text string, storedAt time.Time) (string, bool) {
+func (t *tenantBot) replyTo(inID int64, chat, text string, storedAt time.Time) (tenant.MessageStatus, bool) {
 	chatJID, err := types.ParseJID(chat)
 	if err != nil {
 		return tenant.MsgFailed, true
@@ -549,7 +506,7 @@ func (t *tenantBot) replyTo(inID int64, chat, text string, storedAt time.Time) (
 
 // send delivers a pending reply, waiting for the client when it is offline
 // and retrying errors WhatsApp may recover from.
-func (t *tenantBot) send(outID int64, chat types.JID, waID, text string, storedAt time.Time) (string, bool) {
+func (t *tenantBot) send(outID int64, chat types.JID, waID, text string, storedAt time.Time) (tenant.MessageStatus, bool) {
 	var lastErr error
 	for attempt := 1; attempt <= 3; attempt++ {
 		if !t.waitOnline() {
@@ -611,56 +568,46 @@ func (t *tenantBot) allow(chat string) bool {
 }
 
 func (t *tenantBot) load(id int64) (inbound, error) {
-	var in inbound
-	var chat, sender string
-	var at int64
-	err := t.b.db.Read.QueryRowContext(t.ctx, `SELECT id, chat, sender, sender_name, body, kind, wa_id, status, created_at FROM messages WHERE id = ? AND tenant_id = ?`,
-		id, t.id).Scan(&in.id, &chat, &sender, &in.name, &in.text, &in.kind, &in.waID, &in.status, &at)
+	row, err := t.b.store.InboundByID(t.ctx, t.id, id)
 	if err != nil {
-		return in, err
+		return inbound{}, err
 	}
-	in.chat, _ = types.ParseJID(chat)
-	in.sender, _ = types.ParseJID(sender)
+	in := inbound{id: row.ID, name: row.SenderName, text: row.Body, kind: row.Kind, waID: row.WAID, status: row.Status, errorMsg: row.Error, at: row.CreatedAt}
+	in.chat, _ = types.ParseJID(row.Chat)
+	in.sender, _ = types.ParseJID(row.Sender)
 	in.isGroup = in.chat.Server == types.GroupServer
-	in.at = time.UnixMilli(at)
 	return in, nil
 }
 
-func (t *tenantBot) setInbound(id int64, status, errMsg string) {
+func (t *tenantBot) setInbound(id int64, status tenant.MessageStatus, reason string) {
 	t.b.opts.Observer.Message("in", status)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(t.ctx), 10*time.Second)
 	defer cancel()
-	if _, err := t.b.db.Write.ExecContext(ctx, `UPDATE messages SET status = ?, error = ?, updated_at = ? WHERE id = ?`,
-		status, errMsg, time.Now().UnixMilli(), id); err != nil {
+	if err := t.b.store.SetInboundStatus(ctx, id, status, reason); err != nil {
 		t.log.Error("cannot update a message's status", "err", err)
 	}
 }
 
-func (t *tenantBot) insertOut(inID int64, chat, waID, text, status, errMsg string) (int64, error) {
+func (t *tenantBot) insertOut(inID int64, chat, waID, text string, status tenant.MessageStatus, reason string) (int64, error) {
 	if status != tenant.MsgPending {
 		t.b.opts.Observer.Message("out", status)
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(t.ctx), 10*time.Second)
 	defer cancel()
-	if waID == "" {
-		waID = "-"
-	}
-	now := time.Now().UnixMilli()
-	res, err := t.b.db.Write.ExecContext(ctx, `INSERT INTO messages (tenant_id, direction, chat, sender, wa_id, kind, body, status, error, reply_to, created_at, updated_at)
-		VALUES (?, 'out', ?, ?, ?, 'text', ?, ?, ?, ?, ?, ?)`, t.id, chat, t.out.OwnJID().String(), waID, text, status, errMsg, inID, now, now)
+	id, err := t.b.store.LogReply(ctx, t.id, tenant.Reply{
+		InID: inID, Chat: chat, Sender: t.out.OwnJID().String(), WAID: waID, Body: text, Status: status, Error: reason,
+	})
 	if err != nil {
 		t.log.Error("cannot log a reply", "err", err)
-		return 0, err
 	}
-	return res.LastInsertId()
+	return id, err
 }
 
-func (t *tenantBot) setOut(id int64, status, errMsg string) {
+func (t *tenantBot) setOut(id int64, status tenant.MessageStatus, reason string) {
 	t.b.opts.Observer.Message("out", status)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(t.ctx), 10*time.Second)
 	defer cancel()
-	if _, err := t.b.db.Write.ExecContext(ctx, `UPDATE messages SET status = ?, error = ?, sent_at = CASE WHEN ? = 'replied' THEN ? ELSE sent_at END, updated_at = ? WHERE id = ?`,
-		status, errMsg, status, time.Now().UnixMilli(), time.Now().UnixMilli(), id); err != nil {
+	if err := t.b.store.SetReplyStatus(ctx, id, status, reason); err != nil {
 		t.log.Error("cannot update a reply's status", "err", err)
 	}
 }

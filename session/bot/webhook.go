@@ -97,27 +97,19 @@ func (b *Bot) queueDelivery(ctx context.Context, tenantID string, in inbound, ur
 	if !matched {
 		due = now.Add(2 * b.opts.WebhookTimeout)
 	}
-	_, err = b.db.Write.ExecContext(ctx, `INSERT INTO webhook_deliveries (id, tenant_id, message_id, url, payload, status, attempts, next_attempt_at, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)`, id, tenantID, in.id, url, body, due.UnixMilli(), now.UnixMilli(), now.UnixMilli())
+	err = b.store.QueueWebhookDelivery(ctx, tenant.WebhookDelivery{ID: id, TenantID: tenantID, MessageID: in.id, URL: url, Payload: body, NextAt: due})
 	if err == nil && matched {
 		b.wakeOutbox()
 	}
 	return id, err
 }
 
-type delivery struct {
-	id, tenantID, url string
-	body              []byte
-	attempts          int
-}
-
 // deliverNow makes the first attempt inline, so the webhook's reply can be
 // sent when no rule matched; a failure is left to the outbox.
 func (b *Bot) deliverNow(ctx context.Context, id, secret string) (string, bool) {
-	var d delivery
-	err := b.db.Read.QueryRowContext(ctx, `SELECT id, tenant_id, url, payload, attempts FROM webhook_deliveries WHERE id = ?`, id).
-		Scan(&d.id, &d.tenantID, &d.url, &d.body, &d.attempts)
+	d, err := b.store.WebhookDeliveryByID(ctx, id)
 	if err != nil {
+		b.log.Warn("cannot read a webhook delivery; the outbox retries it", "delivery", id, "err", err)
 		return "", false
 	}
 	reply, err := b.post(ctx, d, secret)
@@ -126,17 +118,17 @@ func (b *Bot) deliverNow(ctx context.Context, id, secret string) (string, bool) 
 }
 
 // post sends one delivery and returns the reply the webhook asked for.
-func (b *Bot) post(ctx context.Context, d delivery, secret string) (string, error) {
+func (b *Bot) post(ctx context.Context, d tenant.WebhookDelivery, secret string) (string, error) {
 	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write(d.body)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.url, bytes.NewReader(d.body))
+	mac.Write(d.Payload)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.URL, bytes.NewReader(d.Payload))
 	if err != nil {
 		return "", err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "wabot-webhook/1")
 	req.Header.Set("X-Wabot-Signature", "sha256="+hex.EncodeToString(mac.Sum(nil)))
-	req.Header.Set("X-Wabot-Delivery", d.id)
+	req.Header.Set("X-Wabot-Delivery", d.ID)
 	resp, err := b.webhook.Do(req)
 	if err != nil {
 		return "", err
@@ -157,26 +149,25 @@ func (b *Bot) post(ctx context.Context, d delivery, secret string) (string, erro
 
 // record notes an attempt: delivered, retried later with backoff, or
 // failed after the last attempt.
-func (b *Bot) record(d delivery, err error) {
+func (b *Bot) record(d tenant.WebhookDelivery, err error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(b.ctx), 10*time.Second)
 	defer cancel()
-	now := time.Now()
-	attempts := d.attempts + 1
-	if err == nil {
-		b.opts.Observer.Webhook("delivered")
-		b.db.Write.ExecContext(ctx, `UPDATE webhook_deliveries SET status = 'delivered', attempts = ?, last_error = '', updated_at = ? WHERE id = ?`,
-			attempts, now.UnixMilli(), d.id)
-		return
-	}
-	status, result := "pending", "retry"
-	if attempts >= b.opts.WebhookMaxAttempts {
-		status, result = "failed", "failed"
-		b.log.Warn("webhook delivery failed for good", "tenant", d.tenantID, "delivery", d.id, "attempts", attempts, "err", err)
+	d.Attempts++
+	result := "delivered"
+	switch {
+	case err == nil:
+		d.Status, d.LastError = tenant.DeliveryDelivered, ""
+	case d.Attempts >= b.opts.WebhookMaxAttempts:
+		d.Status, d.LastError, result = tenant.DeliveryFailed, err.Error(), "failed"
+		b.log.Warn("webhook delivery failed for good", "tenant", d.TenantID, "delivery", d.ID, "attempts", d.Attempts, "err", err)
+	default:
+		d.Status, d.LastError, result = tenant.DeliveryPending, err.Error(), "retry"
+		d.NextAt = time.Now().Add(b.retryDelay(d.Attempts))
 	}
 	b.opts.Observer.Webhook(result)
-	next := now.Add(b.retryDelay(attempts))
-	b.db.Write.ExecContext(ctx, `UPDATE webhook_deliveries SET status = ?, attempts = ?, next_attempt_at = ?, last_error = ?, updated_at = ? WHERE id = ?`,
-		status, attempts, next.UnixMilli(), err.Error(), now.UnixMilli(), d.id)
+	if err := b.store.RecordWebhookAttempt(ctx, d); err != nil {
+		b.log.Error("cannot record a webhook delivery attempt", "tenant", d.TenantID, "delivery", d.ID, "err", err)
+	}
 }
 
 // retryDelay is exponential from WebhookBaseDelay, capped, with jitter.
@@ -202,35 +193,27 @@ func (b *Bot) outboxLoop() {
 }
 
 func (b *Bot) deliverDue() {
-	rows, err := b.db.Read.QueryContext(b.ctx, `SELECT d.id, d.tenant_id, d.url, d.payload, d.attempts FROM webhook_deliveries d
-		WHERE d.status = 'pending' AND d.next_attempt_at <= ? ORDER BY d.next_attempt_at LIMIT 100`, time.Now().UnixMilli())
+	due, err := b.store.DueWebhookDeliveries(b.ctx, time.Now(), 100)
 	if err != nil {
 		if !errors.Is(err, context.Canceled) {
 			b.log.Warn("cannot read the webhook outbox", "err", err)
 		}
 		return
 	}
-	var due []delivery
-	for rows.Next() {
-		var d delivery
-		if rows.Scan(&d.id, &d.tenantID, &d.url, &d.body, &d.attempts) == nil {
-			due = append(due, d)
-		}
-	}
-	rows.Close()
 	secrets := map[string]string{}
 	for _, d := range due {
 		if b.ctx.Err() != nil {
 			return
 		}
-		secret, ok := secrets[d.tenantID]
+		secret, ok := secrets[d.TenantID]
 		if !ok {
-			cfg, err := b.store.BotConfigOf(b.ctx, d.tenantID)
+			cfg, err := b.store.BotConfigOf(b.ctx, d.TenantID)
 			if err != nil {
+				b.log.Warn("cannot read the webhook secret; delivering later", "tenant", d.TenantID, "err", err)
 				continue
 			}
 			secret = cfg.Webhook.Secret
-			secrets[d.tenantID] = secret
+			secrets[d.TenantID] = secret
 		}
 		_, err := b.post(b.ctx, d, secret)
 		if b.ctx.Err() != nil {

@@ -10,7 +10,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -20,13 +19,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
-	"wabot/app/database"
 	"wabot/session/fakewa"
 	"wabot/tenant"
 )
@@ -122,7 +121,7 @@ func run() error {
 	if err := biggest.start(); err != nil {
 		return err
 	}
-	if err := waitConnected(biggest.db, biggest.n, t0); err != nil {
+	if err := waitConnected(biggest.st, biggest.n, t0); err != nil {
 		return err
 	}
 	rep.line("Start to all %d stored tenants CONNECTED: **%.2f s** (wabot start, migrations, %d device stores opened, 32 connects at a time).",
@@ -130,7 +129,7 @@ func run() error {
 	rep.line("")
 
 	// Throughput and latency with rate limits off.
-	numbers, err := tenantNumbers(biggest.db, *loadN)
+	numbers, err := tenantNumbers(biggest.st, *loadN)
 	if err != nil {
 		return err
 	}
@@ -166,7 +165,7 @@ type idleResult struct {
 	dir  string
 	env  []string
 	cmd  *exec.Cmd
-	db   *sql.DB
+	st   *tenant.Store
 	rss  int64
 	link time.Duration
 }
@@ -221,25 +220,26 @@ func measureIdle(root, name string, n int, fi fakewa.Info, rep *report) (*idleRe
 		"WABOT_LOG_LEVEL=warn", "WABOT_LOG_FORMAT=json", "WABOT_FAKEWA_REMOTE="+filepath.Join(root, "fakewa.json"),
 		"WABOT_ADMIN_EMAILS=bench@example.com")}
 	os.MkdirAll(data, 0o700)
-	db, err := database.Open(filepath.Join(data, "wabot.db"))
+	st, err := tenant.Open(filepath.Join(data, "wabot.db"))
 	if err != nil {
 		return nil, err
 	}
-	if _, err := db.Migrate(context.Background()); err != nil {
+	if _, err := st.Migrate(context.Background()); err != nil {
 		return nil, err
 	}
-	if err := seed(db, n); err != nil {
+	if err := seed(st, n); err != nil {
 		return nil, err
 	}
-	db.Close()
+	st.Close()
 	if err := r.start(); err != nil {
 		return nil, err
 	}
-	ro, err := sql.Open("sqlite3", database.DSN(filepath.Join(data, "wabot.db"), "_query_only", "true"))
+	// Only read from here on: wabot owns the database while it runs.
+	ro, err := tenant.Open(filepath.Join(data, "wabot.db"))
 	if err != nil {
 		return nil, err
 	}
-	r.db = ro
+	r.st = ro
 	t0 := time.Now()
 	if n > 0 {
 		if err := linkAll(ro, fi.Control, n); err != nil {
@@ -259,8 +259,7 @@ func measureIdle(root, name string, n int, fi fakewa.Info, rep *report) (*idleRe
 // rate limits. Their session rows say DISCONNECTED with no device store:
 // wabot then starts a link attempt for each at start, as after a manual
 // reset, and the benchmark scans the codes.
-func seed(db *database.DB, n int) error {
-	st := tenant.NewStore(db)
+func seed(st *tenant.Store, n int) error {
 	ctx := context.Background()
 	cfg := tenant.DefaultBotConfig()
 	cfg.Rules = []tenant.Rule{{Match: tenant.MatchPrefix, Pattern: "ping", Reply: "pong {{text}}"}}
@@ -277,36 +276,52 @@ func seed(db *database.DB, n int) error {
 		if _, err := st.SaveBotConfig(ctx, t.ID, cfg); err != nil {
 			return err
 		}
+		if err := st.SaveSession(ctx, tenant.Session{TenantID: t.ID, State: tenant.StateDisconnected}); err != nil {
+			return err
+		}
 	}
-	_, err := db.Write.Exec(`UPDATE wa_sessions SET state = 'DISCONNECTED'`)
-	return err
+	return nil
+}
+
+// sessions reads every tenant's session row.
+func sessions(st *tenant.Store) ([]tenant.Session, error) {
+	list, err := st.Overviews(context.Background(), "")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]tenant.Session, len(list))
+	for i, o := range list {
+		out[i] = o.Session
+	}
+	return out, nil
 }
 
 // linkAll scans every QR code wabot shows until n tenants are connected.
-func linkAll(db *sql.DB, control string, n int) error {
+func linkAll(st *tenant.Store, control string, n int) error {
 	scanned := map[string]bool{}
 	var mu sync.Mutex
 	sem := make(chan struct{}, 8)
 	var wg sync.WaitGroup
 	deadline := time.Now().Add(time.Duration(n)*time.Second + 2*time.Minute)
 	for time.Now().Before(deadline) {
-		var connected int
-		db.QueryRow(`SELECT COUNT(*) FROM wa_sessions WHERE state = 'CONNECTED'`).Scan(&connected)
+		all, err := sessions(st)
+		if err != nil {
+			return err
+		}
+		connected := 0
+		var todo [][2]string
+		for _, s := range all {
+			switch {
+			case s.State == tenant.StateConnected:
+				connected++
+			case s.State == tenant.StateQRReady && s.QRCode != "":
+				todo = append(todo, [2]string{s.TenantID, s.QRCode})
+			}
+		}
 		if connected == n {
 			wg.Wait()
 			return nil
 		}
-		rows, err := db.Query(`SELECT tenant_id, qr_code FROM wa_sessions WHERE state = 'QR_READY' AND qr_code IS NOT NULL`)
-		if err != nil {
-			return err
-		}
-		var todo [][2]string
-		for rows.Next() {
-			var id, qr string
-			rows.Scan(&id, &qr)
-			todo = append(todo, [2]string{id, qr})
-		}
-		rows.Close()
 		for _, t := range todo {
 			mu.Lock()
 			done := scanned[t[1]]
@@ -332,32 +347,40 @@ func linkAll(db *sql.DB, control string, n int) error {
 	return fmt.Errorf("not all %d tenants connected in time", n)
 }
 
-func waitConnected(db *sql.DB, n int, since time.Time) error {
+func waitConnected(st *tenant.Store, n int, since time.Time) error {
 	deadline := time.Now().Add(5 * time.Minute)
 	for time.Now().Before(deadline) {
-		var c int
-		db.QueryRow(`SELECT COUNT(*) FROM wa_sessions WHERE state = 'CONNECTED' AND connected_at >= ?`, since.UnixMilli()).Scan(&c)
+		all, err := sessions(st)
+		if err != nil {
+			return err
+		}
+		c := 0
+		for _, s := range all {
+			if s.State == tenant.StateConnected && !s.ConnectedAt.Before(since.Truncate(time.Millisecond)) {
+				c++
+			}
+		}
 		if c == n {
 			return nil
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond)
 	}
 	return fmt.Errorf("not all %d tenants reconnected", n)
 }
 
-func tenantNumbers(db *sql.DB, n int) ([]string, error) {
-	rows, err := db.Query(`SELECT jid FROM wa_sessions WHERE state = 'CONNECTED' ORDER BY tenant_id LIMIT ?`, n)
+func tenantNumbers(st *tenant.Store, n int) ([]string, error) {
+	all, err := sessions(st)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
+	sort.Slice(all, func(i, j int) bool { return all[i].TenantID < all[j].TenantID })
 	var out []string
-	for rows.Next() {
-		var jid string
-		rows.Scan(&jid)
-		out = append(out, strings.SplitN(jid, "@", 2)[0])
+	for _, s := range all {
+		if s.State == tenant.StateConnected && len(out) < n {
+			out = append(out, strings.SplitN(s.JID, "@", 2)[0])
+		}
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 func load(control string, numbers []string, rate float64) (map[string]any, error) {

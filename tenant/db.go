@@ -1,5 +1,4 @@
-// Package database opens wabot's SQLite database and applies its migrations.
-package database
+package tenant
 
 import (
 	"context"
@@ -14,23 +13,25 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
 )
 
-// DB is the app database with a single-writer discipline: every write goes
-// through Write, a pool of one connection, so SQLite never answers "database
-// is locked"; reads use Read, a small pool of query-only connections that
+// db is the app database with a single-writer discipline: every write goes
+// through write, a pool of one connection, so SQLite never answers "database
+// is locked"; reads use read, a small pool of query-only connections that
 // WAL lets run beside the writer.
-type DB struct {
-	Write *sql.DB
-	Read  *sql.DB
-	Path  string
+type db struct {
+	write *sql.DB
+	read  *sql.DB
+	path  string
 }
 
-// DSN returns a go-sqlite3 data source name for path with every pragma wabot
-// relies on, so each pooled connection gets them.
-func DSN(path string, extra ...string) string {
+// SQLiteDSN returns a go-sqlite3 data source name for path with every
+// pragma wabot relies on, so each pooled connection gets them. The device
+// stores use it too; extra are more name/value pairs.
+func SQLiteDSN(path string, extra ...string) string {
 	q := url.Values{}
 	q.Set("_foreign_keys", "on")
 	q.Set("_journal_mode", "WAL")
@@ -46,15 +47,23 @@ func DSN(path string, extra ...string) string {
 	return "file:" + path + "?" + q.Encode()
 }
 
-// Open opens (creating if needed) the database file at path. The folder
-// must exist. The file is created with mode 0600.
-func Open(path string) (*DB, error) {
+// Open opens (creating if needed) the database file at path, without
+// migrating it. The folder must exist. The file is created with mode 0600.
+func Open(path string) (*Store, error) {
+	d, err := openDB(path)
+	if err != nil {
+		return nil, err
+	}
+	return &Store{db: d, now: time.Now}, nil
+}
+
+func openDB(path string) (*db, error) {
 	if f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600); err != nil {
 		return nil, fmt.Errorf("opening database %s: %w", path, err)
 	} else {
 		f.Close()
 	}
-	w, err := sql.Open("sqlite3", DSN(path))
+	w, err := sql.Open("sqlite3", SQLiteDSN(path))
 	if err != nil {
 		return nil, fmt.Errorf("opening database %s: %w", path, err)
 	}
@@ -66,34 +75,37 @@ func Open(path string) (*DB, error) {
 		w.Close()
 		return nil, fmt.Errorf("opening database %s: %w", path, err)
 	}
-	r, err := sql.Open("sqlite3", DSN(path, "_query_only", "true"))
+	r, err := sql.Open("sqlite3", SQLiteDSN(path, "_query_only", "true"))
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("opening database %s: %w", path, err)
 	}
 	r.SetMaxOpenConns(4)
 	r.SetMaxIdleConns(4)
-	return &DB{Write: w, Read: r, Path: path}, nil
+	return &db{write: w, read: r, path: path}, nil
 }
 
-// Close closes both pools.
-func (db *DB) Close() error {
-	return errors.Join(db.Read.Close(), db.Write.Close())
+// Close closes the database.
+func (s *Store) Close() error {
+	return errors.Join(s.db.read.Close(), s.db.write.Close())
 }
+
+// Path is the database file.
+func (s *Store) Path() string { return s.db.path }
 
 // Ping checks that the database answers a query on both pools.
-func (db *DB) Ping(ctx context.Context) error {
+func (s *Store) Ping(ctx context.Context) error {
 	var one int
-	if err := db.Read.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+	if err := s.db.read.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
 		return err
 	}
-	return db.Write.PingContext(ctx)
+	return s.db.write.PingContext(ctx)
 }
 
-// InTx runs fn in a write transaction (BEGIN IMMEDIATE) and commits it when
+// inTx runs fn in a write transaction (BEGIN IMMEDIATE) and commits it when
 // fn returns nil.
-func (db *DB) InTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := db.Write.BeginTx(ctx, nil)
+func (db *db) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
@@ -140,8 +152,8 @@ func loadMigrations() ([]migration, error) {
 	return out, nil
 }
 
-// LatestVersion is the schema version this binary writes.
-func LatestVersion() int {
+// SchemaVersion is the schema version this binary writes.
+func SchemaVersion() int {
 	ms, err := loadMigrations()
 	if err != nil {
 		panic(err) // embedded files are checked by tests
@@ -156,22 +168,23 @@ var ErrSchemaTooNew = errors.New("database schema is newer than this binary")
 // transaction together with the new PRAGMA user_version, and returns how
 // many it applied. It refuses a database whose version is newer than the
 // binary, which would otherwise be silently misread.
-func (db *DB) Migrate(ctx context.Context) (int, error) {
+func (s *Store) Migrate(ctx context.Context) (int, error) {
+	db := s.db
 	ms, err := loadMigrations()
 	if err != nil {
 		return 0, err
 	}
 	var current int
-	if err := db.Write.QueryRowContext(ctx, "PRAGMA user_version").Scan(&current); err != nil {
+	if err := db.write.QueryRowContext(ctx, "PRAGMA user_version").Scan(&current); err != nil {
 		return 0, fmt.Errorf("reading schema version: %w", err)
 	}
 	if current > len(ms) {
 		return 0, fmt.Errorf("%w: %s is at version %d, this binary knows up to %d; run the newer wabot or restore a backup",
-			ErrSchemaTooNew, filepath.Base(db.Path), current, len(ms))
+			ErrSchemaTooNew, filepath.Base(db.path), current, len(ms))
 	}
 	applied := 0
 	for _, m := range ms[current:] {
-		err := db.InTx(ctx, func(tx *sql.Tx) error {
+		err := db.inTx(ctx, func(tx *sql.Tx) error {
 			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 				return err
 			}
@@ -186,9 +199,9 @@ func (db *DB) Migrate(ctx context.Context) (int, error) {
 	return applied, nil
 }
 
-// Version returns the schema version stored in the database.
-func (db *DB) Version(ctx context.Context) (int, error) {
+// StoredSchemaVersion returns the schema version of the database.
+func (s *Store) StoredSchemaVersion(ctx context.Context) (int, error) {
 	var v int
-	err := db.Read.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v)
+	err := s.db.read.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v)
 	return v, err
 }

@@ -1,0 +1,105 @@
+package tenant
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// DeliveryStatus is where a webhook delivery stands.
+type DeliveryStatus string
+
+const (
+	DeliveryPending   DeliveryStatus = "pending"
+	DeliveryDelivered DeliveryStatus = "delivered"
+	DeliveryFailed    DeliveryStatus = "failed"
+)
+
+// WebhookDelivery is one POST of the webhook outbox: written when an
+// inbound message is accepted, retried with backoff until delivered or
+// failed, surviving restarts.
+type WebhookDelivery struct {
+	ID        string
+	TenantID  string
+	MessageID int64
+	URL       string
+	Payload   []byte
+	Status    DeliveryStatus
+	Attempts  int
+	NextAt    time.Time
+	LastError string
+}
+
+// QueueWebhookDelivery writes a pending delivery, due at d.NextAt.
+func (s *Store) QueueWebhookDelivery(ctx context.Context, d WebhookDelivery) error {
+	now := ms(s.now())
+	_, err := s.db.write.ExecContext(ctx, `INSERT INTO webhook_deliveries (id, tenant_id, message_id, url, payload, status, attempts, next_attempt_at, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)`, d.ID, d.TenantID, d.MessageID, d.URL, d.Payload, ms(d.NextAt), now, now)
+	if err != nil {
+		return fmt.Errorf("queueing a webhook delivery: %w", err)
+	}
+	return nil
+}
+
+const selectDelivery = `SELECT id, tenant_id, COALESCE(message_id, 0), url, payload, status, attempts, next_attempt_at, last_error FROM webhook_deliveries`
+
+func scanDelivery(row interface{ Scan(...any) error }) (WebhookDelivery, error) {
+	var d WebhookDelivery
+	var next int64
+	err := row.Scan(&d.ID, &d.TenantID, &d.MessageID, &d.URL, &d.Payload, &d.Status, &d.Attempts, &next, &d.LastError)
+	d.NextAt = fromMS(next)
+	return d, err
+}
+
+// WebhookDeliveryByID returns one delivery.
+func (s *Store) WebhookDeliveryByID(ctx context.Context, id string) (WebhookDelivery, error) {
+	d, err := scanDelivery(s.db.read.QueryRowContext(ctx, selectDelivery+` WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return d, Errorf(CodeNotFound, "no such webhook delivery")
+	}
+	if err != nil {
+		return d, fmt.Errorf("reading webhook delivery %s: %w", id, err)
+	}
+	return d, nil
+}
+
+// WebhookDeliveries lists the tenant's deliveries, newest first.
+func (s *Store) WebhookDeliveries(ctx context.Context, tenantID string, limit int) ([]WebhookDelivery, error) {
+	return s.queryDeliveries(ctx, selectDelivery+` WHERE tenant_id = ? ORDER BY created_at DESC, id LIMIT ?`, tenantID, limit)
+}
+
+// DueWebhookDeliveries lists pending deliveries due by now, the longest
+// waiting first.
+func (s *Store) DueWebhookDeliveries(ctx context.Context, now time.Time, limit int) ([]WebhookDelivery, error) {
+	return s.queryDeliveries(ctx, selectDelivery+` WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?`, ms(now), limit)
+}
+
+func (s *Store) queryDeliveries(ctx context.Context, q string, args ...any) ([]WebhookDelivery, error) {
+	rows, err := s.db.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("reading the webhook outbox: %w", err)
+	}
+	defer rows.Close()
+	var out []WebhookDelivery
+	for rows.Next() {
+		d, err := scanDelivery(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// RecordWebhookAttempt stores the outcome of an attempt: d.Status,
+// d.Attempts, d.NextAt and d.LastError as the caller decided them.
+func (s *Store) RecordWebhookAttempt(ctx context.Context, d WebhookDelivery) error {
+	_, err := s.db.write.ExecContext(ctx, `UPDATE webhook_deliveries SET status = ?, attempts = ?, next_attempt_at = ?, last_error = ?, updated_at = ? WHERE id = ?`,
+		d.Status, d.Attempts, ms(d.NextAt), d.LastError, ms(s.now()), d.ID)
+	if err != nil {
+		return fmt.Errorf("recording webhook delivery %s: %w", d.ID, err)
+	}
+	return nil
+}

@@ -1,0 +1,193 @@
+package tenant
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// The message pipeline's rows: an inbound message is stored before
+// WhatsApp is told it arrived, and each reply is logged as pending, with
+// its WhatsApp id, before it is sent.
+
+// Inbound is an incoming message as the pipeline stores and answers it.
+type Inbound struct {
+	ID         int64
+	Chat       string // JID of the chat
+	Sender     string // JID of the sender, without device
+	SenderName string
+	WAID       string
+	Kind       string
+	Body       string
+	Status     MessageStatus
+	Error      string
+	CreatedAt  time.Time
+}
+
+// Reply is an outgoing message answering an inbound one.
+type Reply struct {
+	ID     int64
+	InID   int64 // the inbound message it answers
+	Chat   string
+	Sender string // the tenant's own JID
+	WAID   string // "" when it never got one (rate limited)
+	Body   string
+	Status MessageStatus
+	Error  string
+}
+
+// StoreInbound writes the inbound row. A message already stored (same
+// chat and WhatsApp id) is logged once more as a duplicate, and dup is
+// true.
+func (s *Store) StoreInbound(ctx context.Context, tenantID string, in Inbound) (id int64, dup bool, err error) {
+	now := ms(s.now())
+	err = s.db.inTx(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, `INSERT INTO messages (tenant_id, direction, chat, sender, sender_name, wa_id, kind, body, status, error, created_at, updated_at)
+			VALUES (?, 'in', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (tenant_id, chat, wa_id) WHERE direction = 'in' AND status <> 'duplicate' DO NOTHING
+			RETURNING id`,
+			tenantID, in.Chat, in.Sender, in.SenderName, in.WAID, in.Kind, in.Body, in.Status, in.Error, now, now).Scan(&id)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		dup = true
+		_, err = tx.ExecContext(ctx, `INSERT INTO messages (tenant_id, direction, chat, sender, sender_name, wa_id, kind, body, status, error, created_at, updated_at)
+			VALUES (?, 'in', ?, ?, ?, ?, ?, ?, 'duplicate', 'delivered again; answered once already', ?, ?)`,
+			tenantID, in.Chat, in.Sender, in.SenderName, in.WAID, in.Kind, in.Body, now, now)
+		return err
+	})
+	if err != nil {
+		return 0, false, fmt.Errorf("storing an inbound message: %w", err)
+	}
+	return id, dup, nil
+}
+
+// Unanswered lists the tenant's inbound messages still waiting for an
+// answer, oldest first: what an earlier run stored but did not finish.
+func (s *Store) Unanswered(ctx context.Context, tenantID string) ([]Inbound, error) {
+	rows, err := s.db.read.QueryContext(ctx, `SELECT id, chat FROM messages
+		WHERE tenant_id = ? AND direction = 'in' AND status = 'received' ORDER BY id`, tenantID)
+	if err != nil {
+		return nil, fmt.Errorf("reading unanswered messages: %w", err)
+	}
+	defer rows.Close()
+	var out []Inbound
+	for rows.Next() {
+		in := Inbound{Status: MsgReceived}
+		if err := rows.Scan(&in.ID, &in.Chat); err != nil {
+			return nil, err
+		}
+		out = append(out, in)
+	}
+	return out, rows.Err()
+}
+
+// InboundByID returns one of the tenant's inbound messages.
+func (s *Store) InboundByID(ctx context.Context, tenantID string, id int64) (Inbound, error) {
+	in := Inbound{ID: id}
+	var at int64
+	err := s.db.read.QueryRowContext(ctx, `SELECT chat, sender, sender_name, body, kind, wa_id, status, error, created_at
+		FROM messages WHERE id = ? AND tenant_id = ? AND direction = 'in'`, id, tenantID).
+		Scan(&in.Chat, &in.Sender, &in.SenderName, &in.Body, &in.Kind, &in.WAID, &in.Status, &in.Error, &at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return in, Errorf(CodeNotFound, "no such message")
+	}
+	if err != nil {
+		return in, fmt.Errorf("reading message %d: %w", id, err)
+	}
+	in.CreatedAt = fromMS(at)
+	return in, nil
+}
+
+// SetInboundStatus records what became of an inbound message.
+func (s *Store) SetInboundStatus(ctx context.Context, id int64, status MessageStatus, reason string) error {
+	_, err := s.db.write.ExecContext(ctx, `UPDATE messages SET status = ?, error = ?, updated_at = ? WHERE id = ? AND direction = 'in'`,
+		status, reason, ms(s.now()), id)
+	if err != nil {
+		return fmt.Errorf("updating message %d: %w", id, err)
+	}
+	return nil
+}
+
+// LogReply writes an outgoing reply and returns its id.
+func (s *Store) LogReply(ctx context.Context, tenantID string, r Reply) (int64, error) {
+	if r.WAID == "" {
+		r.WAID = "-"
+	}
+	now := ms(s.now())
+	var id int64
+	err := s.db.write.QueryRowContext(ctx, `INSERT INTO messages (tenant_id, direction, chat, sender, wa_id, kind, body, status, error, reply_to, created_at, updated_at)
+		VALUES (?, 'out', ?, ?, ?, 'text', ?, ?, ?, ?, ?, ?) RETURNING id`,
+		tenantID, r.Chat, r.Sender, r.WAID, r.Body, r.Status, r.Error, r.InID, now, now).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("logging a reply: %w", err)
+	}
+	return id, nil
+}
+
+// SetReplyStatus records what became of a reply; a sent reply gets its
+// sending time.
+func (s *Store) SetReplyStatus(ctx context.Context, id int64, status MessageStatus, reason string) error {
+	now := ms(s.now())
+	var sentAt sql.NullInt64
+	if status == MsgReplied {
+		sentAt = sql.NullInt64{Int64: now, Valid: true}
+	}
+	_, err := s.db.write.ExecContext(ctx, `UPDATE messages SET status = ?, error = ?, sent_at = COALESCE(?, sent_at), updated_at = ? WHERE id = ? AND direction = 'out'`,
+		status, reason, sentAt, now, id)
+	if err != nil {
+		return fmt.Errorf("updating reply %d: %w", id, err)
+	}
+	return nil
+}
+
+// RepliesTo lists the replies logged for an inbound message, in order.
+func (s *Store) RepliesTo(ctx context.Context, inID int64) ([]Reply, error) {
+	rows, err := s.db.read.QueryContext(ctx, `SELECT id, chat, sender, wa_id, body, status, error FROM messages
+		WHERE reply_to = ? AND direction = 'out' ORDER BY id`, inID)
+	if err != nil {
+		return nil, fmt.Errorf("reading replies to %d: %w", inID, err)
+	}
+	defer rows.Close()
+	var out []Reply
+	for rows.Next() {
+		r := Reply{InID: inID}
+		if err := rows.Scan(&r.ID, &r.Chat, &r.Sender, &r.WAID, &r.Body, &r.Status, &r.Error); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// MarkWelcomed records that a chat got its welcome reply; first is true
+// only the first time ever.
+func (s *Store) MarkWelcomed(ctx context.Context, tenantID, chat string) (first bool, err error) {
+	res, err := s.db.write.ExecContext(ctx, `INSERT INTO welcomed_chats (tenant_id, chat, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
+		tenantID, chat, ms(s.now()))
+	if err != nil {
+		return false, fmt.Errorf("recording a welcome: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// RemoveOldMessages deletes log rows created before cutoff, keeping those
+// still waiting for an answer, and outbox rows that are done; it returns
+// how many messages it removed.
+func (s *Store) RemoveOldMessages(ctx context.Context, cutoff time.Time) (int64, error) {
+	res, err := s.db.write.ExecContext(ctx, `DELETE FROM messages WHERE created_at < ? AND status NOT IN ('received', 'pending')`, ms(cutoff))
+	if err != nil {
+		return 0, fmt.Errorf("removing old messages: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	if _, err := s.db.write.ExecContext(ctx, `DELETE FROM webhook_deliveries WHERE created_at < ? AND status <> 'pending'`, ms(cutoff)); err != nil {
+		return n, fmt.Errorf("removing old webhook deliveries: %w", err)
+	}
+	return n, nil
+}
