@@ -33,9 +33,9 @@ func runTenants(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Wr
 	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "ID\tNAME\tSTATUS\tSESSION\tNUMBER\tLAST SEEN\tOWNER")
 	for _, o := range list {
-		number := "-"
-		if o.Session.JID != "" {
-			number = "+" + strings.SplitN(o.Session.JID, "@", 2)[0]
+		number := tenant.PhoneOf(o.Session.JID)
+		if number == "" {
+			number = "-"
 		}
 		seen := "never"
 		if !o.Worker.LastSeenAt.IsZero() {

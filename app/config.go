@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"wabot/tenant"
 )
 
 // Config is every setting of a wabot process, loaded once from the
@@ -117,10 +118,7 @@ var settings = []setting{
 	{"WABOT_OIDC_CLIENT_ID", "", "OpenID Connect client id", func(c *Config, v string) error { c.OIDCClientID = v; return nil }},
 	{"WABOT_OIDC_CLIENT_SECRET", "", "OpenID Connect client secret", func(c *Config, v string) error { c.OIDCClientSecret = v; return nil }},
 	{"WABOT_ADMIN_EMAILS", "", "comma list of admin emails", func(c *Config, v string) error {
-		list, err := commaList(v, func(s string) bool {
-			at := strings.LastIndexByte(s, '@')
-			return at > 0 && at < len(s)-1 && !strings.ContainsAny(s, " \t")
-		})
+		list, err := commaList(v, tenant.ValidEmail)
 		if err != nil {
 			return fmt.Errorf("accepted: comma-separated email addresses (%w)", err)
 		}

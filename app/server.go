@@ -24,7 +24,7 @@ func newEcho(cfg *Config, log *slog.Logger, errorHandler echo.HTTPErrorHandler) 
 	e.IPExtractor = ipExtractor(cfg)
 
 	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{
-		Generator: func() string { return randomID(12) },
+		Generator: func() string { return tenant.NewID("r") },
 	}))
 	e.Use(requestLogger(log))
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{

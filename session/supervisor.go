@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -389,17 +388,7 @@ func (s *supervisor) reconnectHook(gen int, cli *whatsmeow.Client) func(error) b
 }
 
 func (s *supervisor) backoff(attempt int) time.Duration {
-	d := s.m.cfg.ReconnectBaseDelay << min(attempt-1, 20)
-	return jitter(min(d, s.m.cfg.ReconnectMaxDelay))
-}
-
-// jitter spreads d over [d/2, d) so tenants that failed together do not
-// retry together.
-func jitter(d time.Duration) time.Duration {
-	if d <= 1 {
-		return d
-	}
-	return d/2 + rand.N(d/2)
+	return Backoff(s.m.cfg.ReconnectBaseDelay, s.m.cfg.ReconnectMaxDelay, attempt)
 }
 
 // connect dials in the background, at most ConnectConcurrency tenants at

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -168,9 +167,7 @@ func regexMessage(err error) string {
 
 // NewWebhookSecret returns a random secret for signing deliveries.
 func NewWebhookSecret() string {
-	b := make([]byte, 24)
-	rand.Read(b)
-	return hex.EncodeToString(b)
+	return rand.Text()
 }
 
 // BotConfigOf returns the tenant's configuration, or the default.

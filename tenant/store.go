@@ -18,11 +18,28 @@ type Store struct {
 
 var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
 
-// newID returns prefix followed by 16 random base32 characters (80 bits).
-func newID(prefix string) string {
+// NewID returns prefix followed by 16 random lower-case base32
+// characters (80 bits): the shape of every id wabot generates.
+func NewID(prefix string) string {
 	b := make([]byte, 10)
 	rand.Read(b)
 	return prefix + strings.ToLower(idEncoding.EncodeToString(b))
+}
+
+// PhoneOf turns a JID such as "15550001111@s.whatsapp.net" (or a device's,
+// "15550001111:7@s.whatsapp.net") into "+15550001111"; "" when it has no
+// user part.
+func PhoneOf(jid string) string {
+	user, _, ok := strings.Cut(jid, "@")
+	if !ok {
+		return ""
+	}
+	user, _, _ = strings.Cut(user, ":")
+	user, _, _ = strings.Cut(user, ".")
+	if user == "" {
+		return ""
+	}
+	return "+" + user
 }
 
 var tenantIDPattern = regexp.MustCompile(`^t[a-z2-7]{16}$`)

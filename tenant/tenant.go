@@ -57,7 +57,7 @@ func (s *Store) CreateTenant(ctx context.Context, userID, name string, autoAppro
 		return Tenant{}, err
 	}
 	now := s.now()
-	t := Tenant{ID: newID("t"), Name: name, Status: StatusPending, CreatedAt: now, UpdatedAt: now}
+	t := Tenant{ID: NewID("t"), Name: name, Status: StatusPending, CreatedAt: now, UpdatedAt: now}
 	if autoApprove {
 		t.Status = StatusActive
 	}

@@ -74,7 +74,7 @@ func (s *Store) SignIn(ctx context.Context, id Identity, makeAdmin bool) (User, 
 		if userID == "" {
 			err := tx.QueryRowContext(ctx, `SELECT id FROM users WHERE email = ?`, email).Scan(&userID)
 			if errors.Is(err, sql.ErrNoRows) {
-				userID = newID("u")
+				userID = NewID("u")
 				if _, err := tx.ExecContext(ctx, `INSERT INTO users (id, email, name, created_at) VALUES (?, ?, ?, ?)`, userID, email, id.Name, ms(now)); err != nil {
 					return err
 				}
@@ -107,11 +107,11 @@ func (s *Store) userByIDWrite(ctx context.Context, id string) (User, error) {
 // the admin command).
 func (s *Store) EnsureUser(ctx context.Context, email string) (User, error) {
 	email = strings.ToLower(strings.TrimSpace(email))
-	if !validEmail(email) {
+	if !ValidEmail(email) {
 		return User{}, Errorf(CodeInvalid, "%q is not an email address", email)
 	}
 	_, err := s.db.write.ExecContext(ctx, `INSERT INTO users (id, email, created_at) VALUES (?, ?, ?) ON CONFLICT (email) DO NOTHING`,
-		newID("u"), email, ms(s.now()))
+		NewID("u"), email, ms(s.now()))
 	if err != nil {
 		return User{}, fmt.Errorf("creating user: %w", err)
 	}
@@ -139,7 +139,9 @@ func (s *Store) AdminExists(ctx context.Context) (bool, error) {
 	return n > 0, err
 }
 
-func validEmail(e string) bool {
+// ValidEmail is wabot's one check of an email address: something before
+// and after the last "@", nothing that would break a header or a list.
+func ValidEmail(e string) bool {
 	at := strings.LastIndexByte(e, '@')
 	return at > 0 && at < len(e)-1 && !strings.ContainsAny(e, " \t\r\n<>,;\"") && len(e) <= 254
 }
@@ -151,7 +153,7 @@ const LoginLinkTTL = 15 * time.Minute
 // returns the token.
 func (s *Store) CreateLoginLink(ctx context.Context, email string, admin bool) (string, error) {
 	email = strings.ToLower(strings.TrimSpace(email))
-	if !validEmail(email) {
+	if !ValidEmail(email) {
 		return "", Errorf(CodeInvalid, "%q is not an email address", email)
 	}
 	token := rand.Text()

@@ -377,7 +377,7 @@ func tenantNumbers(st *tenant.Store, n int) ([]string, error) {
 	var out []string
 	for _, s := range all {
 		if s.State == tenant.StateConnected && len(out) < n {
-			out = append(out, strings.SplitN(s.JID, "@", 2)[0])
+			out = append(out, strings.TrimPrefix(tenant.PhoneOf(s.JID), "+"))
 		}
 	}
 	return out, nil

@@ -102,9 +102,6 @@ type Bot struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	kick   chan struct{} // wakes the outbox worker
-
-	// hold, in tests, stops answering after storing: a crash stand-in.
-	hold bool
 }
 
 // New returns the pipeline; Start runs its background work.

@@ -4,19 +4,18 @@ import (
 	"bytes"
 	"context"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"syscall"
 	"time"
 
+	"wabot/session"
 	"wabot/tenant"
 )
 
@@ -73,11 +72,7 @@ func newWebhookClient(o Options) *http.Client {
 	}
 }
 
-func newDeliveryID() string {
-	b := make([]byte, 12)
-	rand.Read(b)
-	return "d" + hex.EncodeToString(b)
-}
+func newDeliveryID() string { return tenant.NewID("d") }
 
 // queueDelivery writes the delivery of an inbound message to the outbox.
 // When the caller delivers it inline (no rule matched: the reply may come
@@ -86,7 +81,7 @@ func (b *Bot) queueDelivery(ctx context.Context, tenantID string, in inbound, ur
 	id := newDeliveryID()
 	body, err := json.Marshal(payload{
 		DeliveryID: id, TenantID: tenantID, RuleMatched: matched,
-		Message: payloadMessage{ID: in.waID, Chat: in.chat.String(), From: "+" + in.sender.User, Name: in.name,
+		Message: payloadMessage{ID: in.waID, Chat: in.chat.String(), From: tenant.PhoneOf(in.sender.String()), Name: in.name,
 			Text: in.text, IsGroup: in.isGroup, Timestamp: in.at.UTC().Format(time.RFC3339)},
 	})
 	if err != nil {
@@ -172,9 +167,7 @@ func (b *Bot) record(d tenant.WebhookDelivery, err error) {
 
 // retryDelay is exponential from WebhookBaseDelay, capped, with jitter.
 func (b *Bot) retryDelay(attempts int) time.Duration {
-	d := b.opts.WebhookBaseDelay << min(attempts-1, 20)
-	d = min(d, b.opts.WebhookMaxDelay)
-	return d/2 + mrand.N(d/2+1)
+	return session.Backoff(b.opts.WebhookBaseDelay, b.opts.WebhookMaxDelay, attempts)
 }
 
 // outboxLoop retries due deliveries until the bot stops.

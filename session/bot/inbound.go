@@ -1,0 +1,144 @@
+package bot
+
+import (
+	"context"
+	"time"
+
+	"go.mau.fi/whatsmeow/types"
+	"go.mau.fi/whatsmeow/types/events"
+
+	"wabot/tenant"
+)
+
+// Inbound: classify an incoming message and store it before whatsmeow
+// acknowledges it, then hand it to its chat's queue.
+
+// inbound is what the pipeline keeps of an incoming message.
+type inbound struct {
+	id       int64
+	chat     types.JID
+	sender   types.JID
+	name     string
+	text     string
+	kind     string
+	waID     string
+	isGroup  bool
+	at       time.Time
+	status   tenant.MessageStatus
+	errorMsg string
+}
+
+// HandleMessage runs on whatsmeow's event goroutine: it classifies and
+// stores the message and queues it, never waiting on the answer. Returning
+// false (storage failed) leaves the message unacknowledged, so WhatsApp
+// delivers it again.
+func (t *tenantBot) HandleMessage(evt *events.Message) bool {
+	info := evt.Info
+	if info.IsFromMe || info.Chat.Server == types.BroadcastServer || info.Chat.Server == types.NewsletterServer {
+		return true // status updates, broadcasts and our own messages are not for the bot
+	}
+	kind, text := classify(evt)
+	if kind == "" {
+		return true // protocol traffic (key shares, history sync, revokes...)
+	}
+	in := inbound{
+		chat: info.Chat, sender: info.Sender, name: info.PushName, text: text, kind: kind,
+		waID: info.ID, isGroup: info.IsGroup, at: info.Timestamp, status: tenant.MsgReceived,
+	}
+	if in.at.IsZero() {
+		in.at = time.Now()
+	}
+	cfg := t.cfg.Load()
+	switch {
+	case kind != "text":
+		in.status, in.errorMsg = tenant.MsgIgnored, kind+" messages are not answered"
+	case in.isGroup && !cfg.ReplyInGroups:
+		in.status, in.errorMsg = tenant.MsgIgnored, "group chats are not answered"
+	}
+	id, dup, err := t.storeInbound(in)
+	if err != nil {
+		t.log.Error("cannot store an incoming message; WhatsApp will deliver it again", "err", err)
+		return false
+	}
+	switch {
+	case dup:
+		t.b.opts.Observer.Message("in", tenant.MsgDuplicate)
+	default:
+		t.b.opts.Observer.Message("in", in.status)
+	}
+	if dup || in.status != tenant.MsgReceived {
+		return true
+	}
+	t.enqueue(in.chat.String(), id, true)
+	return true
+}
+
+// classify returns the kind of a message and its text; an empty kind means
+// it is not a message a person sent.
+func classify(evt *events.Message) (kind, text string) {
+	m := evt.Message
+	if evt.IsEdit {
+		return "edit", m.GetProtocolMessage().GetEditedMessage().GetConversation()
+	}
+	switch {
+	case m.GetConversation() != "":
+		return "text", m.GetConversation()
+	case m.GetExtendedTextMessage() != nil:
+		return "text", m.GetExtendedTextMessage().GetText()
+	case m.GetReactionMessage() != nil:
+		return "reaction", m.GetReactionMessage().GetText()
+	case m.GetImageMessage() != nil:
+		return "image", m.GetImageMessage().GetCaption()
+	case m.GetVideoMessage() != nil:
+		return "video", m.GetVideoMessage().GetCaption()
+	case m.GetAudioMessage() != nil:
+		return "audio", ""
+	case m.GetDocumentMessage() != nil:
+		return "document", m.GetDocumentMessage().GetFileName()
+	case m.GetStickerMessage() != nil:
+		return "sticker", ""
+	case m.GetLocationMessage() != nil, m.GetLiveLocationMessage() != nil:
+		return "location", ""
+	case m.GetContactMessage() != nil, m.GetContactsArrayMessage() != nil:
+		return "contact", ""
+	case m.GetPollCreationMessage() != nil, m.GetPollCreationMessageV3() != nil, m.GetPollUpdateMessage() != nil:
+		return "poll", ""
+	case m.GetProtocolMessage() != nil, m.GetSenderKeyDistributionMessage() != nil:
+		// Key shares, history sync, revokes: whatsmeow's business. A group
+		// message's text comes as its own event with the same id.
+		return "", ""
+	}
+	return "other", ""
+}
+
+// storeInbound writes the inbound row; a message already stored (same
+// chat and id) is logged once more as a duplicate and not answered.
+func (t *tenantBot) storeInbound(in inbound) (id int64, dup bool, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return t.b.store.StoreInbound(ctx, t.id, tenant.Inbound{
+		Chat: in.chat.String(), Sender: in.sender.ToNonAD().String(), SenderName: in.name,
+		WAID: in.waID, Kind: in.kind, Body: in.text, Status: in.status, Error: in.errorMsg,
+	})
+}
+
+func (t *tenantBot) load(id int64) (inbound, error) {
+	row, err := t.b.store.InboundByID(t.ctx, t.id, id)
+	if err != nil {
+		return inbound{}, err
+	}
+	in := inbound{id: row.ID, name: row.SenderName, text: row.Body, kind: row.Kind, waID: row.WAID, status: row.Status, errorMsg: row.Error, at: row.CreatedAt}
+	in.chat, _ = types.ParseJID(row.Chat)
+	in.sender, _ = types.ParseJID(row.Sender)
+	in.isGroup = in.chat.Server == types.GroupServer
+	return in, nil
+}
+
+func (t *tenantBot) setInbound(id int64, status tenant.MessageStatus, reason string) {
+	t.b.opts.Observer.Message("in", status)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(t.ctx), 10*time.Second)
+	defer cancel()
+	if err := t.b.store.SetInboundStatus(ctx, id, status, reason); err != nil {
+		t.log.Error("cannot update a message's status", "err", err)
+	}
+}

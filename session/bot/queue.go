@@ -1,0 +1,98 @@
+package bot
+
+import (
+	"fmt"
+	"time"
+
+	"wabot/tenant"
+)
+
+// The per-chat queue: one worker goroutine per chat with waiting
+// messages answers them in order, at most ParallelChats chats at once.
+
+// chatQueue holds one chat's stored messages in arrival order; a worker
+// goroutine exists while it is not empty.
+type chatQueue struct {
+	items    []int64 // inbound message ids
+	running  bool
+	busySent bool // one busy reply per overflow
+}
+
+// enqueue adds a stored message to its chat's queue. When the queue is
+// full the message is logged as dropped and the chat gets one busy reply.
+func (t *tenantBot) enqueue(chat string, id int64, fresh bool) {
+	cfg := t.cfg.Load()
+	t.mu.Lock()
+	q := t.chats[chat]
+	if q == nil {
+		q = &chatQueue{}
+		t.chats[chat] = q
+	}
+	if fresh && len(q.items) >= cfg.Limits.QueuePerChat {
+		sendBusy := !q.busySent
+		q.busySent = true
+		t.mu.Unlock()
+		t.setInbound(id, tenant.MsgDropped, "the chat's queue was full")
+		if sendBusy && cfg.BusyReply != "" {
+			t.wg.Add(1)
+			go func() {
+				defer t.wg.Done()
+				t.replyTo(id, chat, cfg.BusyReply, time.Now())
+			}()
+		}
+		return
+	}
+	q.items = append(q.items, id)
+	start := !q.running
+	q.running = true
+	t.mu.Unlock()
+	if start {
+		t.wg.Add(1)
+		go t.chatWorker(chat)
+	}
+}
+
+// chatWorker answers one chat's messages in order, then exits. The
+// message being answered is no longer in the queue: the queue bound counts
+// waiting messages.
+func (t *tenantBot) chatWorker(chat string) {
+	defer t.wg.Done()
+	defer func() {
+		if r := recover(); r != nil {
+			t.log.Error("chat worker panicked; its messages stay stored and are retried at the next start", "panic", fmt.Sprint(r))
+			t.mu.Lock()
+			if q := t.chats[chat]; q != nil {
+				q.running = false
+			}
+			t.mu.Unlock()
+		}
+	}()
+	for {
+		t.mu.Lock()
+		q := t.chats[chat]
+		if len(q.items) == 0 || t.ctx.Err() != nil {
+			q.running = false
+			if len(q.items) == 0 {
+				delete(t.chats, chat)
+			}
+			t.mu.Unlock()
+			return
+		}
+		id := q.items[0]
+		q.items = q.items[1:]
+		t.mu.Unlock()
+
+		select {
+		case t.sem <- struct{}{}:
+		case <-t.ctx.Done():
+			continue // stopped: the message stays stored as received
+		}
+		t.process(id)
+		<-t.sem
+		t.mu.Lock()
+		if len(q.items) < t.cfg.Load().Limits.QueuePerChat {
+			q.busySent = false
+		}
+		t.mu.Unlock()
+	}
+}
