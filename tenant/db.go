@@ -13,9 +13,10 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
-	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+	"github.com/mattn/go-sqlite3" // also registers the "sqlite3" driver
 )
 
 // db is the app database with a single-writer discipline: every write goes
@@ -47,6 +48,21 @@ func SQLiteDSN(path string, extra ...string) string {
 	return "file:" + path + "?" + q.Encode()
 }
 
+// writerDriver is go-sqlite3 with the pragmas its DSN cannot carry, run
+// on every new connection of the writer pool.
+const writerDriver = "sqlite3_wabot_writer"
+
+// journalSizeLimit caps the WAL file left after a checkpoint: without it
+// the file keeps the size of the largest burst of writes ever.
+const journalSizeLimit = 64 << 20
+
+var registerWriterDriver = sync.OnceFunc(func() {
+	sql.Register(writerDriver, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
+		_, err := c.Exec(fmt.Sprintf("PRAGMA journal_size_limit = %d", journalSizeLimit), nil)
+		return err
+	}})
+})
+
 // Open opens (creating if needed) the database file at path, without
 // migrating it. The folder must exist. The file is created with mode 0600.
 func Open(path string) (*Store, error) {
@@ -63,7 +79,8 @@ func openDB(path string) (*db, error) {
 	} else {
 		f.Close()
 	}
-	w, err := sql.Open("sqlite3", SQLiteDSN(path))
+	registerWriterDriver()
+	w, err := sql.Open(writerDriver, SQLiteDSN(path))
 	if err != nil {
 		return nil, fmt.Errorf("opening database %s: %w", path, err)
 	}

@@ -177,17 +177,48 @@ func (s *Store) MarkWelcomed(ctx context.Context, tenantID, chat string) (first 
 	return n == 1, err
 }
 
+// removeBatch is how many rows one retention statement deletes: each is
+// its own short transaction, so the single writer is never held for long
+// and a run cut short keeps what it removed.
+const removeBatch = 1000
+
 // RemoveOldMessages deletes log rows created before cutoff, keeping those
-// still waiting for an answer, and outbox rows that are done; it returns
-// how many messages it removed.
+// still waiting for an answer, and outbox rows that are done, in batches;
+// it returns how many messages it removed.
 func (s *Store) RemoveOldMessages(ctx context.Context, cutoff time.Time) (int64, error) {
-	res, err := s.db.write.ExecContext(ctx, `DELETE FROM messages WHERE created_at < ? AND status NOT IN ('received', 'pending')`, ms(cutoff))
-	if err != nil {
-		return 0, fmt.Errorf("removing old messages: %w", err)
+	if _, err := s.deleteInBatches(ctx, `DELETE FROM webhook_deliveries WHERE id IN
+		(SELECT id FROM webhook_deliveries WHERE created_at < ? AND status <> 'pending' LIMIT ?)`, ms(cutoff)); err != nil {
+		return 0, fmt.Errorf("removing old webhook deliveries: %w", err)
 	}
-	n, _ := res.RowsAffected()
-	if _, err := s.db.write.ExecContext(ctx, `DELETE FROM webhook_deliveries WHERE created_at < ? AND status <> 'pending'`, ms(cutoff)); err != nil {
-		return n, fmt.Errorf("removing old webhook deliveries: %w", err)
+	n, err := s.deleteInBatches(ctx, `DELETE FROM messages WHERE id IN
+		(SELECT id FROM messages WHERE created_at < ? AND status NOT IN ('received', 'pending') LIMIT ?)`, ms(cutoff))
+	if err != nil {
+		return n, fmt.Errorf("removing old messages: %w", err)
 	}
 	return n, nil
+}
+
+// deleteInBatches runs a DELETE taking (cutoff, limit) until it removes
+// less than a batch, letting other writers in between.
+func (s *Store) deleteInBatches(ctx context.Context, q string, cutoff int64) (int64, error) {
+	var total int64
+	for {
+		res, err := s.db.write.ExecContext(ctx, q, cutoff, removeBatch)
+		if err != nil {
+			return total, err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, err
+		}
+		total += n
+		if n < removeBatch {
+			return total, nil
+		}
+		select {
+		case <-ctx.Done():
+			return total, ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 }
