@@ -14,7 +14,7 @@ import (
 
 // JSON shapes of contract §6.
 
-type apiQR struct {
+type qrResponse struct {
 	State     string  `json:"state"`
 	QR        *string `json:"qr"`
 	QRCode    *string `json:"qr_code"`
@@ -22,19 +22,19 @@ type apiQR struct {
 	ExpiresAt *string `json:"expires_at"`
 }
 
-type apiStatus struct {
-	Tenant  apiTenant        `json:"tenant"`
-	Session apiSessionStatus `json:"session"`
-	Worker  apiWorker        `json:"worker"`
+type statusResponse struct {
+	Tenant  tenantJSON  `json:"tenant"`
+	Session sessionJSON `json:"session"`
+	Worker  workerJSON  `json:"worker"`
 }
 
-type apiTenant struct {
+type tenantJSON struct {
 	ID     string `json:"id"`
 	Name   string `json:"name"`
 	Status string `json:"status"`
 }
 
-type apiSessionStatus struct {
+type sessionJSON struct {
 	State       string  `json:"state"`
 	JID         *string `json:"jid"`
 	PushName    *string `json:"push_name"`
@@ -44,13 +44,18 @@ type apiSessionStatus struct {
 	PairCode    *string `json:"pair_code"`
 }
 
-type apiWorker struct {
+type workerJSON struct {
 	Status     string  `json:"status"`
 	LastSeenAt *string `json:"last_seen_at"`
 	Restarts   int     `json:"restarts"`
 }
 
-type apiLog struct {
+type logsResponse struct {
+	Logs []logJSON `json:"logs"`
+	Next *string   `json:"next"` // ?before= of the next page; null on the last
+}
+
+type logJSON struct {
 	ID        int64  `json:"id"`
 	Direction string `json:"direction"`
 	Chat      string `json:"chat"`
@@ -81,7 +86,7 @@ func (p *Portal) apiQR(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := apiQR{State: string(s.State)}
+	out := qrResponse{State: string(s.State)}
 	if s.State == tenant.StateQRReady {
 		out.QR, out.QRCode = strPtr(s.QRDataURI), strPtr(s.QRCode)
 		out.UpdatedAt, out.ExpiresAt = timePtr(s.QRUpdatedAt), timePtr(s.QRExpiresAt)
@@ -96,11 +101,11 @@ func (p *Portal) apiStatus(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, apiStatus{
-		Tenant: apiTenant{ID: t.ID, Name: t.Name, Status: string(t.Status)},
-		Session: apiSessionStatus{State: string(s.State), JID: strPtr(s.JID), PushName: strPtr(s.PushName),
+	return c.JSON(http.StatusOK, statusResponse{
+		Tenant: tenantJSON{ID: t.ID, Name: t.Name, Status: string(t.Status)},
+		Session: sessionJSON{State: string(s.State), JID: strPtr(s.JID), PushName: strPtr(s.PushName),
 			ConnectedAt: timePtr(s.ConnectedAt), LastError: strPtr(s.LastError), ErrorCode: strPtr(s.ErrorCode), PairCode: strPtr(s.PairCode)},
-		Worker: apiWorker{Status: string(w.Status), LastSeenAt: timePtr(w.LastSeenAt), Restarts: w.Restarts},
+		Worker: workerJSON{Status: string(w.Status), LastSeenAt: timePtr(w.LastSeenAt), Restarts: w.Restarts},
 	})
 }
 
@@ -120,12 +125,9 @@ func (p *Portal) apiLogs(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := struct {
-		Logs []apiLog `json:"logs"`
-		Next *string  `json:"next"`
-	}{Logs: []apiLog{}, Next: strPtr(next)}
+	out := logsResponse{Logs: []logJSON{}, Next: strPtr(next)}
 	for _, m := range msgs {
-		out.Logs = append(out.Logs, apiLog{ID: m.ID, Direction: m.Direction, Chat: m.Chat, Sender: m.Sender, Body: m.Body,
+		out.Logs = append(out.Logs, logJSON{ID: m.ID, Direction: m.Direction, Chat: m.Chat, Sender: m.Sender, Body: m.Body,
 			Status: m.Status, Error: m.Error, CreatedAt: m.CreatedAt.UTC().Format(time.RFC3339)})
 	}
 	return c.JSON(http.StatusOK, out)
@@ -152,7 +154,7 @@ func (p *Portal) apiCreateTenant(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusCreated, apiTenant{ID: t.ID, Name: t.Name, Status: string(t.Status)})
+	return c.JSON(http.StatusCreated, tenantJSON{ID: t.ID, Name: t.Name, Status: string(t.Status)})
 }
 
 func (p *Portal) apiBotGet(c echo.Context) error {
