@@ -13,7 +13,7 @@ import (
 	"wabot/views"
 )
 
-func (p *Portal) adminPage(c echo.Context) error {
+func (p *Portal) adminShow(c echo.Context) error {
 	ctx := c.Request().Context()
 	filter := tenant.SessionState(c.QueryParam("state"))
 	if filter != "" && !slices.Contains(tenant.AllSessionStates, filter) {
@@ -71,9 +71,9 @@ var adminActionText = map[string]struct{ title, message string }{
 	"reset":   {"Reset this tenant's session?", "wabot deletes the device keys under sessions/<tenantId>/; the tenant must scan a new QR code."},
 }
 
-// adminTenant loads the tenant named in the path, after checking the id
+// tenantFromPath loads the tenant named in the path, after checking the id
 // has wabot's shape.
-func (p *Portal) adminTenant(c echo.Context) (tenant.Tenant, error) {
+func (p *Portal) tenantFromPath(c echo.Context) (tenant.Tenant, error) {
 	id := c.Param("id")
 	if !tenant.ValidTenantID(id) {
 		return tenant.Tenant{}, echo.NewHTTPError(http.StatusNotFound)
@@ -85,12 +85,14 @@ func (p *Portal) adminTenant(c echo.Context) (tenant.Tenant, error) {
 	return t, err
 }
 
-func (p *Portal) adminConfirm(c echo.Context) error {
+// adminActionConfirm asks before an admin action on a tenant;
+// adminActionApply carries it out.
+func (p *Portal) adminActionConfirm(c echo.Context) error {
 	a, ok := adminActionText[c.Param("action")]
 	if !ok {
 		return echo.NewHTTPError(http.StatusNotFound)
 	}
-	t, err := p.adminTenant(c)
+	t, err := p.tenantFromPath(c)
 	if err != nil {
 		return err
 	}
@@ -101,34 +103,26 @@ func (p *Portal) adminConfirm(c echo.Context) error {
 	}))
 }
 
-func (p *Portal) adminAction(c echo.Context) error {
+func (p *Portal) adminActionApply(c echo.Context) error {
 	action := c.Param("action")
 	if _, ok := adminActionText[action]; !ok {
 		return echo.NewHTTPError(http.StatusNotFound)
 	}
-	t, err := p.adminTenant(c)
+	t, err := p.tenantFromPath(c)
 	if err != nil {
 		return err
 	}
-	u, _ := currentUser(c)
-	if err := p.applyAdminAction(c, u, t, action); err != nil {
+	admin, _ := currentUser(c)
+	if err := ApplyTenantAction(c.Request().Context(), p.store, p.sessions, admin, t, action); err != nil {
 		if tenant.ErrorCode(err) == "" {
 			return err
 		}
 		p.flash(c, "error", err.Error())
 		return c.Redirect(http.StatusSeeOther, "/admin")
 	}
+	p.log.Info("admin action", "admin", admin.ID, "action", action, "tenant", t.ID)
 	p.flash(c, "ok", t.Name+": "+action+" done.")
 	return c.Redirect(http.StatusSeeOther, "/admin")
-}
-
-// applyAdminAction carries out and audits an admin action.
-func (p *Portal) applyAdminAction(c echo.Context, u tenant.User, t tenant.Tenant, action string) error {
-	if err := ApplyTenantAction(c.Request().Context(), p.store, p.sessions, u, t, action); err != nil {
-		return err
-	}
-	p.log.Info("admin action", "admin", u.ID, "action", action, "tenant", t.ID)
-	return nil
 }
 
 // ApplyTenantAction carries out an admin action on a tenant (approve,

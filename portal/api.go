@@ -81,7 +81,7 @@ func timePtr(t time.Time) *string {
 	return &s
 }
 
-func (p *Portal) apiQR(c echo.Context) error {
+func (p *Portal) apiQRShow(c echo.Context) error {
 	s, err := p.store.SessionOf(c.Request().Context(), currentTenant(c).ID)
 	if err != nil {
 		return err
@@ -95,7 +95,7 @@ func (p *Portal) apiQR(c echo.Context) error {
 	return c.JSON(http.StatusOK, out)
 }
 
-func (p *Portal) apiStatus(c echo.Context) error {
+func (p *Portal) apiStatusShow(c echo.Context) error {
 	t := currentTenant(c)
 	s, w, err := p.sessionAndWorker(c.Request().Context(), t.ID)
 	if err != nil {
@@ -109,7 +109,7 @@ func (p *Portal) apiStatus(c echo.Context) error {
 	})
 }
 
-func (p *Portal) apiLogs(c echo.Context) error {
+func (p *Portal) apiLogsShow(c echo.Context) error {
 	limit := 50
 	if l := c.QueryParam("limit"); l != "" {
 		n, err := strconv.Atoi(l)
@@ -143,21 +143,21 @@ func decodeJSON(c echo.Context, v any) error {
 	return nil
 }
 
-func (p *Portal) apiCreateTenant(c echo.Context) error {
+func (p *Portal) apiTenantCreate(c echo.Context) error {
 	var in struct {
 		Name string `json:"name"`
 	}
 	if err := decodeJSON(c, &in); err != nil {
 		return err
 	}
-	t, err := p.createTenant(c, in.Name)
+	t, err := p.createTenantAndSession(c, in.Name)
 	if err != nil {
 		return err
 	}
 	return c.JSON(http.StatusCreated, tenantJSON{ID: t.ID, Name: t.Name, Status: string(t.Status)})
 }
 
-func (p *Portal) apiBotGet(c echo.Context) error {
+func (p *Portal) apiBotShow(c echo.Context) error {
 	cfg, err := p.bot.Config(c.Request().Context(), currentTenant(c).ID)
 	if err != nil {
 		return err
@@ -165,7 +165,7 @@ func (p *Portal) apiBotGet(c echo.Context) error {
 	return c.JSON(http.StatusOK, cfg)
 }
 
-func (p *Portal) apiBotPut(c echo.Context) error {
+func (p *Portal) apiBotSave(c echo.Context) error {
 	cfg := tenant.DefaultBotConfig() // fields left out keep their defaults
 	if err := decodeJSON(c, &cfg); err != nil {
 		return err
@@ -177,22 +177,21 @@ func (p *Portal) apiBotPut(c echo.Context) error {
 	return c.JSON(http.StatusOK, saved)
 }
 
-func (p *Portal) apiLink(c echo.Context) error {
-	if err := p.sessions.Link(c.Request().Context(), currentTenant(c).ID); err != nil {
+// apiLinkNew starts a link attempt and answers like apiQRShow, with the
+// first QR code when it comes within 3 s.
+func (p *Portal) apiLinkNew(c echo.Context) error {
+	ctx, tenantID := c.Request().Context(), currentTenant(c).ID
+	if err := p.sessions.Link(ctx, tenantID); err != nil {
 		return err
 	}
-	return p.apiQRWhenReady(c)
-}
-
-// apiQRWhenReady answers with the first QR code when it comes quickly.
-func (p *Portal) apiQRWhenReady(c echo.Context) error {
-	if _, err := p.waitForCode(c.Request().Context(), currentTenant(c).ID, 3*time.Second); err != nil {
+	if _, err := p.waitForCode(ctx, tenantID, 3*time.Second); err != nil {
 		return err
 	}
-	return p.apiQR(c)
+	return p.apiQRShow(c)
 }
 
-func (p *Portal) apiLinkPhone(c echo.Context) error {
+// apiLinkPhoneNew answers with a pairing code for {"phone": ...}.
+func (p *Portal) apiLinkPhoneNew(c echo.Context) error {
 	var in struct {
 		Phone string `json:"phone"`
 	}

@@ -360,11 +360,11 @@ func (p *Portal) signIn(c echo.Context, u tenant.User) error {
 
 const sessionUserKey = "uid"
 
-func (p *Portal) handleBegin(c echo.Context) error {
+func (p *Portal) authBegin(c echo.Context) error {
 	return p.auth.begin(c, c.Param("provider"))
 }
 
-func (p *Portal) handleCallback(c echo.Context) error {
+func (p *Portal) authCallback(c echo.Context) error {
 	provider := c.Param("provider")
 	id, next, err := p.auth.callback(c, provider)
 	if err != nil {
@@ -380,7 +380,7 @@ func (p *Portal) handleCallback(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, landing(u, next))
 }
 
-func (p *Portal) handleLoginLink(c echo.Context) error {
+func (p *Portal) authLoginLink(c echo.Context) error {
 	token := c.QueryParam("token")
 	if token == "" {
 		return tenant.Errorf(tenant.CodeBadRequest, "the sign-in link is incomplete")
@@ -410,7 +410,7 @@ func landing(u tenant.User, next string) string {
 	return "/app"
 }
 
-func (p *Portal) handleLogout(c echo.Context) error {
+func (p *Portal) authLogout(c echo.Context) error {
 	if err := p.sm.Destroy(c.Request().Context()); err != nil {
 		return err
 	}

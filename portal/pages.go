@@ -17,7 +17,8 @@ import (
 	"wabot/views"
 )
 
-func (p *Portal) home(c echo.Context) error {
+// homeShow is the sign-in page, or a redirect for a user already signed in.
+func (p *Portal) homeShow(c echo.Context) error {
 	if u, ok := currentUser(c); ok {
 		return c.Redirect(http.StatusSeeOther, landing(u, safeNext(c.QueryParam("next"))))
 	}
@@ -38,7 +39,7 @@ func (p *Portal) home(c echo.Context) error {
 	return Render(c, http.StatusOK, views.SignInPage(v))
 }
 
-func (p *Portal) dashboard(c echo.Context) error {
+func (p *Portal) dashboardShow(c echo.Context) error {
 	u, _ := currentUser(c)
 	if u.TenantID == "" {
 		return Render(c, http.StatusOK, views.CreateTenantPage(views.CreateTenantView{Chrome: p.chrome(c, "Create your workspace", "app")}))
@@ -71,8 +72,9 @@ func (p *Portal) sessionAndWorker(ctx context.Context, id string) (tenant.Sessio
 	return s, w, err
 }
 
-// createTenant is shared by the form and the JSON API.
-func (p *Portal) createTenant(c echo.Context, name string) (tenant.Tenant, error) {
+// createTenantAndSession creates the signed-in user's tenant and starts its
+// WhatsApp session; the form and the JSON API share it.
+func (p *Portal) createTenantAndSession(c echo.Context, name string) (tenant.Tenant, error) {
 	u, _ := currentUser(c)
 	t, err := p.store.CreateTenant(c.Request().Context(), u.ID, name, p.cfg.AutoApprove)
 	if err != nil {
@@ -85,9 +87,11 @@ func (p *Portal) createTenant(c echo.Context, name string) (tenant.Tenant, error
 	return t, nil
 }
 
-func (p *Portal) createTenantForm(c echo.Context) error {
+// tenantCreate handles the create-workspace form, showing it again when
+// the name is refused.
+func (p *Portal) tenantCreate(c echo.Context) error {
 	name := c.FormValue("name")
-	_, err := p.createTenant(c, name)
+	_, err := p.createTenantAndSession(c, name)
 	var de *tenant.Error
 	if errors.As(err, &de) && de.Code == tenant.CodeInvalid {
 		msg := de.Msg
@@ -105,9 +109,9 @@ func (p *Portal) createTenantForm(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/app/link")
 }
 
-// linkPage shows the QR code inside the first response and starts a link
+// linkShow shows the QR code inside the first response and starts a link
 // attempt when there is none (opening the page is asking for a code).
-func (p *Portal) linkPage(c echo.Context) error {
+func (p *Portal) linkShow(c echo.Context) error {
 	t := currentTenant(c)
 	ctx := c.Request().Context()
 	sess, err := p.store.SessionOf(ctx, t.ID)
@@ -221,7 +225,9 @@ func (p *Portal) linkNew(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/app/link")
 }
 
-func (p *Portal) linkPhoneForm(c echo.Context) error {
+// linkPhoneNew asks WhatsApp for a pairing code for the phone number in
+// the form, the alternative to scanning.
+func (p *Portal) linkPhoneNew(c echo.Context) error {
 	t := currentTenant(c)
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 45*time.Second)
 	defer cancel()
@@ -238,13 +244,15 @@ func (p *Portal) linkPhoneForm(c echo.Context) error {
 }
 
 // Session actions (reset, logout) ask first.
-var sessionActions = map[string]struct{ title, message, button string }{
+var sessionActionText = map[string]struct{ title, message, button string }{
 	"reset":  {"Reset the WhatsApp session?", "wabot forgets this device's keys and starts over with a new QR code. The phone may still list the old device until you remove it there.", "Reset"},
 	"logout": {"Unlink WhatsApp?", "wabot asks WhatsApp to unlink this device, then starts over with a new QR code. The bot stops answering until you link again.", "Unlink"},
 }
 
-func (p *Portal) confirmSessionAction(c echo.Context) error {
-	a, ok := sessionActions[c.Param("action")]
+// sessionActionConfirm asks before a reset or logout of the tenant's own
+// WhatsApp session; sessionActionApply carries it out.
+func (p *Portal) sessionActionConfirm(c echo.Context) error {
+	a, ok := sessionActionText[c.Param("action")]
 	if !ok {
 		return echo.NewHTTPError(http.StatusNotFound)
 	}
@@ -254,7 +262,7 @@ func (p *Portal) confirmSessionAction(c echo.Context) error {
 	}))
 }
 
-func (p *Portal) sessionAction(c echo.Context) error {
+func (p *Portal) sessionActionApply(c echo.Context) error {
 	t := currentTenant(c)
 	ctx := c.Request().Context()
 	var err error
@@ -277,7 +285,7 @@ func (p *Portal) sessionAction(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/app/link")
 }
 
-func (p *Portal) logsPage(c echo.Context) error {
+func (p *Portal) logsShow(c echo.Context) error {
 	t := currentTenant(c)
 	q := tenant.MessageQuery{Limit: 50, Before: c.QueryParam("before"), Text: c.QueryParam("q"),
 		Direction: c.QueryParam("direction"), Status: c.QueryParam("status")}
@@ -307,7 +315,7 @@ func (p *Portal) logsPage(c echo.Context) error {
 	return Render(c, http.StatusOK, views.LogsPage(v))
 }
 
-func (p *Portal) botPage(c echo.Context) error {
+func (p *Portal) botShow(c echo.Context) error {
 	t := currentTenant(c)
 	cfg, err := p.bot.Config(c.Request().Context(), t.ID)
 	if err != nil {
