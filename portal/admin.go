@@ -19,7 +19,7 @@ func (p *Portal) adminShow(c echo.Context) error {
 	if filter != "" && !slices.Contains(tenant.AllSessionStates, filter) {
 		return tenant.Errorf(tenant.CodeBadRequest, "unknown session state %q", filter)
 	}
-	all, err := p.store.Overviews(ctx, "")
+	overviews, err := p.store.Overviews(ctx, "")
 	if err != nil {
 		return err
 	}
@@ -32,7 +32,7 @@ func (p *Portal) adminShow(c echo.Context) error {
 	for _, s := range tenant.AllSessionStates {
 		v.States = append(v.States, string(s))
 	}
-	for _, o := range all {
+	for _, o := range overviews {
 		v.Counts[string(o.Session.State)]++
 		if filter != "" && o.Session.State != filter {
 			continue
@@ -45,15 +45,15 @@ func (p *Portal) adminShow(c echo.Context) error {
 			WorkerStatus: string(o.Worker.Status), Actions: adminActions(o.Tenant.Status),
 		})
 	}
-	for _, a := range audit {
-		v.Audit = append(v.Audit, views.AuditRow{At: a.At.UTC().Format("2 Jan 15:04:05"), Actor: a.ActorEmail, Action: a.Action, Tenant: a.TenantID, Detail: a.Detail})
+	for _, entry := range audit {
+		v.Audit = append(v.Audit, views.AuditRow{At: entry.At.UTC().Format("2 Jan 15:04:05"), Actor: entry.ActorEmail, Action: entry.Action, Tenant: entry.TenantID, Detail: entry.Detail})
 	}
 	return Render(c, http.StatusOK, views.AdminPage(v))
 }
 
 // adminActions are the actions that make sense for a tenant's status.
-func adminActions(s tenant.Status) []string {
-	switch s {
+func adminActions(status tenant.Status) []string {
+	switch status {
 	case tenant.StatusPending:
 		return []string{"approve", "suspend", "restart", "reset"}
 	case tenant.StatusSuspended:
@@ -88,7 +88,8 @@ func (p *Portal) tenantFromPath(c echo.Context) (tenant.Tenant, error) {
 // adminActionConfirm asks before an admin action on a tenant;
 // adminActionApply carries it out.
 func (p *Portal) adminActionConfirm(c echo.Context) error {
-	a, ok := adminActionText[c.Param("action")]
+	action := c.Param("action")
+	text, ok := adminActionText[action]
 	if !ok {
 		return echo.NewHTTPError(http.StatusNotFound)
 	}
@@ -97,9 +98,9 @@ func (p *Portal) adminActionConfirm(c echo.Context) error {
 		return err
 	}
 	return Render(c, http.StatusOK, views.ConfirmPage(views.ConfirmView{
-		Chrome: p.chrome(c, a.title, "admin"), Title: a.title, Message: t.Name + ": " + a.message,
-		Action: "/admin/tenants/" + t.ID + "/" + c.Param("action"), Button: c.Param("action"), Cancel: "/admin",
-		Danger: c.Param("action") != "approve" && c.Param("action") != "resume",
+		Chrome: p.chrome(c, text.title, "admin"), Title: text.title, Message: t.Name + ": " + text.message,
+		Action: "/admin/tenants/" + t.ID + "/" + action, Button: action, Cancel: "/admin",
+		Danger: action != "approve" && action != "resume",
 	}))
 }
 
@@ -128,23 +129,23 @@ func (p *Portal) adminActionApply(c echo.Context) error {
 // ApplyTenantAction carries out an admin action on a tenant (approve,
 // suspend, resume, restart, reset) and writes it to the audit log. The
 // admin page and the command line both act through it.
-func ApplyTenantAction(ctx context.Context, st *tenant.Store, sessions Sessions, actor tenant.User, t tenant.Tenant, action string) error {
+func ApplyTenantAction(ctx context.Context, store *tenant.Store, sessions Sessions, actor tenant.User, t tenant.Tenant, action string) error {
 	var err error
 	switch action {
 	case "approve":
 		if t.Status != tenant.StatusPending {
 			return tenant.Errorf(tenant.CodeConflict, "%s is not waiting for approval", t.Name)
 		}
-		err = st.SetTenantStatus(ctx, t.ID, tenant.StatusActive)
+		err = store.SetTenantStatus(ctx, t.ID, tenant.StatusActive)
 	case "suspend":
-		if err = st.SetTenantStatus(ctx, t.ID, tenant.StatusSuspended); err == nil {
+		if err = store.SetTenantStatus(ctx, t.ID, tenant.StatusSuspended); err == nil {
 			err = sessions.Stop(ctx, t.ID)
 		}
 	case "resume":
 		if t.Status != tenant.StatusSuspended {
 			return tenant.Errorf(tenant.CodeConflict, "%s is not suspended", t.Name)
 		}
-		if err = st.SetTenantStatus(ctx, t.ID, tenant.StatusActive); err == nil {
+		if err = store.SetTenantStatus(ctx, t.ID, tenant.StatusActive); err == nil {
 			err = sessions.Add(t.ID)
 		}
 	case "restart":
@@ -157,5 +158,5 @@ func ApplyTenantAction(ctx context.Context, st *tenant.Store, sessions Sessions,
 	if err != nil {
 		return err
 	}
-	return st.Audit(ctx, actor, action, t.ID, t.Name)
+	return store.Audit(ctx, actor, action, t.ID, t.Name)
 }

@@ -66,14 +66,16 @@ type logJSON struct {
 	CreatedAt string `json:"created_at"`
 }
 
-func strPtr(s string) *string {
+// nullIfEmpty makes "" a JSON null.
+func nullIfEmpty(s string) *string {
 	if s == "" {
 		return nil
 	}
 	return &s
 }
 
-func timePtr(t time.Time) *string {
+// rfc3339OrNull makes the zero time a JSON null.
+func rfc3339OrNull(t time.Time) *string {
 	if t.IsZero() {
 		return nil
 	}
@@ -82,14 +84,14 @@ func timePtr(t time.Time) *string {
 }
 
 func (p *Portal) apiQRShow(c echo.Context) error {
-	s, err := p.store.SessionOf(c.Request().Context(), currentTenant(c).ID)
+	sess, err := p.store.SessionOf(c.Request().Context(), currentTenant(c).ID)
 	if err != nil {
 		return err
 	}
-	out := qrResponse{State: string(s.State)}
-	if s.State == tenant.StateQRReady {
-		out.QR, out.QRCode = strPtr(s.QRDataURI), strPtr(s.QRCode)
-		out.UpdatedAt, out.ExpiresAt = timePtr(s.QRUpdatedAt), timePtr(s.QRExpiresAt)
+	out := qrResponse{State: string(sess.State)}
+	if sess.State == tenant.StateQRReady {
+		out.QR, out.QRCode = nullIfEmpty(sess.QRDataURI), nullIfEmpty(sess.QRCode)
+		out.UpdatedAt, out.ExpiresAt = rfc3339OrNull(sess.QRUpdatedAt), rfc3339OrNull(sess.QRExpiresAt)
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.JSON(http.StatusOK, out)
@@ -97,22 +99,22 @@ func (p *Portal) apiQRShow(c echo.Context) error {
 
 func (p *Portal) apiStatusShow(c echo.Context) error {
 	t := currentTenant(c)
-	s, w, err := p.sessionAndWorker(c.Request().Context(), t.ID)
+	sess, worker, err := p.sessionAndWorker(c.Request().Context(), t.ID)
 	if err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, statusResponse{
 		Tenant: tenantJSON{ID: t.ID, Name: t.Name, Status: string(t.Status)},
-		Session: sessionJSON{State: string(s.State), JID: strPtr(s.JID), PushName: strPtr(s.PushName),
-			ConnectedAt: timePtr(s.ConnectedAt), LastError: strPtr(s.LastError), ErrorCode: strPtr(s.ErrorCode), PairCode: strPtr(s.PairCode)},
-		Worker: workerJSON{Status: string(w.Status), LastSeenAt: timePtr(w.LastSeenAt), Restarts: w.Restarts},
+		Session: sessionJSON{State: string(sess.State), JID: nullIfEmpty(sess.JID), PushName: nullIfEmpty(sess.PushName),
+			ConnectedAt: rfc3339OrNull(sess.ConnectedAt), LastError: nullIfEmpty(sess.LastError), ErrorCode: nullIfEmpty(sess.ErrorCode), PairCode: nullIfEmpty(sess.PairCode)},
+		Worker: workerJSON{Status: string(worker.Status), LastSeenAt: rfc3339OrNull(worker.LastSeenAt), Restarts: worker.Restarts},
 	})
 }
 
 func (p *Portal) apiLogsShow(c echo.Context) error {
 	limit := 50
-	if l := c.QueryParam("limit"); l != "" {
-		n, err := strconv.Atoi(l)
+	if raw := c.QueryParam("limit"); raw != "" {
+		n, err := strconv.Atoi(raw)
 		if err != nil || n < 1 || n > 200 {
 			return &tenant.Error{Code: tenant.CodeBadRequest, Msg: "limit must be a number from 1 to 200"}
 		}
@@ -125,7 +127,7 @@ func (p *Portal) apiLogsShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := logsResponse{Logs: []logJSON{}, Next: strPtr(next)}
+	out := logsResponse{Logs: []logJSON{}, Next: nullIfEmpty(next)}
 	for _, m := range msgs {
 		out.Logs = append(out.Logs, logJSON{ID: m.ID, Direction: m.Direction, Chat: m.Chat, Sender: m.Sender, Body: m.Body,
 			Status: m.Status, Error: m.Error, CreatedAt: m.CreatedAt.UTC().Format(time.RFC3339)})

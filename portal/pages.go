@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -29,11 +30,11 @@ func (p *Portal) homeShow(c echo.Context) error {
 		if name == providerOIDC {
 			label = "Sign in with single sign-on"
 		}
-		u := "/auth/" + name
+		href := "/auth/" + name
 		if next != "" {
-			u += "?next=" + url.QueryEscape(next)
+			href += "?next=" + url.QueryEscape(next)
 		}
-		v.Providers = append(v.Providers, views.ProviderLink{Name: name, Label: label, URL: u})
+		v.Providers = append(v.Providers, views.ProviderLink{Name: name, Label: label, URL: href})
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return Render(c, http.StatusOK, views.SignInPage(v))
@@ -49,7 +50,7 @@ func (p *Portal) dashboardShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	sess, w, err := p.sessionAndWorker(ctx, t.ID)
+	sess, worker, err := p.sessionAndWorker(ctx, t.ID)
 	if err != nil {
 		return err
 	}
@@ -59,17 +60,17 @@ func (p *Portal) dashboardShow(c echo.Context) error {
 	}
 	return Render(c, http.StatusOK, views.Dashboard(views.DashboardView{
 		Chrome: p.chrome(c, t.Name, "app"), Tenant: tenantView(t),
-		Session: sessionView(sess, w, time.Now()), Messages: messageViews(msgs),
+		Session: sessionView(sess, worker, time.Now()), Messages: messageViews(msgs),
 	}))
 }
 
-func (p *Portal) sessionAndWorker(ctx context.Context, id string) (tenant.Session, tenant.Worker, error) {
-	s, err := p.store.SessionOf(ctx, id)
+func (p *Portal) sessionAndWorker(ctx context.Context, tenantID string) (tenant.Session, tenant.Worker, error) {
+	sess, err := p.store.SessionOf(ctx, tenantID)
 	if err != nil {
-		return s, tenant.Worker{}, err
+		return sess, tenant.Worker{}, err
 	}
-	w, err := p.store.WorkerOf(ctx, id)
-	return s, w, err
+	worker, err := p.store.WorkerOf(ctx, tenantID)
+	return sess, worker, err
 }
 
 // createTenantAndSession creates the signed-in user's tenant and starts its
@@ -137,29 +138,29 @@ func (p *Portal) linkShow(c echo.Context) error {
 
 // waitForCode lets the first response carry the QR code when it arrives
 // within wait.
-func (p *Portal) waitForCode(ctx context.Context, id string, wait time.Duration) (tenant.Session, error) {
+func (p *Portal) waitForCode(ctx context.Context, tenantID string, wait time.Duration) (tenant.Session, error) {
 	deadline := time.Now().Add(wait)
 	for {
-		s, err := p.store.SessionOf(ctx, id)
-		if err != nil || s.State != tenant.StateQRPending || time.Now().After(deadline) {
-			return s, err
+		sess, err := p.store.SessionOf(ctx, tenantID)
+		if err != nil || sess.State != tenant.StateQRPending || time.Now().After(deadline) {
+			return sess, err
 		}
 		select {
 		case <-ctx.Done():
-			return s, ctx.Err()
+			return sess, ctx.Err()
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }
 
-func (p *Portal) linkPanel(ctx context.Context, id string, s tenant.Session) (views.LinkPanelView, error) {
-	w, err := p.store.WorkerOf(ctx, id)
+func (p *Portal) linkPanel(ctx context.Context, tenantID string, sess tenant.Session) (views.LinkPanelView, error) {
+	worker, err := p.store.WorkerOf(ctx, tenantID)
 	if err != nil {
 		return views.LinkPanelView{}, err
 	}
 	return views.LinkPanelView{
-		Session: sessionView(s, w, time.Now()), TenantID: id, Demo: p.cfg.Demo,
-		Version: panelVersion(s), StreamURL: "/app/link/events",
+		Session: sessionView(sess, worker, time.Now()), TenantID: tenantID, Demo: p.cfg.Demo,
+		Version: panelVersion(sess), StreamURL: "/app/link/events",
 	}, nil
 }
 
@@ -252,13 +253,14 @@ var sessionActionText = map[string]struct{ title, message, button string }{
 // sessionActionConfirm asks before a reset or logout of the tenant's own
 // WhatsApp session; sessionActionApply carries it out.
 func (p *Portal) sessionActionConfirm(c echo.Context) error {
-	a, ok := sessionActionText[c.Param("action")]
+	action := c.Param("action")
+	text, ok := sessionActionText[action]
 	if !ok {
 		return echo.NewHTTPError(http.StatusNotFound)
 	}
 	return Render(c, http.StatusOK, views.ConfirmPage(views.ConfirmView{
-		Chrome: p.chrome(c, a.title, "app"), Title: a.title, Message: a.message,
-		Action: "/app/session/" + c.Param("action"), Button: a.button, Cancel: "/app", Danger: true,
+		Chrome: p.chrome(c, text.title, "app"), Title: text.title, Message: text.message,
+		Action: "/app/session/" + action, Button: text.button, Cancel: "/app", Danger: true,
 	}))
 }
 
@@ -293,24 +295,21 @@ func (p *Portal) logsShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	base := url.Values{}
-	for k, v := range map[string]string{"q": q.Text, "direction": q.Direction, "status": q.Status} {
-		if v != "" {
-			base.Set(k, v)
+	filters := url.Values{}
+	for name, value := range map[string]string{"q": q.Text, "direction": q.Direction, "status": q.Status} {
+		if value != "" {
+			filters.Set(name, value)
 		}
 	}
 	v := views.LogsView{
 		Chrome: p.chrome(c, "Messages", "logs"), Messages: messageViews(msgs),
 		Query: q.Text, Direction: q.Direction, Status: q.Status, Statuses: tenant.MessageStatuses,
-		IsFirst: q.Before == "", FirstURL: "/app/logs?" + base.Encode(),
+		IsFirst: q.Before == "", FirstURL: "/app/logs?" + filters.Encode(),
 	}
 	if next != "" {
-		nv := url.Values{}
-		for k, vs := range base {
-			nv[k] = vs
-		}
-		nv.Set("before", next)
-		v.NextURL = "/app/logs?" + nv.Encode()
+		nextPage := maps.Clone(filters)
+		nextPage.Set("before", next)
+		v.NextURL = "/app/logs?" + nextPage.Encode()
 	}
 	return Render(c, http.StatusOK, views.LogsPage(v))
 }
@@ -329,15 +328,14 @@ func (p *Portal) botShow(c echo.Context) error {
 func (p *Portal) botSave(c echo.Context) error {
 	t := currentTenant(c)
 	cfg := botFromForm(c)
-	op := c.FormValue("op")
-	kind, idx, _ := strings.Cut(op, ":")
-	i, _ := strconv.Atoi(idx)
-	switch kind {
+	op, arg, _ := strings.Cut(c.FormValue("op"), ":") // "save", "add", "remove:2", "up:1", "down:0"
+	index, _ := strconv.Atoi(arg)
+	switch op {
 	case "add":
 		cfg.Rules = append(cfg.Rules, tenant.Rule{Match: tenant.MatchContains})
 		return Render(c, http.StatusOK, views.BotPage(botView(p.chrome(c, "Bot", "bot"), cfg, nil)))
 	case "remove", "up", "down":
-		cfg.Rules = moveRule(cfg.Rules, kind, i)
+		cfg.Rules = moveRule(cfg.Rules, op, index)
 		return Render(c, http.StatusOK, views.BotPage(botView(p.chrome(c, "Bot", "bot"), cfg, nil)))
 	}
 	saved, err := p.bot.SaveConfig(c.Request().Context(), t.ID, cfg)
@@ -352,11 +350,13 @@ func (p *Portal) botSave(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/app/bot")
 }
 
-func moveRule(rules []tenant.Rule, kind string, i int) []tenant.Rule {
+// moveRule removes rule i or swaps it with its neighbour; op is "remove",
+// "up" or "down".
+func moveRule(rules []tenant.Rule, op string, i int) []tenant.Rule {
 	if i < 0 || i >= len(rules) {
 		return rules
 	}
-	switch kind {
+	switch op {
 	case "remove":
 		return append(rules[:i], rules[i+1:]...)
 	case "up":
@@ -386,8 +386,8 @@ func botFromForm(c echo.Context) tenant.BotConfig {
 	n := min(atoi("rule_count"), tenant.MaxRules+1)
 	cfg.Rules = []tenant.Rule{}
 	for i := range n {
-		k := "rules[" + strconv.Itoa(i) + "]."
-		cfg.Rules = append(cfg.Rules, tenant.Rule{Match: c.FormValue(k + "match"), Pattern: c.FormValue(k + "pattern"), Reply: c.FormValue(k + "reply")})
+		prefix := "rules[" + strconv.Itoa(i) + "]."
+		cfg.Rules = append(cfg.Rules, tenant.Rule{Match: c.FormValue(prefix + "match"), Pattern: c.FormValue(prefix + "pattern"), Reply: c.FormValue(prefix + "reply")})
 	}
 	return cfg
 }

@@ -38,7 +38,7 @@ type Config struct {
 	SessionLifetime time.Duration
 }
 
-func (c Config) secure() bool { return c.BaseURL.Scheme == "https" }
+func (cfg Config) secure() bool { return cfg.BaseURL.Scheme == "https" }
 
 // Sessions is what the portal asks of the per-tenant session manager.
 type Sessions interface {

@@ -54,24 +54,24 @@ func stateWords(st tenant.SessionState) (string, string) {
 	return string(st), ""
 }
 
-func sessionView(s tenant.Session, w tenant.Worker, now time.Time) views.SessionView {
-	label, line := stateWords(s.State)
+func sessionView(sess tenant.Session, worker tenant.Worker, now time.Time) views.SessionView {
+	label, line := stateWords(sess.State)
 	v := views.SessionView{
-		State: string(s.State), StateLabel: label, StateLine: line,
-		PairCode: s.PairCode, PushName: s.PushName, Number: phoneOf(s.JID),
-		WorkerStatus: string(w.Status), Restarts: w.Restarts,
-		ErrorCode: s.ErrorCode, LastError: s.LastError, Attempts: s.ReconnectAttempts,
-		LastSeen: ago(w.LastSeenAt, now),
+		State: string(sess.State), StateLabel: label, StateLine: line,
+		PairCode: sess.PairCode, PushName: sess.PushName, Number: phoneOf(sess.JID),
+		WorkerStatus: string(worker.Status), Restarts: worker.Restarts,
+		ErrorCode: sess.ErrorCode, LastError: sess.LastError, Attempts: sess.ReconnectAttempts,
+		LastSeen: ago(worker.LastSeenAt, now),
 	}
 	// Only the PNG data URI wabot renders itself goes into the page, where
 	// templ's URL check is bypassed for it.
-	if s.State == tenant.StateQRReady && strings.HasPrefix(s.QRDataURI, "data:image/png;base64,") {
-		v.QRDataURI = s.QRDataURI
-		v.QRExpiresAt = s.QRExpiresAt.UTC().Format(time.RFC3339)
-		v.QRSecondsLeft = max(0, int(s.QRExpiresAt.Sub(now).Seconds()+0.5))
+	if sess.State == tenant.StateQRReady && strings.HasPrefix(sess.QRDataURI, "data:image/png;base64,") {
+		v.QRDataURI = sess.QRDataURI
+		v.QRExpiresAt = sess.QRExpiresAt.UTC().Format(time.RFC3339)
+		v.QRSecondsLeft = max(0, int(sess.QRExpiresAt.Sub(now).Seconds()+0.5))
 	}
-	if !s.ConnectedAt.IsZero() && (s.State == tenant.StateConnected || s.State == tenant.StateDisconnected) {
-		v.ConnectedSince = s.ConnectedAt.UTC().Format("2 Jan 2006 15:04 UTC")
+	if !sess.ConnectedAt.IsZero() && (sess.State == tenant.StateConnected || sess.State == tenant.StateDisconnected) {
+		v.ConnectedSince = sess.ConnectedAt.UTC().Format("2 Jan 2006 15:04 UTC")
 	}
 	return v
 }
@@ -124,8 +124,8 @@ func messageViews(ms []tenant.Message) []views.MessageView {
 }
 
 func chatName(jid string) string {
-	if p := phoneOf(jid); p != "" && strings.HasSuffix(jid, "@s.whatsapp.net") {
-		return p
+	if phone := phoneOf(jid); phone != "" && strings.HasSuffix(jid, "@s.whatsapp.net") {
+		return phone
 	}
 	return jid
 }
