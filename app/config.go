@@ -51,12 +51,6 @@ type Config struct {
 // Secure and __Host- cookies.
 func (c *Config) Secure() bool { return c.BaseURL.Scheme == "https" }
 
-// GoogleEnabled reports whether "Sign in with Google" is configured.
-func (c *Config) GoogleEnabled() bool { return c.GoogleClientID != "" }
-
-// OIDCEnabled reports whether a generic OpenID Connect provider is configured.
-func (c *Config) OIDCEnabled() bool { return c.OIDCIssuer != "" }
-
 // UsageError is a bad command line or configuration value: the process
 // exits with status 2 and prints the message as is.
 type UsageError struct{ Msg string }
