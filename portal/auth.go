@@ -422,6 +422,3 @@ func (p *Portal) authLogout(c echo.Context) error {
 }
 
 var errNoTenant = &tenant.Error{Code: tenant.CodeNotFound, Msg: "no tenant"}
-
-// errors returned by the JSON API when the user may not act.
-var errForbidden = &tenant.Error{Code: tenant.CodeForbidden, Msg: "forbidden"}
