@@ -66,9 +66,10 @@ type setting struct {
 	parse func(c *Config, v string) error
 }
 
-// settings lists every variable of contract §2, in the order the README
-// shows them. Each parse error says what is accepted; loadConfig adds the
-// name and the value.
+// settings lists every setting of the production binary, each a WABOT_
+// environment variable and a flag of the same name that wins over it, in
+// the order the README shows them. Each parse error says what is
+// accepted; loadConfig adds the name and the value.
 var settings = []setting{
 	{"WABOT_ADDR", "127.0.0.1:8080", "listen address (host:port)", func(c *Config, v string) error {
 		host, port, err := net.SplitHostPort(v)

@@ -12,7 +12,9 @@ import (
 	"wabot/tenant"
 )
 
-// JSON shapes of contract §6.
+// Bodies of the JSON API, which scripts parse: every key is always
+// present, and a *string is null when there is no value (qr and qr_code
+// outside QR_READY, connected_at of a session that never connected).
 
 type qrResponse struct {
 	State     string  `json:"state"`
