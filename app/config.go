@@ -52,12 +52,6 @@ type Config struct {
 // Secure and __Host- cookies.
 func (c *Config) Secure() bool { return c.BaseURL.Scheme == "https" }
 
-// GoogleEnabled reports whether "Sign in with Google" is configured.
-func (c *Config) GoogleEnabled() bool { return c.GoogleClientID != "" }
-
-// OIDCEnabled reports whether a generic OpenID Connect provider is configured.
-func (c *Config) OIDCEnabled() bool { return c.OIDCIssuer != "" }
-
 // UsageError is a bad command line or configuration value: the process
 // exits with status 2 and prints the message as is.
 type UsageError struct{ Msg string }
@@ -73,9 +67,10 @@ type setting struct {
 	parse func(c *Config, v string) error
 }
 
-// settings lists every variable of contract §2, in the order the README
-// shows them. Each parse error says what is accepted; loadConfig adds the
-// name and the value.
+// settings lists every setting of the production binary, each a WABOT_
+// environment variable and a flag of the same name that wins over it, in
+// the order the README shows them. Each parse error says what is
+// accepted; loadConfig adds the name and the value.
 var settings = []setting{
 	{"WABOT_ADDR", "127.0.0.1:8080", "listen address (host:port)", func(c *Config, v string) error {
 		host, port, err := net.SplitHostPort(v)

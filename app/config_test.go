@@ -30,8 +30,8 @@ func TestConfigDefaultsMatchContract(t *testing.T) {
 		{"log format", cfg.LogFormat, "auto"},
 		{"log level", cfg.LogLevel, "info"},
 		{"webhook private", cfg.WebhookAllowPrivate, false},
-		{"google", cfg.GoogleEnabled(), false},
-		{"oidc", cfg.OIDCEnabled(), false},
+		{"google", cfg.GoogleClientID, ""},
+		{"oidc", cfg.OIDCIssuer, ""},
 		{"secure", cfg.Secure(), false},
 		{"trusted proxies", len(cfg.TrustedProxies), 0},
 	}

@@ -92,7 +92,9 @@ func (d *demo) phone(tenantID string) *fakewa.Phone {
 	return p
 }
 
-// routes adds contract §9's /dev/fake routes. Each needs the tenant's own
+// routes adds /dev/fake/tenants/{id}/ scan, messages, outbox, drop and
+// unlink, with which a person or a test plays the tenant's phone and
+// contacts; the fakewa build alone has them. Each needs the tenant's own
 // user or an admin, like any other tenant data.
 func (d *demo) routes(e *echo.Echo, st *tenant.Store) {
 	if d.srv == nil {

@@ -1,7 +1,6 @@
 package portal
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"slices"
@@ -13,13 +12,13 @@ import (
 	"wabot/views"
 )
 
-func (p *Portal) adminPage(c echo.Context) error {
+func (p *Portal) adminShow(c echo.Context) error {
 	ctx := c.Request().Context()
 	filter := tenant.SessionState(c.QueryParam("state"))
 	if filter != "" && !slices.Contains(tenant.AllSessionStates, filter) {
 		return tenant.Errorf(tenant.CodeBadRequest, "unknown session state %q", filter)
 	}
-	all, err := p.store.Overviews(ctx, "")
+	overviews, err := p.store.Overviews(ctx, "")
 	if err != nil {
 		return err
 	}
@@ -32,7 +31,7 @@ func (p *Portal) adminPage(c echo.Context) error {
 	for _, s := range tenant.AllSessionStates {
 		v.States = append(v.States, string(s))
 	}
-	for _, o := range all {
+	for _, o := range overviews {
 		v.Counts[string(o.Session.State)]++
 		if filter != "" && o.Session.State != filter {
 			continue
@@ -40,40 +39,38 @@ func (p *Portal) adminPage(c echo.Context) error {
 		label, _ := stateWords(o.Session.State)
 		v.Tenants = append(v.Tenants, views.AdminTenantRow{
 			ID: o.Tenant.ID, Name: o.Tenant.Name, Owner: o.Owner, Status: string(o.Tenant.Status),
-			State: string(o.Session.State), StateLabel: label, Number: phoneOf(o.Session.JID),
+			State: string(o.Session.State), StateLabel: label, Number: tenant.PhoneOf(o.Session.JID),
 			LastSeen: ago(o.Worker.LastSeenAt, now), Restarts: o.Worker.Restarts, LastError: o.Session.LastError,
 			WorkerStatus: string(o.Worker.Status), Actions: adminActions(o.Tenant.Status),
 		})
 	}
-	for _, a := range audit {
-		v.Audit = append(v.Audit, views.AuditRow{At: a.At.UTC().Format("2 Jan 15:04:05"), Actor: a.ActorEmail, Action: a.Action, Tenant: a.TenantID, Detail: a.Detail})
+	for _, entry := range audit {
+		v.Audit = append(v.Audit, views.AuditRow{At: entry.At.UTC().Format("2 Jan 15:04:05"), Actor: entry.ActorEmail, Action: entry.Action, Tenant: entry.TenantID, Detail: entry.Detail})
 	}
 	return Render(c, http.StatusOK, views.AdminPage(v))
 }
 
-// adminActions are the actions that make sense for a tenant's status.
-func adminActions(s tenant.Status) []string {
-	switch s {
-	case tenant.StatusPending:
-		return []string{"approve", "suspend", "restart", "reset"}
-	case tenant.StatusSuspended:
-		return []string{"resume"}
-	default:
-		return []string{"suspend", "restart", "reset"}
+// adminActions are the actions that make sense for a tenant's status,
+// as the admin page's buttons name them.
+func adminActions(status tenant.Status) []string {
+	var names []string
+	for _, a := range tenant.ActionsFor(status) {
+		names = append(names, string(a))
 	}
+	return names
 }
 
-var adminActionText = map[string]struct{ title, message string }{
-	"approve": {"Approve this tenant?", "Its bot starts answering messages as soon as its WhatsApp is connected."},
-	"suspend": {"Suspend this tenant?", "Its WhatsApp session stops and its bot answers nobody until you resume it. The link is kept."},
-	"resume":  {"Resume this tenant?", "Its WhatsApp session starts again and its bot answers messages."},
-	"restart": {"Restart this tenant's session?", "wabot reconnects its WhatsApp client, keeping the link."},
-	"reset":   {"Reset this tenant's session?", "wabot deletes the device keys under sessions/<tenantId>/; the tenant must scan a new QR code."},
+var adminActionText = map[tenant.Action]struct{ title, message string }{
+	tenant.ActionApprove: {"Approve this tenant?", "Its bot starts answering messages as soon as its WhatsApp is connected."},
+	tenant.ActionSuspend: {"Suspend this tenant?", "Its WhatsApp session stops and its bot answers nobody until you resume it. The link is kept."},
+	tenant.ActionResume:  {"Resume this tenant?", "Its WhatsApp session starts again and its bot answers messages."},
+	tenant.ActionRestart: {"Restart this tenant's session?", "wabot reconnects its WhatsApp client, keeping the link."},
+	tenant.ActionReset:   {"Reset this tenant's session?", "wabot deletes the device keys under sessions/<tenantId>/; the tenant must scan a new QR code."},
 }
 
-// adminTenant loads the tenant named in the path, after checking the id
+// tenantFromPath loads the tenant named in the path, after checking the id
 // has wabot's shape.
-func (p *Portal) adminTenant(c echo.Context) (tenant.Tenant, error) {
+func (p *Portal) tenantFromPath(c echo.Context) (tenant.Tenant, error) {
 	id := c.Param("id")
 	if !tenant.ValidTenantID(id) {
 		return tenant.Tenant{}, echo.NewHTTPError(http.StatusNotFound)
@@ -85,83 +82,43 @@ func (p *Portal) adminTenant(c echo.Context) (tenant.Tenant, error) {
 	return t, err
 }
 
-func (p *Portal) adminConfirm(c echo.Context) error {
-	a, ok := adminActionText[c.Param("action")]
-	if !ok {
+// adminActionConfirm asks before an admin action on a tenant;
+// adminActionApply carries it out.
+func (p *Portal) adminActionConfirm(c echo.Context) error {
+	action, err := tenant.ParseAction(c.Param("action"))
+	if err != nil {
 		return echo.NewHTTPError(http.StatusNotFound)
 	}
-	t, err := p.adminTenant(c)
+	text := adminActionText[action]
+	t, err := p.tenantFromPath(c)
 	if err != nil {
 		return err
 	}
 	return Render(c, http.StatusOK, views.ConfirmPage(views.ConfirmView{
-		Chrome: p.chrome(c, a.title, "admin"), Title: a.title, Message: t.Name + ": " + a.message,
-		Action: "/admin/tenants/" + t.ID + "/" + c.Param("action"), Button: c.Param("action"), Cancel: "/admin",
-		Danger: c.Param("action") != "approve" && c.Param("action") != "resume",
+		Chrome: p.chrome(c, text.title, "admin"), Title: text.title, Message: t.Name + ": " + text.message,
+		Action: "/admin/tenants/" + t.ID + "/" + string(action), Button: string(action), Cancel: "/admin",
+		Danger: action != tenant.ActionApprove && action != tenant.ActionResume,
 	}))
 }
 
-func (p *Portal) adminAction(c echo.Context) error {
-	action := c.Param("action")
-	if _, ok := adminActionText[action]; !ok {
+func (p *Portal) adminActionApply(c echo.Context) error {
+	action, err := tenant.ParseAction(c.Param("action"))
+	if err != nil {
 		return echo.NewHTTPError(http.StatusNotFound)
 	}
-	t, err := p.adminTenant(c)
+	t, err := p.tenantFromPath(c)
 	if err != nil {
 		return err
 	}
-	u, _ := currentUser(c)
-	if err := p.applyAdminAction(c, u, t, action); err != nil {
+	admin, _ := currentUser(c)
+	if err := p.sessions.Apply(c.Request().Context(), admin, t, action); err != nil {
 		if tenant.ErrorCode(err) == "" {
 			return err
 		}
 		p.flash(c, "error", err.Error())
 		return c.Redirect(http.StatusSeeOther, "/admin")
 	}
-	p.flash(c, "ok", t.Name+": "+action+" done.")
+	p.log.Info("admin action", "admin", admin.ID, "action", action, "tenant", t.ID)
+	p.flash(c, "ok", t.Name+": "+string(action)+" done.")
 	return c.Redirect(http.StatusSeeOther, "/admin")
-}
-
-// applyAdminAction carries out and audits an admin action.
-func (p *Portal) applyAdminAction(c echo.Context, u tenant.User, t tenant.Tenant, action string) error {
-	if err := ApplyTenantAction(c.Request().Context(), p.store, p.sessions, u, t, action); err != nil {
-		return err
-	}
-	p.log.Info("admin action", "admin", u.ID, "action", action, "tenant", t.ID)
-	return nil
-}
-
-// ApplyTenantAction carries out an admin action on a tenant (approve,
-// suspend, resume, restart, reset) and writes it to the audit log. The
-// admin page and the command line both act through it.
-func ApplyTenantAction(ctx context.Context, st *tenant.Store, sessions Sessions, actor tenant.User, t tenant.Tenant, action string) error {
-	var err error
-	switch action {
-	case "approve":
-		if t.Status != tenant.StatusPending {
-			return tenant.Errorf(tenant.CodeConflict, "%s is not waiting for approval", t.Name)
-		}
-		err = st.SetTenantStatus(ctx, t.ID, tenant.StatusActive)
-	case "suspend":
-		if err = st.SetTenantStatus(ctx, t.ID, tenant.StatusSuspended); err == nil {
-			err = sessions.Stop(ctx, t.ID)
-		}
-	case "resume":
-		if t.Status != tenant.StatusSuspended {
-			return tenant.Errorf(tenant.CodeConflict, "%s is not suspended", t.Name)
-		}
-		if err = st.SetTenantStatus(ctx, t.ID, tenant.StatusActive); err == nil {
-			err = sessions.Add(t.ID)
-		}
-	case "restart":
-		err = sessions.Restart(ctx, t.ID)
-	case "reset":
-		err = sessions.Reset(ctx, t.ID)
-	default:
-		return tenant.Errorf(tenant.CodeBadRequest, "unknown action %q", action)
-	}
-	if err != nil {
-		return err
-	}
-	return st.Audit(ctx, actor, action, t.ID, t.Name)
 }

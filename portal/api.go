@@ -12,9 +12,11 @@ import (
 	"wabot/tenant"
 )
 
-// JSON shapes of contract §6.
+// Bodies of the JSON API, which scripts parse: every key is always
+// present, and a *string is null when there is no value (qr and qr_code
+// outside QR_READY, connected_at of a session that never connected).
 
-type apiQR struct {
+type qrResponse struct {
 	State     string  `json:"state"`
 	QR        *string `json:"qr"`
 	QRCode    *string `json:"qr_code"`
@@ -22,19 +24,19 @@ type apiQR struct {
 	ExpiresAt *string `json:"expires_at"`
 }
 
-type apiStatus struct {
-	Tenant  apiTenant        `json:"tenant"`
-	Session apiSessionStatus `json:"session"`
-	Worker  apiWorker        `json:"worker"`
+type statusResponse struct {
+	Tenant  tenantJSON  `json:"tenant"`
+	Session sessionJSON `json:"session"`
+	Worker  workerJSON  `json:"worker"`
 }
 
-type apiTenant struct {
+type tenantJSON struct {
 	ID     string `json:"id"`
 	Name   string `json:"name"`
 	Status string `json:"status"`
 }
 
-type apiSessionStatus struct {
+type sessionJSON struct {
 	State       string  `json:"state"`
 	JID         *string `json:"jid"`
 	PushName    *string `json:"push_name"`
@@ -44,13 +46,18 @@ type apiSessionStatus struct {
 	PairCode    *string `json:"pair_code"`
 }
 
-type apiWorker struct {
+type workerJSON struct {
 	Status     string  `json:"status"`
 	LastSeenAt *string `json:"last_seen_at"`
 	Restarts   int     `json:"restarts"`
 }
 
-type apiLog struct {
+type logsResponse struct {
+	Logs []logJSON `json:"logs"`
+	Next *string   `json:"next"` // ?before= of the next page; null on the last
+}
+
+type logJSON struct {
 	ID        int64  `json:"id"`
 	Direction string `json:"direction"`
 	Chat      string `json:"chat"`
@@ -61,14 +68,16 @@ type apiLog struct {
 	CreatedAt string `json:"created_at"`
 }
 
-func strPtr(s string) *string {
+// nullIfEmpty makes "" a JSON null.
+func nullIfEmpty(s string) *string {
 	if s == "" {
 		return nil
 	}
 	return &s
 }
 
-func timePtr(t time.Time) *string {
+// rfc3339OrNull makes the zero time a JSON null.
+func rfc3339OrNull(t time.Time) *string {
 	if t.IsZero() {
 		return nil
 	}
@@ -76,38 +85,38 @@ func timePtr(t time.Time) *string {
 	return &s
 }
 
-func (p *Portal) apiQR(c echo.Context) error {
-	s, err := p.store.SessionOf(c.Request().Context(), currentTenant(c).ID)
+func (p *Portal) apiQRShow(c echo.Context) error {
+	sess, err := p.store.SessionOf(c.Request().Context(), currentTenant(c).ID)
 	if err != nil {
 		return err
 	}
-	out := apiQR{State: string(s.State)}
-	if s.State == tenant.StateQRReady {
-		out.QR, out.QRCode = strPtr(s.QRDataURI), strPtr(s.QRCode)
-		out.UpdatedAt, out.ExpiresAt = timePtr(s.QRUpdatedAt), timePtr(s.QRExpiresAt)
+	out := qrResponse{State: string(sess.State)}
+	if sess.State == tenant.StateQRReady {
+		out.QR, out.QRCode = nullIfEmpty(sess.QRDataURI), nullIfEmpty(sess.QRCode)
+		out.UpdatedAt, out.ExpiresAt = rfc3339OrNull(sess.QRUpdatedAt), rfc3339OrNull(sess.QRExpiresAt)
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.JSON(http.StatusOK, out)
 }
 
-func (p *Portal) apiStatus(c echo.Context) error {
+func (p *Portal) apiStatusShow(c echo.Context) error {
 	t := currentTenant(c)
-	s, w, err := p.sessionAndWorker(c.Request().Context(), t.ID)
+	sess, worker, err := p.sessionAndWorker(c.Request().Context(), t.ID)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, apiStatus{
-		Tenant: apiTenant{ID: t.ID, Name: t.Name, Status: string(t.Status)},
-		Session: apiSessionStatus{State: string(s.State), JID: strPtr(s.JID), PushName: strPtr(s.PushName),
-			ConnectedAt: timePtr(s.ConnectedAt), LastError: strPtr(s.LastError), ErrorCode: strPtr(s.ErrorCode), PairCode: strPtr(s.PairCode)},
-		Worker: apiWorker{Status: string(w.Status), LastSeenAt: timePtr(w.LastSeenAt), Restarts: w.Restarts},
+	return c.JSON(http.StatusOK, statusResponse{
+		Tenant: tenantJSON{ID: t.ID, Name: t.Name, Status: string(t.Status)},
+		Session: sessionJSON{State: string(sess.State), JID: nullIfEmpty(sess.JID), PushName: nullIfEmpty(sess.PushName),
+			ConnectedAt: rfc3339OrNull(sess.ConnectedAt), LastError: nullIfEmpty(sess.LastError), ErrorCode: nullIfEmpty(sess.ErrorCode), PairCode: nullIfEmpty(sess.PairCode)},
+		Worker: workerJSON{Status: string(worker.Status), LastSeenAt: rfc3339OrNull(worker.LastSeenAt), Restarts: worker.Restarts},
 	})
 }
 
-func (p *Portal) apiLogs(c echo.Context) error {
+func (p *Portal) apiLogsShow(c echo.Context) error {
 	limit := 50
-	if l := c.QueryParam("limit"); l != "" {
-		n, err := strconv.Atoi(l)
+	if raw := c.QueryParam("limit"); raw != "" {
+		n, err := strconv.Atoi(raw)
 		if err != nil || n < 1 || n > 200 {
 			return &tenant.Error{Code: tenant.CodeBadRequest, Msg: "limit must be a number from 1 to 200"}
 		}
@@ -120,12 +129,9 @@ func (p *Portal) apiLogs(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := struct {
-		Logs []apiLog `json:"logs"`
-		Next *string  `json:"next"`
-	}{Logs: []apiLog{}, Next: strPtr(next)}
+	out := logsResponse{Logs: []logJSON{}, Next: nullIfEmpty(next)}
 	for _, m := range msgs {
-		out.Logs = append(out.Logs, apiLog{ID: m.ID, Direction: m.Direction, Chat: m.Chat, Sender: m.Sender, Body: m.Body,
+		out.Logs = append(out.Logs, logJSON{ID: m.ID, Direction: m.Direction, Chat: m.Chat, Sender: m.Sender, Body: m.Body,
 			Status: string(m.Status), Error: m.Error, CreatedAt: m.CreatedAt.UTC().Format(time.RFC3339)})
 	}
 	return c.JSON(http.StatusOK, out)
@@ -141,21 +147,21 @@ func decodeJSON(c echo.Context, v any) error {
 	return nil
 }
 
-func (p *Portal) apiCreateTenant(c echo.Context) error {
+func (p *Portal) apiTenantCreate(c echo.Context) error {
 	var in struct {
 		Name string `json:"name"`
 	}
 	if err := decodeJSON(c, &in); err != nil {
 		return err
 	}
-	t, err := p.createTenant(c, in.Name)
+	t, err := p.createTenantAndSession(c, in.Name)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusCreated, apiTenant{ID: t.ID, Name: t.Name, Status: string(t.Status)})
+	return c.JSON(http.StatusCreated, tenantJSON{ID: t.ID, Name: t.Name, Status: string(t.Status)})
 }
 
-func (p *Portal) apiBotGet(c echo.Context) error {
+func (p *Portal) apiBotShow(c echo.Context) error {
 	cfg, err := p.bot.Config(c.Request().Context(), currentTenant(c).ID)
 	if err != nil {
 		return err
@@ -163,7 +169,7 @@ func (p *Portal) apiBotGet(c echo.Context) error {
 	return c.JSON(http.StatusOK, cfg)
 }
 
-func (p *Portal) apiBotPut(c echo.Context) error {
+func (p *Portal) apiBotSave(c echo.Context) error {
 	cfg := tenant.DefaultBotConfig() // fields left out keep their defaults
 	if err := decodeJSON(c, &cfg); err != nil {
 		return err
@@ -175,22 +181,21 @@ func (p *Portal) apiBotPut(c echo.Context) error {
 	return c.JSON(http.StatusOK, saved)
 }
 
-func (p *Portal) apiLink(c echo.Context) error {
-	if err := p.sessions.Link(c.Request().Context(), currentTenant(c).ID); err != nil {
+// apiLinkNew starts a link attempt and answers like apiQRShow, with the
+// first QR code when it comes within 3 s.
+func (p *Portal) apiLinkNew(c echo.Context) error {
+	ctx, tenantID := c.Request().Context(), currentTenant(c).ID
+	if err := p.sessions.Link(ctx, tenantID); err != nil {
 		return err
 	}
-	return p.apiQRWhenReady(c)
-}
-
-// apiQRWhenReady answers with the first QR code when it comes quickly.
-func (p *Portal) apiQRWhenReady(c echo.Context) error {
-	if _, err := p.waitForCode(c.Request().Context(), currentTenant(c).ID, 3*time.Second); err != nil {
+	if _, err := p.waitForCode(ctx, tenantID, 3*time.Second); err != nil {
 		return err
 	}
-	return p.apiQR(c)
+	return p.apiQRShow(c)
 }
 
-func (p *Portal) apiLinkPhone(c echo.Context) error {
+// apiLinkPhoneNew answers with a pairing code for {"phone": ...}.
+func (p *Portal) apiLinkPhoneNew(c echo.Context) error {
 	var in struct {
 		Phone string `json:"phone"`
 	}

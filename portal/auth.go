@@ -152,12 +152,12 @@ func (a *authenticator) begin(c echo.Context, provider string) error {
 		if a.cfg.OIDCIssuer == "" {
 			return echo.NewHTTPError(http.StatusNotFound)
 		}
-		p, err := a.oidcProvider()
+		oidc, err := a.oidcProvider()
 		if err != nil {
 			a.log.Error("OpenID Connect unavailable", "err", err)
 			return &tenant.Error{Code: tenant.CodeUnavailable, Msg: "the sign-in provider cannot be reached; try again shortly"}
 		}
-		sess, err := p.BeginAuth(st.State)
+		sess, err := oidc.BeginAuth(st.State)
 		if err != nil {
 			return err
 		}
@@ -214,11 +214,11 @@ func (a *authenticator) callback(c echo.Context, provider string) (tenant.Identi
 		}
 		user, err = exchange(a.google, st.State, url.Values{"code": {code}})
 	case providerOIDC:
-		p, perr := a.oidcProvider()
-		if perr != nil {
+		oidc, discoveryErr := a.oidcProvider()
+		if discoveryErr != nil {
 			return tenant.Identity{}, "", &tenant.Error{Code: tenant.CodeUnavailable, Msg: "the sign-in provider cannot be reached; try again shortly"}
 		}
-		user, err = exchange(p, st.State, url.Values{"code": {code}, "code_verifier": {st.Verifier}})
+		user, err = exchange(oidc, st.State, url.Values{"code": {code}, "code_verifier": {st.Verifier}})
 	default:
 		return tenant.Identity{}, "", echo.NewHTTPError(http.StatusNotFound)
 	}
@@ -226,19 +226,19 @@ func (a *authenticator) callback(c echo.Context, provider string) (tenant.Identi
 		a.log.Warn("sign-in exchange failed", "provider", provider, "err", err)
 		return tenant.Identity{}, "", tenant.Errorf(tenant.CodeBadRequest, "the sign-in could not be completed; start again from the sign-in page")
 	}
-	id, err := a.identity(provider, user)
-	return id, st.Next, err
+	ident, err := a.identity(provider, user)
+	return ident, st.Next, err
 }
 
-func exchange(p goth.Provider, state string, params url.Values) (goth.User, error) {
-	sess, err := p.BeginAuth(state)
+func exchange(provider goth.Provider, state string, params url.Values) (goth.User, error) {
+	sess, err := provider.BeginAuth(state)
 	if err != nil {
 		return goth.User{}, err
 	}
-	if _, err := sess.Authorize(p, params); err != nil {
+	if _, err := sess.Authorize(provider, params); err != nil {
 		return goth.User{}, err
 	}
-	return p.FetchUser(sess)
+	return provider.FetchUser(sess)
 }
 
 // identity applies the sign-in rules: a verified email, and, when
@@ -301,16 +301,17 @@ type rateLimiter struct {
 	limit  int
 	window time.Duration
 	mu     sync.Mutex
-	hits   map[string]*window
+	hits   map[string]*windowCount
 }
 
-type window struct {
+// windowCount is one client's attempts in its current window.
+type windowCount struct {
 	start time.Time
 	n     int
 }
 
 func newRateLimiter(limit int, per time.Duration) *rateLimiter {
-	return &rateLimiter{limit: limit, window: per, hits: map[string]*window{}}
+	return &rateLimiter{limit: limit, window: per, hits: map[string]*windowCount{}}
 }
 
 func (l *rateLimiter) allow(key string) bool {
@@ -318,19 +319,19 @@ func (l *rateLimiter) allow(key string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(l.hits) > 10000 {
-		for k, w := range l.hits {
-			if now.Sub(w.start) > l.window {
+		for k, count := range l.hits {
+			if now.Sub(count.start) > l.window {
 				delete(l.hits, k)
 			}
 		}
 	}
-	w := l.hits[key]
-	if w == nil || now.Sub(w.start) > l.window {
-		w = &window{start: now}
-		l.hits[key] = w
+	count := l.hits[key]
+	if count == nil || now.Sub(count.start) > l.window {
+		count = &windowCount{start: now}
+		l.hits[key] = count
 	}
-	w.n++
-	return w.n <= l.limit
+	count.n++
+	return count.n <= l.limit
 }
 
 // limited rejects a client over its budget with 429.
@@ -360,17 +361,17 @@ func (p *Portal) signIn(c echo.Context, u tenant.User) error {
 
 const sessionUserKey = "uid"
 
-func (p *Portal) handleBegin(c echo.Context) error {
+func (p *Portal) authBegin(c echo.Context) error {
 	return p.auth.begin(c, c.Param("provider"))
 }
 
-func (p *Portal) handleCallback(c echo.Context) error {
+func (p *Portal) authCallback(c echo.Context) error {
 	provider := c.Param("provider")
-	id, next, err := p.auth.callback(c, provider)
+	ident, next, err := p.auth.callback(c, provider)
 	if err != nil {
 		return err
 	}
-	u, err := p.store.SignIn(c.Request().Context(), id, slices.Contains(p.cfg.AdminEmails, strings.ToLower(id.Email)))
+	u, err := p.store.SignIn(c.Request().Context(), ident, slices.Contains(p.cfg.AdminEmails, strings.ToLower(ident.Email)))
 	if err != nil {
 		return err
 	}
@@ -380,7 +381,7 @@ func (p *Portal) handleCallback(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, landing(u, next))
 }
 
-func (p *Portal) handleLoginLink(c echo.Context) error {
+func (p *Portal) authLoginLink(c echo.Context) error {
 	token := c.QueryParam("token")
 	if token == "" {
 		return tenant.Errorf(tenant.CodeBadRequest, "the sign-in link is incomplete")
@@ -410,7 +411,7 @@ func landing(u tenant.User, next string) string {
 	return "/app"
 }
 
-func (p *Portal) handleLogout(c echo.Context) error {
+func (p *Portal) authLogout(c echo.Context) error {
 	if err := p.sm.Destroy(c.Request().Context()); err != nil {
 		return err
 	}
@@ -421,6 +422,3 @@ func (p *Portal) handleLogout(c echo.Context) error {
 }
 
 var errNoTenant = &tenant.Error{Code: tenant.CodeNotFound, Msg: "no tenant"}
-
-// errors returned by the JSON API when the user may not act.
-var errForbidden = &tenant.Error{Code: tenant.CodeForbidden, Msg: "forbidden"}

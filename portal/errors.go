@@ -75,8 +75,8 @@ func ErrorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 
 func isAPI(c echo.Context) bool { return isAPIPath(c.Request().URL.Path) }
 
-func isAPIPath(p string) bool {
-	return p == "/api" || strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/dev/")
+func isAPIPath(path string) bool {
+	return path == "/api" || strings.HasPrefix(path, "/api/") || strings.HasPrefix(path, "/dev/")
 }
 
 func pageMessage(status int, msg string) string {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -17,7 +18,8 @@ import (
 	"wabot/views"
 )
 
-func (p *Portal) home(c echo.Context) error {
+// homeShow is the sign-in page, or a redirect for a user already signed in.
+func (p *Portal) homeShow(c echo.Context) error {
 	if u, ok := currentUser(c); ok {
 		return c.Redirect(http.StatusSeeOther, landing(u, safeNext(c.QueryParam("next"))))
 	}
@@ -28,17 +30,17 @@ func (p *Portal) home(c echo.Context) error {
 		if name == providerOIDC {
 			label = "Sign in with single sign-on"
 		}
-		u := "/auth/" + name
+		href := "/auth/" + name
 		if next != "" {
-			u += "?next=" + url.QueryEscape(next)
+			href += "?next=" + url.QueryEscape(next)
 		}
-		v.Providers = append(v.Providers, views.ProviderLink{Name: name, Label: label, URL: u})
+		v.Providers = append(v.Providers, views.ProviderLink{Name: name, Label: label, URL: href})
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return Render(c, http.StatusOK, views.SignInPage(v))
 }
 
-func (p *Portal) dashboard(c echo.Context) error {
+func (p *Portal) dashboardShow(c echo.Context) error {
 	u, _ := currentUser(c)
 	if u.TenantID == "" {
 		return Render(c, http.StatusOK, views.CreateTenantPage(views.CreateTenantView{Chrome: p.chrome(c, "Create your workspace", "app")}))
@@ -48,7 +50,7 @@ func (p *Portal) dashboard(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	sess, w, err := p.sessionAndWorker(ctx, t.ID)
+	sess, worker, err := p.sessionAndWorker(ctx, t.ID)
 	if err != nil {
 		return err
 	}
@@ -58,21 +60,22 @@ func (p *Portal) dashboard(c echo.Context) error {
 	}
 	return Render(c, http.StatusOK, views.Dashboard(views.DashboardView{
 		Chrome: p.chrome(c, t.Name, "app"), Tenant: tenantView(t),
-		Session: sessionView(sess, w, time.Now()), Messages: messageViews(msgs),
+		Session: sessionView(sess, worker, time.Now()), Messages: messageViews(msgs),
 	}))
 }
 
-func (p *Portal) sessionAndWorker(ctx context.Context, id string) (tenant.Session, tenant.Worker, error) {
-	s, err := p.store.SessionOf(ctx, id)
+func (p *Portal) sessionAndWorker(ctx context.Context, tenantID string) (tenant.Session, tenant.Worker, error) {
+	sess, err := p.store.SessionOf(ctx, tenantID)
 	if err != nil {
-		return s, tenant.Worker{}, err
+		return sess, tenant.Worker{}, err
 	}
-	w, err := p.store.WorkerOf(ctx, id)
-	return s, w, err
+	worker, err := p.store.WorkerOf(ctx, tenantID)
+	return sess, worker, err
 }
 
-// createTenant is shared by the form and the JSON API.
-func (p *Portal) createTenant(c echo.Context, name string) (tenant.Tenant, error) {
+// createTenantAndSession creates the signed-in user's tenant and starts its
+// WhatsApp session; the form and the JSON API share it.
+func (p *Portal) createTenantAndSession(c echo.Context, name string) (tenant.Tenant, error) {
 	u, _ := currentUser(c)
 	t, err := p.store.CreateTenant(c.Request().Context(), u.ID, name, p.cfg.AutoApprove)
 	if err != nil {
@@ -85,9 +88,11 @@ func (p *Portal) createTenant(c echo.Context, name string) (tenant.Tenant, error
 	return t, nil
 }
 
-func (p *Portal) createTenantForm(c echo.Context) error {
+// tenantCreate handles the create-workspace form, showing it again when
+// the name is refused.
+func (p *Portal) tenantCreate(c echo.Context) error {
 	name := c.FormValue("name")
-	_, err := p.createTenant(c, name)
+	_, err := p.createTenantAndSession(c, name)
 	var de *tenant.Error
 	if errors.As(err, &de) && de.Code == tenant.CodeInvalid {
 		msg := de.Msg
@@ -105,9 +110,9 @@ func (p *Portal) createTenantForm(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/app/link")
 }
 
-// linkPage shows the QR code inside the first response and starts a link
+// linkShow shows the QR code inside the first response and starts a link
 // attempt when there is none (opening the page is asking for a code).
-func (p *Portal) linkPage(c echo.Context) error {
+func (p *Portal) linkShow(c echo.Context) error {
 	t := currentTenant(c)
 	ctx := c.Request().Context()
 	sess, err := p.store.SessionOf(ctx, t.ID)
@@ -133,29 +138,29 @@ func (p *Portal) linkPage(c echo.Context) error {
 
 // waitForCode lets the first response carry the QR code when it arrives
 // within wait.
-func (p *Portal) waitForCode(ctx context.Context, id string, wait time.Duration) (tenant.Session, error) {
+func (p *Portal) waitForCode(ctx context.Context, tenantID string, wait time.Duration) (tenant.Session, error) {
 	deadline := time.Now().Add(wait)
 	for {
-		s, err := p.store.SessionOf(ctx, id)
-		if err != nil || s.State != tenant.StateQRPending || time.Now().After(deadline) {
-			return s, err
+		sess, err := p.store.SessionOf(ctx, tenantID)
+		if err != nil || sess.State != tenant.StateQRPending || time.Now().After(deadline) {
+			return sess, err
 		}
 		select {
 		case <-ctx.Done():
-			return s, ctx.Err()
+			return sess, ctx.Err()
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }
 
-func (p *Portal) linkPanel(ctx context.Context, id string, s tenant.Session) (views.LinkPanelView, error) {
-	w, err := p.store.WorkerOf(ctx, id)
+func (p *Portal) linkPanel(ctx context.Context, tenantID string, sess tenant.Session) (views.LinkPanelView, error) {
+	worker, err := p.store.WorkerOf(ctx, tenantID)
 	if err != nil {
 		return views.LinkPanelView{}, err
 	}
 	return views.LinkPanelView{
-		Session: sessionView(s, w, time.Now()), TenantID: id, Demo: p.cfg.Demo,
-		Version: panelVersion(s), StreamURL: "/app/link/events",
+		Session: sessionView(sess, worker, time.Now()), TenantID: tenantID, Demo: p.cfg.Demo,
+		Version: panelVersion(sess), StreamURL: "/app/link/events",
 	}, nil
 }
 
@@ -221,7 +226,9 @@ func (p *Portal) linkNew(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/app/link")
 }
 
-func (p *Portal) linkPhoneForm(c echo.Context) error {
+// linkPhoneNew asks WhatsApp for a pairing code for the phone number in
+// the form, the alternative to scanning.
+func (p *Portal) linkPhoneNew(c echo.Context) error {
 	t := currentTenant(c)
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 45*time.Second)
 	defer cancel()
@@ -238,23 +245,26 @@ func (p *Portal) linkPhoneForm(c echo.Context) error {
 }
 
 // Session actions (reset, logout) ask first.
-var sessionActions = map[string]struct{ title, message, button string }{
+var sessionActionText = map[string]struct{ title, message, button string }{
 	"reset":  {"Reset the WhatsApp session?", "wabot forgets this device's keys and starts over with a new QR code. The phone may still list the old device until you remove it there.", "Reset"},
 	"logout": {"Unlink WhatsApp?", "wabot asks WhatsApp to unlink this device, then starts over with a new QR code. The bot stops answering until you link again.", "Unlink"},
 }
 
-func (p *Portal) confirmSessionAction(c echo.Context) error {
-	a, ok := sessionActions[c.Param("action")]
+// sessionActionConfirm asks before a reset or logout of the tenant's own
+// WhatsApp session; sessionActionApply carries it out.
+func (p *Portal) sessionActionConfirm(c echo.Context) error {
+	action := c.Param("action")
+	text, ok := sessionActionText[action]
 	if !ok {
 		return echo.NewHTTPError(http.StatusNotFound)
 	}
 	return Render(c, http.StatusOK, views.ConfirmPage(views.ConfirmView{
-		Chrome: p.chrome(c, a.title, "app"), Title: a.title, Message: a.message,
-		Action: "/app/session/" + c.Param("action"), Button: a.button, Cancel: "/app", Danger: true,
+		Chrome: p.chrome(c, text.title, "app"), Title: text.title, Message: text.message,
+		Action: "/app/session/" + action, Button: text.button, Cancel: "/app", Danger: true,
 	}))
 }
 
-func (p *Portal) sessionAction(c echo.Context) error {
+func (p *Portal) sessionActionApply(c echo.Context) error {
 	t := currentTenant(c)
 	ctx := c.Request().Context()
 	var err error
@@ -277,7 +287,7 @@ func (p *Portal) sessionAction(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/app/link")
 }
 
-func (p *Portal) logsPage(c echo.Context) error {
+func (p *Portal) logsShow(c echo.Context) error {
 	t := currentTenant(c)
 	q := tenant.MessageQuery{Limit: 50, Before: c.QueryParam("before"), Text: c.QueryParam("q"),
 		Direction: c.QueryParam("direction"), Status: tenant.MessageStatus(c.QueryParam("status"))}
@@ -285,29 +295,26 @@ func (p *Portal) logsPage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	base := url.Values{}
-	for k, v := range map[string]string{"q": q.Text, "direction": q.Direction, "status": string(q.Status)} {
-		if v != "" {
-			base.Set(k, v)
+	filters := url.Values{}
+	for name, value := range map[string]string{"q": q.Text, "direction": q.Direction, "status": string(q.Status)} {
+		if value != "" {
+			filters.Set(name, value)
 		}
 	}
 	v := views.LogsView{
 		Chrome: p.chrome(c, "Messages", "logs"), Messages: messageViews(msgs),
-		Query: q.Text, Direction: q.Direction, Status: string(q.Status), Statuses: statusNames(),
-		IsFirst: q.Before == "", FirstURL: "/app/logs?" + base.Encode(),
+		Query: q.Text, Direction: q.Direction, Status: string(q.Status), Statuses: statusChoices(),
+		IsFirst: q.Before == "", FirstURL: "/app/logs?" + filters.Encode(),
 	}
 	if next != "" {
-		nv := url.Values{}
-		for k, vs := range base {
-			nv[k] = vs
-		}
-		nv.Set("before", next)
-		v.NextURL = "/app/logs?" + nv.Encode()
+		nextPage := maps.Clone(filters)
+		nextPage.Set("before", next)
+		v.NextURL = "/app/logs?" + nextPage.Encode()
 	}
 	return Render(c, http.StatusOK, views.LogsPage(v))
 }
 
-func (p *Portal) botPage(c echo.Context) error {
+func (p *Portal) botShow(c echo.Context) error {
 	t := currentTenant(c)
 	cfg, err := p.bot.Config(c.Request().Context(), t.ID)
 	if err != nil {
@@ -321,15 +328,14 @@ func (p *Portal) botPage(c echo.Context) error {
 func (p *Portal) botSave(c echo.Context) error {
 	t := currentTenant(c)
 	cfg := botFromForm(c)
-	op := c.FormValue("op")
-	kind, idx, _ := strings.Cut(op, ":")
-	i, _ := strconv.Atoi(idx)
-	switch kind {
+	op, arg, _ := strings.Cut(c.FormValue("op"), ":") // "save", "add", "remove:2", "up:1", "down:0"
+	index, _ := strconv.Atoi(arg)
+	switch op {
 	case "add":
 		cfg.Rules = append(cfg.Rules, tenant.Rule{Match: tenant.MatchContains})
 		return Render(c, http.StatusOK, views.BotPage(botView(p.chrome(c, "Bot", "bot"), cfg, nil)))
 	case "remove", "up", "down":
-		cfg.Rules = moveRule(cfg.Rules, kind, i)
+		cfg.Rules = moveRule(cfg.Rules, op, index)
 		return Render(c, http.StatusOK, views.BotPage(botView(p.chrome(c, "Bot", "bot"), cfg, nil)))
 	}
 	saved, err := p.bot.SaveConfig(c.Request().Context(), t.ID, cfg)
@@ -344,11 +350,13 @@ func (p *Portal) botSave(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/app/bot")
 }
 
-func moveRule(rules []tenant.Rule, kind string, i int) []tenant.Rule {
+// moveRule removes rule i or swaps it with its neighbour; op is "remove",
+// "up" or "down".
+func moveRule(rules []tenant.Rule, op string, i int) []tenant.Rule {
 	if i < 0 || i >= len(rules) {
 		return rules
 	}
-	switch kind {
+	switch op {
 	case "remove":
 		return append(rules[:i], rules[i+1:]...)
 	case "up":
@@ -378,8 +386,8 @@ func botFromForm(c echo.Context) tenant.BotConfig {
 	n := min(atoi("rule_count"), tenant.MaxRules+1)
 	cfg.Rules = []tenant.Rule{}
 	for i := range n {
-		k := "rules[" + strconv.Itoa(i) + "]."
-		cfg.Rules = append(cfg.Rules, tenant.Rule{Match: c.FormValue(k + "match"), Pattern: c.FormValue(k + "pattern"), Reply: c.FormValue(k + "reply")})
+		prefix := "rules[" + strconv.Itoa(i) + "]."
+		cfg.Rules = append(cfg.Rules, tenant.Rule{Match: c.FormValue(prefix + "match"), Pattern: c.FormValue(prefix + "pattern"), Reply: c.FormValue(prefix + "reply")})
 	}
 	return cfg
 }

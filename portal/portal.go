@@ -37,7 +37,7 @@ type Config struct {
 	SessionLifetime time.Duration
 }
 
-func (c Config) secure() bool { return c.BaseURL.Scheme == "https" }
+func (cfg Config) secure() bool { return cfg.BaseURL.Scheme == "https" }
 
 // Sessions is what the portal asks of the per-tenant session manager.
 type Sessions interface {
@@ -48,6 +48,8 @@ type Sessions interface {
 	Restart(ctx context.Context, tenantID string) error
 	Reset(ctx context.Context, tenantID string) error
 	Logout(ctx context.Context, tenantID string) error
+	// Apply carries out an admin's action on a tenant and audits it.
+	Apply(ctx context.Context, actor tenant.User, t tenant.Tenant, action tenant.Action) error
 }
 
 // Bot is the tenant's bot configuration service: it validates, stores and

@@ -6,8 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"go.mau.fi/whatsmeow/types"
-
 	"wabot/tenant"
 	"wabot/views"
 )
@@ -54,38 +52,26 @@ func stateWords(st tenant.SessionState) (string, string) {
 	return string(st), ""
 }
 
-func sessionView(s tenant.Session, w tenant.Worker, now time.Time) views.SessionView {
-	label, line := stateWords(s.State)
+func sessionView(sess tenant.Session, worker tenant.Worker, now time.Time) views.SessionView {
+	label, line := stateWords(sess.State)
 	v := views.SessionView{
-		State: string(s.State), StateLabel: label, StateLine: line,
-		PairCode: s.PairCode, PushName: s.PushName, Number: phoneOf(s.JID),
-		WorkerStatus: string(w.Status), Restarts: w.Restarts,
-		ErrorCode: s.ErrorCode, LastError: s.LastError, Attempts: s.ReconnectAttempts,
-		LastSeen: ago(w.LastSeenAt, now),
+		State: string(sess.State), StateLabel: label, StateLine: line,
+		PairCode: sess.PairCode, PushName: sess.PushName, Number: tenant.PhoneOf(sess.JID),
+		WorkerStatus: string(worker.Status), Restarts: worker.Restarts,
+		ErrorCode: sess.ErrorCode, LastError: sess.LastError, Attempts: sess.ReconnectAttempts,
+		LastSeen: ago(worker.LastSeenAt, now),
 	}
 	// Only the PNG data URI wabot renders itself goes into the page, where
 	// templ's URL check is bypassed for it.
-	if s.State == tenant.StateQRReady && strings.HasPrefix(s.QRDataURI, "data:image/png;base64,") {
-		v.QRDataURI = s.QRDataURI
-		v.QRExpiresAt = s.QRExpiresAt.UTC().Format(time.RFC3339)
-		v.QRSecondsLeft = max(0, int(s.QRExpiresAt.Sub(now).Seconds()+0.5))
+	if sess.State == tenant.StateQRReady && strings.HasPrefix(sess.QRDataURI, "data:image/png;base64,") {
+		v.QRDataURI = sess.QRDataURI
+		v.QRExpiresAt = sess.QRExpiresAt.UTC().Format(time.RFC3339)
+		v.QRSecondsLeft = max(0, int(sess.QRExpiresAt.Sub(now).Seconds()+0.5))
 	}
-	if !s.ConnectedAt.IsZero() && (s.State == tenant.StateConnected || s.State == tenant.StateDisconnected) {
-		v.ConnectedSince = s.ConnectedAt.UTC().Format("2 Jan 2006 15:04 UTC")
+	if !sess.ConnectedAt.IsZero() && (sess.State == tenant.StateConnected || sess.State == tenant.StateDisconnected) {
+		v.ConnectedSince = sess.ConnectedAt.UTC().Format("2 Jan 2006 15:04 UTC")
 	}
 	return v
-}
-
-// phoneOf turns "15550001111@s.whatsapp.net" into "+15550001111".
-func phoneOf(jid string) string {
-	if jid == "" {
-		return ""
-	}
-	j, err := types.ParseJID(jid)
-	if err != nil || j.User == "" {
-		return ""
-	}
-	return "+" + j.User
 }
 
 // ago says how long ago t was, in the largest unit that fits.
@@ -112,11 +98,11 @@ func messageViews(ms []tenant.Message) []views.MessageView {
 	for _, m := range ms {
 		sender := m.SenderName
 		if m.Direction == "in" && m.Sender != "" && m.Sender != m.Chat {
-			sender = strings.TrimSpace(m.SenderName + " " + phoneOf(m.Sender))
+			sender = strings.TrimSpace(m.SenderName + " " + tenant.PhoneOf(m.Sender))
 		}
 		out = append(out, views.MessageView{
 			ID: m.ID, Direction: m.Direction, Chat: chatName(m.Chat), Sender: sender,
-			Body: m.Body, Kind: m.Kind, Status: string(m.Status), StatusLabel: views.StatusLabel(string(m.Status)), Error: m.Error,
+			Body: m.Body, Kind: m.Kind, Status: string(m.Status), StatusLabel: messageStatusLabel(m.Status), Error: m.Error,
 			At: m.CreatedAt.UTC().Format("2 Jan 15:04:05"), AtISO: m.CreatedAt.UTC().Format(time.RFC3339),
 		})
 	}
@@ -124,8 +110,8 @@ func messageViews(ms []tenant.Message) []views.MessageView {
 }
 
 func chatName(jid string) string {
-	if p := phoneOf(jid); p != "" && strings.HasSuffix(jid, "@s.whatsapp.net") {
-		return p
+	if phone := tenant.PhoneOf(jid); phone != "" && strings.HasSuffix(jid, "@s.whatsapp.net") {
+		return phone
 	}
 	return jid
 }
@@ -135,11 +121,34 @@ func panelVersion(s tenant.Session) string {
 	return fmt.Sprintf("%s|%d|%s|%s|%d|%s", s.State, s.QRUpdatedAt.UnixMilli(), s.PairCode, s.JID, s.ReconnectAttempts, s.ErrorCode)
 }
 
-// statusNames lists the message statuses for the log's filter.
-func statusNames() []string {
-	out := make([]string, len(tenant.MessageStatuses))
+// statusChoices lists the message statuses for the log's filter.
+func statusChoices() []views.Choice {
+	out := make([]views.Choice, len(tenant.MessageStatuses))
 	for i, s := range tenant.MessageStatuses {
-		out[i] = string(s)
+		out[i] = views.Choice{Value: string(s), Label: messageStatusLabel(s)}
 	}
 	return out
+}
+
+// messageStatusLabel is a message status in words.
+func messageStatusLabel(s tenant.MessageStatus) string {
+	switch s {
+	case tenant.MsgReceived:
+		return "Received"
+	case tenant.MsgPending:
+		return "Sending"
+	case tenant.MsgReplied:
+		return "Replied"
+	case tenant.MsgIgnored:
+		return "Ignored"
+	case tenant.MsgRateLimited:
+		return "Rate limited"
+	case tenant.MsgDropped:
+		return "Dropped (busy)"
+	case tenant.MsgFailed:
+		return "Failed"
+	case tenant.MsgDuplicate:
+		return "Duplicate"
+	}
+	return string(s)
 }

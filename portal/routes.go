@@ -11,45 +11,52 @@ import (
 )
 
 // Routes lists every route of the portal and the JSON API.
+//
+// Handlers are named <area><Verb> for pages and api<Area><Verb> for the
+// JSON API, auth<Step> for sign-in. Verbs: Show (GET a page or a JSON
+// body), Save (replace a configuration), Create (a tenant), New (start a
+// link attempt or ask for a pairing code), Confirm (GET: ask before an
+// action) and Apply (POST: carry it out). linkEvents is the link page's
+// live stream.
 func (p *Portal) Routes(e *echo.Echo) {
 	e.Use(p.loadUser)
 	e.GET("/static/*", staticHandler())
 
-	e.GET("/", p.home)
-	e.GET("/auth/link", p.handleLoginLink, p.limited)
-	e.GET("/auth/:provider", p.handleBegin, p.limited)
-	e.GET("/auth/:provider/callback", p.handleCallback, p.limited)
-	e.POST("/auth/logout", p.handleLogout)
+	e.GET("/", p.homeShow)
+	e.GET("/auth/link", p.authLoginLink, p.limited)
+	e.GET("/auth/:provider", p.authBegin, p.limited)
+	e.GET("/auth/:provider/callback", p.authCallback, p.limited)
+	e.POST("/auth/logout", p.authLogout)
 
 	app := e.Group("/app", p.requireUser)
-	app.GET("", p.dashboard)
-	app.POST("/tenant", p.createTenantForm)
+	app.GET("", p.dashboardShow)
+	app.POST("/tenant", p.tenantCreate)
 	scoped := app.Group("", p.requireTenant)
-	scoped.GET("/link", p.linkPage)
+	scoped.GET("/link", p.linkShow)
 	scoped.POST("/link", p.linkNew)
 	scoped.GET("/link/events", p.linkEvents)
-	scoped.POST("/link/phone", p.linkPhoneForm)
-	scoped.GET("/logs", p.logsPage)
-	scoped.GET("/bot", p.botPage)
+	scoped.POST("/link/phone", p.linkPhoneNew)
+	scoped.GET("/logs", p.logsShow)
+	scoped.GET("/bot", p.botShow)
 	scoped.POST("/bot", p.botSave)
-	scoped.GET("/session/:action", p.confirmSessionAction)
-	scoped.POST("/session/:action", p.sessionAction)
+	scoped.GET("/session/:action", p.sessionActionConfirm)
+	scoped.POST("/session/:action", p.sessionActionApply)
 
 	admin := e.Group("/admin", p.requireUser, p.requireAdmin)
-	admin.GET("", p.adminPage)
-	admin.GET("/tenants/:id/:action", p.adminConfirm)
-	admin.POST("/tenants/:id/:action", p.adminAction)
+	admin.GET("", p.adminShow)
+	admin.GET("/tenants/:id/:action", p.adminActionConfirm)
+	admin.POST("/tenants/:id/:action", p.adminActionApply)
 
 	api := e.Group("/api/portal", p.requireUser)
-	api.POST("/tenant", p.apiCreateTenant)
-	cur := api.Group("/tenant/current", p.requireTenant)
-	cur.GET("/qr", p.apiQR)
-	cur.GET("/status", p.apiStatus)
-	cur.GET("/logs", p.apiLogs)
-	cur.GET("/bot", p.apiBotGet)
-	cur.PUT("/bot", p.apiBotPut)
-	cur.POST("/link", p.apiLink)
-	cur.POST("/link/phone", p.apiLinkPhone)
+	api.POST("/tenant", p.apiTenantCreate)
+	current := api.Group("/tenant/current", p.requireTenant)
+	current.GET("/qr", p.apiQRShow)
+	current.GET("/status", p.apiStatusShow)
+	current.GET("/logs", p.apiLogsShow)
+	current.GET("/bot", p.apiBotShow)
+	current.PUT("/bot", p.apiBotSave)
+	current.POST("/link", p.apiLinkNew)
+	current.POST("/link/phone", p.apiLinkPhoneNew)
 }
 
 // staticHandler serves the embedded assets; their URLs carry a content

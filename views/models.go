@@ -75,11 +75,9 @@ type DashboardView struct {
 
 // LinkView is /app/link.
 type LinkView struct {
-	Chrome  Chrome
-	Tenant  TenantView
-	Panel   LinkPanelView
-	Phone   string
-	PhoneOK bool
+	Chrome Chrome
+	Tenant TenantView
+	Panel  LinkPanelView
 }
 
 // LinkPanelView is the part of the link page that updates live.
@@ -87,7 +85,6 @@ type LinkPanelView struct {
 	Session   SessionView
 	TenantID  string
 	Demo      bool   // show "Simulate scan"
-	PhoneErr  string // error of the last phone pairing attempt
 	Version   string // changes whenever the panel would render differently
 	StreamURL string
 }
@@ -99,7 +96,7 @@ type LogsView struct {
 	Query     string
 	Direction string
 	Status    string
-	Statuses  []string
+	Statuses  []Choice // the status filter's options
 	NextURL   string
 	FirstURL  string
 	IsFirst   bool
@@ -127,7 +124,6 @@ type BotView struct {
 	PerChatPerMinute   int
 	PerTenantPerMinute int
 	Errors             map[string]string
-	Saved              bool
 }
 
 // AdminTenantRow is one tenant in the admin table.
@@ -174,4 +170,10 @@ type ConfirmView struct {
 	Button  string
 	Cancel  string
 	Danger  bool
+}
+
+// Choice is one option of a select: the value sent and the words shown.
+type Choice struct {
+	Value string
+	Label string
 }
