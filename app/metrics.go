@@ -28,6 +28,7 @@ type metrics struct {
 	webhooks    *prometheus.CounterVec
 	queueDrops  prometheus.Counter
 	rateLimited prometheus.Counter
+	deferred    prometheus.Counter
 	http        *prometheus.CounterVec
 }
 
@@ -47,10 +48,12 @@ func newMetrics(st *tenant.Store) *metrics {
 			Help: "Inbound messages dropped because their chat's queue was full."}),
 		rateLimited: prometheus.NewCounter(prometheus.CounterOpts{Name: "wabot_rate_limited_total",
 			Help: "Replies not sent because of a rate limit."}),
+		deferred: prometheus.NewCounter(prometheus.CounterOpts{Name: "wabot_sends_deferred_total",
+			Help: "Replies put off because the connection to WhatsApp was down or dropped during the send; each is sent again, with the same id, once connected."}),
 		http: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wabot_http_requests_total",
 			Help: "HTTP requests by route pattern, method and status."}, []string{"route", "method", "status"}),
 	}
-	m.reg.MustRegister(m.messages, m.replyDelay, m.reconnects, m.webhooks, m.queueDrops, m.rateLimited, m.http,
+	m.reg.MustRegister(m.messages, m.replyDelay, m.reconnects, m.webhooks, m.queueDrops, m.rateLimited, m.deferred, m.http,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&stateCollector{store: st})
 	return m
@@ -73,6 +76,8 @@ func (m *metrics) Message(direction string, status tenant.MessageStatus) {
 func (m *metrics) Replied(d time.Duration) { m.replyDelay.Observe(d.Seconds()) }
 
 func (m *metrics) Webhook(result string) { m.webhooks.WithLabelValues(result).Inc() }
+
+func (m *metrics) SendDeferred() { m.deferred.Inc() }
 
 // middleware counts requests by Echo's route pattern ("/admin/tenants/:id/:action"),
 // never by raw path.

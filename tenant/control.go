@@ -34,7 +34,7 @@ func (s *Store) ControlResult(ctx context.Context, id int64) (result string, don
 	var doneAt sql.NullInt64
 	err = s.db.read.QueryRowContext(ctx, `SELECT done_at, result FROM control_requests WHERE id = ?`, id).Scan(&doneAt, &result)
 	if errors.Is(err, sql.ErrNoRows) {
-		return "", false, Errorf(CodeNotFound, "no such control request")
+		return "", false, ErrNotFound
 	}
 	if err != nil {
 		return "", false, fmt.Errorf("reading control request %d: %w", id, err)

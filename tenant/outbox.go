@@ -57,10 +57,23 @@ func scanDelivery(row interface{ Scan(...any) error }) (WebhookDelivery, error) 
 func (s *Store) WebhookDeliveryByID(ctx context.Context, id string) (WebhookDelivery, error) {
 	d, err := scanDelivery(s.db.read.QueryRowContext(ctx, selectDelivery+` WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return d, Errorf(CodeNotFound, "no such webhook delivery")
+		return d, ErrNotFound
 	}
 	if err != nil {
 		return d, fmt.Errorf("reading webhook delivery %s: %w", id, err)
+	}
+	return d, nil
+}
+
+// WebhookDeliveryOfMessage returns the delivery queued for an inbound
+// message, so answering it again (after a crash) reuses its delivery id.
+func (s *Store) WebhookDeliveryOfMessage(ctx context.Context, messageID int64) (WebhookDelivery, error) {
+	d, err := scanDelivery(s.db.read.QueryRowContext(ctx, selectDelivery+` WHERE message_id = ? ORDER BY created_at LIMIT 1`, messageID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return d, ErrNotFound
+	}
+	if err != nil {
+		return d, fmt.Errorf("reading the webhook delivery of message %d: %w", messageID, err)
 	}
 	return d, nil
 }

@@ -95,7 +95,7 @@ func (s *Store) InboundByID(ctx context.Context, tenantID string, id int64) (Inb
 		FROM messages WHERE id = ? AND tenant_id = ? AND direction = 'in'`, id, tenantID).
 		Scan(&in.Chat, &in.Sender, &in.SenderName, &in.Body, &in.Kind, &in.WAID, &in.Status, &in.Error, &at)
 	if errors.Is(err, sql.ErrNoRows) {
-		return in, Errorf(CodeNotFound, "no such message")
+		return in, ErrNotFound
 	}
 	if err != nil {
 		return in, fmt.Errorf("reading message %d: %w", id, err)
@@ -114,20 +114,47 @@ func (s *Store) SetInboundStatus(ctx context.Context, id int64, status MessageSt
 	return nil
 }
 
-// LogReply writes an outgoing reply and returns its id.
-func (s *Store) LogReply(ctx context.Context, tenantID string, r Reply) (int64, error) {
-	if r.WAID == "" {
-		r.WAID = "-"
-	}
+// LogReplies writes the replies to one inbound message in one
+// transaction, so a crash leaves all of them or none. A welcome is written
+// first, and only if the chat never had one (it is then recorded as
+// welcomed); decide sets each written reply's status and WhatsApp id
+// (pending, or rate limited) as it is written. It returns the replies
+// written, with their ids.
+func (s *Store) LogReplies(ctx context.Context, tenantID string, welcome *Reply, replies []Reply, decide func(Reply) Reply) ([]Reply, error) {
 	now := ms(s.now())
-	var id int64
-	err := s.db.write.QueryRowContext(ctx, `INSERT INTO messages (tenant_id, direction, chat, sender, wa_id, kind, body, status, error, reply_to, created_at, updated_at)
-		VALUES (?, 'out', ?, ?, ?, 'text', ?, ?, ?, ?, ?, ?) RETURNING id`,
-		tenantID, r.Chat, r.Sender, r.WAID, r.Body, r.Status, r.Error, r.InID, now, now).Scan(&id)
+	var written []Reply
+	err := s.db.inTx(ctx, func(tx *sql.Tx) error {
+		written = written[:0]
+		all := replies
+		if welcome != nil {
+			res, err := tx.ExecContext(ctx, `INSERT INTO welcomed_chats (tenant_id, chat, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
+				tenantID, welcome.Chat, now)
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n == 1 {
+				all = append([]Reply{*welcome}, replies...)
+			}
+		}
+		for _, r := range all {
+			r = decide(r)
+			waID := r.WAID
+			if waID == "" {
+				waID = "-"
+			}
+			if err := tx.QueryRowContext(ctx, `INSERT INTO messages (tenant_id, direction, chat, sender, wa_id, kind, body, status, error, reply_to, created_at, updated_at)
+				VALUES (?, 'out', ?, ?, ?, 'text', ?, ?, ?, ?, ?, ?) RETURNING id`,
+				tenantID, r.Chat, r.Sender, waID, r.Body, r.Status, r.Error, r.InID, now, now).Scan(&r.ID); err != nil {
+				return err
+			}
+			written = append(written, r)
+		}
+		return nil
+	})
 	if err != nil {
-		return 0, fmt.Errorf("logging a reply: %w", err)
+		return nil, fmt.Errorf("logging replies: %w", err)
 	}
-	return id, nil
+	return written, nil
 }
 
 // SetReplyStatus records what became of a reply; a sent reply gets its
@@ -163,18 +190,6 @@ func (s *Store) RepliesTo(ctx context.Context, inID int64) ([]Reply, error) {
 		out = append(out, r)
 	}
 	return out, rows.Err()
-}
-
-// MarkWelcomed records that a chat got its welcome reply; first is true
-// only the first time ever.
-func (s *Store) MarkWelcomed(ctx context.Context, tenantID, chat string) (first bool, err error) {
-	res, err := s.db.write.ExecContext(ctx, `INSERT INTO welcomed_chats (tenant_id, chat, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
-		tenantID, chat, ms(s.now()))
-	if err != nil {
-		return false, fmt.Errorf("recording a welcome: %w", err)
-	}
-	n, err := res.RowsAffected()
-	return n == 1, err
 }
 
 // removeBatch is how many rows one retention statement deletes: each is

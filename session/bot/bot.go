@@ -79,6 +79,9 @@ type Observer interface {
 	Replied(d time.Duration)
 	// Webhook counts a delivery attempt: "delivered", "retry" or "failed".
 	Webhook(result string)
+	// SendDeferred counts a reply put off because the connection to
+	// WhatsApp was down or dropped during the send.
+	SendDeferred()
 }
 
 type noObserver struct{}
@@ -86,6 +89,7 @@ type noObserver struct{}
 func (noObserver) Message(string, tenant.MessageStatus) {}
 func (noObserver) Replied(time.Duration)                {}
 func (noObserver) Webhook(string)                       {}
+func (noObserver) SendDeferred()                        {}
 
 // Bot is the pipeline for all tenants. It implements session.Pipeline and
 // the portal's configuration service.

@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"time"
 
+	"wabot/session"
 	"wabot/tenant"
+
+	"go.mau.fi/whatsmeow/types"
 )
 
 // The per-chat queue: one worker goroutine per chat with waiting
@@ -37,7 +40,7 @@ func (t *tenantBot) enqueue(chat string, id int64, fresh bool) {
 			t.wg.Add(1)
 			go func() {
 				defer t.wg.Done()
-				t.replyTo(id, chat, cfg.BusyReply, time.Now())
+				t.sendBusy(id, chat, cfg.BusyReply)
 			}()
 		}
 		return
@@ -82,17 +85,47 @@ func (t *tenantBot) chatWorker(chat string) {
 		q.items = q.items[1:]
 		t.mu.Unlock()
 
-		select {
-		case t.sem <- struct{}{}:
-		case <-t.ctx.Done():
-			continue // stopped: the message stays stored as received
-		}
-		t.process(id)
-		<-t.sem
+		t.answer(id)
 		t.mu.Lock()
 		if len(q.items) < t.cfg.Load().Limits.QueuePerChat {
 			q.busySent = false
 		}
 		t.mu.Unlock()
+	}
+}
+
+// answer processes one message, at most ParallelChats of the tenant's
+// chats at a time, trying again with backoff after a transient error
+// (the message stays stored as received meanwhile).
+func (t *tenantBot) answer(id int64) {
+	for attempt := 1; ; attempt++ {
+		select {
+		case t.sem <- struct{}{}:
+		case <-t.ctx.Done():
+			return // stopped: the message stays stored as received
+		}
+		o := t.process(id)
+		<-t.sem
+		if o != later || !t.pause(session.Backoff(time.Second, time.Minute, attempt)) {
+			return
+		}
+	}
+}
+
+// sendBusy tells a chat whose queue overflowed that the bot is busy, once
+// per overflow.
+func (t *tenantBot) sendBusy(dropped int64, chat, text string) {
+	jid, err := types.ParseJID(chat)
+	if err != nil {
+		return
+	}
+	written, err := t.logReplies(nil, []tenant.Reply{{InID: dropped, Chat: chat, Body: text}})
+	if err != nil {
+		return
+	}
+	for _, r := range written {
+		if r.Status == tenant.MsgPending {
+			t.send(r, jid, time.Now())
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"go.mau.fi/whatsmeow"
+	"go.mau.fi/whatsmeow/socket"
 	"go.mau.fi/whatsmeow/types"
 	"golang.org/x/time/rate"
 
@@ -35,75 +36,146 @@ func takeToken(l *rate.Limiter, now time.Time) {
 	}
 }
 
-// process answers one stored message. It returns false if the pipeline
-// stopped before the message was finished.
-func (t *tenantBot) process(id int64) bool {
+// outcome is what became of one attempt to answer a stored message.
+type outcome int
+
+const (
+	answered outcome = iota // done: replied, ignored, failed or limited, and logged
+	stopped                 // the pipeline stopped; the message stays stored
+	later                   // a transient error: try the same message again soon
+)
+
+// process answers one stored message.
+func (t *tenantBot) process(id int64) outcome {
 	in, err := t.load(id)
 	if err != nil {
-		t.log.Error("cannot load a stored message", "id", id, "err", err)
-		return true
+		if t.ctx.Err() != nil {
+			return stopped
+		}
+		t.log.Warn("cannot load a stored message; trying again", "id", id, "err", err)
+		return later
 	}
 	if in.status != tenant.MsgReceived {
-		return true
+		return answered
 	}
-	if done, ok := t.finishEarlierReplies(in); done {
-		return ok
+	earlier, err := t.b.store.RepliesTo(t.ctx, in.id)
+	if err != nil {
+		// Composing anew would send the same answer twice, with new ids.
+		if t.ctx.Err() != nil {
+			return stopped
+		}
+		t.log.Warn("cannot read a message's earlier replies; trying again", "id", id, "err", err)
+		return later
+	}
+	if len(earlier) > 0 {
+		return t.sendAll(in, earlier)
 	}
 	cfg := t.cfg.Load()
 	status, err := t.tenantStatus()
 	if err != nil {
-		return t.ctx.Err() == nil
+		if t.ctx.Err() != nil {
+			return stopped
+		}
+		t.log.Warn("cannot read the tenant's status; trying again", "err", err)
+		return later
 	}
 	switch {
 	case status != tenant.StatusActive:
 		t.setInbound(id, tenant.MsgIgnored, "the workspace is "+strings.ToLower(string(status))+": the bot answers only for active workspaces")
-		return true
+		return answered
 	case !cfg.Enabled:
 		t.setInbound(id, tenant.MsgIgnored, "the bot is turned off")
-		return true
+		return answered
 	case in.isGroup && !cfg.ReplyInGroups:
 		t.setInbound(id, tenant.MsgIgnored, "group chats are not answered")
-		return true
+		return answered
 	}
 	phone := tenant.PhoneOf(in.sender.String())
 	fill := func(reply string) string { return tenant.Fill(reply, in.name, phone, in.text) }
 
 	reply, matched := cfg.rules.Match(in.text)
 	if cfg.Webhook.URL != "" {
-		deliveryID, err := t.b.queueDelivery(t.ctx, t.id, in, cfg.Webhook.URL, matched)
-		if err != nil {
+		r, ok, err := t.b.webhookReply(t.ctx, t.id, in, cfg, matched)
+		switch {
+		case t.ctx.Err() != nil:
+			return stopped // not "no reply": after the restart the webhook is asked again, with the same delivery id
+		case err != nil:
 			t.log.Error("cannot queue a webhook delivery", "err", err)
-		} else if !matched {
-			if r, ok := t.b.deliverNow(t.ctx, deliveryID, cfg.Webhook.Secret); ok && r != "" {
-				reply, matched = r, true
-			}
+		case ok && r != "":
+			reply, matched = r, true
 		}
 	}
-	var replies []string
-	if cfg.WelcomeReply != "" && t.firstMessage(in.chat.String()) {
-		replies = append(replies, fill(cfg.WelcomeReply))
+	chat := in.chat.String()
+	var welcome *tenant.Reply
+	if cfg.WelcomeReply != "" {
+		welcome = &tenant.Reply{InID: id, Chat: chat, Body: fill(cfg.WelcomeReply)}
 	}
+	var replies []tenant.Reply
 	if matched {
-		replies = append(replies, fill(reply))
+		replies = append(replies, tenant.Reply{InID: id, Chat: chat, Body: fill(reply)})
 	} else if cfg.FallbackReply != "" {
-		replies = append(replies, fill(cfg.FallbackReply))
+		replies = append(replies, tenant.Reply{InID: id, Chat: chat, Body: fill(cfg.FallbackReply)})
 	}
-	if len(replies) == 0 {
+	written, err := t.logReplies(welcome, replies)
+	if err != nil {
+		if t.ctx.Err() != nil {
+			return stopped
+		}
+		return later
+	}
+	if len(written) == 0 {
 		t.setInbound(id, tenant.MsgIgnored, "no rule matched and there is no fallback reply")
-		return true
+		return answered
 	}
+	return t.sendAll(in, written)
+}
+
+// logReplies writes every reply to a message before any is sent, each
+// within the rate limits and with the WhatsApp id it will be sent with:
+// after a crash, recovery finds all of them and sends each id once.
+func (t *tenantBot) logReplies(welcome *tenant.Reply, replies []tenant.Reply) ([]tenant.Reply, error) {
+	own := t.out.OwnJID().String()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(t.ctx), 10*time.Second)
+	defer cancel()
+	written, err := t.b.store.LogReplies(ctx, t.id, welcome, replies, func(r tenant.Reply) tenant.Reply {
+		r.Sender = own
+		if !t.allow(r.Chat) {
+			r.Status, r.Error = tenant.MsgRateLimited, "over the tenant's or the chat's reply rate limit"
+			return r
+		}
+		r.Status, r.WAID = tenant.MsgPending, t.out.NewMessageID()
+		return r
+	})
+	if err != nil {
+		t.log.Error("cannot log replies", "err", err)
+		return nil, err
+	}
+	for _, r := range written {
+		if r.Status != tenant.MsgPending {
+			t.b.opts.Observer.Message("out", r.Status)
+		}
+	}
+	return written, nil
+}
+
+// sendAll sends the pending replies of a message in order and records
+// what became of the message.
+func (t *tenantBot) sendAll(in inbound, replies []tenant.Reply) outcome {
 	final := tenant.MsgReplied
 	for _, r := range replies {
-		st, ok := t.replyTo(id, in.chat.String(), r, in.at)
-		if !ok {
-			return false
+		st := r.Status
+		if st == tenant.MsgPending {
+			var sent bool
+			if st, sent = t.send(r, in.chat, in.at); !sent {
+				return stopped
+			}
 		}
 		if st != tenant.MsgReplied {
 			final = st
 		}
 	}
-	t.setInbound(id, final, "")
-	return true
+	t.setInbound(in.id, final, "")
+	return answered
 }
 
 // tenantStatus reads the tenant's status at most once a second: an
@@ -123,107 +195,66 @@ func (t *tenantBot) tenantStatus() (tenant.Status, error) {
 	return t.status, nil
 }
 
-// finishEarlierReplies completes a message an earlier run had begun to
-// answer: replies it logged as pending are sent again with their own
-// WhatsApp ids (WhatsApp keeps one message per id), and none is composed
-// anew. done is false when there were no such replies.
-func (t *tenantBot) finishEarlierReplies(in inbound) (done, ok bool) {
-	rs, err := t.b.store.RepliesTo(t.ctx, in.id)
-	if err != nil {
-		return false, true
-	}
-	if len(rs) == 0 {
-		return false, true
-	}
-	final := tenant.MsgReplied
-	for _, r := range rs {
-		st := r.Status
-		if st == tenant.MsgPending {
-			var sent bool
-			if st, sent = t.send(r.ID, in.chat, r.WAID, r.Body, in.at); !sent {
-				return true, false
-			}
-		}
-		if st != tenant.MsgReplied {
-			final = st
-		}
-	}
-	t.setInbound(in.id, final, "")
-	return true, true
-}
+// How long a reply waits before trying again: while the connection is
+// down it is sent again, with the same id, however long that takes;
+// WhatsApp's timeouts are retried a few times.
+const (
+	resendBaseDelay = 250 * time.Millisecond
+	resendMaxDelay  = 15 * time.Second
+	maxTimeouts     = 4
+)
 
-// firstMessage records that the chat got its welcome; true only the first
-// time ever.
-func (t *tenantBot) firstMessage(chat string) bool {
-	first, err := t.b.store.MarkWelcomed(t.ctx, t.id, chat)
-	if err != nil {
-		t.log.Warn("cannot record a welcome; not sending it", "err", err)
-	}
-	return first
-}
-
-// replyTo sends one reply to the chat of inbound message id, within the
-// rate limits, logging it. The reply row is written as pending, with its
-// WhatsApp id, before sending, so a crash in between resends the same id,
-// which WhatsApp keeps once. It returns the reply's status, and false if
-// the pipeline stopped before it was sent.
-func (t *tenantBot) replyTo(inID int64, chat, text string, storedAt time.Time) (tenant.MessageStatus, bool) {
-	chatJID, err := types.ParseJID(chat)
-	if err != nil {
-		return tenant.MsgFailed, true
-	}
-	if !t.allow(chat) {
-		t.insertOut(inID, chat, "", text, tenant.MsgRateLimited, "over the tenant's or the chat's reply rate limit")
-		return tenant.MsgRateLimited, true
-	}
-	waID := t.out.NewMessageID()
-	outID, err := t.insertOut(inID, chat, waID, text, tenant.MsgPending, "")
-	if err != nil {
-		return tenant.MsgFailed, true
-	}
-	return t.send(outID, chatJID, waID, text, storedAt)
-}
-
-// send delivers a pending reply, waiting for the client when it is offline
-// and retrying errors WhatsApp may recover from.
-func (t *tenantBot) send(outID int64, chat types.JID, waID, text string, storedAt time.Time) (tenant.MessageStatus, bool) {
-	var lastErr error
-	for attempt := 1; attempt <= 3; attempt++ {
+// send delivers a pending reply. A connection lost before or during the
+// send means "send again with the same id once connected" (WhatsApp keeps
+// one message per id, so a send that did arrive is not doubled); it
+// returns false only if the pipeline stopped.
+func (t *tenantBot) send(r tenant.Reply, chat types.JID, storedAt time.Time) (tenant.MessageStatus, bool) {
+	disconnects, timeouts := 0, 0
+	for {
 		if !t.waitOnline() {
 			return "", false
 		}
 		ctx, cancel := context.WithTimeout(t.ctx, t.b.opts.SendTimeout)
-		lastErr = t.out.SendText(ctx, chat, waID, text)
+		err := t.out.SendText(ctx, chat, r.WAID, r.Body)
 		cancel()
-		if lastErr == nil {
+		if err == nil {
 			t.b.opts.Observer.Replied(time.Since(storedAt))
-			t.setOut(outID, tenant.MsgReplied, "")
+			t.setOut(r.ID, tenant.MsgReplied, "")
 			return tenant.MsgReplied, true
 		}
 		if t.ctx.Err() != nil {
 			return "", false
 		}
-		if errors.Is(lastErr, session.ErrOffline) {
-			attempt-- // not WhatsApp's answer: wait for the connection
-			continue
+		var wait time.Duration
+		switch {
+		case disconnected(err):
+			disconnects++
+			t.b.opts.Observer.SendDeferred()
+			wait = session.Backoff(resendBaseDelay, resendMaxDelay, disconnects)
+		case timedOut(err) && timeouts < maxTimeouts:
+			timeouts++
+			wait = session.Backoff(time.Second, resendMaxDelay, timeouts)
+		default:
+			t.log.Warn("reply failed", "err", err)
+			t.setOut(r.ID, tenant.MsgFailed, err.Error())
+			return tenant.MsgFailed, true
 		}
-		if !retryable(lastErr) {
-			break
-		}
-		select {
-		case <-time.After(time.Duration(attempt) * time.Second):
-		case <-t.ctx.Done():
+		if !t.pause(wait) {
 			return "", false
 		}
 	}
-	t.log.Warn("reply failed", "err", lastErr)
-	t.setOut(outID, tenant.MsgFailed, lastErr.Error())
-	return tenant.MsgFailed, true
 }
 
-func retryable(err error) bool {
-	return errors.Is(err, whatsmeow.ErrMessageTimedOut) || errors.Is(err, context.DeadlineExceeded) ||
-		errors.Is(err, whatsmeow.ErrNotConnected) || errors.Is(err, whatsmeow.ErrNotLoggedIn)
+// disconnected reports errors that mean the connection was not there or
+// went away during the send.
+func disconnected(err error) bool {
+	var d *whatsmeow.DisconnectedError
+	return errors.Is(err, session.ErrOffline) || errors.Is(err, whatsmeow.ErrNotConnected) ||
+		errors.Is(err, whatsmeow.ErrNotLoggedIn) || errors.Is(err, socket.ErrSocketClosed) || errors.As(err, &d)
+}
+
+func timedOut(err error) bool {
+	return errors.Is(err, whatsmeow.ErrMessageTimedOut) || errors.Is(err, context.DeadlineExceeded)
 }
 
 func (t *tenantBot) allow(chat string) bool {
@@ -245,21 +276,6 @@ func (t *tenantBot) allow(chat string) bool {
 	takeToken(rl, now)
 	takeToken(t.tenantRL, now)
 	return true
-}
-
-func (t *tenantBot) insertOut(inID int64, chat, waID, text string, status tenant.MessageStatus, reason string) (int64, error) {
-	if status != tenant.MsgPending {
-		t.b.opts.Observer.Message("out", status)
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(t.ctx), 10*time.Second)
-	defer cancel()
-	id, err := t.b.store.LogReply(ctx, t.id, tenant.Reply{
-		InID: inID, Chat: chat, Sender: t.out.OwnJID().String(), WAID: waID, Body: text, Status: status, Error: reason,
-	})
-	if err != nil {
-		t.log.Error("cannot log a reply", "err", err)
-	}
-	return id, err
 }
 
 func (t *tenantBot) setOut(id int64, status tenant.MessageStatus, reason string) {

@@ -108,6 +108,23 @@ func (t *tenantBot) waitOnline() bool {
 	return t.ctx.Err() == nil
 }
 
+// pause waits d, or less if the client comes online meanwhile; false if
+// the pipeline stopped.
+func (t *tenantBot) pause(d time.Duration) bool {
+	t.onMu.Lock()
+	ch := t.onCh
+	t.onMu.Unlock()
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+	case <-ch:
+	case <-t.ctx.Done():
+		return false
+	}
+	return true
+}
+
 // Detach stops the chat workers and waits for them; what they had not
 // answered stays stored and is picked up by the next Attach.
 func (t *tenantBot) Detach() {

@@ -74,10 +74,32 @@ func newWebhookClient(o Options) *http.Client {
 
 func newDeliveryID() string { return tenant.NewID("d") }
 
+// webhookReply asks the webhook about an inbound message. Its delivery is
+// queued in the outbox once per message: a message answered again after a
+// crash reuses it, with its delivery id, so the receiver can tell. When no
+// rule matched, the first attempt is made inline so the webhook's reply can
+// be sent; ok is true when the webhook answered.
+func (b *Bot) webhookReply(ctx context.Context, tenantID string, in inbound, cfg *config, matched bool) (reply string, ok bool, err error) {
+	d, err := b.store.WebhookDeliveryOfMessage(ctx, in.id)
+	switch {
+	case errors.Is(err, tenant.ErrNotFound):
+		if d, err = b.queueDelivery(ctx, tenantID, in, cfg.Webhook.URL, matched); err != nil {
+			return "", false, err
+		}
+	case err != nil:
+		return "", false, err
+	}
+	if matched || d.Status != tenant.DeliveryPending {
+		return "", false, nil
+	}
+	reply, ok = b.deliverNow(ctx, d, cfg.Webhook.Secret)
+	return reply, ok, nil
+}
+
 // queueDelivery writes the delivery of an inbound message to the outbox.
 // When the caller delivers it inline (no rule matched: the reply may come
 // from the webhook), the outbox leaves it alone until that attempt is over.
-func (b *Bot) queueDelivery(ctx context.Context, tenantID string, in inbound, url string, matched bool) (string, error) {
+func (b *Bot) queueDelivery(ctx context.Context, tenantID string, in inbound, url string, matched bool) (tenant.WebhookDelivery, error) {
 	id := newDeliveryID()
 	body, err := json.Marshal(payload{
 		DeliveryID: id, TenantID: tenantID, RuleMatched: matched,
@@ -85,29 +107,29 @@ func (b *Bot) queueDelivery(ctx context.Context, tenantID string, in inbound, ur
 			Text: in.text, IsGroup: in.isGroup, Timestamp: in.at.UTC().Format(time.RFC3339)},
 	})
 	if err != nil {
-		return "", err
+		return tenant.WebhookDelivery{}, err
 	}
-	now := time.Now()
-	due := now
+	due := time.Now()
 	if !matched {
-		due = now.Add(2 * b.opts.WebhookTimeout)
+		due = due.Add(2 * b.opts.WebhookTimeout)
 	}
-	err = b.store.QueueWebhookDelivery(ctx, tenant.WebhookDelivery{ID: id, TenantID: tenantID, MessageID: in.id, URL: url, Payload: body, NextAt: due})
-	if err == nil && matched {
+	d := tenant.WebhookDelivery{ID: id, TenantID: tenantID, MessageID: in.id, URL: url, Payload: body, Status: tenant.DeliveryPending, NextAt: due}
+	if err := b.store.QueueWebhookDelivery(ctx, d); err != nil {
+		return d, err
+	}
+	if matched {
 		b.wakeOutbox()
 	}
-	return id, err
+	return d, nil
 }
 
-// deliverNow makes the first attempt inline, so the webhook's reply can be
-// sent when no rule matched; a failure is left to the outbox.
-func (b *Bot) deliverNow(ctx context.Context, id, secret string) (string, bool) {
-	d, err := b.store.WebhookDeliveryByID(ctx, id)
-	if err != nil {
-		b.log.Warn("cannot read a webhook delivery; the outbox retries it", "delivery", id, "err", err)
+// deliverNow makes an attempt inline; a failure is left to the outbox,
+// and an attempt cut short by a shutdown is not counted.
+func (b *Bot) deliverNow(ctx context.Context, d tenant.WebhookDelivery, secret string) (string, bool) {
+	reply, err := b.post(ctx, d, secret)
+	if ctx.Err() != nil {
 		return "", false
 	}
-	reply, err := b.post(ctx, d, secret)
 	b.record(d, err)
 	return reply, err == nil
 }
