@@ -373,6 +373,14 @@ func (s *Server) recordSent(d *device, to *Contact, id string, msg *waE2E.Messag
 	now := time.Now()
 	sent := Sent{ID: id, From: d.jid, To: to.jid, Text: text, At: now}
 	s.mu.Lock()
+	// WhatsApp keeps one message per sender and id: a client that sends
+	// again after a connection dropped before the ack does not double it.
+	for _, earlier := range d.phone.outbox {
+		if earlier.ID == id && earlier.To == to.jid {
+			s.mu.Unlock()
+			return
+		}
+	}
 	d.phone.outbox = append(d.phone.outbox, sent)
 	if len(d.phone.outbox) > 1000 {
 		d.phone.outbox = d.phone.outbox[len(d.phone.outbox)-1000:]

@@ -1,0 +1,139 @@
+package bot
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"wabot/session"
+	"wabot/tenant"
+)
+
+// startWith starts the bot and a session manager with cfg (its sessions
+// folder filled in).
+func (r *rig) startWith(cfg session.Config) {
+	r.bot = New(r.opts, r.log, r.store)
+	r.bot.Start()
+	cfg.SessionsDir = filepath.Join(r.dir, "sessions")
+	r.m = session.NewManager(cfg, r.log, r.store, connector{r.srv}, r.bot)
+	if err := r.m.Start(context.Background()); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// Paths found by the reliability review: each test drives the real
+// whatsmeow client against the fake into the state the review reproduced.
+
+// A reply in flight when the connection drops (sent, not yet acknowledged)
+// is sent again with the same id after the reconnect: the contact gets it
+// once and the log says replied, not failed.
+func TestReplyInFlightWhenTheConnectionDropsIsSentOnceAfterReconnect(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, Options{})
+	id, phone := r.tenant(rules(tenant.Rule{Match: tenant.MatchContains, Pattern: "hi", Reply: "hello"}))
+	dev := phone.LinkedDevices()[0].JID
+	ann := phone.NewContact("", "Ann")
+	// Slow reconnects, so the outage below outlasts whatsmeow's own
+	// 5-second wait to retry an interrupted send, without reaching the
+	// reconnect cap.
+	r.stop()
+	r.startWith(session.Config{ReconnectBaseDelay: time.Second, ReconnectMaxDelay: 2 * time.Second})
+	r.wait(id, "CONNECTED", func(s tenant.Session) bool { return s.State == tenant.StateConnected })
+
+	r.srv.SetLatency(time.Second) // the ack of the reply is late
+	ann.Send("hi")
+	waitFor(t, "the reply to reach WhatsApp", func() bool { return len(phone.Outbox()) == 1 })
+	r.srv.SetLatency(0)
+	r.srv.RefuseFor(6 * time.Second)
+	if !r.srv.Cut(dev) {
+		t.Fatal("the device was not connected")
+	}
+	expect(t, ann, "hello")
+	expectNothing(t, ann, time.Second)
+	ms := r.waitLogs(id, "the reply logged as sent", func(ms []tenant.Message) bool {
+		return count(ms, "out", tenant.MsgReplied) == 1 && count(ms, "in", tenant.MsgReplied) == 1
+	})
+	if count(ms, "out", tenant.MsgFailed) != 0 {
+		t.Fatalf("a reply was logged failed: %s", describe(ms))
+	}
+}
+
+// Stopping while a welcome is waiting for its ack loses neither the
+// welcome nor the answer, and sends neither twice.
+func TestStopWhileAnsweringSendsEveryReplyOnceAfterStart(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, Options{})
+	cfg := rules(tenant.Rule{Match: tenant.MatchContains, Pattern: "hi", Reply: "hello"})
+	cfg.WelcomeReply = "welcome"
+	id, phone := r.tenant(cfg)
+	ann := phone.NewContact("", "Ann")
+
+	r.srv.SetLatency(time.Second)
+	ann.Send("hi")
+	r.waitLogs(id, "a reply being sent", func(ms []tenant.Message) bool { return count(ms, "out", tenant.MsgPending) >= 1 })
+	r.stop()
+	r.srv.SetLatency(0)
+	r.start()
+	expect(t, ann, "welcome")
+	expect(t, ann, "hello")
+	expectNothing(t, ann, time.Second)
+	r.waitLogs(id, "both replies sent", func(ms []tenant.Message) bool {
+		return count(ms, "out", tenant.MsgReplied) == 2 && count(ms, "in", tenant.MsgReplied) == 1
+	})
+}
+
+// A graceful stop during the inline webhook call leaves the message to be
+// answered after the start, by the webhook, with the same delivery id;
+// neither "ignored" nor the fallback.
+func TestStopDuringTheWebhookCallAsksTheWebhookAgainWithTheSameDelivery(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var deliveries []string
+	answer := make(chan struct{})
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		mu.Lock()
+		deliveries = append(deliveries, req.Header.Get("X-Wabot-Delivery"))
+		first := len(deliveries) == 1
+		mu.Unlock()
+		if first {
+			select { // the first call hangs until the bot stops
+			case <-req.Context().Done():
+			case <-answer:
+			}
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]string{"reply": "from the webhook"})
+	}))
+	defer hook.Close()
+	defer close(answer)
+
+	r := newRig(t, Options{AllowPrivateWebhooks: true})
+	cfg := rules()
+	cfg.FallbackReply = "fallback"
+	cfg.Webhook.URL = hook.URL
+	id, phone := r.tenant(cfg)
+	ann := phone.NewContact("", "Ann")
+	ann.Send("anything")
+	waitFor(t, "the webhook called", func() bool { mu.Lock(); defer mu.Unlock(); return len(deliveries) == 1 })
+	r.stop()
+	if ms := r.logs(id); count(ms, "in", tenant.MsgReceived) != 1 {
+		t.Fatalf("after the stop the message should wait, received: %s", describe(ms))
+	}
+	r.start()
+	expect(t, ann, "from the webhook")
+	expectNothing(t, ann, time.Second)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(deliveries) != 2 || deliveries[0] != deliveries[1] {
+		t.Fatalf("deliveries %v: want the same delivery id twice", deliveries)
+	}
+	ds, err := r.store.WebhookDeliveries(context.Background(), id, 10)
+	if err != nil || len(ds) != 1 || ds[0].Status != tenant.DeliveryDelivered {
+		t.Fatalf("outbox %+v (%v): want one delivered row", ds, err)
+	}
+}
