@@ -83,10 +83,15 @@ func (s *Store) WebhookDeliveries(ctx context.Context, tenantID string, limit in
 	return s.queryDeliveries(ctx, selectDelivery+` WHERE tenant_id = ? ORDER BY created_at DESC, id LIMIT ?`, tenantID, limit)
 }
 
-// DueWebhookDeliveries lists pending deliveries due by now, the longest
-// waiting first.
-func (s *Store) DueWebhookDeliveries(ctx context.Context, now time.Time, limit int) ([]WebhookDelivery, error) {
-	return s.queryDeliveries(ctx, selectDelivery+` WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?`, ms(now), limit)
+// DueWebhookDeliveries lists pending deliveries due by now, at most
+// perTenant of each tenant (so one tenant's backlog cannot hide the
+// others'), the longest waiting first.
+func (s *Store) DueWebhookDeliveries(ctx context.Context, now time.Time, perTenant, limit int) ([]WebhookDelivery, error) {
+	return s.queryDeliveries(ctx, `SELECT id, tenant_id, message_id, url, payload, status, attempts, next_attempt_at, last_error FROM (
+		SELECT id, tenant_id, COALESCE(message_id, 0) AS message_id, url, payload, status, attempts, next_attempt_at, last_error,
+			ROW_NUMBER() OVER (PARTITION BY tenant_id ORDER BY next_attempt_at, id) AS nth
+		FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= ?) due
+		WHERE nth <= ? ORDER BY next_attempt_at, id LIMIT ?`, ms(now), perTenant, limit)
 }
 
 func (s *Store) queryDeliveries(ctx context.Context, q string, args ...any) ([]WebhookDelivery, error) {

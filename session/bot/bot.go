@@ -32,6 +32,7 @@ type Options struct {
 	WebhookBaseDelay     time.Duration // first retry delay (2s)
 	WebhookMaxDelay      time.Duration // retry delay cap (10m)
 	OutboxPoll           time.Duration // how often the outbox is checked (1s)
+	OutboxWorkers        int           // deliveries posted at once, one tenant each (8)
 	Retention            time.Duration // message log age kept (90 days)
 	RetentionEvery       time.Duration // how often old rows are removed (1h)
 	// Observer hears what happens to messages (metrics); nil hears nothing.
@@ -50,6 +51,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ParallelChats <= 0 {
 		o.ParallelChats = 8
+	}
+	if o.OutboxWorkers <= 0 {
+		o.OutboxWorkers = 8
 	}
 	if o.WebhookMaxAttempts <= 0 {
 		o.WebhookMaxAttempts = 8
@@ -106,13 +110,20 @@ type Bot struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	kick   chan struct{} // wakes the outbox worker
+
+	// The outbox's delivery workers: a slot each, and the tenants that
+	// have one.
+	outboxSlots chan struct{}
+	outboxMu    sync.Mutex
+	outboxBusy  map[string]bool
 }
 
 // New returns the pipeline; Start runs its background work.
 func New(opts Options, log *slog.Logger, st *tenant.Store) *Bot {
 	opts = opts.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
-	b := &Bot{opts: opts, log: log, store: st, tenants: map[string]*tenantBot{}, ctx: ctx, cancel: cancel, kick: make(chan struct{}, 1)}
+	b := &Bot{opts: opts, log: log, store: st, tenants: map[string]*tenantBot{}, ctx: ctx, cancel: cancel, kick: make(chan struct{}, 1),
+		outboxSlots: make(chan struct{}, opts.OutboxWorkers), outboxBusy: map[string]bool{}}
 	b.webhook = newWebhookClient(opts)
 	return b
 }

@@ -137,3 +137,44 @@ func TestStopDuringTheWebhookCallAsksTheWebhookAgainWithTheSameDelivery(t *testi
 		t.Fatalf("outbox %+v (%v): want one delivered row", ds, err)
 	}
 }
+
+// One tenant's hanging webhook holds one outbox worker, never another
+// tenant's deliveries.
+func TestAHangingWebhookDoesNotHoldUpOtherTenants(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	hanging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		select {
+		case <-req.Context().Done():
+		case <-release:
+		}
+	}))
+	defer hanging.Close()
+	defer close(release)
+	var got sync.Map
+	healthy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		got.Store(req.Header.Get("X-Wabot-Delivery"), true)
+	}))
+	defer healthy.Close()
+
+	r := newRig(t, Options{AllowPrivateWebhooks: true, WebhookTimeout: time.Minute})
+	slow := rules(tenant.Rule{Match: tenant.MatchContains, Pattern: "q", Reply: "a"})
+	slow.Webhook.URL = hanging.URL
+	_, slowPhone := r.tenant(slow)
+	fast := slow
+	fast.Webhook.URL = healthy.URL
+	fastID, fastPhone := r.tenant(fast)
+
+	ann := slowPhone.NewContact("", "Ann")
+	for range 4 {
+		ann.Send("q")
+		expect(t, ann, "a")
+	}
+	bob := fastPhone.NewContact("", "Bob")
+	bob.Send("q")
+	expect(t, bob, "a")
+	waitFor(t, "the other tenant's delivery", func() bool {
+		ds, err := r.store.WebhookDeliveries(context.Background(), fastID, 10)
+		return err == nil && len(ds) == 1 && ds[0].Status == tenant.DeliveryDelivered
+	})
+}

@@ -187,6 +187,10 @@ func (b *Bot) record(d tenant.WebhookDelivery, err error) {
 	}
 }
 
+// outboxPerTenant is how many of one tenant's due deliveries a worker
+// takes at a time.
+const outboxPerTenant = 3
+
 // retryDelay is exponential from WebhookBaseDelay, capped, with jitter.
 func (b *Bot) retryDelay(attempts int) time.Duration {
 	return session.Backoff(b.opts.WebhookBaseDelay, b.opts.WebhookMaxDelay, attempts)
@@ -207,32 +211,71 @@ func (b *Bot) outboxLoop() {
 	}
 }
 
+// deliverDue hands due deliveries to a bounded pool of workers, one
+// worker per tenant at a time taking a few of its rows: a tenant whose
+// webhook hangs holds one worker, never the others' deliveries.
 func (b *Bot) deliverDue() {
-	due, err := b.store.DueWebhookDeliveries(b.ctx, time.Now(), 100)
+	due, err := b.store.DueWebhookDeliveries(b.ctx, time.Now(), outboxPerTenant, 500)
 	if err != nil {
 		if !errors.Is(err, context.Canceled) {
 			b.log.Warn("cannot read the webhook outbox", "err", err)
 		}
 		return
 	}
-	secrets := map[string]string{}
+	byTenant := map[string][]tenant.WebhookDelivery{}
+	var order []string
 	for _, d := range due {
-		if b.ctx.Err() != nil {
-			return
+		if _, seen := byTenant[d.TenantID]; !seen {
+			order = append(order, d.TenantID)
 		}
-		secret, ok := secrets[d.TenantID]
-		if !ok {
-			cfg, err := b.store.BotConfigOf(b.ctx, d.TenantID)
-			if err != nil {
-				b.log.Warn("cannot read the webhook secret; delivering later", "tenant", d.TenantID, "err", err)
-				continue
-			}
-			secret = cfg.Webhook.Secret
-			secrets[d.TenantID] = secret
+		byTenant[d.TenantID] = append(byTenant[d.TenantID], d)
+	}
+	for _, tenantID := range order {
+		b.outboxMu.Lock()
+		busy := b.outboxBusy[tenantID]
+		b.outboxMu.Unlock()
+		if busy {
+			continue
 		}
-		_, err := b.post(b.ctx, d, secret)
+		select {
+		case b.outboxSlots <- struct{}{}:
+		default:
+			return // every worker is busy: the rest waits for the next round
+		}
+		b.outboxMu.Lock()
+		b.outboxBusy[tenantID] = true
+		b.outboxMu.Unlock()
+		b.wg.Add(1)
+		go b.deliverTenant(tenantID, byTenant[tenantID])
+	}
+}
+
+// deliverTenant posts one tenant's due deliveries in order.
+func (b *Bot) deliverTenant(tenantID string, due []tenant.WebhookDelivery) {
+	defer b.wg.Done()
+	defer func() {
+		if r := recover(); r != nil {
+			b.log.Error("webhook delivery panicked", "tenant", tenantID, "panic", fmt.Sprint(r))
+		}
+		b.outboxMu.Lock()
+		delete(b.outboxBusy, tenantID)
+		b.outboxMu.Unlock()
+		<-b.outboxSlots
+		b.wakeOutbox()
+	}()
+	cfg, err := b.store.BotConfigOf(b.ctx, tenantID)
+	if err != nil {
+		if b.ctx.Err() == nil {
+			b.log.Warn("cannot read the webhook secret; delivering later", "tenant", tenantID, "err", err)
+		}
+		return
+	}
+	for _, d := range due {
+		// A retried delivery's reply is not sent: the message was answered
+		// without it.
+		_, err := b.post(b.ctx, d, cfg.Webhook.Secret)
 		if b.ctx.Err() != nil {
-			return
+			return // cut short by a shutdown: not an attempt
 		}
 		b.record(d, err)
 	}
