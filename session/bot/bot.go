@@ -33,6 +33,7 @@ type Options struct {
 	WebhookMaxDelay      time.Duration // retry delay cap (10m)
 	OutboxPoll           time.Duration // how often the outbox is checked (1s)
 	OutboxWorkers        int           // deliveries posted at once, one tenant each (8)
+	StoreRetryFor        time.Duration // how long an inbound message's store is retried (2m)
 	Retention            time.Duration // message log age kept (90 days)
 	RetentionEvery       time.Duration // how often old rows are removed (1h)
 	// Observer hears what happens to messages (metrics); nil hears nothing.
@@ -63,6 +64,7 @@ func (o Options) withDefaults() Options {
 	def(&o.WebhookBaseDelay, 2*time.Second)
 	def(&o.WebhookMaxDelay, 10*time.Minute)
 	def(&o.OutboxPoll, time.Second)
+	def(&o.StoreRetryFor, 2*time.Minute)
 	def(&o.Retention, 90*24*time.Hour)
 	def(&o.RetentionEvery, time.Hour)
 	if o.Resolver == nil {

@@ -7,6 +7,7 @@ import (
 	"go.mau.fi/whatsmeow/types"
 	"go.mau.fi/whatsmeow/types/events"
 
+	"wabot/session"
 	"wabot/tenant"
 )
 
@@ -112,14 +113,34 @@ func classify(evt *events.Message) (kind, text string) {
 }
 
 // storeInbound writes the inbound row; a message already stored (same
-// chat and id) is logged once more as a duplicate and not answered.
+// chat and id) is logged once more as a duplicate and not answered. A
+// busy or failing database is tried again for up to StoreRetryFor:
+// WhatsApp delivers an unacknowledged message again only after a
+// reconnect, which may be days away.
 func (t *tenantBot) storeInbound(in inbound) (id int64, dup bool, err error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return t.b.store.StoreInbound(ctx, t.id, tenant.Inbound{
+	row := tenant.Inbound{
 		Chat: in.chat.String(), Sender: in.sender.ToNonAD().String(), SenderName: in.name,
 		WAID: in.waID, Kind: in.kind, Body: in.text, Status: in.status, Error: in.errorMsg,
-	})
+	}
+	deadline := time.Now().Add(t.b.opts.StoreRetryFor)
+	for attempt := 1; ; attempt++ {
+		ctx, cancel := context.WithTimeout(t.ctx, 10*time.Second)
+		id, dup, err = t.b.store.StoreInbound(ctx, t.id, row)
+		cancel()
+		if err == nil || t.ctx.Err() != nil {
+			return id, dup, err
+		}
+		wait := session.Backoff(500*time.Millisecond, 10*time.Second, attempt)
+		if time.Now().Add(wait).After(deadline) {
+			return 0, false, err
+		}
+		t.log.Warn("cannot store an incoming message; trying again", "attempt", attempt, "err", err)
+		select {
+		case <-time.After(wait):
+		case <-t.ctx.Done():
+			return 0, false, t.ctx.Err()
+		}
+	}
 }
 
 func (t *tenantBot) load(id int64) (inbound, error) {

@@ -12,6 +12,7 @@ import (
 
 	"wabot/session"
 	"wabot/tenant"
+	"wabot/tenant/tenanttest"
 )
 
 // startWith starts the bot and a session manager with cfg (its sessions
@@ -177,4 +178,33 @@ func TestAHangingWebhookDoesNotHoldUpOtherTenants(t *testing.T) {
 		ds, err := r.store.WebhookDeliveries(context.Background(), fastID, 10)
 		return err == nil && len(ds) == 1 && ds[0].Status == tenant.DeliveryDelivered
 	})
+}
+
+// A message that arrives while the database cannot take writes is stored
+// once it can, and answered; WhatsApp would deliver it again only after a
+// reconnect.
+func TestAMessageArrivingWhileTheDatabaseIsLockedIsStoredAndAnswered(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, Options{})
+	id, phone := r.tenant(rules(tenant.Rule{Match: tenant.MatchContains, Pattern: "hi", Reply: "hello"}))
+	ann := phone.NewContact("", "Ann")
+
+	// Another process holds the write lock for longer than one store
+	// attempt waits (the busy timeout is 10 s).
+	raw := tenanttest.Raw(t, r.store.Path())
+	conn, err := raw.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	ann.Send("hi")
+	time.Sleep(12 * time.Second)
+	if _, err := conn.ExecContext(context.Background(), "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, ann, "hello")
+	r.waitLogs(id, "the message answered", func(ms []tenant.Message) bool { return count(ms, "in", tenant.MsgReplied) == 1 })
 }
