@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -133,8 +134,27 @@ func New(opts Options, log *slog.Logger, st *tenant.Store) *Bot {
 // Start runs the webhook outbox and the log retention cleaner.
 func (b *Bot) Start() {
 	b.wg.Add(2)
-	go func() { defer b.wg.Done(); b.outboxLoop() }()
-	go func() { defer b.wg.Done(); b.retentionLoop() }()
+	go func() { defer b.wg.Done(); b.restartOnPanic("webhook outbox", b.outboxLoop) }()
+	go func() { defer b.wg.Done(); b.restartOnPanic("log retention", b.retentionLoop) }()
+}
+
+// restartOnPanic runs loop until the bot stops, starting it again a second
+// after a panic: a bug in background work must not take down the process.
+func (b *Bot) restartOnPanic(name string, loop func()) {
+	for b.ctx.Err() == nil {
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					b.log.Error(name+" panicked; starting it again", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+				}
+			}()
+			loop()
+		}()
+		select {
+		case <-b.ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // Close stops background work and every tenant's chat workers, waiting
