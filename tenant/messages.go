@@ -94,8 +94,8 @@ func (s *Store) Messages(ctx context.Context, tenantID string, q MessageQuery) (
 	}
 	if t := strings.TrimSpace(q.Text); t != "" {
 		like := "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(t) + "%"
-		sqlq += ` AND (body LIKE ? ESCAPE '\' OR chat LIKE ? ESCAPE '\' OR sender_name LIKE ? ESCAPE '\')`
-		args = append(args, like, like, like)
+		sqlq += ` AND (body LIKE ? ESCAPE '\' OR chat LIKE ? ESCAPE '\' OR sender LIKE ? ESCAPE '\' OR sender_name LIKE ? ESCAPE '\')`
+		args = append(args, like, like, like, like)
 	}
 	sqlq += ` ORDER BY id DESC LIMIT ?`
 	args = append(args, q.Limit+1)

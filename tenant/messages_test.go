@@ -318,3 +318,17 @@ func TestMessagesAreTenantIsolated(t *testing.T) {
 		t.Errorf("unknown tenant: %v, %q, %v; want nothing", got, next, err)
 	}
 }
+
+// In a group the participant's number is only in the sender: searching
+// the log for it finds their messages.
+func TestMessagesSearchFindsAGroupParticipantByNumber(t *testing.T) {
+	ctx := context.Background()
+	st, _ := openStore(t)
+	_, a := newTenant(t, st, "a@example.com", "A")
+	storeIn(t, st, a.ID, tenant.Inbound{Chat: "120363000000000001@g.us", Sender: "15557654321@s.whatsapp.net",
+		SenderName: "Carol", WAID: "G1", Body: "hello group"})
+	got, _, err := st.Messages(ctx, a.ID, tenant.MessageQuery{Text: "15557654321"})
+	if err != nil || len(got) != 1 {
+		t.Fatalf("search by the participant's number found %d messages (%v), want 1", len(got), err)
+	}
+}

@@ -111,7 +111,7 @@ func TestDueWebhookDeliveriesOnlyPendingAndDue(t *testing.T) {
 	}
 	due := func(at time.Time, limit int) []string {
 		t.Helper()
-		ds, err := st.DueWebhookDeliveries(ctx, at, limit)
+		ds, err := st.DueWebhookDeliveries(ctx, at, limit, limit)
 		if err != nil {
 			t.Fatal(err)
 		}

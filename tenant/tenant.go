@@ -48,15 +48,15 @@ func ValidateTenantName(name string) (string, error) {
 	return name, nil
 }
 
-// CreateTenant creates userID's tenant with its session, worker and bot
-// rows. A user has at most one tenant: a second is a conflict. autoApprove
+// CreateTenant creates userID's tenant with its session and worker rows
+// (its bot configuration is the default until saved). A user has at most one tenant: a second is a conflict. autoApprove
 // makes it ACTIVE at once, else PENDING.
 func (s *Store) CreateTenant(ctx context.Context, userID, name string, autoApprove bool) (Tenant, error) {
 	name, err := ValidateTenantName(name)
 	if err != nil {
 		return Tenant{}, err
 	}
-	now := s.now()
+	now := fromMS(ms(s.now())) // as stored: UTC, whole milliseconds
 	t := Tenant{ID: NewID("t"), Name: name, Status: StatusPending, CreatedAt: now, UpdatedAt: now}
 	if autoApprove {
 		t.Status = StatusActive
