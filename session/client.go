@@ -12,7 +12,6 @@ import (
 
 	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/store/sqlstore"
-	"go.mau.fi/whatsmeow/types/events"
 
 	"wabot/app/database"
 )
@@ -68,15 +67,7 @@ func (s *supervisor) openClient() error {
 		db.Close()
 		return err
 	}
-	cli.AddEventHandlerWithSuccessStatus(func(evt any) bool {
-		if m, ok := evt.(*events.Message); ok {
-			return s.handleMessage(gen, m)
-		}
-		if interesting(evt) {
-			s.post(gen, evt)
-		}
-		return true
-	})
+	cli.AddEventHandlerWithSuccessStatus(s.eventHandler(gen))
 	s.client = &client{gen: gen, cli: cli, db: db, container: container}
 	s.currentMu.Lock()
 	s.current, s.currentGen, s.currentPipe = cli, gen, s.pipe

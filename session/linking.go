@@ -34,6 +34,25 @@ func (s *supervisor) link() error {
 	return nil
 }
 
+// linkPhone starts a link attempt and queues cmd for a pairing code,
+// which is asked for once the link websocket is up; an error means cmd is
+// answered now.
+func (s *supervisor) linkPhone(cmd command) error {
+	if err := s.link(); err != nil {
+		return err
+	}
+	phone, err := normalizePhone(cmd.phone)
+	if err != nil {
+		return err
+	}
+	cmd.phone = phone
+	s.phoneWaiting = append(s.phoneWaiting, cmd)
+	if len(s.qrCodes) > 0 {
+		s.startPhonePairing()
+	}
+	return nil
+}
+
 func (s *supervisor) beginLink() {
 	s.stopTimers()
 	s.clearQR()
@@ -58,6 +77,19 @@ func (s *supervisor) reset() error {
 	}
 	s.beginLink()
 	return nil
+}
+
+// logout unlinks the device from WhatsApp when it is online, then resets
+// whether or not WhatsApp heard.
+func (s *supervisor) logout() error {
+	if c := s.client; c != nil && c.cli.Store.ID != nil && c.cli.IsLoggedIn() {
+		ctx, cancel := context.WithTimeout(s.ctx, 15*time.Second)
+		if err := c.cli.Logout(ctx); err != nil {
+			s.log.Warn("unlinking from WhatsApp failed; resetting anyway", "err", err)
+		}
+		cancel()
+	}
+	return s.reset()
 }
 
 func (s *supervisor) resetRow() {

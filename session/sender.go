@@ -10,12 +10,15 @@ import (
 	"go.mau.fi/whatsmeow/types"
 )
 
-// Sender, for the pipeline.
+// The supervisor is the pipeline's Sender: it sends through whichever
+// client generation is live when a reply goes out.
 
 // ErrOffline means the tenant's client is not logged in right now.
 var ErrOffline = errors.New("the WhatsApp session is not connected")
 
-func (s *supervisor) client0() *whatsmeow.Client {
+// liveClient is the current client, or nil between generations. Safe from
+// any goroutine.
+func (s *supervisor) liveClient() *whatsmeow.Client {
 	s.currentMu.RLock()
 	defer s.currentMu.RUnlock()
 	return s.current
@@ -23,7 +26,7 @@ func (s *supervisor) client0() *whatsmeow.Client {
 
 // SendText sends a text message with a fixed id.
 func (s *supervisor) SendText(ctx context.Context, chat types.JID, id, text string) error {
-	cli := s.client0()
+	cli := s.liveClient()
 	if cli == nil || !cli.IsLoggedIn() {
 		return ErrOffline
 	}
@@ -33,7 +36,7 @@ func (s *supervisor) SendText(ctx context.Context, chat types.JID, id, text stri
 
 // NewMessageID returns an id in WhatsApp's format.
 func (s *supervisor) NewMessageID() string {
-	if cli := s.client0(); cli != nil {
+	if cli := s.liveClient(); cli != nil {
 		return cli.GenerateMessageID()
 	}
 	return whatsmeow.GenerateMessageID()
@@ -41,7 +44,7 @@ func (s *supervisor) NewMessageID() string {
 
 // OwnJID is the linked number.
 func (s *supervisor) OwnJID() types.JID {
-	if cli := s.client0(); cli != nil && cli.Store.ID != nil {
+	if cli := s.liveClient(); cli != nil && cli.Store.ID != nil {
 		return cli.Store.ID.ToNonAD()
 	}
 	return types.EmptyJID

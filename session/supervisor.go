@@ -272,48 +272,35 @@ func (s *supervisor) stopTimers() {
 	s.qrCodes = nil
 }
 
-func (s *supervisor) handleCommand(c command) {
+func (s *supervisor) handleCommand(cmd command) {
 	var r cmdResult
-	switch c.kind {
+	switch cmd.kind {
 	case cmdLink:
 		r.err = s.link()
 	case cmdLinkPhone:
-		if err := s.link(); err != nil {
-			r.err = err
-			break
+		if r.err = s.linkPhone(cmd); r.err == nil {
+			return // answered when the code arrives
 		}
-		phone, err := normalizePhone(c.phone)
-		if err != nil {
-			r.err = err
-			break
-		}
-		c.phone = phone
-		s.phoneWaiting = append(s.phoneWaiting, c)
-		if len(s.qrCodes) > 0 {
-			s.startPhonePairing()
-		}
-		return // answered when the code arrives
 	case cmdRestart:
-		s.worker.Restarts++
-		s.teardown()
-		s.attempts.Store(0)
-		s.sess.ErrorCode, s.sess.LastError, s.sess.ReconnectAttempts = "", "", 0
-		s.saveSession()
-		s.start()
-		s.saveWorker(tenant.WorkerRunning)
+		s.restart()
 	case cmdReset:
 		r.err = s.reset()
 	case cmdLogout:
-		if c := s.client; c != nil && c.cli.Store.ID != nil && c.cli.IsLoggedIn() {
-			ctx, cancel := context.WithTimeout(s.ctx, 15*time.Second)
-			if err := c.cli.Logout(ctx); err != nil {
-				s.log.Warn("unlinking from WhatsApp failed; resetting anyway", "err", err)
-			}
-			cancel()
-		}
-		r.err = s.reset()
+		r.err = s.logout()
 	}
-	c.reply <- r
+	cmd.reply <- r
+}
+
+// restart starts a new client generation over the same device store,
+// forgetting the failures counted so far.
+func (s *supervisor) restart() {
+	s.worker.Restarts++
+	s.teardown()
+	s.attempts.Store(0)
+	s.sess.ErrorCode, s.sess.LastError, s.sess.ReconnectAttempts = "", "", 0
+	s.saveSession()
+	s.start()
+	s.saveWorker(tenant.WorkerRunning)
 }
 
 // fail puts the session in ERROR with a stable code and a sentence a
