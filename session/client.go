@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"go.mau.fi/whatsmeow"
@@ -17,11 +18,17 @@ import (
 )
 
 // client is one generation of a tenant's whatsmeow client with its store.
+// The goroutines the supervisor starts for it (connect, phone pairing) are
+// tracked in tasks and end with it: teardown cancels ctx, then waits.
 type client struct {
 	gen       int
 	cli       *whatsmeow.Client
 	db        *sql.DB
 	container *sqlstore.Container
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	tasks  sync.WaitGroup
 }
 
 // Per-connection SQLite caches of a device store, kept small so idle
@@ -57,40 +64,44 @@ func (s *supervisor) openClient() error {
 		return fmt.Errorf("reading device store: %w", err)
 	}
 	s.gen++
-	gen := s.gen
 	cli := whatsmeow.NewClient(dev, wlog.Sub("client"))
 	cli.EnableAutoReconnect = true
 	cli.SynchronousAck = true
 	cli.EnableDecryptedEventBuffer = true
-	cli.AutoReconnectHook = s.reconnectHook(gen, cli)
+	c := &client{gen: s.gen, cli: cli, db: db, container: container}
+	c.ctx, c.cancel = context.WithCancel(s.ctx)
+	cli.AutoReconnectHook = s.reconnectHook(c)
 	if err := s.m.connector.Prepare(cli); err != nil {
+		c.cancel()
 		db.Close()
 		return err
 	}
-	cli.AddEventHandlerWithSuccessStatus(s.eventHandler(gen))
-	s.client = &client{gen: gen, cli: cli, db: db, container: container}
+	cli.AddEventHandlerWithSuccessStatus(s.eventHandler(c))
+	s.client = c
 	s.currentMu.Lock()
-	s.current, s.currentGen, s.currentPipe = cli, gen, s.pipe
+	s.current, s.currentGen, s.currentPipe = cli, c.gen, s.pipe
 	s.currentMu.Unlock()
 	return nil
 }
 
 // reconnectHook counts whatsmeow's failed reconnects. It gives up after
 // the configured maximum, and otherwise waits a capped, jittered
-// exponential backoff in place of whatsmeow's growing linear delay.
-func (s *supervisor) reconnectHook(gen int, cli *whatsmeow.Client) func(error) bool {
+// exponential backoff in place of whatsmeow's growing linear delay. A
+// generation that was torn down does not wait: its client was
+// disconnected, which ends whatsmeow's reconnect loop anyway.
+func (s *supervisor) reconnectHook(c *client) func(error) bool {
 	return func(err error) bool {
 		n := int(s.attempts.Add(1))
-		s.post(gen, reconnectFailed{attempts: n, err: err})
+		s.post(c, reconnectFailed{attempts: n, err: err})
 		if n >= s.m.cfg.ReconnectMaxAttempts {
 			return false
 		}
 		select {
 		case <-time.After(s.backoff(n)):
-		case <-s.ctx.Done():
+		case <-c.ctx.Done():
 			return false
 		}
-		cli.AutoReconnectErrors = 0
+		c.cli.AutoReconnectErrors = 0
 		return true
 	}
 }
@@ -116,23 +127,36 @@ func (s *supervisor) connect() {
 	if c == nil {
 		return
 	}
-	go func() {
-		select {
-		case s.m.connectSem <- struct{}{}:
-		case <-s.ctx.Done():
-			return
+	c.tasks.Go(func() {
+		if dialed, err := s.dial(c); dialed {
+			s.post(c, connectResult{err: err})
 		}
-		// whatsmeow ties the connection's goroutines to this context. It
-		// must outlive the supervisor's: teardown disconnects first, and a
-		// context cancelled under a live socket makes whatsmeow's reader
-		// race with Disconnect.
-		err := c.cli.ConnectContext(context.WithoutCancel(s.ctx))
-		<-s.m.connectSem
-		if errors.Is(err, whatsmeow.ErrAlreadyConnected) {
-			err = nil
+	})
+}
+
+// dial waits for a connect slot and connects c. dialed is false when c was
+// torn down first. A panic becomes a failed connect, not a dead process.
+func (s *supervisor) dial(c *client) (dialed bool, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			dialed, err = true, s.recovered("connecting", r)
 		}
-		s.post(c.gen, connectResult{err: err})
 	}()
+	select {
+	case s.m.connectSem <- struct{}{}:
+	case <-c.ctx.Done():
+		return false, nil
+	}
+	defer func() { <-s.m.connectSem }()
+	// whatsmeow ties the connection's goroutines to this context, so it
+	// must outlive c.ctx and the supervisor's: a context cancelled under a
+	// live socket makes whatsmeow's reader race with Disconnect. teardown
+	// closes the socket with Disconnect instead.
+	err = c.cli.ConnectContext(context.WithoutCancel(s.ctx))
+	if errors.Is(err, whatsmeow.ErrAlreadyConnected) {
+		err = nil
+	}
+	return true, err
 }
 
 // teardown disconnects and closes the current client.
@@ -147,9 +171,19 @@ func (s *supervisor) teardown() {
 		s.pipe.Online(false)
 	}
 	if c != nil {
-		c.cli.Disconnect()
-		c.cli.RemoveEventHandlers()
-		c.container.Close()
-		c.db.Close()
+		c.close()
 	}
+}
+
+// close ends the generation. Its goroutines go first: cancelling ctx stops
+// their waits and makes their posts return (teardown runs on the loop that
+// would read them), and a dial in flight finishes before Disconnect, so no
+// socket opens after it. Then the socket, then the store.
+func (c *client) close() {
+	c.cancel()
+	c.tasks.Wait()
+	c.cli.Disconnect()
+	c.cli.RemoveEventHandlers()
+	c.container.Close()
+	c.db.Close()
 }

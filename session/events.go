@@ -10,15 +10,15 @@ import (
 )
 
 // eventHandler is what whatsmeow calls, on its own goroutines, for every
-// event of client generation gen. Messages go straight to the pipeline;
-// the events the supervisor acts on are posted to its loop.
-func (s *supervisor) eventHandler(gen int) func(evt any) bool {
+// event of client generation c. Messages go straight to the pipeline; the
+// events the supervisor acts on are posted to its loop.
+func (s *supervisor) eventHandler(c *client) func(evt any) bool {
 	return func(evt any) bool {
 		if m, ok := evt.(*events.Message); ok {
-			return s.handleMessage(gen, m)
+			return s.handleMessage(c.gen, m)
 		}
 		if interesting(evt) {
-			s.post(gen, evt)
+			s.post(c, evt)
 		}
 		return true
 	}

@@ -146,16 +146,28 @@ func (s *supervisor) startPhonePairing() {
 	s.phoneWaiting = nil
 	c := s.client
 	for _, cmd := range waiting {
-		go func() {
-			ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
-			defer cancel()
-			code, err := c.cli.PairPhone(ctx, cmd.phone, true, whatsmeow.PairClientChrome, "Chrome (Linux)")
-			if err != nil {
-				err = tenant.Errorf(tenant.CodeInvalid, "WhatsApp refused to pair %s: %v", cmd.phone, err)
-			}
-			s.post(c.gen, phoneCodeResult{cmd: cmd, code: code, err: err})
-		}()
+		c.tasks.Go(func() {
+			code, err := s.requestPairingCode(c, cmd.phone)
+			s.post(c, phoneCodeResult{cmd: cmd, code: code, err: err})
+		})
 	}
+}
+
+// requestPairingCode asks WhatsApp for the code to type on the phone. It
+// ends with c, and a panic becomes an error for the one request.
+func (s *supervisor) requestPairingCode(c *client, phone string) (code string, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			code, err = "", s.recovered("requesting a pairing code", r)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(c.ctx, 30*time.Second)
+	defer cancel()
+	code, err = c.cli.PairPhone(ctx, phone, true, whatsmeow.PairClientChrome, "Chrome (Linux)")
+	if err != nil {
+		err = tenant.Errorf(tenant.CodeInvalid, "WhatsApp refused to pair %s: %v", phone, err)
+	}
+	return code, err
 }
 
 func (s *supervisor) answerPhone(code string, err error) {

@@ -124,12 +124,23 @@ func (s *supervisor) do(ctx context.Context, c command) (string, error) {
 	}
 }
 
-// post hands an event to the loop from another goroutine.
-func (s *supervisor) post(gen int, evt any) {
+// post hands an event of client c to the loop from another goroutine.
+// Once c is torn down the event is dropped instead of waited on: the loop
+// would drop it anyway, and teardown, on the loop, may be waiting for the
+// poster.
+func (s *supervisor) post(c *client, evt any) {
 	select {
-	case s.events <- clientEvent{gen: gen, evt: evt}:
-	case <-s.ctx.Done():
+	case s.events <- clientEvent{gen: c.gen, evt: evt}:
+	case <-c.ctx.Done():
 	}
+}
+
+// recovered logs a panic in one of the supervisor's goroutines and turns
+// it into an error, so a bug there fails one attempt instead of the
+// process.
+func (s *supervisor) recovered(what string, r any) error {
+	s.log.Error(what+" panicked", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+	return fmt.Errorf("%s panicked: %v", what, r)
 }
 
 // loop runs the supervisor, restarting it with backoff after a panic so a
