@@ -131,6 +131,8 @@ type Manager struct {
 	pipeline   Pipeline
 	connectSem chan struct{}
 
+	subscribers subscribers
+
 	mu       sync.Mutex
 	sups     map[string]*supervisor
 	ctx      context.Context

@@ -571,6 +571,71 @@ func TestSuspendStopsAndResumeReconnects(t *testing.T) {
 	waitUntil(t, 20*time.Second, "the device back online", func() bool { return r.srv.Online(jid) })
 }
 
+func TestSubscriberHearsStateChanges(t *testing.T) {
+	t.Parallel()
+	// No heartbeat: every signal comes from a change of state.
+	r := newRig(t, fakewa.Options{}, func(c *Config) { c.HeartbeatInterval = time.Hour })
+	id := r.newTenant("Watcher")
+	other := r.newTenant("Bystander")
+	r.start()
+	for _, tid := range []string{id, other} {
+		waitUntil(t, 5*time.Second, "the worker to run", func() bool { return r.worker(tid).Status == tenant.WorkerRunning })
+	}
+	changed, unsubscribe := r.m.Subscribe(id)
+	otherChanged, unsubscribeOther := r.m.Subscribe(other)
+	defer unsubscribeOther()
+	// Following the signals alone, re-reading the row at each, reaches
+	// the QR code and, after the scan, CONNECTED.
+	following := func(want tenant.SessionState) tenant.Session {
+		t.Helper()
+		timeout := time.After(20 * time.Second)
+		for {
+			select {
+			case <-changed:
+			case <-timeout:
+				t.Fatalf("no signal brought %s; the row is %s", want, r.session(id).State)
+			}
+			if s := r.session(id); s.State == want {
+				return s
+			}
+		}
+	}
+	ctx := context.Background()
+	if err := r.m.Link(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	s := following(tenant.StateQRReady)
+	if _, err := r.srv.NewPhone("").Scan(ctx, s.QRCode); err != nil {
+		t.Fatal(err)
+	}
+	following(tenant.StateConnected)
+	select {
+	case <-otherChanged:
+		t.Fatal("another tenant's subscriber was signalled")
+	default:
+	}
+	unsubscribe()
+	select {
+	case <-changed:
+	default:
+	}
+	if err := r.m.Restart(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	r.waitSession(id, 20*time.Second, "CONNECTED after restart", inState(tenant.StateConnected))
+	select {
+	case <-changed:
+		t.Fatal("signalled after unsubscribing")
+	default:
+	}
+	r.m.subscribers.mu.Lock()
+	left := len(r.m.subscribers.byTenant[id])
+	r.m.subscribers.mu.Unlock()
+	if left != 0 {
+		t.Fatalf("%d subscribers left after unsubscribing", left)
+	}
+}
+
 // TestTeardownEndsAPendingConnect: a connect waiting for a slot belongs to
 // its client generation, and a restart has ended it by the time it
 // returns. Not parallel: it counts the package's connect goroutines.

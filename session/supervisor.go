@@ -342,6 +342,7 @@ func (s *supervisor) saveSession() {
 		return
 	}
 	s.sessDirty = false
+	s.m.subscribers.notify(s.id)
 }
 
 func (s *supervisor) saveWorker(status tenant.WorkerStatus) {
@@ -352,5 +353,7 @@ func (s *supervisor) saveWorker(status tenant.WorkerStatus) {
 	s.worker.LastSeenAt = time.Now()
 	if err := s.m.store.SaveWorker(ctx, s.worker); err != nil {
 		s.log.Error("cannot save worker row; retrying at the next heartbeat", "err", err)
+		return
 	}
+	s.m.subscribers.notify(s.id)
 }
