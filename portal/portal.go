@@ -49,6 +49,9 @@ type Sessions interface {
 	Restart(ctx context.Context, tenantID string) error
 	Reset(ctx context.Context, tenantID string) error
 	Logout(ctx context.Context, tenantID string) error
+	// Subscribe signals changed after the tenant's session or worker row
+	// is written, so live pages re-read it then instead of polling.
+	Subscribe(tenantID string) (changed <-chan struct{}, unsubscribe func())
 }
 
 // Bot is the tenant's bot configuration service: it validates, stores and
