@@ -171,8 +171,8 @@ func (s *supervisor) requestPairingCode(c *client, phone string) (code string, e
 }
 
 func (s *supervisor) answerPhone(code string, err error) {
-	for _, c := range s.phoneWaiting {
-		c.reply <- cmdResult{code: code, err: err}
+	for _, cmd := range s.phoneWaiting {
+		cmd.reply <- cmdResult{code: code, err: err}
 	}
 	s.phoneWaiting = nil
 }

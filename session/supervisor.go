@@ -105,17 +105,17 @@ func newSupervisor(m *Manager, id string) *supervisor {
 }
 
 // do sends a command to the loop and waits for its answer.
-func (s *supervisor) do(ctx context.Context, c command) (string, error) {
-	c.reply = make(chan cmdResult, 1)
+func (s *supervisor) do(ctx context.Context, cmd command) (string, error) {
+	cmd.reply = make(chan cmdResult, 1)
 	select {
-	case s.cmds <- c:
+	case s.cmds <- cmd:
 	case <-ctx.Done():
 		return "", ctx.Err()
 	case <-s.done:
 		return "", ErrNotRunning
 	}
 	select {
-	case r := <-c.reply:
+	case r := <-cmd.reply:
 		return r.code, r.err
 	case <-ctx.Done():
 		return "", ctx.Err()
@@ -212,8 +212,8 @@ func (s *supervisor) runOnce() (crashed bool) {
 			s.teardown()
 			s.saveWorker(tenant.WorkerStopped)
 			return false
-		case c := <-s.cmds:
-			s.handleCommand(c)
+		case cmd := <-s.cmds:
+			s.handleCommand(cmd)
 		case e := <-s.events:
 			s.handleEvent(e)
 		case <-heartbeat.C:
@@ -332,6 +332,8 @@ func (s *supervisor) fail(code, text string) {
 	s.answerPhone("", tenant.Errorf(tenant.CodeConflict, "the link attempt failed: %s", text))
 }
 
+// saveSession writes the session row, then tells the tenant's subscribers,
+// so what they re-read is the new row.
 func (s *supervisor) saveSession() {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), 30*time.Second)
 	defer cancel()
