@@ -164,20 +164,29 @@ func (p *Portal) linkPanel(ctx context.Context, tenantID string, sess tenant.Ses
 	}, nil
 }
 
+// linkRereadInterval is how often an open link page re-reads its row
+// without a signal: a safety net for a write that bypassed this process's
+// session manager, not the way changes arrive.
+const linkRereadInterval = 5 * time.Second
+
 // linkEvents streams the link panel as server-sent events: a new panel
 // whenever the QR code rotates or the state changes. The tenant comes from
-// the session, like every other read.
+// the session, like every other read. The row is re-read when the session
+// manager signals a write, and every few seconds besides.
 func (p *Portal) linkEvents(c echo.Context) error {
 	t := currentTenant(c)
 	ctx := c.Request().Context()
+	// Subscribed before the first read, so no write after it is missed.
+	changed, unsubscribe := p.sessions.Subscribe(t.ID)
+	defer unsubscribe()
 	h := c.Response().Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no")
 	c.Response().WriteHeader(http.StatusOK)
 	last := c.QueryParam("v")
-	tick := time.NewTicker(250 * time.Millisecond)
-	defer tick.Stop()
+	reread := time.NewTicker(linkRereadInterval)
+	defer reread.Stop()
 	keepalive := time.NewTicker(15 * time.Second)
 	defer keepalive.Stop()
 	for {
@@ -210,7 +219,8 @@ func (p *Portal) linkEvents(c echo.Context) error {
 		case <-keepalive.C:
 			fmt.Fprint(c.Response(), ": keepalive\n\n")
 			c.Response().Flush()
-		case <-tick.C:
+		case <-changed:
+		case <-reread.C:
 		}
 	}
 }

@@ -50,6 +50,9 @@ type Sessions interface {
 	Logout(ctx context.Context, tenantID string) error
 	// Apply carries out an admin's action on a tenant and audits it.
 	Apply(ctx context.Context, actor tenant.User, t tenant.Tenant, action tenant.Action) error
+	// Subscribe signals changed after the tenant's session or worker row
+	// is written, so live pages re-read it then instead of polling.
+	Subscribe(tenantID string) (changed <-chan struct{}, unsubscribe func())
 }
 
 // Bot is the tenant's bot configuration service: it validates, stores and

@@ -131,6 +131,8 @@ type Manager struct {
 	pipeline   Pipeline
 	connectSem chan struct{}
 
+	subscribers subscribers
+
 	mu       sync.Mutex
 	sups     map[string]*supervisor
 	ctx      context.Context
@@ -143,14 +145,12 @@ type Manager struct {
 // process, before any client reads it.
 var deviceNameOnce sync.Once
 
-// NewManager returns a Manager; Start launches the supervisors.
+// NewManager returns a Manager; Start launches the supervisors. pipeline
+// receives every tenant's messages (the bot).
 func NewManager(cfg Config, log *slog.Logger, st *tenant.Store, connector Connector, pipeline Pipeline) *Manager {
 	signallog.Install()
 	if connector == nil {
 		connector = DirectConnector{}
-	}
-	if pipeline == nil {
-		pipeline = LogPipeline{Log: log}
 	}
 	cfg = cfg.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -335,21 +335,3 @@ func removeDir(dir string) error {
 	}
 	return nil
 }
-
-// LogPipeline logs incoming messages and answers nothing: the pipeline
-// used when no bot is wired in.
-type LogPipeline struct{ Log *slog.Logger }
-
-// Attach returns a pipeline that logs.
-func (p LogPipeline) Attach(tenantID string, _ Sender) TenantPipeline {
-	return logTenant{log: p.Log.With("tenant", tenantID)}
-}
-
-type logTenant struct{ log *slog.Logger }
-
-func (l logTenant) HandleMessage(evt *events.Message) bool {
-	l.log.Info("message received", "chat", evt.Info.Chat.String(), "id", evt.Info.ID)
-	return true
-}
-func (logTenant) Online(bool) {}
-func (logTenant) Detach()     {}

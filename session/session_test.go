@@ -7,6 +7,7 @@ import (
 	"image/png"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -39,8 +40,10 @@ type rig struct {
 	srv      *fakewa.Server
 	cfg      Config
 	pipeline Pipeline
-	m        *Manager
-	log      *slog.Logger
+	// connector replaces the plain fake connector when set.
+	connector Connector
+	m         *Manager
+	log       *slog.Logger
 }
 
 type fakeConnector struct{ srv *fakewa.Server }
@@ -87,7 +90,15 @@ func newRig(t testing.TB, opts fakewa.Options, tweak func(*Config)) *rig {
 
 func (r *rig) start() *Manager {
 	r.t.Helper()
-	r.m = NewManager(r.cfg, r.log, r.store, fakeConnector{r.srv}, r.pipeline)
+	var connector Connector = fakeConnector{r.srv}
+	if r.connector != nil {
+		connector = r.connector
+	}
+	pipeline := r.pipeline
+	if pipeline == nil {
+		pipeline = logPipeline{r.log}
+	}
+	r.m = NewManager(r.cfg, r.log, r.store, connector, pipeline)
 	if err := r.m.Start(context.Background()); err != nil {
 		r.t.Fatal(err)
 	}
@@ -556,6 +567,159 @@ func TestSuspendStopsAndResumeReconnects(t *testing.T) {
 	waitUntil(t, 20*time.Second, "the device back online", func() bool { return r.srv.Online(jid) })
 }
 
+func TestSubscriberHearsStateChanges(t *testing.T) {
+	t.Parallel()
+	// No heartbeat: every signal comes from a change of state.
+	r := newRig(t, fakewa.Options{}, func(c *Config) { c.HeartbeatInterval = time.Hour })
+	id := r.newTenant("Watcher")
+	other := r.newTenant("Bystander")
+	r.start()
+	for _, tid := range []string{id, other} {
+		waitUntil(t, 5*time.Second, "the worker to run", func() bool { return r.worker(tid).Status == tenant.WorkerRunning })
+	}
+	changed, unsubscribe := r.m.Subscribe(id)
+	otherChanged, unsubscribeOther := r.m.Subscribe(other)
+	defer unsubscribeOther()
+	// Following the signals alone, re-reading the row at each, reaches
+	// the QR code and, after the scan, CONNECTED.
+	following := func(want tenant.SessionState) tenant.Session {
+		t.Helper()
+		timeout := time.After(20 * time.Second)
+		for {
+			select {
+			case <-changed:
+			case <-timeout:
+				t.Fatalf("no signal brought %s; the row is %s", want, r.session(id).State)
+			}
+			if s := r.session(id); s.State == want {
+				return s
+			}
+		}
+	}
+	ctx := context.Background()
+	if err := r.m.Link(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	s := following(tenant.StateQRReady)
+	if _, err := r.srv.NewPhone("").Scan(ctx, s.QRCode); err != nil {
+		t.Fatal(err)
+	}
+	following(tenant.StateConnected)
+	select {
+	case <-otherChanged:
+		t.Fatal("another tenant's subscriber was signalled")
+	default:
+	}
+	unsubscribe()
+	select {
+	case <-changed:
+	default:
+	}
+	if err := r.m.Restart(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	r.waitSession(id, 20*time.Second, "CONNECTED after restart", inState(tenant.StateConnected))
+	select {
+	case <-changed:
+		t.Fatal("signalled after unsubscribing")
+	default:
+	}
+	r.m.subscribers.mu.Lock()
+	left := len(r.m.subscribers.byTenant[id])
+	r.m.subscribers.mu.Unlock()
+	if left != 0 {
+		t.Fatalf("%d subscribers left after unsubscribing", left)
+	}
+}
+
+// TestTeardownEndsAPendingConnect: a connect waiting for a slot belongs to
+// its client generation, and a restart has ended it by the time it
+// returns. Not parallel: it counts the package's connect goroutines.
+func TestTeardownEndsAPendingConnect(t *testing.T) {
+	r := newRig(t, fakewa.Options{}, func(c *Config) { c.ConnectConcurrency = 1 })
+	id := r.newTenant("Waiter")
+	r.start()
+	r.m.connectSem <- struct{}{} // the only slot: the link attempt's dial waits
+	slotTaken := true
+	defer func() {
+		if slotTaken {
+			<-r.m.connectSem
+		}
+	}()
+	ctx := context.Background()
+	if err := r.m.Link(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 5*time.Second, "the dial to wait for a slot", func() bool { return connectGoroutines() == 1 })
+	if err := r.m.Restart(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if n := connectGoroutines(); n != 0 {
+		t.Fatalf("%d connect goroutines outlived their client", n)
+	}
+	<-r.m.connectSem
+	slotTaken = false
+	if err := r.m.Link(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	r.waitSession(id, 20*time.Second, "a QR code", inState(tenant.StateQRReady))
+}
+
+func connectGoroutines() int {
+	buf := make([]byte, 8<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	return strings.Count(string(buf), "wabot/session.(*supervisor).connect.func")
+}
+
+// panicFirstDial panics in the first websocket dial of any client.
+type panicFirstDial struct {
+	srv   *fakewa.Server
+	fired atomic.Bool
+}
+
+func (p *panicFirstDial) Prepare(cli *whatsmeow.Client) error {
+	if err := p.srv.Configure(cli); err != nil {
+		return err
+	}
+	h := p.srv.HTTPClient()
+	h.Transport = panicFirstRoundTrip{next: h.Transport, fired: &p.fired}
+	cli.SetWebsocketHTTPClient(h)
+	cli.SetPreLoginHTTPClient(h)
+	return nil
+}
+
+type panicFirstRoundTrip struct {
+	next  http.RoundTripper
+	fired *atomic.Bool
+}
+
+func (p panicFirstRoundTrip) RoundTrip(req *http.Request) (*http.Response, error) {
+	if p.fired.CompareAndSwap(false, true) {
+		panic("injected dial panic")
+	}
+	return p.next.RoundTrip(req)
+}
+
+func TestPanicWhileConnectingFailsTheAttemptOnly(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, fakewa.Options{}, nil)
+	r.connector = &panicFirstDial{srv: r.srv}
+	id := r.newTenant("Shaky")
+	r.start()
+	ctx := context.Background()
+	if err := r.m.Link(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	s := r.waitSession(id, 20*time.Second, "ERROR", inState(tenant.StateError))
+	if s.ErrorCode != CodeConnectFailure || !strings.Contains(s.LastError, "panicked") {
+		t.Fatalf("error row %+v", s)
+	}
+	if err := r.m.Link(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	r.waitSession(id, 20*time.Second, "a QR code after the panic", inState(tenant.StateQRReady))
+}
+
 func deviceJID(t testing.TB, r *rig, id string) types.JID {
 	t.Helper()
 	s := r.session(id)
@@ -612,3 +776,20 @@ func newGoroutines(before, now map[string]string) []string {
 	}
 	return out
 }
+
+// logPipeline logs incoming messages and answers nothing: the stand-in
+// for the bot in tests of the session layer alone.
+type logPipeline struct{ log *slog.Logger }
+
+func (p logPipeline) Attach(tenantID string, _ Sender) TenantPipeline {
+	return logTenant{log: p.log.With("tenant", tenantID)}
+}
+
+type logTenant struct{ log *slog.Logger }
+
+func (l logTenant) HandleMessage(evt *events.Message) bool {
+	l.log.Info("message received", "chat", evt.Info.Chat.String(), "id", evt.Info.ID)
+	return true
+}
+func (logTenant) Online(bool) {}
+func (logTenant) Detach()     {}

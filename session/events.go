@@ -1,0 +1,235 @@
+package session
+
+import (
+	"fmt"
+	"time"
+
+	"go.mau.fi/whatsmeow/types/events"
+
+	"wabot/tenant"
+)
+
+// eventHandler is what whatsmeow calls, on its own goroutines, for every
+// event of client generation c. Messages go straight to the pipeline; the
+// events the supervisor acts on are posted to its loop.
+func (s *supervisor) eventHandler(c *client) func(evt any) bool {
+	return func(evt any) bool {
+		if m, ok := evt.(*events.Message); ok {
+			return s.handleMessage(c.gen, m)
+		}
+		if interesting(evt) {
+			s.post(c, evt)
+		}
+		return true
+	}
+}
+
+func interesting(evt any) bool {
+	switch evt.(type) {
+	case *events.QR, *events.PairSuccess, *events.PairError, *events.Connected, *events.Disconnected,
+		*events.LoggedOut, *events.StreamReplaced, *events.ClientOutdated, *events.TemporaryBan,
+		*events.ConnectFailure, *events.PushNameSetting, *events.KeepAliveTimeout, *events.KeepAliveRestored,
+		*events.StreamError:
+		return true
+	}
+	return false
+}
+
+// handleMessage runs on whatsmeow's goroutine: the pipeline stores the
+// message before whatsmeow acknowledges it.
+func (s *supervisor) handleMessage(gen int, m *events.Message) bool {
+	pipe := s.pipeFor(gen)
+	if pipe == nil {
+		return false // not ours any more: let WhatsApp deliver it again
+	}
+	return pipe.HandleMessage(m)
+}
+
+func (s *supervisor) pipeFor(gen int) TenantPipeline {
+	s.currentMu.RLock()
+	defer s.currentMu.RUnlock()
+	if s.current == nil || s.currentGen != gen {
+		return nil
+	}
+	return s.currentPipe
+}
+
+// handleEvent runs on the loop and hands each event of the current client
+// to its handler, which may then use s.client.
+func (s *supervisor) handleEvent(ce clientEvent) {
+	if s.client == nil || ce.gen != s.client.gen {
+		return // from a client that was replaced
+	}
+	switch e := ce.evt.(type) {
+	case connectResult:
+		s.onConnectResult(e)
+	case reconnectFailed:
+		s.connectFailed(e.attempts, e.err, false)
+	case phoneCodeResult:
+		s.onPhoneCode(e)
+	case *events.QR:
+		s.onQR(e)
+	case *events.PairSuccess:
+		s.onPairSuccess(e)
+	case *events.PairError:
+		s.onPairError(e)
+	case *events.Connected:
+		s.onConnected()
+	case *events.Disconnected:
+		s.onDisconnected()
+	case *events.PushNameSetting:
+		s.onPushName(e)
+	case *events.LoggedOut:
+		s.onLoggedOut(e)
+	case *events.StreamReplaced:
+		s.disconnectAndFail(CodeReplaced, replacedText)
+	case *events.ClientOutdated:
+		s.disconnectAndFail(CodeOutdated, outdatedText)
+	case *events.TemporaryBan:
+		s.disconnectAndFail(CodeTemporaryBan, banText(e))
+	case *events.ConnectFailure:
+		s.disconnectAndFail(CodeConnectFailure, connectFailureText(e))
+	case *events.KeepAliveTimeout:
+		s.log.Debug("keepalive timed out", "errors", e.ErrorCount)
+	case *events.KeepAliveRestored:
+		s.log.Debug("keepalive restored")
+	case *events.StreamError:
+		s.log.Warn("unknown stream error from WhatsApp", "code", e.Code)
+	}
+}
+
+// onConnectResult: a connect of ours failed. Without a link there is no
+// QR code to wait for; with one, it counts as a failed reconnect.
+func (s *supervisor) onConnectResult(e connectResult) {
+	if e.err == nil {
+		return
+	}
+	if s.client.cli.Store.ID == nil {
+		s.fail(CodeConnectFailure, fmt.Sprintf("wabot could not reach WhatsApp to get a QR code (%v). Check the server's internet connection and press \"Get a new code\".", e.err))
+		return
+	}
+	s.connectFailed(int(s.attempts.Add(1)), e.err, true)
+}
+
+func (s *supervisor) onQR(e *events.QR) {
+	s.qrCodes = e.Codes
+	s.qrShown = 0
+	s.showNextQR()
+	s.startPhonePairing()
+}
+
+func (s *supervisor) onPhoneCode(e phoneCodeResult) {
+	if e.err == nil {
+		s.sess.PairCode = e.code
+		s.saveSession()
+	}
+	e.cmd.reply <- cmdResult{code: e.code, err: e.err}
+}
+
+func (s *supervisor) onPairSuccess(e *events.PairSuccess) {
+	s.log.Info("device linked", "jid", e.ID.String(), "platform", e.Platform)
+	if s.qrTimer != nil {
+		s.qrTimer.Stop()
+		s.qrTimer = nil
+	}
+	s.qrCodes = nil
+	s.sess.JID = e.ID.String()
+	s.saveSession()
+}
+
+func (s *supervisor) onPairError(e *events.PairError) {
+	s.log.Warn("linking failed", "err", e.Error)
+	s.disconnectAndFail(CodePairFailed, pairFailedText(e.Error))
+}
+
+func (s *supervisor) onConnected() {
+	cli := s.client.cli
+	s.attempts.Store(0)
+	s.stopTimers()
+	s.clearQR()
+	s.sess.State = tenant.StateConnected
+	s.sess.PairCode, s.sess.ErrorCode, s.sess.LastError = "", "", ""
+	s.sess.ReconnectAttempts = 0
+	if cli.Store.ID != nil {
+		s.sess.JID = cli.Store.ID.ToNonAD().String()
+	}
+	if cli.Store.PushName != "" {
+		s.sess.PushName = cli.Store.PushName
+	}
+	s.sess.ConnectedAt = time.Now()
+	s.saveSession()
+	s.log.Info("connected", "jid", s.sess.JID)
+	if _, err := s.m.store.TransitionTenantStatus(s.ctx, s.id, tenant.StatusError, tenant.StatusActive); err != nil {
+		s.log.Warn("cannot restore tenant status", "err", err)
+	}
+	s.pipe.Online(true)
+}
+
+func (s *supervisor) onDisconnected() {
+	s.pipe.Online(false)
+	if s.client.cli.Store.ID == nil {
+		// The link attempt's socket dropped: whatsmeow does not
+		// reconnect an unlinked client, so the codes are gone.
+		s.stopTimers()
+		s.clearQR()
+		s.sess.State = tenant.StateQRExpired
+		s.sess.LastError = "The connection to WhatsApp dropped while waiting for the scan. Press \"Get a new code\"."
+		s.saveSession()
+		s.answerPhone("", tenant.Errorf(tenant.CodeConflict, "the link attempt was interrupted; start a new one"))
+		return
+	}
+	s.sess.State = tenant.StateDisconnected
+	s.sess.Reconnects++
+	s.m.cfg.Observer.Reconnect()
+	s.saveSession()
+	s.log.Info("disconnected; reconnecting")
+}
+
+func (s *supervisor) onPushName(e *events.PushNameSetting) {
+	if n := e.Action.GetName(); n != "" {
+		s.sess.PushName = n
+		s.saveSession()
+	}
+}
+
+// onLoggedOut: WhatsApp unlinked the device, so its keys are useless; the
+// store goes and the tenant waits for a new link attempt.
+func (s *supervisor) onLoggedOut(e *events.LoggedOut) {
+	s.log.Warn("logged out by WhatsApp", "on_connect", e.OnConnect, "reason", e.Reason.String())
+	s.teardown()
+	if err := removeDir(s.dir); err != nil {
+		s.log.Error("cannot remove device store", "err", err)
+	}
+	s.sess = tenant.Session{TenantID: s.id, State: tenant.StateLoggedOut, ErrorCode: CodeLoggedOut, LastError: loggedOutText, Reconnects: s.sess.Reconnects}
+	s.saveSession()
+}
+
+// disconnectAndFail ends the session on an event after which whatsmeow
+// does not reconnect and waits for the server to close the socket;
+// closing it here frees it at once.
+func (s *supervisor) disconnectAndFail(code, text string) {
+	s.client.cli.Disconnect()
+	s.fail(code, text)
+}
+
+// connectFailed counts a failed (re)connect; past the maximum the session
+// goes to ERROR. Before it, whatsmeow's reconnect loop retries by itself;
+// retryOwn schedules a retry for a connect of ours that failed.
+func (s *supervisor) connectFailed(attempts int, err error, retryOwn bool) {
+	s.sess.ReconnectAttempts = attempts
+	s.sess.LastError = err.Error()
+	if attempts >= s.m.cfg.ReconnectMaxAttempts {
+		s.log.Error("giving up reconnecting", "attempts", attempts, "err", err)
+		if c := s.client; c != nil {
+			c.cli.Disconnect()
+		}
+		s.fail(CodeReconnectFailed, reconnectFailedText(attempts, err))
+		return
+	}
+	s.log.Warn("reconnect failed", "attempt", attempts, "err", err)
+	s.sess.State = tenant.StateDisconnected
+	s.saveSession()
+	if retryOwn && s.retryTimer == nil {
+		s.retryTimer = time.NewTimer(s.backoff(attempts))
+	}
+}

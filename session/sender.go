@@ -1,0 +1,51 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"go.mau.fi/whatsmeow"
+	"go.mau.fi/whatsmeow/proto/waE2E"
+	"go.mau.fi/whatsmeow/types"
+)
+
+// The supervisor is the pipeline's Sender: it sends through whichever
+// client generation is live when a reply goes out.
+
+// ErrOffline means the tenant's client is not logged in right now.
+var ErrOffline = errors.New("the WhatsApp session is not connected")
+
+// liveClient is the current client, or nil between generations. Safe from
+// any goroutine.
+func (s *supervisor) liveClient() *whatsmeow.Client {
+	s.currentMu.RLock()
+	defer s.currentMu.RUnlock()
+	return s.current
+}
+
+// SendText sends a text message with a fixed id.
+func (s *supervisor) SendText(ctx context.Context, chat types.JID, id, text string) error {
+	cli := s.liveClient()
+	if cli == nil || !cli.IsLoggedIn() {
+		return ErrOffline
+	}
+	_, err := cli.SendMessage(ctx, chat, &waE2E.Message{Conversation: &text}, whatsmeow.SendRequestExtra{ID: id, Timeout: 30 * time.Second})
+	return err
+}
+
+// NewMessageID returns an id in WhatsApp's format.
+func (s *supervisor) NewMessageID() string {
+	if cli := s.liveClient(); cli != nil {
+		return cli.GenerateMessageID()
+	}
+	return whatsmeow.GenerateMessageID()
+}
+
+// OwnJID is the linked number.
+func (s *supervisor) OwnJID() types.JID {
+	if cli := s.liveClient(); cli != nil && cli.Store.ID != nil {
+		return cli.Store.ID.ToNonAD()
+	}
+	return types.EmptyJID
+}
