@@ -108,7 +108,7 @@ func (p *Portal) apiStatusShow(c echo.Context) error {
 	return c.JSON(http.StatusOK, statusResponse{
 		Tenant: tenantJSON{ID: t.ID, Name: t.Name, Status: string(t.Status)},
 		Session: sessionJSON{State: string(sess.State), JID: nullIfEmpty(sess.JID), PushName: nullIfEmpty(sess.PushName),
-			ConnectedAt: rfc3339OrNull(sess.ConnectedAt), LastError: nullIfEmpty(sess.LastError), ErrorCode: nullIfEmpty(sess.ErrorCode), PairCode: nullIfEmpty(sess.PairCode)},
+			ConnectedAt: rfc3339OrNull(sess.ConnectedAt), LastError: nullIfEmpty(sess.LastError), ErrorCode: nullIfEmpty(string(sess.ErrorCode)), PairCode: nullIfEmpty(sess.PairCode)},
 		Worker: workerJSON{Status: string(worker.Status), LastSeenAt: rfc3339OrNull(worker.LastSeenAt), Restarts: worker.Restarts},
 	})
 }

@@ -58,7 +58,7 @@ func sessionView(sess tenant.Session, worker tenant.Worker, now time.Time) views
 		State: string(sess.State), StateLabel: label, StateLine: line,
 		PairCode: sess.PairCode, PushName: sess.PushName, Number: tenant.PhoneOf(sess.JID),
 		WorkerStatus: string(worker.Status), Restarts: worker.Restarts,
-		ErrorCode: sess.ErrorCode, LastError: sess.LastError, Attempts: sess.ReconnectAttempts,
+		ErrorCode: string(sess.ErrorCode), LastError: sess.LastError, Attempts: sess.ReconnectAttempts,
 		LastSeen: ago(worker.LastSeenAt, now),
 	}
 	// Only the PNG data URI wabot renders itself goes into the page, where

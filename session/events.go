@@ -82,13 +82,13 @@ func (s *supervisor) handleEvent(ce clientEvent) {
 	case *events.LoggedOut:
 		s.onLoggedOut(e)
 	case *events.StreamReplaced:
-		s.disconnectAndFail(CodeReplaced, replacedText)
+		s.disconnectAndFail(tenant.ProblemReplaced, replacedText)
 	case *events.ClientOutdated:
-		s.disconnectAndFail(CodeOutdated, outdatedText)
+		s.disconnectAndFail(tenant.ProblemOutdated, outdatedText)
 	case *events.TemporaryBan:
-		s.disconnectAndFail(CodeTemporaryBan, banText(e))
+		s.disconnectAndFail(tenant.ProblemTemporaryBan, banText(e))
 	case *events.ConnectFailure:
-		s.disconnectAndFail(CodeConnectFailure, connectFailureText(e))
+		s.disconnectAndFail(tenant.ProblemConnectFailure, connectFailureText(e))
 	case *events.KeepAliveTimeout:
 		s.log.Debug("keepalive timed out", "errors", e.ErrorCount)
 	case *events.KeepAliveRestored:
@@ -105,7 +105,7 @@ func (s *supervisor) onConnectResult(e connectResult) {
 		return
 	}
 	if s.client.cli.Store.ID == nil {
-		s.fail(CodeConnectFailure, fmt.Sprintf("wabot could not reach WhatsApp to get a QR code (%v). Check the server's internet connection and press \"Get a new code\".", e.err))
+		s.fail(tenant.ProblemConnectFailure, fmt.Sprintf("wabot could not reach WhatsApp to get a QR code (%v). Check the server's internet connection and press \"Get a new code\".", e.err))
 		return
 	}
 	s.connectFailed(int(s.attempts.Add(1)), e.err, true)
@@ -139,7 +139,7 @@ func (s *supervisor) onPairSuccess(e *events.PairSuccess) {
 
 func (s *supervisor) onPairError(e *events.PairError) {
 	s.log.Warn("linking failed", "err", e.Error)
-	s.disconnectAndFail(CodePairFailed, pairFailedText(e.Error))
+	s.disconnectAndFail(tenant.ProblemPairFailed, pairFailedText(e.Error))
 }
 
 func (s *supervisor) onConnected() {
@@ -200,14 +200,14 @@ func (s *supervisor) onLoggedOut(e *events.LoggedOut) {
 	if err := removeDir(s.dir); err != nil {
 		s.log.Error("cannot remove device store", "err", err)
 	}
-	s.sess = tenant.Session{TenantID: s.id, State: tenant.StateLoggedOut, ErrorCode: CodeLoggedOut, LastError: loggedOutText, Reconnects: s.sess.Reconnects}
+	s.sess = tenant.Session{TenantID: s.id, State: tenant.StateLoggedOut, ErrorCode: tenant.ProblemLoggedOut, LastError: loggedOutText, Reconnects: s.sess.Reconnects}
 	s.saveSession()
 }
 
 // disconnectAndFail ends the session on an event after which whatsmeow
 // does not reconnect and waits for the server to close the socket;
 // closing it here frees it at once.
-func (s *supervisor) disconnectAndFail(code, text string) {
+func (s *supervisor) disconnectAndFail(code tenant.Problem, text string) {
 	s.client.cli.Disconnect()
 	s.fail(code, text)
 }
@@ -223,7 +223,7 @@ func (s *supervisor) connectFailed(attempts int, err error, retryOwn bool) {
 		if c := s.client; c != nil {
 			c.cli.Disconnect()
 		}
-		s.fail(CodeReconnectFailed, reconnectFailedText(attempts, err))
+		s.fail(tenant.ProblemReconnectFailed, reconnectFailedText(attempts, err))
 		return
 	}
 	s.log.Warn("reconnect failed", "attempt", attempts, "err", err)

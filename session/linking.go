@@ -16,7 +16,7 @@ import (
 func (s *supervisor) link() error {
 	if s.client == nil {
 		if err := s.openClient(); err != nil {
-			s.fail(CodeStoreFailed, storeFailedText(err))
+			s.fail(tenant.ProblemStoreFailed, storeFailedText(err))
 			return &tenant.Error{Code: tenant.CodeUnavailable, Msg: "the device store cannot be opened; see the session's error"}
 		}
 	}
@@ -66,13 +66,13 @@ func (s *supervisor) beginLink() {
 func (s *supervisor) reset() error {
 	s.teardown()
 	if err := removeDir(s.dir); err != nil {
-		s.fail(CodeStoreFailed, storeFailedText(err))
+		s.fail(tenant.ProblemStoreFailed, storeFailedText(err))
 		return err
 	}
 	s.attempts.Store(0)
 	s.resetRow()
 	if err := s.openClient(); err != nil {
-		s.fail(CodeStoreFailed, storeFailedText(err))
+		s.fail(tenant.ProblemStoreFailed, storeFailedText(err))
 		return err
 	}
 	s.beginLink()

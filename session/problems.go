@@ -7,20 +7,6 @@ import (
 	"go.mau.fi/whatsmeow/types/events"
 )
 
-// Stable error codes of a session in ERROR or LOGGED_OUT. The portal, the
-// API and the operator's guide key on them; the sentences say what a
-// person can do.
-const (
-	CodeReconnectFailed = "reconnect_failed"
-	CodeReplaced        = "stream_replaced"
-	CodeOutdated        = "client_outdated"
-	CodeTemporaryBan    = "temporary_ban"
-	CodeConnectFailure  = "connect_failure"
-	CodePairFailed      = "pair_failed"
-	CodeLoggedOut       = "logged_out"
-	CodeStoreFailed     = "store_failed"
-)
-
 func reconnectFailedText(attempts int, err error) string {
 	return fmt.Sprintf("wabot could not reach WhatsApp after %d attempts (last error: %v). Check that the server can reach the internet, then press Restart.", attempts, err)
 }

@@ -337,7 +337,7 @@ func TestRefusedPastMaximumIsError(t *testing.T) {
 	r.srv.RefuseFor(time.Hour)
 	r.srv.Cut(jid)
 	s := r.waitSession(id, 20*time.Second, "ERROR", inState(tenant.StateError))
-	if s.ErrorCode != CodeReconnectFailed || !strings.Contains(s.LastError, "Restart") || s.ReconnectAttempts != r.cfg.ReconnectMaxAttempts {
+	if s.ErrorCode != tenant.ProblemReconnectFailed || !strings.Contains(s.LastError, "Restart") || s.ReconnectAttempts != r.cfg.ReconnectMaxAttempts {
 		t.Fatalf("error row %+v", s)
 	}
 	tn, _ := r.store.TenantByID(context.Background(), id)
@@ -366,7 +366,7 @@ func TestUnlinkIsLoggedOutAndFolderGone(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := r.waitSession(id, 20*time.Second, "LOGGED_OUT", inState(tenant.StateLoggedOut))
-	if s.ErrorCode != CodeLoggedOut || s.JID != "" {
+	if s.ErrorCode != tenant.ProblemLoggedOut || s.JID != "" {
 		t.Fatalf("row %+v", s)
 	}
 	waitGone(t, filepath.Join(r.cfg.SessionsDir, id))
@@ -424,17 +424,17 @@ func TestTerminalFailuresHaveTheirCodes(t *testing.T) {
 	cases := []struct {
 		name   string
 		inject func(r *rig, jid types.JID)
-		code   string
+		code   tenant.Problem
 	}{
-		{"replaced", func(r *rig, jid types.JID) { r.srv.Replace(jid) }, CodeReplaced},
+		{"replaced", func(r *rig, jid types.JID) { r.srv.Replace(jid) }, tenant.ProblemReplaced},
 		{"outdated", func(r *rig, jid types.JID) {
 			r.srv.FailNextLogin(jid, fakewa.Failure{Reason: 405})
 			r.srv.Cut(jid)
-		}, CodeOutdated},
+		}, tenant.ProblemOutdated},
 		{"ban", func(r *rig, jid types.JID) {
 			r.srv.FailNextLogin(jid, fakewa.Failure{Reason: 402, Code: 101, Expire: time.Hour})
 			r.srv.Cut(jid)
-		}, CodeTemporaryBan},
+		}, tenant.ProblemTemporaryBan},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -711,7 +711,7 @@ func TestPanicWhileConnectingFailsTheAttemptOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := r.waitSession(id, 20*time.Second, "ERROR", inState(tenant.StateError))
-	if s.ErrorCode != CodeConnectFailure || !strings.Contains(s.LastError, "panicked") {
+	if s.ErrorCode != tenant.ProblemConnectFailure || !strings.Contains(s.LastError, "panicked") {
 		t.Fatalf("error row %+v", s)
 	}
 	if err := r.m.Link(ctx, id); err != nil {

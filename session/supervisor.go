@@ -252,7 +252,7 @@ func timerC(t *time.Timer) <-chan time.Time {
 // by deleting its folder (a manual reset), which starts one.
 func (s *supervisor) start() {
 	if err := s.openClient(); err != nil {
-		s.fail(CodeStoreFailed, storeFailedText(err))
+		s.fail(tenant.ProblemStoreFailed, storeFailedText(err))
 		return
 	}
 	if s.client.cli.Store.ID != nil {
@@ -316,7 +316,7 @@ func (s *supervisor) restart() {
 
 // fail puts the session in ERROR with a stable code and a sentence a
 // person can act on; an ACTIVE tenant turns ERROR until it reconnects.
-func (s *supervisor) fail(code, text string) {
+func (s *supervisor) fail(code tenant.Problem, text string) {
 	s.stopTimers()
 	if s.pipe != nil {
 		s.pipe.Online(false)

@@ -37,12 +37,32 @@ type Session struct {
 	JID               string
 	PushName          string
 	ConnectedAt       time.Time
-	ErrorCode         string
+	ErrorCode         Problem
 	LastError         string
 	ReconnectAttempts int
 	Reconnects        int
 	UpdatedAt         time.Time
 }
+
+// Problem is the stable code of a session in ERROR or LOGGED_OUT. The
+// portal, the API and the operator's guide key on it; the session's
+// LastError says in a sentence what a person can do.
+type Problem string
+
+const (
+	ProblemReconnectFailed Problem = "reconnect_failed" // WhatsApp unreachable after the last retry
+	ProblemReplaced        Problem = "stream_replaced"  // another client took the link over
+	ProblemOutdated        Problem = "client_outdated"  // WhatsApp refuses this version
+	ProblemTemporaryBan    Problem = "temporary_ban"    // WhatsApp banned the number for a while
+	ProblemConnectFailure  Problem = "connect_failure"  // WhatsApp refused the login
+	ProblemPairFailed      Problem = "pair_failed"      // linking failed
+	ProblemLoggedOut       Problem = "logged_out"       // the phone unlinked the device
+	ProblemStoreFailed     Problem = "store_failed"     // the device store cannot be used
+)
+
+// Problems lists every problem code.
+var Problems = []Problem{ProblemReconnectFailed, ProblemReplaced, ProblemOutdated, ProblemTemporaryBan,
+	ProblemConnectFailure, ProblemPairFailed, ProblemLoggedOut, ProblemStoreFailed}
 
 // WorkerStatus is the state of a tenant's supervisor goroutine.
 type WorkerStatus string
@@ -83,7 +103,7 @@ func (s *Store) SessionOf(ctx context.Context, tenantID string) (Session, error)
 		return Session{}, fmt.Errorf("reading session: %w", err)
 	}
 	x.QRCode, x.QRDataURI, x.PairCode = qrCode.String, qrURI.String, pair.String
-	x.JID, x.PushName, x.ErrorCode, x.LastError = jid.String, push.String, errCode.String, lastErr.String
+	x.JID, x.PushName, x.ErrorCode, x.LastError = jid.String, push.String, Problem(errCode.String), lastErr.String
 	x.QRUpdatedAt, x.QRExpiresAt, x.ConnectedAt = fromNullMS(qrUpd), fromNullMS(qrExp), fromNullMS(conn)
 	x.UpdatedAt = fromMS(upd)
 	return x, nil
@@ -95,7 +115,7 @@ func (s *Store) SaveSession(ctx context.Context, x Session) error {
 		qr_expires_at = ?, pair_code = ?, jid = ?, push_name = ?, connected_at = ?, error_code = ?, last_error = ?,
 		reconnect_attempts = ?, reconnects = ?, updated_at = ? WHERE tenant_id = ?`,
 		x.State, nullString(x.QRCode), nullString(x.QRDataURI), nullMS(x.QRUpdatedAt), nullMS(x.QRExpiresAt), nullString(x.PairCode),
-		nullString(x.JID), nullString(x.PushName), nullMS(x.ConnectedAt), nullString(x.ErrorCode), nullString(x.LastError),
+		nullString(x.JID), nullString(x.PushName), nullMS(x.ConnectedAt), nullString(string(x.ErrorCode)), nullString(x.LastError),
 		x.ReconnectAttempts, x.Reconnects, ms(s.now()), x.TenantID)
 	if err != nil {
 		return fmt.Errorf("saving session: %w", err)

@@ -362,7 +362,7 @@ func TestOverviewsFilterBySessionState(t *testing.T) {
 			t.Fatal(err)
 		}
 		s := tenant.Session{TenantID: tn.ID, State: r.state, JID: "1555000000" + string(rune('0'+i)) + "@s.whatsapp.net",
-			PushName: "Shop " + r.owner, ConnectedAt: clk.Now().Add(-time.Second), ErrorCode: "code" + r.owner, LastError: "err " + r.owner,
+			PushName: "Shop " + r.owner, ConnectedAt: clk.Now().Add(-time.Second), ErrorCode: tenant.Problem("code" + r.owner), LastError: "err " + r.owner,
 			ReconnectAttempts: i, Reconnects: 10 * i}
 		if err := st.SaveSession(ctx, s); err != nil {
 			t.Fatal(err)
@@ -385,7 +385,7 @@ func TestOverviewsFilterBySessionState(t *testing.T) {
 			t.Errorf("overview %d: tenant %+v owner %q, want %s %s created %v", i, o.Tenant, o.Owner, r.owner, r.status, created)
 		}
 		if o.Session.TenantID != o.Tenant.ID || o.Session.State != r.state || o.Session.PushName != "Shop "+r.owner ||
-			o.Session.ErrorCode != "code"+r.owner || o.Session.LastError != "err "+r.owner || !strings.HasPrefix(o.Session.JID, "1555000000") ||
+			string(o.Session.ErrorCode) != "code"+r.owner || o.Session.LastError != "err "+r.owner || !strings.HasPrefix(o.Session.JID, "1555000000") ||
 			o.Session.ReconnectAttempts != i || o.Session.Reconnects != 10*i || !o.Session.ConnectedAt.Equal(created.Add(-time.Second)) {
 			t.Errorf("overview %d: session %+v", i, o.Session)
 		}
