@@ -64,12 +64,15 @@ func (s *supervisor) openClient() error {
 	}
 	s.gen++
 	cli := whatsmeow.NewClient(dev, wlog.Sub("client"))
-	cli.EnableAutoReconnect = true
+	// The supervisor reconnects by itself, counted and with its own
+	// backoff, whatever dropped the connection: a remote close, a refused
+	// login, WhatsApp's 515 "restart the stream", silent keepalives.
+	cli.EnableAutoReconnect = false
+	cli.DisableLoginAutoReconnect = true
 	cli.SynchronousAck = true
 	cli.EnableDecryptedEventBuffer = true
 	c := &client{gen: s.gen, cli: cli, db: db, container: container}
 	c.ctx, c.cancel = context.WithCancel(s.ctx)
-	cli.AutoReconnectHook = s.reconnectHook(c)
 	if err := s.m.connector.Prepare(cli); err != nil {
 		c.cancel()
 		db.Close()
@@ -83,28 +86,6 @@ func (s *supervisor) openClient() error {
 	return nil
 }
 
-// reconnectHook counts whatsmeow's failed reconnects. It gives up after
-// the configured maximum, and otherwise waits a capped, jittered
-// exponential backoff in place of whatsmeow's growing linear delay. A
-// generation that was torn down does not wait: its client was
-// disconnected, which ends whatsmeow's reconnect loop anyway.
-func (s *supervisor) reconnectHook(c *client) func(error) bool {
-	return func(err error) bool {
-		n := int(s.attempts.Add(1))
-		s.post(c, reconnectFailed{attempts: n, err: err})
-		if n >= s.m.cfg.ReconnectMaxAttempts {
-			return false
-		}
-		select {
-		case <-time.After(s.backoff(n)):
-		case <-c.ctx.Done():
-			return false
-		}
-		c.cli.AutoReconnectErrors = 0
-		return true
-	}
-}
-
 func (s *supervisor) backoff(attempt int) time.Duration {
 	return Backoff(s.m.cfg.ReconnectBaseDelay, s.m.cfg.ReconnectMaxDelay, attempt)
 }
@@ -113,9 +94,10 @@ func (s *supervisor) backoff(attempt int) time.Duration {
 // a time, and posts the result.
 func (s *supervisor) connect() {
 	c := s.client
-	if c == nil {
+	if c == nil || s.dialing {
 		return
 	}
+	s.dialing, s.loggedIn = true, false
 	c.tasks.Go(func() {
 		if dialed, err := s.dial(c); dialed {
 			s.post(c, connectResult{err: err})
@@ -148,9 +130,12 @@ func (s *supervisor) dial(c *client) (dialed bool, err error) {
 	return true, err
 }
 
-// teardown disconnects and closes the current client.
+// teardown disconnects and closes the current client. Phone pairing
+// requests still waiting are answered: their client is gone.
 func (s *supervisor) teardown() {
 	s.stopTimers()
+	s.dialing, s.loggedIn, s.keepaliveLost = false, false, false
+	s.answerPhone("", tenant.Errorf(tenant.CodeConflict, "the link attempt was stopped (the session was restarted or reset); start a new one"))
 	c := s.client
 	s.client = nil
 	s.currentMu.Lock()

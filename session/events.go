@@ -1,9 +1,12 @@
 package session
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"time"
 
+	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/types/events"
 
 	"wabot/tenant"
@@ -15,7 +18,7 @@ import (
 func (s *supervisor) eventHandler(c *client) func(evt any) bool {
 	return func(evt any) bool {
 		if m, ok := evt.(*events.Message); ok {
-			return s.handleMessage(c.gen, m)
+			return s.handleMessage(c, m)
 		}
 		if interesting(evt) {
 			s.post(c, evt)
@@ -29,16 +32,26 @@ func interesting(evt any) bool {
 	case *events.QR, *events.PairSuccess, *events.PairError, *events.Connected, *events.Disconnected,
 		*events.LoggedOut, *events.StreamReplaced, *events.ClientOutdated, *events.TemporaryBan,
 		*events.ConnectFailure, *events.PushNameSetting, *events.KeepAliveTimeout, *events.KeepAliveRestored,
-		*events.StreamError:
+		*events.StreamError, *events.ManualLoginReconnect:
 		return true
 	}
 	return false
 }
 
 // handleMessage runs on whatsmeow's goroutine: the pipeline stores the
-// message before whatsmeow acknowledges it.
-func (s *supervisor) handleMessage(gen int, m *events.Message) bool {
-	pipe := s.pipeFor(gen)
+// message before whatsmeow acknowledges it. A panic there would be
+// swallowed by whatsmeow, which would then acknowledge a message nobody
+// stored: it is caught here, the message is left unacknowledged, and the
+// client is restarted so WhatsApp delivers it again.
+func (s *supervisor) handleMessage(c *client, m *events.Message) (handled bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.recovered("handling a message", r)
+			handled = false
+			s.post(c, handlerPanicked{})
+		}
+	}()
+	pipe := s.pipeFor(c.gen)
 	if pipe == nil {
 		return false // not ours any more: let WhatsApp deliver it again
 	}
@@ -63,8 +76,10 @@ func (s *supervisor) handleEvent(ce clientEvent) {
 	switch e := ce.evt.(type) {
 	case connectResult:
 		s.onConnectResult(e)
-	case reconnectFailed:
-		s.connectFailed(e.attempts, e.err, false)
+	case handlerPanicked:
+		s.onHandlerPanicked()
+	case *events.ManualLoginReconnect:
+		s.onRestartStream()
 	case phoneCodeResult:
 		s.onPhoneCode(e)
 	case *events.QR:
@@ -90,9 +105,9 @@ func (s *supervisor) handleEvent(ce clientEvent) {
 	case *events.ConnectFailure:
 		s.disconnectAndFail(tenant.ProblemConnectFailure, connectFailureText(e))
 	case *events.KeepAliveTimeout:
-		s.log.Debug("keepalive timed out", "errors", e.ErrorCount)
+		s.onKeepAliveTimeout(e)
 	case *events.KeepAliveRestored:
-		s.log.Debug("keepalive restored")
+		s.onKeepAliveRestored()
 	case *events.StreamError:
 		s.log.Warn("unknown stream error from WhatsApp", "code", e.Code)
 	}
@@ -101,6 +116,7 @@ func (s *supervisor) handleEvent(ce clientEvent) {
 // onConnectResult: a connect of ours failed. Without a link there is no
 // QR code to wait for; with one, it counts as a failed reconnect.
 func (s *supervisor) onConnectResult(e connectResult) {
+	s.dialing = false
 	if e.err == nil {
 		return
 	}
@@ -119,6 +135,7 @@ func (s *supervisor) onQR(e *events.QR) {
 }
 
 func (s *supervisor) onPhoneCode(e phoneCodeResult) {
+	s.phoneAsked = slices.DeleteFunc(s.phoneAsked, func(c command) bool { return c.reply == e.cmd.reply })
 	if e.err == nil {
 		s.sess.PairCode = e.code
 		s.saveSession()
@@ -145,6 +162,7 @@ func (s *supervisor) onPairError(e *events.PairError) {
 func (s *supervisor) onConnected() {
 	cli := s.client.cli
 	s.attempts.Store(0)
+	s.loggedIn, s.keepaliveLost = true, false
 	s.stopTimers()
 	s.clearQR()
 	s.sess.State = tenant.StateConnected
@@ -178,11 +196,111 @@ func (s *supervisor) onDisconnected() {
 		s.answerPhone("", tenant.Errorf(tenant.CodeConflict, "the link attempt was interrupted; start a new one"))
 		return
 	}
-	s.sess.State = tenant.StateDisconnected
-	s.sess.Reconnects++
-	s.m.cfg.Observer.Reconnect()
-	s.saveSession()
-	s.log.Info("disconnected; reconnecting")
+	s.reconnectAfterDrop("the connection to WhatsApp dropped")
+}
+
+// reconnectAfterDrop reconnects a linked client whose connection is gone.
+// A connection that had logged in starts the count of attempts afresh; one
+// that dropped before logging in (WhatsApp refused the login, or closed
+// the socket at once) is a failed attempt, so an outage is capped like any
+// other and no tenants retry in lockstep.
+func (s *supervisor) reconnectAfterDrop(why string) {
+	wasLoggedIn := s.loggedIn
+	s.loggedIn, s.keepaliveLost = false, false
+	if wasLoggedIn {
+		s.sess.Reconnects++
+		s.m.cfg.Observer.Reconnect()
+		s.log.Info("disconnected; reconnecting", "why", why)
+		s.attempts.Store(0)
+		s.sess.State = tenant.StateDisconnected
+		s.saveSession()
+		s.scheduleReconnect(1)
+		return
+	}
+	s.connectFailed(int(s.attempts.Add(1)), errors.New(why+" before the login completed"), true)
+}
+
+// scheduleReconnect dials again after the backoff of attempt, unless a
+// dial or a retry is already under way.
+func (s *supervisor) scheduleReconnect(attempt int) {
+	if s.retryTimer == nil && !s.dialing {
+		s.retryTimer = time.NewTimer(s.backoff(attempt))
+	}
+}
+
+// onRestartStream: WhatsApp's 515 asks the client to connect again (right
+// after pairing, and sometimes mid-session). whatsmeow's own single try is
+// off: a failure there went unnoticed and left the tenant offline.
+func (s *supervisor) onRestartStream() {
+	s.log.Info("WhatsApp asked to restart the stream; reconnecting")
+	s.pipe.Online(false)
+	s.client.cli.Disconnect()
+	s.dialing = false
+	if s.loggedIn {
+		s.loggedIn = false
+		s.sess.State = tenant.StateDisconnected
+		s.saveSession()
+	}
+	s.attempts.Store(0)
+	s.connect()
+}
+
+// onKeepAliveTimeout: pings go unanswered. Replies wait from the first
+// miss; past whatsmeow's KeepAliveMaxFailTime the connection is taken for
+// dead and replaced (a silent network drop emits nothing else).
+func (s *supervisor) onKeepAliveTimeout(e *events.KeepAliveTimeout) {
+	s.log.Debug("keepalive timed out", "errors", e.ErrorCount)
+	s.keepaliveLost = true
+	s.pipe.Online(false)
+	if time.Since(e.LastSuccess) > whatsmeow.KeepAliveMaxFailTime && s.sess.JID != "" {
+		s.log.Warn("no keepalive answered for too long; reconnecting", "last_success", e.LastSuccess)
+		s.client.cli.Disconnect()
+		s.dialing = false
+		s.reconnectAfterDrop("keepalives went unanswered")
+	}
+}
+
+func (s *supervisor) onKeepAliveRestored() {
+	s.log.Debug("keepalive restored")
+	if s.keepaliveLost && s.client.cli.IsLoggedIn() {
+		s.keepaliveLost = false
+		s.pipe.Online(true)
+	}
+}
+
+// onHandlerPanicked: the pipeline panicked on a message it then did not
+// acknowledge. A new connection makes WhatsApp deliver it again.
+func (s *supervisor) onHandlerPanicked() {
+	s.worker.Restarts++
+	s.saveWorker(tenant.WorkerRunning)
+	if !s.loggedIn {
+		return // already reconnecting
+	}
+	s.pipe.Online(false)
+	s.client.cli.Disconnect()
+	s.dialing = false
+	s.reconnectAfterDrop("the message pipeline panicked")
+}
+
+// checkConnection, at each heartbeat, catches a linked client that has
+// not been logged in for two heartbeats in a row while nothing is
+// reconnecting it, whatever path led there. It reads the supervisor's own
+// record of the connection: whatsmeow's IsConnected races with its socket
+// closing.
+func (s *supervisor) checkConnection() {
+	idle := s.client != nil && s.sess.JID != "" && !s.loggedIn && !s.dialing && s.retryTimer == nil &&
+		s.sess.State != tenant.StateError && s.sess.State != tenant.StateLoggedOut
+	if !idle {
+		s.idleHeartbeats = 0
+		return
+	}
+	if s.idleHeartbeats++; s.idleHeartbeats < 2 {
+		return
+	}
+	s.idleHeartbeats = 0
+	s.log.Warn("the client is not logged in and nothing is reconnecting it; reconnecting")
+	s.pipe.Online(false)
+	s.reconnectAfterDrop("the connection was lost")
 }
 
 func (s *supervisor) onPushName(e *events.PushNameSetting) {
@@ -213,9 +331,9 @@ func (s *supervisor) disconnectAndFail(code tenant.Problem, text string) {
 }
 
 // connectFailed counts a failed (re)connect; past the maximum the session
-// goes to ERROR. Before it, whatsmeow's reconnect loop retries by itself;
-// retryOwn schedules a retry for a connect of ours that failed.
-func (s *supervisor) connectFailed(attempts int, err error, retryOwn bool) {
+// goes to ERROR, before it a retry is scheduled with backoff.
+func (s *supervisor) connectFailed(attempts int, err error, retry bool) {
+	s.pipe.Online(false)
 	s.sess.ReconnectAttempts = attempts
 	s.sess.LastError = err.Error()
 	if attempts >= s.m.cfg.ReconnectMaxAttempts {
@@ -229,7 +347,7 @@ func (s *supervisor) connectFailed(attempts int, err error, retryOwn bool) {
 	s.log.Warn("reconnect failed", "attempt", attempts, "err", err)
 	s.sess.State = tenant.StateDisconnected
 	s.saveSession()
-	if retryOwn && s.retryTimer == nil {
-		s.retryTimer = time.NewTimer(s.backoff(attempts))
+	if retry {
+		s.scheduleReconnect(attempts)
 	}
 }

@@ -144,6 +144,7 @@ func (s *supervisor) startPhonePairing() {
 	}
 	waiting := s.phoneWaiting
 	s.phoneWaiting = nil
+	s.phoneAsked = append(s.phoneAsked, waiting...)
 	c := s.client
 	for _, cmd := range waiting {
 		c.tasks.Go(func() {
@@ -170,11 +171,12 @@ func (s *supervisor) requestPairingCode(c *client, phone string) (code string, e
 	return code, err
 }
 
+// answerPhone answers every phone pairing request not answered yet.
 func (s *supervisor) answerPhone(code string, err error) {
-	for _, cmd := range s.phoneWaiting {
+	for _, cmd := range append(s.phoneWaiting, s.phoneAsked...) {
 		cmd.reply <- cmdResult{code: code, err: err}
 	}
-	s.phoneWaiting = nil
+	s.phoneWaiting, s.phoneAsked = nil, nil
 }
 
 var phonePattern = regexp.MustCompile(`^\+?[1-9][0-9]{6,14}$`)

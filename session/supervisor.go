@@ -41,11 +41,8 @@ type (
 		gen int
 		evt any
 	}
-	reconnectFailed struct {
-		attempts int
-		err      error
-	}
 	connectResult   struct{ err error }
+	handlerPanicked struct{}
 	phoneCodeResult struct {
 		cmd  command
 		code string
@@ -76,8 +73,19 @@ type supervisor struct {
 	qrShown      int
 	qrTimer      *time.Timer
 	retryTimer   *time.Timer
-	phoneWaiting []command
+	phoneWaiting []command // phone pairing requests waiting for the link socket
+	phoneAsked   []command // phone pairing requests whatsmeow is asking WhatsApp for
 	pipe         TenantPipeline
+
+	// The supervisor drives every reconnect itself (whatsmeow's own is
+	// off): dialing while a connect of ours runs; loggedIn once the
+	// current connection logged in (a drop before that is a failed
+	// attempt: WhatsApp refused the login); keepaliveLost while pings go
+	// unanswered.
+	dialing        bool
+	loggedIn       bool
+	keepaliveLost  bool
+	idleHeartbeats int // in a row with a linked client neither logged in nor reconnecting
 
 	// What whatsmeow's and the pipeline's goroutines may read: the
 	// current client, its generation and the tenant's pipeline.
@@ -217,6 +225,7 @@ func (s *supervisor) runOnce() (crashed bool) {
 		case e := <-s.events:
 			s.handleEvent(e)
 		case <-heartbeat.C:
+			s.checkConnection()
 			if s.sessDirty {
 				s.saveSession()
 			}
@@ -309,6 +318,9 @@ func (s *supervisor) restart() {
 	s.teardown()
 	s.attempts.Store(0)
 	s.sess.ErrorCode, s.sess.LastError, s.sess.ReconnectAttempts = "", "", 0
+	if s.sess.State == tenant.StateConnected || s.sess.State == tenant.StateError {
+		s.sess.State = tenant.StateDisconnected // until it is connected again
+	}
 	s.saveSession()
 	s.start()
 	s.saveWorker(tenant.WorkerRunning)

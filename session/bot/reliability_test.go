@@ -3,16 +3,25 @@ package bot
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"wabot/session"
 	"wabot/tenant"
 	"wabot/tenant/tenanttest"
+
+	"go.mau.fi/whatsmeow"
+	"go.mau.fi/whatsmeow/proto/waE2E"
+	"go.mau.fi/whatsmeow/types"
+	"go.mau.fi/whatsmeow/types/events"
+	"google.golang.org/protobuf/proto"
 )
 
 // startWith starts the bot and a session manager with cfg (its sessions
@@ -207,4 +216,53 @@ func TestAMessageArrivingWhileTheDatabaseIsLockedIsStoredAndAnswered(t *testing.
 	}
 	expect(t, ann, "hello")
 	r.waitLogs(id, "the message answered", func(ms []tenant.Message) bool { return count(ms, "in", tenant.MsgReplied) == 1 })
+}
+
+// offlineSender is a linked client whose connection is gone while nobody
+// has told the pipeline: every send finds it offline.
+type offlineSender struct{ sends atomic.Int64 }
+
+func (o *offlineSender) SendText(context.Context, types.JID, string, string) error {
+	o.sends.Add(1)
+	return session.ErrOffline
+}
+func (o *offlineSender) NewMessageID() string { return whatsmeow.GenerateMessageID() }
+func (o *offlineSender) OwnJID() types.JID {
+	return types.NewJID("15550000001", types.DefaultUserServer)
+}
+
+// A reply whose sends find the client offline, while the pipeline still
+// believes it online, waits with backoff instead of spinning a core.
+func TestAReplyToAnOfflineClientWaitsWithoutSpinning(t *testing.T) {
+	t.Parallel()
+	st := tenanttest.Open(t)
+	ctx := context.Background()
+	u, err := st.EnsureUser(ctx, "owner@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn, err := st.CreateTenant(ctx, u.ID, "Shop", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := New(Options{}, slog.New(slog.NewTextHandler(io.Discard, nil)), st)
+	defer b.Close()
+	if _, err := b.SaveConfig(ctx, tn.ID, rules(tenant.Rule{Match: tenant.MatchContains, Pattern: "hi", Reply: "hello"})); err != nil {
+		t.Fatal(err)
+	}
+	out := &offlineSender{}
+	pipe := b.Attach(tn.ID, out)
+	pipe.Online(true)
+	ann := types.NewJID("14440000002", types.DefaultUserServer)
+	if !pipe.HandleMessage(&events.Message{
+		Info:    types.MessageInfo{MessageSource: types.MessageSource{Chat: ann, Sender: ann}, ID: "3EB0SPIN", PushName: "Ann", Timestamp: time.Now()},
+		Message: &waE2E.Message{Conversation: proto.String("hi")},
+	}) {
+		t.Fatal("the message was not stored")
+	}
+	waitFor(t, "the first send", func() bool { return out.sends.Load() > 0 })
+	time.Sleep(3 * time.Second)
+	if n := out.sends.Load(); n > 10 {
+		t.Fatalf("%d sends in 3 s to an offline client: the worker spins", n)
+	}
 }
