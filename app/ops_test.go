@@ -18,8 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"go.mau.fi/whatsmeow"
-
 	"wabot/session/fakewa"
 	"wabot/tenant"
 )
@@ -126,10 +124,6 @@ type running struct {
 	id    string
 }
 
-type waConnector struct{ srv *fakewa.Server }
-
-func (c waConnector) Prepare(cli *whatsmeow.Client) error { return c.srv.Configure(cli) }
-
 func startRunning(t *testing.T, env map[string]string) *running {
 	t.Helper()
 	dir := t.TempDir()
@@ -145,7 +139,7 @@ func startRunning(t *testing.T, env map[string]string) *running {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), WithConnector(waConnector{wa}))
+	a, err := New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), WithConnector(wa))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,8 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"go.mau.fi/whatsmeow"
-
 	"wabot/app"
 	"wabot/session/fakewa"
 	"wabot/tenant"
@@ -51,10 +49,6 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-type waConnector struct{ srv *fakewa.Server }
-
-func (c waConnector) Prepare(cli *whatsmeow.Client) error { return c.srv.Configure(cli) }
-
 // newEnv starts wabot; vars override the environment it reads.
 func newEnv(t *testing.T, vars map[string]string) *env {
 	t.Helper()
@@ -83,7 +77,7 @@ func newEnv(t *testing.T, vars map[string]string) *env {
 		t.Fatal(err)
 	}
 	logs := &syncBuffer{}
-	a, err := app.New(context.Background(), cfg, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), app.WithConnector(waConnector{wa}))
+	a, err := app.New(context.Background(), cfg, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), app.WithConnector(wa))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,6 @@ import (
 
 	"github.com/makiuchi-d/gozxing"
 	gzqr "github.com/makiuchi-d/gozxing/qrcode"
-	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/types"
 	"go.mau.fi/whatsmeow/types/events"
 
@@ -42,10 +41,6 @@ type rig struct {
 	m        *Manager
 	log      *slog.Logger
 }
-
-type fakeConnector struct{ srv *fakewa.Server }
-
-func (f fakeConnector) Prepare(cli *whatsmeow.Client) error { return f.srv.Configure(cli) }
 
 func newRig(t testing.TB, opts fakewa.Options, tweak func(*Config)) *rig {
 	t.Helper()
@@ -87,7 +82,7 @@ func newRig(t testing.TB, opts fakewa.Options, tweak func(*Config)) *rig {
 
 func (r *rig) start() *Manager {
 	r.t.Helper()
-	r.m = NewManager(r.cfg, r.log, r.store, fakeConnector{r.srv}, r.pipeline)
+	r.m = NewManager(r.cfg, r.log, r.store, r.srv, r.pipeline)
 	if err := r.m.Start(context.Background()); err != nil {
 		r.t.Fatal(err)
 	}

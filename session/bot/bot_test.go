@@ -18,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/types"
 
 	"wabot/session"
@@ -39,10 +38,6 @@ type rig struct {
 	m     *session.Manager
 	log   *slog.Logger
 }
-
-type connector struct{ srv *fakewa.Server }
-
-func (c connector) Prepare(cli *whatsmeow.Client) error { return c.srv.Configure(cli) }
 
 func newRig(t *testing.T, opts Options) *rig {
 	t.Helper()
@@ -70,7 +65,7 @@ func (r *rig) start(hold bool) {
 	r.bot.hold = hold
 	r.bot.Start()
 	r.m = session.NewManager(session.Config{SessionsDir: filepath.Join(r.dir, "sessions"), ReconnectBaseDelay: 20 * time.Millisecond},
-		r.log, r.store, connector{r.srv}, r.bot)
+		r.log, r.store, r.srv, r.bot)
 	if err := r.m.Start(context.Background()); err != nil {
 		r.t.Fatal(err)
 	}
