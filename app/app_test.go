@@ -6,69 +6,75 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"wabot/internal/rigtest"
 )
 
-// syncBuffer is a log sink that tests read while the server writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
+// Package app's tests cannot import app/apptest (app would import
+// itself): these helpers are its small counterpart.
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
+// testConfig is the configuration of a wabot on 127.0.0.1:0 with its
+// folders in the test's temporary folder.
+func testConfig(t *testing.T) *Config { return testConfigWith(t, nil) }
 
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func testConfig(t *testing.T) *Config {
+// testConfigWith is testConfig with env overriding the environment.
+func testConfigWith(t *testing.T, env map[string]string) *Config {
 	t.Helper()
 	dir := t.TempDir()
-	cfg, err := loadConfig(envFrom(map[string]string{
+	vals := map[string]string{
 		"WABOT_ADDR":         "127.0.0.1:0",
 		"WABOT_DATA_DIR":     filepath.Join(dir, "data"),
 		"WABOT_SESSIONS_DIR": filepath.Join(dir, "sessions"),
-	}), nil, nil)
+	}
+	maps.Copy(vals, env)
+	cfg, err := loadConfig(envFrom(vals), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return cfg
 }
 
-func startApp(t *testing.T, cfg *Config, logs io.Writer) *App {
+// startApp starts wabot with JSON logs to logs, shut down when the test
+// ends.
+func startApp(t *testing.T, cfg *Config, logs io.Writer, opts ...Option) *App {
 	t.Helper()
-	a, err := New(context.Background(), cfg, slog.New(slog.NewJSONHandler(logs, nil)))
+	a, err := New(context.Background(), cfg, slog.New(slog.NewJSONHandler(logs, nil)), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Start(); err != nil {
-		t.Fatal(err)
-	}
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
 		defer cancel()
 		a.Shutdown(ctx)
 	})
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
 	return a
 }
 
+// get fetches url and reads the whole response.
 func get(t *testing.T, url string) (int, string, http.Header) {
 	t.Helper()
-	resp, err := http.Get(url)
+	return request(t, url, nil)
+}
+
+func request(t *testing.T, url string, hdr map[string]string) (int, string, http.Header) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +136,7 @@ func TestNotFoundIsJSONUnderAPIAndHTMLElsewhere(t *testing.T) {
 }
 
 func TestPanicIs500WithoutStackAndLogged(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &rigtest.Buffer{}
 	a := startApp(t, testConfig(t), logs)
 	a.echo.GET("/boom", func(c echo.Context) error { panic("kaboom secret detail") })
 	a.echo.GET("/api/boom", func(c echo.Context) error { panic("kaboom secret detail") })
@@ -150,7 +156,7 @@ func TestPanicIs500WithoutStackAndLogged(t *testing.T) {
 }
 
 func TestRequestLogOmitsQueryString(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &rigtest.Buffer{}
 	a := startApp(t, testConfig(t), logs)
 	get(t, a.URL()+"/auth/link?token=supersecret")
 	if strings.Contains(logs.String(), "supersecret") {
@@ -165,7 +171,7 @@ func TestRunStopsCleanlyOnCancel(t *testing.T) {
 	cfg := testConfig(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	var stderr syncBuffer
+	var stderr rigtest.Buffer
 	go func() {
 		done <- Run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--data-dir", cfg.DataDir, "--sessions-dir", cfg.SessionsDir, "--log-format", "json"},
 			envFrom(nil), io.Discard, &stderr)

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/types"
 
 	"wabot/portal"
@@ -64,16 +63,10 @@ func (d *demo) enabled() bool { return true }
 
 func (d *demo) connector() session.Connector {
 	if d.remote != nil {
-		return demoConnector{d.remote}
+		return d.remote
 	}
-	return demoConnector{d.srv}
+	return d.srv
 }
-
-type demoConnector struct {
-	target interface{ Configure(*whatsmeow.Client) error }
-}
-
-func (c demoConnector) Prepare(cli *whatsmeow.Client) error { return c.target.Configure(cli) }
 
 func (d *demo) close() {
 	if d.srv != nil {

@@ -3,10 +3,8 @@ package app
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -18,10 +16,10 @@ import (
 	"testing"
 	"time"
 
-	"go.mau.fi/whatsmeow"
-
 	"wabot/session/fakewa"
+	"wabot/session/fakewa/fakewatest"
 	"wabot/tenant"
+	"wabot/tenant/tenanttest"
 )
 
 func TestSystemdUnitVerifies(t *testing.T) {
@@ -126,38 +124,11 @@ type running struct {
 	id    string
 }
 
-type waConnector struct{ srv *fakewa.Server }
-
-func (c waConnector) Prepare(cli *whatsmeow.Client) error { return c.srv.Configure(cli) }
-
 func startRunning(t *testing.T, env map[string]string) *running {
 	t.Helper()
-	dir := t.TempDir()
-	vals := map[string]string{"WABOT_ADDR": "127.0.0.1:0", "WABOT_DATA_DIR": filepath.Join(dir, "data"), "WABOT_SESSIONS_DIR": filepath.Join(dir, "sessions")}
-	for k, v := range env {
-		vals[k] = v
-	}
-	cfg, err := loadConfig(envFrom(vals), nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wa, err := fakewa.NewServer(fakewa.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), WithConnector(waConnector{wa}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		a.Shutdown(ctx)
-		wa.Close()
-	})
+	cfg := testConfigWith(t, env)
+	wa := fakewatest.NewServer(t, fakewa.Options{})
+	a := startApp(t, cfg, io.Discard, WithConnector(wa))
 	r := &running{a: a, cfg: cfg, wa: wa}
 	ctx := context.Background()
 	u, _ := a.store.EnsureUser(ctx, "ops@example.com")
@@ -172,46 +143,20 @@ func startRunning(t *testing.T, env map[string]string) *running {
 		t.Fatal(err)
 	}
 	a.sessions.Add(tn.ID)
-	if err := a.sessions.Link(ctx, tn.ID); err != nil {
-		t.Fatal(err)
-	}
-	s := r.waitState(t, tenant.StateQRReady)
-	r.phone = wa.NewPhone("")
-	if _, err := r.phone.Scan(ctx, s.QRCode); err != nil {
-		t.Fatal(err)
-	}
-	r.waitState(t, tenant.StateConnected)
+	r.phone = fakewatest.Link(t, wa, a.sessions, a.store, tn.ID, 30*time.Second)
 	return r
 }
 
 func (r *running) waitState(t *testing.T, st tenant.SessionState) tenant.Session {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		s, err := r.a.store.SessionOf(context.Background(), r.id)
-		if err == nil && s.State == st {
-			return s
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s (state %s)", st, s.State)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
+	return fakewatest.WaitSession(t, r.a.store, r.id, 30*time.Second, string(st), fakewatest.InState(st))
 }
 
+// scrape fetches url with the headers in hdr.
 func scrape(t *testing.T, url string, hdr map[string]string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, url, nil)
-	for k, v := range hdr {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	code, body, _ := request(t, url, hdr)
+	return code, body
 }
 
 func TestMetricsAfterAFlow(t *testing.T) {
@@ -381,10 +326,7 @@ func TestBackupWhileWritingRestoresEveryCommittedRow(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, path := range []string{filepath.Join(restoreDir, "data", "wabot.db"), filepath.Join(restoreDir, "sessions", r.id, "whatsmeow.db")} {
-		db, err := sql.Open("sqlite3", tenant.SQLiteDSN(path))
-		if err != nil {
-			t.Fatal(err)
-		}
+		db := tenanttest.Raw(t, path)
 		var ok string
 		if err := db.QueryRow("PRAGMA integrity_check").Scan(&ok); err != nil || ok != "ok" {
 			t.Fatalf("%s: integrity %q %v", path, ok, err)
@@ -402,7 +344,6 @@ func TestBackupWhileWritingRestoresEveryCommittedRow(t *testing.T) {
 				t.Fatalf("device store holds %d devices", devices)
 			}
 		}
-		db.Close()
 	}
 	// Restoring over an existing database is refused.
 	if err := Run(ctx, []string{"restore", file}, renv, io.Discard, io.Discard); err == nil {

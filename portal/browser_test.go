@@ -9,8 +9,7 @@ package portal_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -22,10 +21,12 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"wabot/app"
+	"wabot/app/apptest"
 )
 
 // demoEnv starts the demo build's wabot on a free loopback port, so the
-// browser and the base URL agree.
+// browser and the base URL agree. Its tenants use the demo's own fake
+// WhatsApp, which the page's "Simulate scan" and /dev/fake drive.
 func demoEnv(t *testing.T, vars map[string]string) (*app.App, string) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -34,31 +35,10 @@ func demoEnv(t *testing.T, vars map[string]string) (*app.App, string) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	dir := t.TempDir()
-	vals := map[string]string{
-		"WABOT_ADDR": addr, "WABOT_BASE_URL": "http://" + addr,
-		"WABOT_DATA_DIR": filepath.Join(dir, "data"), "WABOT_SESSIONS_DIR": filepath.Join(dir, "sessions"),
-	}
-	for k, v := range vars {
-		vals[k] = v
-	}
-	cfg, err := app.LoadConfig(func(k string) string { return vals[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := app.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		a.Shutdown(ctx)
-	})
-	return a, "http://" + addr
+	vals := map[string]string{"WABOT_ADDR": addr, "WABOT_BASE_URL": "http://" + addr}
+	maps.Copy(vals, vars)
+	a := apptest.Start(t, apptest.Options{Env: vals, NoFake: true})
+	return a.App, "http://" + addr
 }
 
 func chromiumPath(t *testing.T) string {

@@ -4,20 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"go.mau.fi/whatsmeow"
-
 	"wabot/app"
+	"wabot/app/apptest"
+	"wabot/internal/rigtest"
 	"wabot/session/fakewa"
 	"wabot/tenant"
 )
@@ -31,79 +29,29 @@ type env struct {
 	cfg    *app.Config
 	wa     *fakewa.Server
 	google *fakeGoogle
-	logs   *syncBuffer
+	logs   *rigtest.Buffer
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-type waConnector struct{ srv *fakewa.Server }
-
-func (c waConnector) Prepare(cli *whatsmeow.Client) error { return c.srv.Configure(cli) }
-
-// newEnv starts wabot; vars override the environment it reads.
+// newEnv starts wabot; vars override the environment it reads. With
+// PORTAL_LOGS set, a failed test prints wabot's log.
 func newEnv(t *testing.T, vars map[string]string) *env {
 	t.Helper()
-	dir := t.TempDir()
 	google := newFakeGoogle(t)
 	vals := map[string]string{
-		"WABOT_ADDR":                 "127.0.0.1:0",
 		"WABOT_BASE_URL":             "http://wabot.test",
-		"WABOT_DATA_DIR":             filepath.Join(dir, "data"),
-		"WABOT_SESSIONS_DIR":         filepath.Join(dir, "sessions"),
 		"WABOT_GOOGLE_CLIENT_ID":     "google-client",
 		"WABOT_GOOGLE_CLIENT_SECRET": "google-secret",
-		"WABOT_LOG_FORMAT":           "json",
-		"WABOT_LOG_LEVEL":            "debug",
 	}
-	for k, v := range vars {
-		vals[k] = v
-	}
-	cfg, err := app.LoadConfig(func(k string) string { return vals[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.ProviderHTTPClient = google.client()
-	wa, err := fakewa.NewServer(fakewa.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &syncBuffer{}
-	a, err := app.New(context.Background(), cfg, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), app.WithConnector(waConnector{wa}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Start(); err != nil {
-		t.Fatal(err)
-	}
+	maps.Copy(vals, vars)
+	a := apptest.Start(t, apptest.Options{
+		Env:          vals,
+		Config:       func(cfg *app.Config) { cfg.ProviderHTTPClient = google.client() },
+		LogOnFailure: os.Getenv("PORTAL_LOGS") != "",
+	})
 	// Browsers use the base URL's host; the transport sends it to the
 	// listener, so callbacks, cookies and origins all agree.
-	google.route(cfg.BaseURL.Host, a.Addr())
-	e := &env{t: t, app: a, url: cfg.BaseURL.String(), cfg: cfg, wa: wa, google: google, logs: logs}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		a.Shutdown(ctx)
-		wa.Close()
-		if t.Failed() && os.Getenv("PORTAL_LOGS") != "" {
-			t.Log(logs.String())
-		}
-	})
-	return e
+	google.route(a.Config.BaseURL.Host, a.Addr())
+	return &env{t: t, app: a.App, url: a.Config.BaseURL.String(), cfg: a.Config, wa: a.Fake, google: google, logs: a.Logs}
 }
 
 // browser is an HTTP client with a cookie jar that follows redirects,

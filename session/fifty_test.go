@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"wabot/internal/rigtest"
 	"wabot/session/fakewa"
 	"wabot/tenant"
 )
@@ -14,7 +15,7 @@ func TestFiftyTenantsAtOnceAndShutdown(t *testing.T) {
 	if testing.Short() {
 		t.Skip("slow")
 	}
-	before := clientGoroutines()
+	before := rigtest.ClientGoroutines()
 	r := newRig(t, fakewa.Options{}, nil)
 	const n = 50
 	ids := make([]string, n)
@@ -43,7 +44,5 @@ func TestFiftyTenantsAtOnceAndShutdown(t *testing.T) {
 			t.Fatalf("worker %s after shutdown", w.Status)
 		}
 	}
-	waitUntil(t, 5*time.Second, "no client goroutine left", func() bool {
-		return len(newGoroutines(before, clientGoroutines())) == 0
-	})
+	before.WaitNoneNew(t, 5*time.Second)
 }

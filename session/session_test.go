@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"image/png"
-	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -22,7 +21,9 @@ import (
 	"go.mau.fi/whatsmeow/types"
 	"go.mau.fi/whatsmeow/types/events"
 
+	"wabot/internal/rigtest"
 	"wabot/session/fakewa"
+	"wabot/session/fakewa/fakewatest"
 	"wabot/tenant"
 	"wabot/tenant/tenanttest"
 )
@@ -46,23 +47,12 @@ type rig struct {
 	log       *slog.Logger
 }
 
-type fakeConnector struct{ srv *fakewa.Server }
-
-func (f fakeConnector) Prepare(cli *whatsmeow.Client) error { return f.srv.Configure(cli) }
-
 func newRig(t testing.TB, opts fakewa.Options, tweak func(*Config)) *rig {
 	t.Helper()
 	dir := t.TempDir()
 	st := tenanttest.OpenAt(t, filepath.Join(dir, "wabot.db"))
-	srv, err := fakewa.NewServer(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &rig{t: t, dir: dir, store: st, srv: srv}
-	r.log = slog.New(slog.NewTextHandler(io.Discard, nil))
-	if os.Getenv("SESSION_LOG") != "" {
-		r.log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
+	srv := fakewatest.NewServer(t, opts)
+	r := &rig{t: t, dir: dir, store: st, srv: srv, log: rigtest.Logger("SESSION_LOG")}
 	r.cfg = Config{
 		SessionsDir:          filepath.Join(dir, "sessions"),
 		ReconnectMaxAttempts: 4,
@@ -83,14 +73,13 @@ func newRig(t testing.TB, opts fakewa.Options, tweak func(*Config)) *rig {
 			r.m.Shutdown(ctx)
 			cancel()
 		}
-		srv.Close()
 	})
 	return r
 }
 
 func (r *rig) start() *Manager {
 	r.t.Helper()
-	var connector Connector = fakeConnector{r.srv}
+	var connector Connector = r.srv
 	if r.connector != nil {
 		connector = r.connector
 	}
@@ -151,40 +140,17 @@ func (r *rig) worker(id string) tenant.Worker {
 // waitSession polls the tenant's row until cond holds.
 func (r *rig) waitSession(id string, timeout time.Duration, what string, cond func(tenant.Session) bool) tenant.Session {
 	r.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		s := r.session(id)
-		if cond(s) {
-			return s
-		}
-		if time.Now().After(deadline) {
-			r.t.Fatalf("tenant %s: timed out waiting for %s; session is %s (%s: %s)", id, what, s.State, s.ErrorCode, s.LastError)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return fakewatest.WaitSession(r.t, r.store, id, timeout, what, cond)
 }
 
-func inState(st tenant.SessionState) func(tenant.Session) bool {
-	return func(s tenant.Session) bool { return s.State == st }
-}
+var inState = fakewatest.InState
 
 // link runs a link attempt and scans its first QR code with a new phone.
 func (r *rig) link(id string) *fakewa.Phone { return r.linkWithin(id, 30*time.Second) }
 
 func (r *rig) linkWithin(id string, timeout time.Duration) *fakewa.Phone {
 	r.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	if err := r.m.Link(ctx, id); err != nil {
-		r.t.Fatal(err)
-	}
-	s := r.waitSession(id, timeout, "a QR code", inState(tenant.StateQRReady))
-	phone := r.srv.NewPhone("")
-	if _, err := phone.Scan(ctx, s.QRCode); err != nil {
-		r.t.Fatal(err)
-	}
-	r.waitSession(id, timeout, "CONNECTED", inState(tenant.StateConnected))
-	return phone
+	return fakewatest.Link(r.t, r.srv, r.m, r.store, id, timeout)
 }
 
 func decodeQR(t testing.TB, dataURI string) string {
@@ -742,40 +708,7 @@ func waitGone(t testing.TB, path string) {
 	})
 }
 
-func waitUntil(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// clientGoroutines lists whatsmeow client goroutines by header line.
-func clientGoroutines() map[string]string {
-	buf := make([]byte, 8<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	out := map[string]string{}
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "go.mau.fi/whatsmeow.(*Client)") || strings.Contains(g, "whatsmeow/socket.") || strings.Contains(g, "wabot/session.(*supervisor)") {
-			id, _, _ := strings.Cut(g, " [")
-			out[id] = g
-		}
-	}
-	return out
-}
-
-func newGoroutines(before, now map[string]string) []string {
-	var out []string
-	for id, g := range now {
-		if _, old := before[id]; !old {
-			out = append(out, g)
-		}
-	}
-	return out
-}
+var waitUntil = rigtest.WaitFor
 
 // logPipeline logs incoming messages and answers nothing: the stand-in
 // for the bot in tests of the session layer alone.

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -18,11 +17,12 @@ import (
 	"testing"
 	"time"
 
-	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/types"
 
+	"wabot/internal/rigtest"
 	"wabot/session"
 	"wabot/session/fakewa"
+	"wabot/session/fakewa/fakewatest"
 	"wabot/tenant"
 	"wabot/tenant/tenanttest"
 )
@@ -40,27 +40,13 @@ type rig struct {
 	log   *slog.Logger
 }
 
-type connector struct{ srv *fakewa.Server }
-
-func (c connector) Prepare(cli *whatsmeow.Client) error { return c.srv.Configure(cli) }
-
 func newRig(t *testing.T, opts Options) *rig {
 	t.Helper()
 	dir := t.TempDir()
 	st := tenanttest.OpenAt(t, filepath.Join(dir, "wabot.db"))
-	srv, err := fakewa.NewServer(fakewa.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &rig{t: t, dir: dir, store: st, srv: srv, opts: opts}
-	r.log = slog.New(slog.NewTextHandler(io.Discard, nil))
-	if os.Getenv("BOT_LOG") != "" {
-		r.log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	t.Cleanup(func() {
-		r.stop()
-		srv.Close()
-	})
+	srv := fakewatest.NewServer(t, fakewa.Options{})
+	r := &rig{t: t, dir: dir, store: st, srv: srv, opts: opts, log: rigtest.Logger("BOT_LOG")}
+	t.Cleanup(r.stop)
 	r.start()
 	return r
 }
@@ -69,7 +55,7 @@ func (r *rig) start() {
 	r.bot = New(r.opts, r.log, r.store)
 	r.bot.Start()
 	r.m = session.NewManager(session.Config{SessionsDir: filepath.Join(r.dir, "sessions"), ReconnectBaseDelay: 20 * time.Millisecond},
-		r.log, r.store, connector{r.srv}, r.bot)
+		r.log, r.store, r.srv, r.bot)
 	if err := r.m.Start(context.Background()); err != nil {
 		r.t.Fatal(err)
 	}
@@ -105,16 +91,7 @@ func (r *rig) tenant(cfg tenant.BotConfig) (string, *fakewa.Phone) {
 	if err := r.m.Add(tn.ID); err != nil {
 		r.t.Fatal(err)
 	}
-	if err := r.m.Link(ctx, tn.ID); err != nil {
-		r.t.Fatal(err)
-	}
-	s := r.wait(tn.ID, "a QR code", func(s tenant.Session) bool { return s.State == tenant.StateQRReady })
-	phone := r.srv.NewPhone("")
-	if _, err := phone.Scan(ctx, s.QRCode); err != nil {
-		r.t.Fatal(err)
-	}
-	r.wait(tn.ID, "CONNECTED", func(s tenant.Session) bool { return s.State == tenant.StateConnected })
-	return tn.ID, phone
+	return tn.ID, fakewatest.Link(r.t, r.srv, r.m, r.store, tn.ID, 30*time.Second)
 }
 
 var seq atomic.Int64
@@ -123,17 +100,7 @@ func tenantSeq() string { return string(rune('a'+seq.Add(1)%26)) + time.Now().Fo
 
 func (r *rig) wait(id, what string, cond func(tenant.Session) bool) tenant.Session {
 	r.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		s, err := r.store.SessionOf(context.Background(), id)
-		if err == nil && cond(s) {
-			return s
-		}
-		if time.Now().After(deadline) {
-			r.t.Fatalf("timed out waiting for %s (state %s)", what, s.State)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return fakewatest.WaitSession(r.t, r.store, id, 30*time.Second, what, cond)
 }
 
 // logs returns the tenant's log, oldest first.
@@ -508,13 +475,7 @@ func TestQueueOverflowSendsOneBusyReplyAndDrops(t *testing.T) {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
+	rigtest.WaitFor(t, 30*time.Second, what, cond)
 }
 
 func TestGroupMessagesIgnoredUnlessEnabled(t *testing.T) {

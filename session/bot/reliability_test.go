@@ -30,7 +30,7 @@ func (r *rig) startWith(cfg session.Config) {
 	r.bot = New(r.opts, r.log, r.store)
 	r.bot.Start()
 	cfg.SessionsDir = filepath.Join(r.dir, "sessions")
-	r.m = session.NewManager(cfg, r.log, r.store, connector{r.srv}, r.bot)
+	r.m = session.NewManager(cfg, r.log, r.store, r.srv, r.bot)
 	if err := r.m.Start(context.Background()); err != nil {
 		r.t.Fatal(err)
 	}

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,6 +18,8 @@ import (
 	"go.mau.fi/whatsmeow/types"
 	"go.mau.fi/whatsmeow/types/events"
 	waLog "go.mau.fi/whatsmeow/util/log"
+
+	"wabot/internal/rigtest"
 )
 
 // whatsmeow's package settings keep their defaults in this process:
@@ -512,7 +512,7 @@ func TestNoGoroutineLeftAfterDisconnect(t *testing.T) {
 	// Goroutines of clients from earlier tests are not this test's concern
 	// (whatsmeow can strand a frame reader when a frame arrives during its
 	// own close handshake), so only new ones count.
-	before := clientGoroutines()
+	before := rigtest.ClientGoroutines()
 	s := newServer(t, Options{})
 	phone := s.NewPhone("")
 	tc := newClient(t, s, "")
@@ -521,54 +521,10 @@ func TestNoGoroutineLeftAfterDisconnect(t *testing.T) {
 	id, _ := ann.Send("hi")
 	waitFor[*events.Message](tc, 10*time.Second, func(m *events.Message) bool { return m.Info.ID == id })
 	tc.cli.Disconnect()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		left := newGoroutines(before, clientGoroutines())
-		if len(left) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("whatsmeow goroutines left after Disconnect:\n%s", strings.Join(left, "\n\n"))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	before.WaitNoneNew(t, 5*time.Second)
 }
 
-// clientGoroutines returns the stacks of goroutines that belong to a
-// whatsmeow client, by goroutine header line.
-func clientGoroutines() map[string]string {
-	buf := make([]byte, 4<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	out := map[string]string{}
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "go.mau.fi/whatsmeow.(*Client)") || strings.Contains(g, "whatsmeow/socket.") {
-			id, _, _ := strings.Cut(g, " [")
-			out[id] = g
-		}
-	}
-	return out
-}
-
-func newGoroutines(before, now map[string]string) []string {
-	var out []string
-	for id, g := range now {
-		if _, old := before[id]; !old {
-			out = append(out, g)
-		}
-	}
-	return out
-}
-
-func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+var waitUntil = rigtest.WaitFor
 
 func storeEmpty(t *testing.T, path string) bool {
 	db, err := sql.Open("sqlite3", "file:"+path+"?_foreign_keys=on&mode=ro")

@@ -61,3 +61,7 @@ func (r *Remote) Configure(cli *whatsmeow.Client) error {
 	cli.SetPreLoginHTTPClient(r.client)
 	return nil
 }
+
+// Prepare is Configure under the name session.Connector asks for: it makes
+// the remote server a session.Connector, as the demo build uses it.
+func (r *Remote) Prepare(cli *whatsmeow.Client) error { return r.Configure(cli) }

@@ -263,6 +263,11 @@ func (s *Server) Configure(cli *whatsmeow.Client) error {
 	return nil
 }
 
+// Prepare is Configure under the name session.Connector asks for: it makes
+// the server a session.Connector, so a Manager (or app.WithConnector) takes
+// the server itself.
+func (s *Server) Prepare(cli *whatsmeow.Client) error { return s.Configure(cli) }
+
 // Faults.
 
 // Failure is a connect failure a device gets at its next login.

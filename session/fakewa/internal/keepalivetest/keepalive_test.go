@@ -19,6 +19,7 @@ import (
 	waLog "go.mau.fi/whatsmeow/util/log"
 
 	"wabot/session/fakewa"
+	"wabot/session/fakewa/fakewatest"
 )
 
 func TestMain(m *testing.M) {
@@ -30,11 +31,7 @@ func TestMain(m *testing.M) {
 }
 
 func TestKeepaliveTimeoutForcesReconnect(t *testing.T) {
-	srv, err := fakewa.NewServer(fakewa.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv := fakewatest.NewServer(t, fakewa.Options{})
 	ctx := context.Background()
 	container, err := sqlstore.New(ctx, "sqlite3", "file:"+filepath.Join(t.TempDir(), "d.db")+"?_foreign_keys=on&_txlock=immediate&_busy_timeout=5000", waLog.Noop)
 	if err != nil {

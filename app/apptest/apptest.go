@@ -1,0 +1,97 @@
+// Package apptest starts a whole wabot for an end-to-end test, as WTF
+// Dial's MustRunMain does: listening on 127.0.0.1:0, its data and sessions
+// folders in the test's temporary folder, every tenant's client talking to
+// a fake WhatsApp, its log captured, and shut down, in order, when the test
+// ends. Tests inside package app cannot import it (app would import
+// itself); they keep their own smaller helpers.
+package apptest
+
+import (
+	"context"
+	"maps"
+	"path/filepath"
+	"testing"
+
+	"wabot/app"
+	"wabot/internal/rigtest"
+	"wabot/session/fakewa"
+	"wabot/session/fakewa/fakewatest"
+)
+
+// App is a running wabot and what a test reaches around it.
+type App struct {
+	*app.App
+	// Config is the configuration it runs with.
+	Config *app.Config
+	// Fake is the fake WhatsApp its tenants connect to; nil with
+	// Options.NoFake.
+	Fake *fakewa.Server
+	// Logs holds everything it logged, as JSON lines.
+	Logs *rigtest.Buffer
+}
+
+// Options adjust the wabot a test starts. The zero value is ready to use.
+type Options struct {
+	// Env overrides variables of the environment wabot reads. The
+	// harness sets WABOT_ADDR, WABOT_DATA_DIR, WABOT_SESSIONS_DIR,
+	// WABOT_LOG_FORMAT (json) and WABOT_LOG_LEVEL (debug); nothing else
+	// comes from the real environment.
+	Env map[string]string
+	// Config, when set, changes the loaded configuration before wabot is
+	// built: for the fields no variable sets, such as ProviderHTTPClient.
+	Config func(*app.Config)
+	// NoFake leaves tenants connecting the way the build does (in the
+	// fakewa build, the demo's own fake, which its /dev/fake routes drive)
+	// instead of to a fake the harness starts.
+	NoFake bool
+	// LogOnFailure prints the captured log, after shutdown, when the test
+	// failed.
+	LogOnFailure bool
+}
+
+// Start builds and starts wabot, failing t if it cannot, and shuts it
+// down when the test ends (before the fake it talks to is closed).
+func Start(t testing.TB, opts Options) *App {
+	t.Helper()
+	dir := t.TempDir()
+	env := map[string]string{
+		"WABOT_ADDR":         "127.0.0.1:0",
+		"WABOT_DATA_DIR":     filepath.Join(dir, "data"),
+		"WABOT_SESSIONS_DIR": filepath.Join(dir, "sessions"),
+		"WABOT_LOG_FORMAT":   "json",
+		"WABOT_LOG_LEVEL":    "debug",
+	}
+	maps.Copy(env, opts.Env)
+	cfg, err := app.LoadConfig(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opts.Config != nil {
+		opts.Config(cfg)
+	}
+	h := &App{Config: cfg, Logs: &rigtest.Buffer{}}
+	var appOpts []app.Option
+	if !opts.NoFake {
+		h.Fake = fakewatest.NewServer(t, fakewa.Options{})
+		appOpts = append(appOpts, app.WithConnector(h.Fake))
+	}
+	a, err := app.New(context.Background(), cfg, app.NewLogger(h.Logs, cfg.LogFormat, cfg.LogLevel), appOpts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.App = a
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), app.ShutdownTimeout)
+		defer cancel()
+		if err := a.Shutdown(ctx); err != nil {
+			t.Logf("shutting wabot down: %v", err)
+		}
+		if opts.LogOnFailure && t.Failed() {
+			t.Log(h.Logs.String())
+		}
+	})
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
