@@ -16,7 +16,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"wabot/internal/rigtest"
+	"wabot/session/fakewa/rigtest"
 )
 
 // Package app's tests cannot import app/apptest (app would import

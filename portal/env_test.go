@@ -15,8 +15,8 @@ import (
 
 	"wabot/app"
 	"wabot/app/apptest"
-	"wabot/internal/rigtest"
 	"wabot/session/fakewa"
+	"wabot/session/fakewa/rigtest"
 	"wabot/tenant"
 )
 

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"wabot/internal/rigtest"
 	"wabot/session/fakewa"
+	"wabot/session/fakewa/rigtest"
 	"wabot/tenant"
 )
 

@@ -21,9 +21,9 @@ import (
 	"go.mau.fi/whatsmeow/types"
 	"go.mau.fi/whatsmeow/types/events"
 
-	"wabot/internal/rigtest"
 	"wabot/session/fakewa"
 	"wabot/session/fakewa/fakewatest"
+	"wabot/session/fakewa/rigtest"
 	"wabot/tenant"
 	"wabot/tenant/tenanttest"
 )

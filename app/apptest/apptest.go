@@ -13,9 +13,9 @@ import (
 	"testing"
 
 	"wabot/app"
-	"wabot/internal/rigtest"
 	"wabot/session/fakewa"
 	"wabot/session/fakewa/fakewatest"
+	"wabot/session/fakewa/rigtest"
 )
 
 // App is a running wabot and what a test reaches around it.

@@ -19,10 +19,10 @@ import (
 
 	"go.mau.fi/whatsmeow/types"
 
-	"wabot/internal/rigtest"
 	"wabot/session"
 	"wabot/session/fakewa"
 	"wabot/session/fakewa/fakewatest"
+	"wabot/session/fakewa/rigtest"
 	"wabot/tenant"
 	"wabot/tenant/tenanttest"
 )

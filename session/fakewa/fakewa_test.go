@@ -19,7 +19,7 @@ import (
 	"go.mau.fi/whatsmeow/types/events"
 	waLog "go.mau.fi/whatsmeow/util/log"
 
-	"wabot/internal/rigtest"
+	"wabot/session/fakewa/rigtest"
 )
 
 // whatsmeow's package settings keep their defaults in this process:
