@@ -28,6 +28,10 @@ type client struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	tasks  sync.WaitGroup
+
+	// endConn ends the context of the live connection once a newer one
+	// has replaced it (its socket is closed by then).
+	endConn context.CancelFunc
 }
 
 // Per-connection SQLite caches of a device store, kept small so idle
@@ -72,7 +76,10 @@ func (s *supervisor) openClient() error {
 	cli.SynchronousAck = true
 	cli.EnableDecryptedEventBuffer = true
 	c := &client{gen: s.gen, cli: cli, db: db, container: container}
-	c.ctx, c.cancel = context.WithCancel(s.ctx)
+	// Only teardown ends a generation: a live socket must be closed before
+	// its context ends (see close), so the supervisor's own cancellation
+	// does not reach it directly.
+	c.ctx, c.cancel = context.WithCancel(context.WithoutCancel(s.ctx))
 	if err := s.m.connector.Prepare(cli); err != nil {
 		c.cancel()
 		db.Close()
@@ -119,11 +126,26 @@ func (s *supervisor) dial(c *client) (dialed bool, err error) {
 		return false, nil
 	}
 	defer func() { <-s.m.connectSem }()
-	// whatsmeow ties the connection's goroutines to this context, so it
-	// must outlive c.ctx and the supervisor's: a context cancelled under a
-	// live socket makes whatsmeow's reader race with Disconnect. teardown
-	// closes the socket with Disconnect instead.
-	err = c.cli.ConnectContext(context.WithoutCancel(s.ctx))
+	// The dial, the TLS and Noise handshakes and then the connection's
+	// goroutines live in a context under c.ctx: teardown cancels it to
+	// abandon a dial that hangs, and closes a live socket first. A dial
+	// that takes longer than DialTimeout (a network that swallows packets,
+	// a peer that never answers) is abandoned and counts as failed.
+	connCtx, endConn := context.WithCancel(c.ctx)
+	watchdog := time.AfterFunc(s.m.cfg.DialTimeout, endConn)
+	err = c.cli.ConnectContext(connCtx)
+	if !watchdog.Stop() && err != nil {
+		err = fmt.Errorf("no answer within %s: %w", s.m.cfg.DialTimeout, err)
+	}
+	if err != nil {
+		endConn()
+	} else {
+		// The new socket replaced the last one, whose context can go.
+		if c.endConn != nil {
+			c.endConn()
+		}
+		c.endConn = endConn
+	}
 	if errors.Is(err, whatsmeow.ErrAlreadyConnected) {
 		err = nil
 	}
@@ -134,6 +156,7 @@ func (s *supervisor) dial(c *client) (dialed bool, err error) {
 // requests still waiting are answered: their client is gone.
 func (s *supervisor) teardown() {
 	s.stopTimers()
+	dialing := s.dialing
 	s.dialing, s.loggedIn, s.keepaliveLost = false, false, false
 	s.answerPhone("", tenant.Errorf(tenant.CodeConflict, "the link attempt was stopped (the session was restarted or reset); start a new one"))
 	c := s.client
@@ -145,15 +168,20 @@ func (s *supervisor) teardown() {
 		s.pipe.Online(false)
 	}
 	if c != nil {
-		c.close()
+		c.close(dialing)
 	}
 }
 
-// close ends the generation. Its goroutines go first: cancelling ctx stops
-// their waits and makes their posts return (teardown runs on the loop that
-// would read them), and a dial in flight finishes before Disconnect, so no
-// socket opens after it. Then the socket, then the store.
-func (c *client) close() {
+// close ends the generation. A live socket is closed first: ending its
+// context under it would make whatsmeow's reader race with Disconnect.
+// Then the context ends, which abandons a dial in flight (dialing) and
+// stops the generation's waits and posts (teardown runs on the loop that
+// would read them), and its goroutines are waited for, so no socket opens
+// after close. Then the store.
+func (c *client) close(dialing bool) {
+	if !dialing {
+		c.cli.Disconnect()
+	}
 	c.cancel()
 	c.tasks.Wait()
 	c.cli.Disconnect()

@@ -161,6 +161,9 @@ func (s *supervisor) onPairError(e *events.PairError) {
 
 func (s *supervisor) onConnected() {
 	cli := s.client.cli
+	if !cli.IsLoggedIn() {
+		return // from a connection already gone: its drop is handled
+	}
 	s.attempts.Store(0)
 	s.loggedIn, s.keepaliveLost = true, false
 	s.stopTimers()
@@ -175,11 +178,13 @@ func (s *supervisor) onConnected() {
 		s.sess.PushName = cli.Store.PushName
 	}
 	s.sess.ConnectedAt = time.Now()
-	s.saveSession()
-	s.log.Info("connected", "jid", s.sess.JID)
+	// The tenant is ACTIVE again before the row says CONNECTED, so no one
+	// reads a connected session of a failed tenant.
 	if _, err := s.m.store.TransitionTenantStatus(s.ctx, s.id, tenant.StatusError, tenant.StatusActive); err != nil {
 		s.log.Warn("cannot restore tenant status", "err", err)
 	}
+	s.saveSession()
+	s.log.Info("connected", "jid", s.sess.JID)
 	s.pipe.Online(true)
 }
 
@@ -273,13 +278,16 @@ func (s *supervisor) onKeepAliveRestored() {
 func (s *supervisor) onHandlerPanicked() {
 	s.worker.Restarts++
 	s.saveWorker(tenant.WorkerRunning)
-	if !s.loggedIn {
-		return // already reconnecting
+	if s.dialing || s.retryTimer != nil {
+		return // a new connection is on its way
 	}
+	s.log.Warn("reconnecting so WhatsApp delivers the message again")
 	s.pipe.Online(false)
 	s.client.cli.Disconnect()
-	s.dialing = false
-	s.reconnectAfterDrop("the message pipeline panicked")
+	s.loggedIn, s.keepaliveLost = false, false
+	s.sess.State = tenant.StateDisconnected
+	s.saveSession()
+	s.scheduleReconnect(1)
 }
 
 // checkConnection, at each heartbeat, catches a linked client that has

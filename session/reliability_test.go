@@ -2,10 +2,15 @@ package session
 
 import (
 	"context"
+	"crypto/tls"
+	"net"
+	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/types/events"
 
 	"wabot/session/fakewa"
@@ -127,4 +132,109 @@ func (p *panicFirstMessage) handled(id string) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.ids[id]
+}
+
+// stallingConnector points clients at the fake, or, while stall is set,
+// at a peer that accepts TCP connections and never answers the TLS
+// handshake (a network that swallows packets).
+type stallingConnector struct {
+	srv   *fakewa.Server
+	peer  net.Listener
+	stall atomic.Bool
+}
+
+func newStallingConnector(t *testing.T, srv *fakewa.Server) *stallingConnector {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, conn)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	return &stallingConnector{srv: srv, peer: ln}
+}
+
+func (c *stallingConnector) Prepare(cli *whatsmeow.Client) error {
+	if err := c.srv.Configure(cli); err != nil {
+		return err
+	}
+	pool, err := fakewa.CertPoolFromPEM(c.srv.CACertPEM())
+	if err != nil {
+		return err
+	}
+	var d net.Dialer
+	h := &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			if c.stall.Load() {
+				return d.DialContext(ctx, network, c.peer.Addr().String())
+			}
+			return d.DialContext(ctx, network, c.srv.Addr())
+		},
+		TLSClientConfig: &tls.Config{ServerName: "web.whatsapp.com", RootCAs: pool, NextProtos: []string{"http/1.1"}},
+	}}
+	cli.SetWebsocketHTTPClient(h)
+	cli.SetPreLoginHTTPClient(h)
+	return nil
+}
+
+// A restart while a reconnect hangs in a handshake that never completes
+// abandons that dial instead of waiting for it (it held Restart, and
+// shutdown past its deadline), and the new client connects.
+func TestRestartDoesNotWaitForADialThatHangs(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, fakewa.Options{}, func(c *Config) { c.DialTimeout = 3 * time.Second })
+	conn := newStallingConnector(t, r.srv)
+	r.connector = conn
+	id := r.newTenant("Shop")
+	r.start()
+	phone := r.link(id)
+	dev := phone.LinkedDevices()[0].JID
+	conn.stall.Store(true)
+	r.srv.Cut(dev)
+	r.waitSession(id, 20*time.Second, "DISCONNECTED", inState(tenant.StateDisconnected))
+	time.Sleep(500 * time.Millisecond) // the reconnect is dialing the silent peer
+
+	conn.stall.Store(false)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := r.m.Restart(ctx, id); err != nil {
+		t.Fatalf("restart during a hanging dial: %v", err)
+	}
+	r.waitSession(id, 20*time.Second, "CONNECTED after the network is back", inState(tenant.StateConnected))
+}
+
+// A dial that hangs is abandoned after DialTimeout and counted as a
+// failed attempt; the next one connects once the network is back.
+func TestADialThatHangsIsAbandonedAndRetried(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, fakewa.Options{}, func(c *Config) { c.DialTimeout = time.Second })
+	conn := newStallingConnector(t, r.srv)
+	r.connector = conn
+	id := r.newTenant("Shop")
+	r.start()
+	phone := r.link(id)
+	dev := phone.LinkedDevices()[0].JID
+	conn.stall.Store(true)
+	r.srv.Cut(dev)
+	r.waitSession(id, 20*time.Second, "a failed attempt counted", func(s tenant.Session) bool { return s.ReconnectAttempts >= 1 })
+	conn.stall.Store(false)
+	r.waitSession(id, 20*time.Second, "CONNECTED after the network is back", inState(tenant.StateConnected))
 }
