@@ -323,6 +323,7 @@ func (s *supervisor) onPushName(e *events.PushNameSetting) {
 func (s *supervisor) onLoggedOut(e *events.LoggedOut) {
 	s.log.Warn("logged out by WhatsApp", "on_connect", e.OnConnect, "reason", e.Reason.String())
 	s.teardown()
+	s.forgetOpenMessages("not answered: the phone unlinked this device")
 	if err := removeDir(s.dir); err != nil {
 		s.log.Error("cannot remove device store", "err", err)
 	}

@@ -65,6 +65,7 @@ func (s *supervisor) beginLink() {
 // reset deletes the device store and starts over with a new QR code.
 func (s *supervisor) reset() error {
 	s.teardown()
+	s.forgetOpenMessages("not answered: the WhatsApp link was reset")
 	if err := removeDir(s.dir); err != nil {
 		s.fail(tenant.ProblemStoreFailed, storeFailedText(err))
 		return err
@@ -90,6 +91,24 @@ func (s *supervisor) logout() error {
 		cancel()
 	}
 	return s.reset()
+}
+
+// forgetOpenMessages closes what the unlinked number received and had
+// not answered yet, and starts the pipeline afresh: the next number to
+// link must not answer it.
+func (s *supervisor) forgetOpenMessages(reason string) {
+	if s.pipe != nil {
+		s.pipe.Detach()
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), 30*time.Second)
+	n, err := s.m.store.AbandonOpen(ctx, s.id, reason)
+	cancel()
+	if err != nil {
+		s.log.Error("cannot close the messages the old link left unanswered", "err", err)
+	} else if n > 0 {
+		s.log.Info("closed messages the old link left unanswered", "rows", n)
+	}
+	s.pipe = s.m.pipeline.Attach(s.id, s)
 }
 
 func (s *supervisor) resetRow() {

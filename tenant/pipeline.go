@@ -192,6 +192,34 @@ func (s *Store) RepliesTo(ctx context.Context, inID int64) ([]Reply, error) {
 	return out, rows.Err()
 }
 
+// AbandonOpen closes every message of the tenant still waiting: inbound
+// messages not answered become ignored and replies not sent become
+// failed, both with reason. A reset link uses it: what the old number
+// received must not be answered from the next one. It returns how many
+// rows it closed.
+func (s *Store) AbandonOpen(ctx context.Context, tenantID, reason string) (int64, error) {
+	var n int64
+	err := s.db.inTx(ctx, func(tx *sql.Tx) error {
+		now := ms(s.now())
+		for _, q := range []string{
+			`UPDATE messages SET status = 'ignored', error = ?, updated_at = ? WHERE tenant_id = ? AND direction = 'in' AND status = 'received'`,
+			`UPDATE messages SET status = 'failed', error = ?, updated_at = ? WHERE tenant_id = ? AND direction = 'out' AND status = 'pending'`,
+		} {
+			res, err := tx.ExecContext(ctx, q, reason, now, tenantID)
+			if err != nil {
+				return err
+			}
+			k, _ := res.RowsAffected()
+			n += k
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("closing open messages: %w", err)
+	}
+	return n, nil
+}
+
 // removeBatch is how many rows one retention statement deletes: each is
 // its own short transaction, so the single writer is never held for long
 // and a run cut short keeps what it removed.

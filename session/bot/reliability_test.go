@@ -266,3 +266,46 @@ func TestAReplyToAnOfflineClientWaitsWithoutSpinning(t *testing.T) {
 		t.Fatalf("%d sends in 3 s to an offline client: the worker spins", n)
 	}
 }
+
+// A reset closes what the old number received and had not answered: the
+// next number to link does not answer it.
+func TestAResetLinkDoesNotAnswerTheOldNumbersMessagesFromTheNewOne(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int64
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		io.Copy(io.Discard, req.Body) // so the server notices the client leaving
+		if calls.Add(1) == 1 {
+			<-req.Context().Done() // the first call hangs until the reset
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]string{"reply": "late answer"})
+	}))
+	defer hook.Close()
+
+	r := newRig(t, Options{AllowPrivateWebhooks: true})
+	cfg := rules()
+	cfg.Webhook.URL = hook.URL
+	id, phone := r.tenant(cfg)
+	ann := phone.NewContact("", "Ann")
+	ann.Send("question for the old number")
+	waitFor(t, "the webhook called", func() bool { return calls.Load() == 1 })
+
+	ctx := context.Background()
+	if err := r.m.Reset(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	s := r.wait(id, "a new QR code", func(s tenant.Session) bool { return s.State == tenant.StateQRReady })
+	next := r.srv.NewPhone("")
+	if _, err := next.Scan(ctx, s.QRCode); err != nil {
+		t.Fatal(err)
+	}
+	r.wait(id, "CONNECTED with the new number", func(s tenant.Session) bool { return s.State == tenant.StateConnected })
+	time.Sleep(2 * time.Second)
+	if out := next.Outbox(); len(out) != 0 {
+		t.Fatalf("the new number sent %+v", out)
+	}
+	ms := r.logs(id)
+	if count(ms, "in", tenant.MsgIgnored) != 1 || count(ms, "in", tenant.MsgReceived) != 0 {
+		t.Fatalf("the old number's message should be closed as ignored: %s", describe(ms))
+	}
+}
