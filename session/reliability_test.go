@@ -238,3 +238,32 @@ func TestADialThatHangsIsAbandonedAndRetried(t *testing.T) {
 	conn.stall.Store(false)
 	r.waitSession(id, 20*time.Second, "CONNECTED after the network is back", inState(tenant.StateConnected))
 }
+
+// A reset while a pairing code is being asked for answers that request at
+// once, instead of leaving it to its deadline.
+func TestAResetAnswersAPairingRequestInFlight(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, fakewa.Options{}, nil)
+	id := r.newTenant("Shop")
+	r.start()
+	r.srv.SetLatency(2 * time.Second) // the pairing code is slow to come
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	answered := make(chan error, 1)
+	go func() {
+		_, err := r.m.LinkPhone(ctx, id, "+15551234567")
+		answered <- err
+	}()
+	r.waitSession(id, 20*time.Second, "the link socket up", inState(tenant.StateQRReady))
+	if err := r.m.Reset(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-answered:
+		if err == nil {
+			t.Fatal("the pairing request of the reset link got a code")
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the pairing request was left waiting after the reset")
+	}
+}
