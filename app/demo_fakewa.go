@@ -4,7 +4,9 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/pprof"
 	"os"
@@ -27,6 +29,7 @@ import (
 // logged out and link again.
 type demo struct {
 	srv    *fakewa.Server
+	pprof  *http.Server   // the profiler, when WABOT_PPROF asks for it
 	remote *fakewa.Remote // a fake in another process (benchmarks)
 	log    *slog.Logger
 
@@ -34,12 +37,25 @@ type demo struct {
 	phones map[string]*fakewa.Phone // by tenant id
 }
 
-func startDemo(log *slog.Logger) (*demo, error) {
+func startDemo(log *slog.Logger) (d *demo, err error) {
 	// WABOT_PPROF serves Go's profiler on that loopback address (demo
-	// build only), for the benchmark.
+	// build only), for the benchmark; close stops it.
+	var pprof *http.Server
 	if addr := os.Getenv("WABOT_PPROF"); addr != "" {
-		go http.ListenAndServe(addr, pprofMux())
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("WABOT_PPROF: %w", err)
+		}
+		pprof = &http.Server{Handler: pprofMux(), ReadHeaderTimeout: 10 * time.Second}
+		go pprof.Serve(ln) // ends when close shuts the server down
 	}
+	defer func() {
+		if d != nil {
+			d.pprof = pprof
+		} else if pprof != nil {
+			pprof.Close()
+		}
+	}()
 	// WABOT_FAKEWA_REMOTE names the info file of a standalone fake
 	// (session/fakewa/cmd/fakewa): the benchmark keeps its memory apart.
 	// It exists in the demo build only.
@@ -69,6 +85,9 @@ func (d *demo) connector() session.Connector {
 }
 
 func (d *demo) close() {
+	if d.pprof != nil {
+		d.pprof.Close()
+	}
 	if d.srv != nil {
 		d.srv.Close()
 	}

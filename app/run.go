@@ -171,8 +171,13 @@ func runServe(ctx context.Context, cfg *Config, log *slog.Logger, getenv func(st
 	if err := a.printFirstAdminLink(ctx); err != nil {
 		log.Error("cannot create the first admin's sign-in link", "err", err)
 	}
-	go a.superviseSystemd(ctx, n, watchdogInterval(getenv))
+	systemdDone := make(chan struct{})
+	go func() {
+		defer close(systemdDone)
+		a.superviseSystemd(ctx, n, watchdogInterval(getenv))
+	}()
 	<-ctx.Done()
+	<-systemdDone // it ends with ctx
 	log.Info("shutting down", "deadline", ShutdownTimeout)
 	if err := n.notify("STOPPING=1"); err != nil {
 		log.Warn("cannot notify systemd", "err", err)
