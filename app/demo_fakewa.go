@@ -30,6 +30,7 @@ import (
 type demo struct {
 	srv    *fakewa.Server
 	pprof  *http.Server   // the profiler, when WABOT_PPROF asks for it
+	served chan struct{}  // closed when the profiler's server returns
 	remote *fakewa.Remote // a fake in another process (benchmarks)
 	log    *slog.Logger
 
@@ -41,19 +42,24 @@ func startDemo(log *slog.Logger) (d *demo, err error) {
 	// WABOT_PPROF serves Go's profiler on that loopback address (demo
 	// build only), for the benchmark; close stops it.
 	var pprof *http.Server
+	served := make(chan struct{})
 	if addr := os.Getenv("WABOT_PPROF"); addr != "" {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			return nil, fmt.Errorf("WABOT_PPROF: %w", err)
 		}
 		pprof = &http.Server{Handler: pprofMux(), ReadHeaderTimeout: 10 * time.Second}
-		go pprof.Serve(ln) // ends when close shuts the server down
+		go func() {
+			defer close(served)
+			pprof.Serve(ln) // ends when close shuts the server down
+		}()
 	}
 	defer func() {
 		if d != nil {
-			d.pprof = pprof
+			d.pprof, d.served = pprof, served
 		} else if pprof != nil {
 			pprof.Close()
+			<-served
 		}
 	}()
 	// WABOT_FAKEWA_REMOTE names the info file of a standalone fake
@@ -87,6 +93,7 @@ func (d *demo) connector() session.Connector {
 func (d *demo) close() {
 	if d.pprof != nil {
 		d.pprof.Close()
+		<-d.served
 	}
 	if d.srv != nil {
 		d.srv.Close()
