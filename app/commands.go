@@ -33,7 +33,7 @@ func runTenants(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Wr
 	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "ID\tNAME\tSTATUS\tSESSION\tNUMBER\tLAST SEEN\tOWNER")
 	for _, o := range list {
-		number := tenant.PhoneOf(o.Session.JID)
+		number := tenant.PhoneOf(o.Link.JID)
 		if number == "" {
 			number = "-"
 		}
@@ -41,7 +41,7 @@ func runTenants(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Wr
 		if !o.Worker.LastSeenAt.IsZero() {
 			seen = o.Worker.LastSeenAt.UTC().Format(time.RFC3339)
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", o.Tenant.ID, o.Tenant.Name, o.Tenant.Status, o.Session.State, number, seen, o.Owner)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", o.Tenant.ID, o.Tenant.Name, o.Tenant.Status, o.Link.State, number, seen, o.Owner)
 	}
 	return w.Flush()
 }

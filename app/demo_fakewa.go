@@ -137,7 +137,7 @@ func (d *demo) routes(e *echo.Echo, st *tenant.Store) {
 	})
 	g.POST("/scan", func(c echo.Context) error {
 		id := c.Param("id")
-		s, err := st.SessionOf(c.Request().Context(), id)
+		s, err := st.LinkOf(c.Request().Context(), id)
 		if err != nil {
 			return err
 		}

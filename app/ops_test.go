@@ -147,7 +147,7 @@ func startRunning(t *testing.T, env map[string]string) *running {
 	return r
 }
 
-func (r *running) waitState(t *testing.T, st tenant.SessionState) tenant.Session {
+func (r *running) waitState(t *testing.T, st tenant.LinkState) tenant.Link {
 	t.Helper()
 	return fakewatest.WaitSession(t, r.a.store, r.id, 30*time.Second, string(st), fakewatest.InState(st))
 }

@@ -14,8 +14,8 @@ import (
 
 func (p *Portal) adminShow(c echo.Context) error {
 	ctx := c.Request().Context()
-	filter := tenant.SessionState(c.QueryParam("state"))
-	if filter != "" && !slices.Contains(tenant.AllSessionStates, filter) {
+	filter := tenant.LinkState(c.QueryParam("state"))
+	if filter != "" && !slices.Contains(tenant.LinkStates, filter) {
 		return tenant.Errorf(tenant.CodeBadRequest, "unknown session state %q", filter)
 	}
 	overviews, err := p.store.Overviews(ctx, "")
@@ -28,19 +28,19 @@ func (p *Portal) adminShow(c echo.Context) error {
 	}
 	now := time.Now()
 	v := views.AdminView{Chrome: p.chrome(c, "Admin", "admin"), Filter: string(filter), Counts: map[string]int{}}
-	for _, s := range tenant.AllSessionStates {
+	for _, s := range tenant.LinkStates {
 		v.States = append(v.States, string(s))
 	}
 	for _, o := range overviews {
-		v.Counts[string(o.Session.State)]++
-		if filter != "" && o.Session.State != filter {
+		v.Counts[string(o.Link.State)]++
+		if filter != "" && o.Link.State != filter {
 			continue
 		}
-		label, _ := stateWords(o.Session.State)
+		label, _ := stateWords(o.Link.State)
 		v.Tenants = append(v.Tenants, views.AdminTenantRow{
 			ID: o.Tenant.ID, Name: o.Tenant.Name, Owner: o.Owner, Status: string(o.Tenant.Status),
-			State: string(o.Session.State), StateLabel: label, Number: tenant.PhoneOf(o.Session.JID),
-			LastSeen: ago(o.Worker.LastSeenAt, now), Restarts: o.Worker.Restarts, LastError: o.Session.LastError,
+			State: string(o.Link.State), StateLabel: label, Number: tenant.PhoneOf(o.Link.JID),
+			LastSeen: ago(o.Worker.LastSeenAt, now), Restarts: o.Worker.Restarts, LastError: o.Link.LastError,
 			WorkerStatus: string(o.Worker.Status), Actions: adminActions(o.Tenant.Status),
 		})
 	}

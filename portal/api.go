@@ -86,7 +86,7 @@ func rfc3339OrNull(t time.Time) *string {
 }
 
 func (p *Portal) apiQRShow(c echo.Context) error {
-	sess, err := p.store.SessionOf(c.Request().Context(), currentTenant(c).ID)
+	sess, err := p.store.LinkOf(c.Request().Context(), currentTenant(c).ID)
 	if err != nil {
 		return err
 	}

@@ -351,10 +351,10 @@ var errUnauthorized = &tenant.Error{Code: tenant.CodeUnauthorized, Msg: "unautho
 // fixation).
 func (p *Portal) signIn(c echo.Context, u tenant.User) error {
 	ctx := c.Request().Context()
-	if err := p.sm.RenewToken(ctx); err != nil {
+	if err := p.browser.RenewToken(ctx); err != nil {
 		return err
 	}
-	p.sm.Put(ctx, sessionUserKey, u.ID)
+	p.browser.Put(ctx, sessionUserKey, u.ID)
 	p.log.Info("signed in", "user", u.ID)
 	return nil
 }
@@ -412,7 +412,7 @@ func landing(u tenant.User, next string) string {
 }
 
 func (p *Portal) authLogout(c echo.Context) error {
-	if err := p.sm.Destroy(c.Request().Context()); err != nil {
+	if err := p.browser.Destroy(c.Request().Context()); err != nil {
 		return err
 	}
 	if isAPI(c) {

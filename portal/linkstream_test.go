@@ -87,7 +87,7 @@ func TestLinkStreamRereadsOnSignal(t *testing.T) {
 		}
 	}
 	// nextOf skips events until one of the state comes.
-	nextOf := func(state tenant.SessionState, within time.Duration) bool {
+	nextOf := func(state tenant.LinkState, within time.Duration) bool {
 		deadline := time.After(within)
 		for {
 			select {
@@ -107,9 +107,9 @@ func TestLinkStreamRereadsOnSignal(t *testing.T) {
 	// The wabot under the env runs this tenant too; it writes this row
 	// only when asked, and nobody asks it during the test.
 	st := e.app.Store()
-	write := func(state tenant.SessionState) {
+	write := func(state tenant.LinkState) {
 		t.Helper()
-		if err := st.SaveSession(context.Background(), tenant.Session{TenantID: id, State: state}); err != nil {
+		if err := st.SaveLink(context.Background(), tenant.Link{TenantID: id, State: state}); err != nil {
 			t.Fatal(err)
 		}
 	}

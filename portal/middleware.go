@@ -22,13 +22,13 @@ const (
 func (p *Portal) loadUser(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ctx := c.Request().Context()
-		if uid := p.sm.GetString(ctx, sessionUserKey); uid != "" {
+		if uid := p.browser.GetString(ctx, sessionUserKey); uid != "" {
 			u, err := p.store.UserByID(ctx, uid)
 			switch {
 			case err == nil:
 				c.Set(ctxUser, u)
 			case errors.Is(err, tenant.ErrNotFound):
-				p.sm.Remove(ctx, sessionUserKey)
+				p.browser.Remove(ctx, sessionUserKey)
 			default:
 				return err
 			}
@@ -101,13 +101,13 @@ const flashKey = "flash"
 
 // flash stores a one-time message for the next page.
 func (p *Portal) flash(c echo.Context, kind, text string) {
-	p.sm.Put(c.Request().Context(), flashKey, kind+"|"+text)
+	p.browser.Put(c.Request().Context(), flashKey, kind+"|"+text)
 }
 
 func (p *Portal) chrome(c echo.Context, title, active string) views.Chrome {
 	u, _ := currentUser(c)
 	ch := views.Chrome{Title: title, Email: u.Email, IsAdmin: u.IsAdmin, HasTenant: u.TenantID != "", Active: active, Demo: p.cfg.Demo}
-	if f := p.sm.PopString(c.Request().Context(), flashKey); f != "" {
+	if f := p.browser.PopString(c.Request().Context(), flashKey); f != "" {
 		kind, text, _ := strings.Cut(f, "|")
 		ch.Flash = views.Flash{Kind: kind, Text: text}
 	}

@@ -64,8 +64,8 @@ func (p *Portal) dashboardShow(c echo.Context) error {
 	}))
 }
 
-func (p *Portal) sessionAndWorker(ctx context.Context, tenantID string) (tenant.Session, tenant.Worker, error) {
-	sess, err := p.store.SessionOf(ctx, tenantID)
+func (p *Portal) sessionAndWorker(ctx context.Context, tenantID string) (tenant.Link, tenant.Worker, error) {
+	sess, err := p.store.LinkOf(ctx, tenantID)
 	if err != nil {
 		return sess, tenant.Worker{}, err
 	}
@@ -115,7 +115,7 @@ func (p *Portal) tenantCreate(c echo.Context) error {
 func (p *Portal) linkShow(c echo.Context) error {
 	t := currentTenant(c)
 	ctx := c.Request().Context()
-	sess, err := p.store.SessionOf(ctx, t.ID)
+	sess, err := p.store.LinkOf(ctx, t.ID)
 	if err != nil {
 		return err
 	}
@@ -138,10 +138,10 @@ func (p *Portal) linkShow(c echo.Context) error {
 
 // waitForCode lets the first response carry the QR code when it arrives
 // within wait.
-func (p *Portal) waitForCode(ctx context.Context, tenantID string, wait time.Duration) (tenant.Session, error) {
+func (p *Portal) waitForCode(ctx context.Context, tenantID string, wait time.Duration) (tenant.Link, error) {
 	deadline := time.Now().Add(wait)
 	for {
-		sess, err := p.store.SessionOf(ctx, tenantID)
+		sess, err := p.store.LinkOf(ctx, tenantID)
 		if err != nil || sess.State != tenant.StateQRPending || time.Now().After(deadline) {
 			return sess, err
 		}
@@ -153,7 +153,7 @@ func (p *Portal) waitForCode(ctx context.Context, tenantID string, wait time.Dur
 	}
 }
 
-func (p *Portal) linkPanel(ctx context.Context, tenantID string, sess tenant.Session) (views.LinkPanelView, error) {
+func (p *Portal) linkPanel(ctx context.Context, tenantID string, sess tenant.Link) (views.LinkPanelView, error) {
 	worker, err := p.store.WorkerOf(ctx, tenantID)
 	if err != nil {
 		return views.LinkPanelView{}, err
@@ -190,7 +190,7 @@ func (p *Portal) linkEvents(c echo.Context) error {
 	keepalive := time.NewTicker(15 * time.Second)
 	defer keepalive.Stop()
 	for {
-		s, err := p.store.SessionOf(ctx, t.ID)
+		s, err := p.store.LinkOf(ctx, t.ID)
 		if err != nil {
 			return nil
 		}

@@ -69,7 +69,7 @@ type Portal struct {
 	store    *tenant.Store
 	sessions Sessions
 	bot      Bot
-	sm       *scs.SessionManager
+	browser  *scs.SessionManager // browser sessions (cookies), not WhatsApp's
 	// cleaner removes expired browser sessions until Close.
 	cleanerStop chan struct{}
 	cleanerDone chan struct{}
@@ -108,7 +108,7 @@ func New(cfg Config, log *slog.Logger, st *tenant.Store, sessions Sessions, bot 
 		log.Error("session store failed", "err", err, "path", r.URL.Path)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 	}
-	p.sm = sm
+	p.browser = sm
 	p.auth = newAuthenticator(cfg, log)
 	p.limiter = newRateLimiter(10, time.Minute)
 	p.cleanerStop, p.cleanerDone = make(chan struct{}), make(chan struct{})
@@ -151,7 +151,7 @@ func (p *Portal) Handler(e *echo.Echo) http.Handler {
 		}
 		http.Error(w, "Forbidden: cross-origin request refused.", http.StatusForbidden)
 	}))
-	return cop.Handler(p.sm.LoadAndSave(e))
+	return cop.Handler(p.browser.LoadAndSave(e))
 }
 
 // Close ends live-update streams (so HTTP shutdown is not held up by them)

@@ -32,7 +32,7 @@ func tenantView(t tenant.Tenant) views.TenantView {
 }
 
 // stateWords gives each session state a short label and a sentence.
-func stateWords(st tenant.SessionState) (string, string) {
+func stateWords(st tenant.LinkState) (string, string) {
 	switch st {
 	case tenant.StateQRPending:
 		return "Not linked", "No code yet: open the link page to get one."
@@ -52,7 +52,7 @@ func stateWords(st tenant.SessionState) (string, string) {
 	return string(st), ""
 }
 
-func sessionView(sess tenant.Session, worker tenant.Worker, now time.Time) views.SessionView {
+func sessionView(sess tenant.Link, worker tenant.Worker, now time.Time) views.SessionView {
 	label, line := stateWords(sess.State)
 	v := views.SessionView{
 		State: string(sess.State), StateLabel: label, StateLine: line,
@@ -117,7 +117,7 @@ func chatName(jid string) string {
 }
 
 // panelVersion changes whenever the live link panel would look different.
-func panelVersion(s tenant.Session) string {
+func panelVersion(s tenant.Link) string {
 	return fmt.Sprintf("%s|%d|%s|%s|%d|%s", s.State, s.QRUpdatedAt.UnixMilli(), s.PairCode, s.JID, s.ReconnectAttempts, s.ErrorCode)
 }
 

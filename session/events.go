@@ -327,7 +327,7 @@ func (s *supervisor) onLoggedOut(e *events.LoggedOut) {
 	if err := removeDir(s.dir); err != nil {
 		s.log.Error("cannot remove device store", "err", err)
 	}
-	s.sess = tenant.Session{TenantID: s.id, State: tenant.StateLoggedOut, ErrorCode: tenant.ProblemLoggedOut, LastError: loggedOutText, Reconnects: s.sess.Reconnects}
+	s.sess = tenant.Link{TenantID: s.id, State: tenant.StateLoggedOut, ErrorCode: tenant.ProblemLoggedOut, LastError: loggedOutText, Reconnects: s.sess.Reconnects}
 	s.saveSession()
 }
 

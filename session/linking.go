@@ -112,7 +112,7 @@ func (s *supervisor) forgetOpenMessages(reason string) {
 }
 
 func (s *supervisor) resetRow() {
-	s.sess = tenant.Session{TenantID: s.id, State: tenant.StateQRPending, Reconnects: s.sess.Reconnects}
+	s.sess = tenant.Link{TenantID: s.id, State: tenant.StateQRPending, Reconnects: s.sess.Reconnects}
 	s.saveSession()
 }
 

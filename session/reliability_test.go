@@ -234,7 +234,7 @@ func TestADialThatHangsIsAbandonedAndRetried(t *testing.T) {
 	dev := phone.LinkedDevices()[0].JID
 	conn.stall.Store(true)
 	r.srv.Cut(dev)
-	r.waitSession(id, 20*time.Second, "a failed attempt counted", func(s tenant.Session) bool { return s.ReconnectAttempts >= 1 })
+	r.waitSession(id, 20*time.Second, "a failed attempt counted", func(s tenant.Link) bool { return s.ReconnectAttempts >= 1 })
 	conn.stall.Store(false)
 	r.waitSession(id, 20*time.Second, "CONNECTED after the network is back", inState(tenant.StateConnected))
 }

@@ -119,9 +119,9 @@ func (r *rig) newTenant(name string) string {
 	return tn.ID
 }
 
-func (r *rig) session(id string) tenant.Session {
+func (r *rig) session(id string) tenant.Link {
 	r.t.Helper()
-	s, err := r.store.SessionOf(context.Background(), id)
+	s, err := r.store.LinkOf(context.Background(), id)
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -138,7 +138,7 @@ func (r *rig) worker(id string) tenant.Worker {
 }
 
 // waitSession polls the tenant's row until cond holds.
-func (r *rig) waitSession(id string, timeout time.Duration, what string, cond func(tenant.Session) bool) tenant.Session {
+func (r *rig) waitSession(id string, timeout time.Duration, what string, cond func(tenant.Link) bool) tenant.Link {
 	r.t.Helper()
 	return fakewatest.WaitSession(r.t, r.store, id, timeout, what, cond)
 }
@@ -235,7 +235,7 @@ func TestQRCodesRotateThenExpire(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := r.waitSession(id, 20*time.Second, "a QR code", inState(tenant.StateQRReady))
-	second := r.waitSession(id, 5*time.Second, "a rotated code", func(s tenant.Session) bool {
+	second := r.waitSession(id, 5*time.Second, "a rotated code", func(s tenant.Link) bool {
 		return s.State == tenant.StateQRReady && s.QRCode != first.QRCode
 	})
 	if decodeQR(t, second.QRDataURI) != second.QRCode || !second.QRUpdatedAt.After(first.QRUpdatedAt) {
@@ -267,7 +267,7 @@ func TestRestartedManagerReconnectsWithoutQR(t *testing.T) {
 	r.link(id)
 	before := r.session(id)
 	r.restart()
-	r.waitSession(id, 20*time.Second, "CONNECTED after restart", func(s tenant.Session) bool {
+	r.waitSession(id, 20*time.Second, "CONNECTED after restart", func(s tenant.Link) bool {
 		return s.State == tenant.StateConnected && s.ConnectedAt.After(before.ConnectedAt)
 	})
 	if s := r.session(id); s.QRCode != "" || s.JID != before.JID {
@@ -285,7 +285,7 @@ func TestCutReconnectsAndResetsAttempts(t *testing.T) {
 	before := r.session(id)
 	r.srv.RefuseConnections(2)
 	r.srv.Cut(jid)
-	s := r.waitSession(id, 20*time.Second, "CONNECTED again", func(s tenant.Session) bool {
+	s := r.waitSession(id, 20*time.Second, "CONNECTED again", func(s tenant.Link) bool {
 		return s.State == tenant.StateConnected && s.ConnectedAt.After(before.ConnectedAt)
 	})
 	if s.ReconnectAttempts != 0 || s.Reconnects < 1 {
@@ -548,7 +548,7 @@ func TestSubscriberHearsStateChanges(t *testing.T) {
 	defer unsubscribeOther()
 	// Following the signals alone, re-reading the row at each, reaches
 	// the QR code and, after the scan, CONNECTED.
-	following := func(want tenant.SessionState) tenant.Session {
+	following := func(want tenant.LinkState) tenant.Link {
 		t.Helper()
 		timeout := time.After(20 * time.Second)
 		for {

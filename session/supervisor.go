@@ -65,7 +65,7 @@ type supervisor struct {
 	done   chan struct{}
 
 	// Owned by the loop goroutine.
-	sess         tenant.Session
+	sess         tenant.Link
 	worker       tenant.Worker
 	client       *client
 	gen          int
@@ -194,7 +194,7 @@ func (s *supervisor) runOnce() (crashed bool) {
 		}
 	}()
 	s.saveWorker(tenant.WorkerStarting)
-	sess, err := s.m.store.SessionOf(s.ctx, s.id)
+	sess, err := s.m.store.LinkOf(s.ctx, s.id)
 	if err != nil {
 		if s.ctx.Err() != nil {
 			return false
@@ -350,7 +350,7 @@ func (s *supervisor) saveSession() {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), 30*time.Second)
 	defer cancel()
 	s.sess.TenantID = s.id
-	if err := s.m.store.SaveSession(ctx, s.sess); err != nil {
+	if err := s.m.store.SaveLink(ctx, s.sess); err != nil {
 		s.sessDirty = true
 		s.log.Error("cannot save session row; retrying at the next heartbeat", "err", err)
 		return

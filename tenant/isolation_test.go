@@ -17,7 +17,7 @@ func TestNothingOfOneTenantIsReadableThroughAnother(t *testing.T) {
 	ub, b := newTenant(t, st, "b@example.com", "B")
 
 	// Fill A with one of everything.
-	if err := st.SaveSession(ctx, tenant.Session{TenantID: a.ID, State: tenant.StateConnected, JID: "15551111111@s.whatsapp.net", PushName: "A shop",
+	if err := st.SaveLink(ctx, tenant.Link{TenantID: a.ID, State: tenant.StateConnected, JID: "15551111111@s.whatsapp.net", PushName: "A shop",
 		QRCode: "2@a", ConnectedAt: t0}); err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func TestNothingOfOneTenantIsReadableThroughAnother(t *testing.T) {
 	if got, err := st.TenantOfUser(ctx, ua.ID); err != nil || got.ID != a.ID {
 		t.Errorf("TenantOfUser(a's owner) = %+v, %v", got, err)
 	}
-	if s, err := st.SessionOf(ctx, b.ID); err != nil || s.TenantID != b.ID || s.State != tenant.StateQRPending || s.JID != "" || s.QRCode != "" {
+	if s, err := st.LinkOf(ctx, b.ID); err != nil || s.TenantID != b.ID || s.State != tenant.StateQRPending || s.JID != "" || s.QRCode != "" {
 		t.Errorf("SessionOf(b) = %+v, %v", s, err)
 	}
 	if w, err := st.WorkerOf(ctx, b.ID); err != nil || w.TenantID != b.ID || w.Status != tenant.WorkerStopped || w.Restarts != 0 {
@@ -87,10 +87,10 @@ func TestNothingOfOneTenantIsReadableThroughAnother(t *testing.T) {
 	}
 	for _, o := range overviews {
 		want := map[string]string{a.ID: "a@example.com", b.ID: "b@example.com"}[o.Tenant.ID]
-		if o.Owner != want || o.Session.TenantID != o.Tenant.ID || o.Worker.TenantID != o.Tenant.ID {
+		if o.Owner != want || o.Link.TenantID != o.Tenant.ID || o.Worker.TenantID != o.Tenant.ID {
 			t.Errorf("overview %+v, want owner %s", o, want)
 		}
-		if o.Tenant.ID == b.ID && (o.Session.JID != "" || o.Worker.Restarts != 0) {
+		if o.Tenant.ID == b.ID && (o.Link.JID != "" || o.Worker.Restarts != 0) {
 			t.Errorf("b's overview shows a's rows: %+v", o)
 		}
 	}

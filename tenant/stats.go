@@ -9,17 +9,17 @@ import (
 // with every known state present (zero when none is).
 type Counts struct {
 	Tenants  map[Status]int
-	Sessions map[SessionState]int
+	Sessions map[LinkState]int
 	Workers  map[WorkerStatus]int
 }
 
 // CountStates counts rows by state, for metrics.
 func (s *Store) CountStates(ctx context.Context) (Counts, error) {
-	c := Counts{Tenants: map[Status]int{}, Sessions: map[SessionState]int{}, Workers: map[WorkerStatus]int{}}
+	c := Counts{Tenants: map[Status]int{}, Sessions: map[LinkState]int{}, Workers: map[WorkerStatus]int{}}
 	for _, st := range Statuses {
 		c.Tenants[st] = 0
 	}
-	for _, st := range AllSessionStates {
+	for _, st := range LinkStates {
 		c.Sessions[st] = 0
 	}
 	for _, st := range WorkerStatuses {

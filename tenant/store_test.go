@@ -107,7 +107,7 @@ func TestCreateTenantOncePerUser(t *testing.T) {
 			t.Errorf("owner %+v, %v; want tenant %s", owner, err, tn.ID)
 		}
 		// It comes with a session waiting for a QR code and a stopped worker.
-		if s, err := st.SessionOf(ctx, tn.ID); err != nil || s.State != tenant.StateQRPending || s.TenantID != tn.ID {
+		if s, err := st.LinkOf(ctx, tn.ID); err != nil || s.State != tenant.StateQRPending || s.TenantID != tn.ID {
 			t.Errorf("session %+v, %v", s, err)
 		}
 		if w, err := st.WorkerOf(ctx, tn.ID); err != nil || w.Status != tenant.WorkerStopped || w.TenantID != tn.ID || !w.LastSeenAt.IsZero() {
@@ -152,7 +152,7 @@ func TestTenantLookupsReportNotFound(t *testing.T) {
 		}
 	}
 	for name, get := range map[string]func() error{
-		"SessionOf": func() error { _, err := st.SessionOf(ctx, "taaaaaaaaaaaaaaaa"); return err },
+		"SessionOf": func() error { _, err := st.LinkOf(ctx, "taaaaaaaaaaaaaaaa"); return err },
 		"WorkerOf":  func() error { _, err := st.WorkerOf(ctx, "taaaaaaaaaaaaaaaa"); return err },
 	} {
 		if err := get(); !errors.Is(err, tenant.ErrNotFound) {
@@ -251,7 +251,7 @@ func TestSessionRowRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	st, clk := openStore(t)
 	_, tn := newTenant(t, st, "owner@example.com", "Acme")
-	full := tenant.Session{
+	full := tenant.Link{
 		TenantID:          tn.ID,
 		State:             tenant.StateConnected,
 		QRCode:            "2@abc,def,ghi",
@@ -269,18 +269,18 @@ func TestSessionRowRoundTrip(t *testing.T) {
 	}
 	steps := []struct {
 		name string
-		save tenant.Session
+		save tenant.Link
 	}{
 		{"every field", full},
-		{"cleared again", tenant.Session{TenantID: tn.ID, State: tenant.StateLoggedOut}},
+		{"cleared again", tenant.Link{TenantID: tn.ID, State: tenant.StateLoggedOut}},
 		{"every field once more", full},
 	}
 	for _, s := range steps {
 		clk.Advance(time.Second)
-		if err := st.SaveSession(ctx, s.save); err != nil {
+		if err := st.SaveLink(ctx, s.save); err != nil {
 			t.Fatalf("%s: %v", s.name, err)
 		}
-		got, err := st.SessionOf(ctx, tn.ID)
+		got, err := st.LinkOf(ctx, tn.ID)
 		if err != nil {
 			t.Fatalf("%s: %v", s.name, err)
 		}
@@ -293,7 +293,7 @@ func TestSessionRowRoundTrip(t *testing.T) {
 }
 
 // sameSession compares sessions field by field, times by instant.
-func sameSession(a, b tenant.Session) bool {
+func sameSession(a, b tenant.Link) bool {
 	times := [][2]time.Time{{a.QRUpdatedAt, b.QRUpdatedAt}, {a.QRExpiresAt, b.QRExpiresAt}, {a.ConnectedAt, b.ConnectedAt}, {a.UpdatedAt, b.UpdatedAt}}
 	for _, p := range times {
 		if !p[0].Equal(p[1]) {
@@ -343,7 +343,7 @@ func TestOverviewsFilterBySessionState(t *testing.T) {
 	st, clk := openStore(t)
 	type row struct {
 		owner  string
-		state  tenant.SessionState
+		state  tenant.LinkState
 		status tenant.Status
 		worker tenant.WorkerStatus
 	}
@@ -361,10 +361,10 @@ func TestOverviewsFilterBySessionState(t *testing.T) {
 		if err := st.SetTenantStatus(ctx, tn.ID, r.status); err != nil {
 			t.Fatal(err)
 		}
-		s := tenant.Session{TenantID: tn.ID, State: r.state, JID: "1555000000" + string(rune('0'+i)) + "@s.whatsapp.net",
+		s := tenant.Link{TenantID: tn.ID, State: r.state, JID: "1555000000" + string(rune('0'+i)) + "@s.whatsapp.net",
 			PushName: "Shop " + r.owner, ConnectedAt: clk.Now().Add(-time.Second), ErrorCode: tenant.Problem("code" + r.owner), LastError: "err " + r.owner,
 			ReconnectAttempts: i, Reconnects: 10 * i}
-		if err := st.SaveSession(ctx, s); err != nil {
+		if err := st.SaveLink(ctx, s); err != nil {
 			t.Fatal(err)
 		}
 		if err := st.SaveWorker(ctx, tenant.Worker{TenantID: tn.ID, Status: r.worker, Restarts: i, LastSeenAt: clk.Now()}); err != nil {
@@ -384,17 +384,17 @@ func TestOverviewsFilterBySessionState(t *testing.T) {
 		if o.Owner != r.owner || tenantOf[o.Tenant.ID] != r.owner || o.Tenant.Status != r.status || !o.Tenant.CreatedAt.Equal(created) {
 			t.Errorf("overview %d: tenant %+v owner %q, want %s %s created %v", i, o.Tenant, o.Owner, r.owner, r.status, created)
 		}
-		if o.Session.TenantID != o.Tenant.ID || o.Session.State != r.state || o.Session.PushName != "Shop "+r.owner ||
-			string(o.Session.ErrorCode) != "code"+r.owner || o.Session.LastError != "err "+r.owner || !strings.HasPrefix(o.Session.JID, "1555000000") ||
-			o.Session.ReconnectAttempts != i || o.Session.Reconnects != 10*i || !o.Session.ConnectedAt.Equal(created.Add(-time.Second)) {
-			t.Errorf("overview %d: session %+v", i, o.Session)
+		if o.Link.TenantID != o.Tenant.ID || o.Link.State != r.state || o.Link.PushName != "Shop "+r.owner ||
+			string(o.Link.ErrorCode) != "code"+r.owner || o.Link.LastError != "err "+r.owner || !strings.HasPrefix(o.Link.JID, "1555000000") ||
+			o.Link.ReconnectAttempts != i || o.Link.Reconnects != 10*i || !o.Link.ConnectedAt.Equal(created.Add(-time.Second)) {
+			t.Errorf("overview %d: session %+v", i, o.Link)
 		}
 		if o.Worker.TenantID != o.Tenant.ID || o.Worker.Status != r.worker || o.Worker.Restarts != i || !o.Worker.LastSeenAt.Equal(created) {
 			t.Errorf("overview %d: worker %+v", i, o.Worker)
 		}
 	}
 	for _, c := range []struct {
-		state tenant.SessionState
+		state tenant.LinkState
 		want  []string
 	}{
 		{tenant.StateConnected, []string{"a@example.com", "c@example.com"}},
@@ -408,8 +408,8 @@ func TestOverviewsFilterBySessionState(t *testing.T) {
 		}
 		var owners []string
 		for _, o := range got {
-			if o.Session.State != c.state {
-				t.Errorf("Overviews(%s) listed a %s session", c.state, o.Session.State)
+			if o.Link.State != c.state {
+				t.Errorf("Overviews(%s) listed a %s session", c.state, o.Link.State)
 			}
 			owners = append(owners, o.Owner)
 		}
@@ -567,7 +567,7 @@ func TestCountStatesListsEveryState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(empty.Tenants) != len(tenant.Statuses) || len(empty.Sessions) != len(tenant.AllSessionStates) || len(empty.Workers) != len(tenant.WorkerStatuses) {
+	if len(empty.Tenants) != len(tenant.Statuses) || len(empty.Sessions) != len(tenant.LinkStates) || len(empty.Workers) != len(tenant.WorkerStatuses) {
 		t.Fatalf("counts of an empty database: %+v", empty)
 	}
 	for _, m := range []map[string]int{asStrings(empty.Tenants), asStrings(empty.Sessions), asStrings(empty.Workers)} {
@@ -580,7 +580,7 @@ func TestCountStatesListsEveryState(t *testing.T) {
 
 	type setup struct {
 		status tenant.Status
-		state  tenant.SessionState
+		state  tenant.LinkState
 		worker tenant.WorkerStatus
 	}
 	for i, s := range []setup{
@@ -594,7 +594,7 @@ func TestCountStatesListsEveryState(t *testing.T) {
 		if err := st.SetTenantStatus(ctx, tn.ID, s.status); err != nil {
 			t.Fatal(err)
 		}
-		if err := st.SaveSession(ctx, tenant.Session{TenantID: tn.ID, State: s.state}); err != nil {
+		if err := st.SaveLink(ctx, tenant.Link{TenantID: tn.ID, State: s.state}); err != nil {
 			t.Fatal(err)
 		}
 		if err := st.SaveWorker(ctx, tenant.Worker{TenantID: tn.ID, Status: s.worker}); err != nil {
@@ -607,7 +607,7 @@ func TestCountStatesListsEveryState(t *testing.T) {
 	}
 	want := tenant.Counts{
 		Tenants: map[tenant.Status]int{tenant.StatusPending: 1, tenant.StatusActive: 2, tenant.StatusSuspended: 1, tenant.StatusError: 1},
-		Sessions: map[tenant.SessionState]int{tenant.StateQRPending: 0, tenant.StateQRReady: 1, tenant.StateQRExpired: 0, tenant.StateConnected: 2,
+		Sessions: map[tenant.LinkState]int{tenant.StateQRPending: 0, tenant.StateQRReady: 1, tenant.StateQRExpired: 0, tenant.StateConnected: 2,
 			tenant.StateDisconnected: 1, tenant.StateError: 0, tenant.StateLoggedOut: 1},
 		Workers: map[tenant.WorkerStatus]int{tenant.WorkerStarting: 0, tenant.WorkerRunning: 3, tenant.WorkerStopped: 1, tenant.WorkerCrashed: 1},
 	}
@@ -651,7 +651,7 @@ func TestConnectedCountLeavesOutSuspendedTenants(t *testing.T) {
 				if err := st.SetTenantStatus(ctx, tn.ID, tenant.Status(x[0])); err != nil {
 					t.Fatal(err)
 				}
-				if err := st.SaveSession(ctx, tenant.Session{TenantID: tn.ID, State: tenant.SessionState(x[1])}); err != nil {
+				if err := st.SaveLink(ctx, tenant.Link{TenantID: tn.ID, State: tenant.LinkState(x[1])}); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -276,7 +276,7 @@ func seed(st *tenant.Store, n int) error {
 		if _, err := st.SaveBotConfig(ctx, t.ID, cfg); err != nil {
 			return err
 		}
-		if err := st.SaveSession(ctx, tenant.Session{TenantID: t.ID, State: tenant.StateDisconnected}); err != nil {
+		if err := st.SaveLink(ctx, tenant.Link{TenantID: t.ID, State: tenant.StateDisconnected}); err != nil {
 			return err
 		}
 	}
@@ -284,14 +284,14 @@ func seed(st *tenant.Store, n int) error {
 }
 
 // sessions reads every tenant's session row.
-func sessions(st *tenant.Store) ([]tenant.Session, error) {
+func sessions(st *tenant.Store) ([]tenant.Link, error) {
 	list, err := st.Overviews(context.Background(), "")
 	if err != nil {
 		return nil, err
 	}
-	out := make([]tenant.Session, len(list))
+	out := make([]tenant.Link, len(list))
 	for i, o := range list {
-		out[i] = o.Session
+		out[i] = o.Link
 	}
 	return out, nil
 }

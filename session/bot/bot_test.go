@@ -98,7 +98,7 @@ var seq atomic.Int64
 
 func tenantSeq() string { return string(rune('a'+seq.Add(1)%26)) + time.Now().Format("150405.000000") }
 
-func (r *rig) wait(id, what string, cond func(tenant.Session) bool) tenant.Session {
+func (r *rig) wait(id, what string, cond func(tenant.Link) bool) tenant.Link {
 	r.t.Helper()
 	return fakewatest.WaitSession(r.t, r.store, id, 30*time.Second, what, cond)
 }
@@ -253,7 +253,7 @@ func TestRedeliveredMessageIsAnsweredOnce(t *testing.T) {
 	// Across a restart too: the de-duplication is in the database.
 	r.stop()
 	r.start()
-	r.wait(id, "CONNECTED", func(s tenant.Session) bool { return s.State == tenant.StateConnected })
+	r.wait(id, "CONNECTED", func(s tenant.Link) bool { return s.State == tenant.StateConnected })
 	ann.Redeliver(msgID)
 	r.waitLogs(id, "a second duplicate row", func(ms []tenant.Message) bool { return count(ms, "in", tenant.MsgDuplicate) == 2 })
 	expectNothing(t, ann, time.Second)

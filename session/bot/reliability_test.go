@@ -53,7 +53,7 @@ func TestReplyInFlightWhenTheConnectionDropsIsSentOnceAfterReconnect(t *testing.
 	// reconnect cap.
 	r.stop()
 	r.startWith(session.Config{ReconnectBaseDelay: time.Second, ReconnectMaxDelay: 2 * time.Second})
-	r.wait(id, "CONNECTED", func(s tenant.Session) bool { return s.State == tenant.StateConnected })
+	r.wait(id, "CONNECTED", func(s tenant.Link) bool { return s.State == tenant.StateConnected })
 
 	r.srv.SetLatency(time.Second) // the ack of the reply is late
 	ann.Send("hi")
@@ -294,12 +294,12 @@ func TestAResetLinkDoesNotAnswerTheOldNumbersMessagesFromTheNewOne(t *testing.T)
 	if err := r.m.Reset(ctx, id); err != nil {
 		t.Fatal(err)
 	}
-	s := r.wait(id, "a new QR code", func(s tenant.Session) bool { return s.State == tenant.StateQRReady })
+	s := r.wait(id, "a new QR code", func(s tenant.Link) bool { return s.State == tenant.StateQRReady })
 	next := r.srv.NewPhone("")
 	if _, err := next.Scan(ctx, s.QRCode); err != nil {
 		t.Fatal(err)
 	}
-	r.wait(id, "CONNECTED with the new number", func(s tenant.Session) bool { return s.State == tenant.StateConnected })
+	r.wait(id, "CONNECTED with the new number", func(s tenant.Link) bool { return s.State == tenant.StateConnected })
 	time.Sleep(2 * time.Second)
 	if out := next.Outbox(); len(out) != 0 {
 		t.Fatalf("the new number sent %+v", out)

@@ -25,9 +25,9 @@ func NewServer(t testing.TB, opts fakewa.Options) *fakewa.Server {
 	return srv
 }
 
-// Sessions reads a tenant's session row; *tenant.Store is one.
-type Sessions interface {
-	SessionOf(ctx context.Context, tenantID string) (tenant.Session, error)
+// Links reads a tenant's link row; *tenant.Store is one.
+type Links interface {
+	LinkOf(ctx context.Context, tenantID string) (tenant.Link, error)
 }
 
 // Linker starts a link attempt; *session.Manager is one.
@@ -37,11 +37,11 @@ type Linker interface {
 
 // WaitSession polls the tenant's session row until cond holds, failing t
 // after timeout with the state the row was left in.
-func WaitSession(t testing.TB, st Sessions, id string, timeout time.Duration, what string, cond func(tenant.Session) bool) tenant.Session {
+func WaitSession(t testing.TB, st Links, id string, timeout time.Duration, what string, cond func(tenant.Link) bool) tenant.Link {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		s, err := st.SessionOf(context.Background(), id)
+		s, err := st.LinkOf(context.Background(), id)
 		if err == nil && cond(s) {
 			return s
 		}
@@ -56,14 +56,14 @@ func WaitSession(t testing.TB, st Sessions, id string, timeout time.Duration, wh
 }
 
 // InState is the WaitSession condition "the session is in state".
-func InState(state tenant.SessionState) func(tenant.Session) bool {
-	return func(s tenant.Session) bool { return s.State == state }
+func InState(state tenant.LinkState) func(tenant.Link) bool {
+	return func(s tenant.Link) bool { return s.State == state }
 }
 
 // Link starts a link attempt for the tenant through m, scans its first QR
 // code with a new phone of srv, and waits until the tenant is CONNECTED;
 // every step gets at most timeout. The phone is the tenant's from then on.
-func Link(t testing.TB, srv *fakewa.Server, m Linker, st Sessions, id string, timeout time.Duration) *fakewa.Phone {
+func Link(t testing.TB, srv *fakewa.Server, m Linker, st Links, id string, timeout time.Duration) *fakewa.Phone {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()

@@ -8,27 +8,28 @@ import (
 	"time"
 )
 
-// SessionState is where a tenant's WhatsApp link stands.
-type SessionState string
+// LinkState is where a tenant's WhatsApp link stands.
+type LinkState string
 
 const (
-	StateQRPending    SessionState = "QR_PENDING"
-	StateQRReady      SessionState = "QR_READY"
-	StateQRExpired    SessionState = "QR_EXPIRED"
-	StateConnected    SessionState = "CONNECTED"
-	StateDisconnected SessionState = "DISCONNECTED"
-	StateError        SessionState = "ERROR"
-	StateLoggedOut    SessionState = "LOGGED_OUT"
+	StateQRPending    LinkState = "QR_PENDING"
+	StateQRReady      LinkState = "QR_READY"
+	StateQRExpired    LinkState = "QR_EXPIRED"
+	StateConnected    LinkState = "CONNECTED"
+	StateDisconnected LinkState = "DISCONNECTED"
+	StateError        LinkState = "ERROR"
+	StateLoggedOut    LinkState = "LOGGED_OUT"
 )
 
-// AllSessionStates lists the states in the order people read them.
-var AllSessionStates = []SessionState{StateQRPending, StateQRReady, StateQRExpired, StateConnected, StateDisconnected, StateError, StateLoggedOut}
+// LinkStates lists the states in the order people read them.
+var LinkStates = []LinkState{StateQRPending, StateQRReady, StateQRExpired, StateConnected, StateDisconnected, StateError, StateLoggedOut}
 
-// Session is the row the portal shows for a tenant's WhatsApp link. Only
-// the tenant's supervisor writes it.
-type Session struct {
+// Link is the row the portal shows for a tenant's WhatsApp link (its
+// "session" in WhatsApp's words; not a browser session). Only the tenant's
+// supervisor writes it.
+type Link struct {
 	TenantID          string
-	State             SessionState
+	State             LinkState
 	QRCode            string // raw string the phone scans
 	QRDataURI         string // PNG of QRCode as a data: URI
 	QRUpdatedAt       time.Time
@@ -44,8 +45,8 @@ type Session struct {
 	UpdatedAt         time.Time
 }
 
-// Problem is the stable code of a session in ERROR or LOGGED_OUT. The
-// portal, the API and the operator's guide key on it; the session's
+// Problem is the stable code of a link in ERROR or LOGGED_OUT. The
+// portal, the API and the operator's guide key on it; the link's
 // LastError says in a sentence what a person can do.
 type Problem string
 
@@ -86,9 +87,9 @@ type Worker struct {
 	UpdatedAt  time.Time
 }
 
-// SessionOf returns the tenant's session row.
-func (s *Store) SessionOf(ctx context.Context, tenantID string) (Session, error) {
-	var x Session
+// LinkOf returns the tenant's link row.
+func (s *Store) LinkOf(ctx context.Context, tenantID string) (Link, error) {
+	var x Link
 	var qrCode, qrURI, pair, jid, push, errCode, lastErr sql.NullString
 	var qrUpd, qrExp, conn sql.NullInt64
 	var upd int64
@@ -97,10 +98,10 @@ func (s *Store) SessionOf(ctx context.Context, tenantID string) (Session, error)
 		FROM wa_sessions WHERE tenant_id = ?`, tenantID).Scan(&x.TenantID, &x.State, &qrCode, &qrURI, &qrUpd, &qrExp, &pair,
 		&jid, &push, &conn, &errCode, &lastErr, &x.ReconnectAttempts, &x.Reconnects, &upd)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Session{}, ErrNotFound
+		return Link{}, ErrNotFound
 	}
 	if err != nil {
-		return Session{}, fmt.Errorf("reading session: %w", err)
+		return Link{}, fmt.Errorf("reading session: %w", err)
 	}
 	x.QRCode, x.QRDataURI, x.PairCode = qrCode.String, qrURI.String, pair.String
 	x.JID, x.PushName, x.ErrorCode, x.LastError = jid.String, push.String, Problem(errCode.String), lastErr.String
@@ -109,8 +110,8 @@ func (s *Store) SessionOf(ctx context.Context, tenantID string) (Session, error)
 	return x, nil
 }
 
-// SaveSession writes the whole session row.
-func (s *Store) SaveSession(ctx context.Context, x Session) error {
+// SaveLink writes the whole link row.
+func (s *Store) SaveLink(ctx context.Context, x Link) error {
 	_, err := s.db.write.ExecContext(ctx, `UPDATE wa_sessions SET state = ?, qr_code = ?, qr_data_uri = ?, qr_updated_at = ?,
 		qr_expires_at = ?, pair_code = ?, jid = ?, push_name = ?, connected_at = ?, error_code = ?, last_error = ?,
 		reconnect_attempts = ?, reconnects = ?, updated_at = ? WHERE tenant_id = ?`,
@@ -147,17 +148,17 @@ func (s *Store) SaveWorker(ctx context.Context, w Worker) error {
 	return nil
 }
 
-// Overview is one tenant with its session and worker, as admins list them.
+// Overview is one tenant with its link and worker, as admins list them.
 type Overview struct {
-	Tenant  Tenant
-	Session Session
-	Worker  Worker
-	Owner   string // email of the user who created it
+	Tenant Tenant
+	Link   Link
+	Worker Worker
+	Owner  string // email of the user who created it
 }
 
-// Overviews lists every tenant with its session and worker rows, oldest
-// first; state filters by session state when not empty.
-func (s *Store) Overviews(ctx context.Context, state SessionState) ([]Overview, error) {
+// Overviews lists every tenant with its link and worker rows, oldest
+// first; state filters by link state when not empty.
+func (s *Store) Overviews(ctx context.Context, state LinkState) ([]Overview, error) {
 	q := `SELECT t.id, t.name, t.status, t.created_at, t.updated_at,
 		s.state, COALESCE(s.jid, ''), COALESCE(s.push_name, ''), s.connected_at, COALESCE(s.error_code, ''), COALESCE(s.last_error, ''), s.reconnect_attempts, s.reconnects,
 		w.status, w.last_seen_at, w.restarts,
@@ -180,13 +181,13 @@ func (s *Store) Overviews(ctx context.Context, state SessionState) ([]Overview, 
 		var tc, tu int64
 		var conn, seen sql.NullInt64
 		if err := rows.Scan(&o.Tenant.ID, &o.Tenant.Name, &o.Tenant.Status, &tc, &tu,
-			&o.Session.State, &o.Session.JID, &o.Session.PushName, &conn, &o.Session.ErrorCode, &o.Session.LastError, &o.Session.ReconnectAttempts, &o.Session.Reconnects,
+			&o.Link.State, &o.Link.JID, &o.Link.PushName, &conn, &o.Link.ErrorCode, &o.Link.LastError, &o.Link.ReconnectAttempts, &o.Link.Reconnects,
 			&o.Worker.Status, &seen, &o.Worker.Restarts, &o.Owner); err != nil {
 			return nil, err
 		}
 		o.Tenant.CreatedAt, o.Tenant.UpdatedAt = fromMS(tc), fromMS(tu)
-		o.Session.TenantID, o.Worker.TenantID = o.Tenant.ID, o.Tenant.ID
-		o.Session.ConnectedAt, o.Worker.LastSeenAt = fromNullMS(conn), fromNullMS(seen)
+		o.Link.TenantID, o.Worker.TenantID = o.Tenant.ID, o.Tenant.ID
+		o.Link.ConnectedAt, o.Worker.LastSeenAt = fromNullMS(conn), fromNullMS(seen)
 		out = append(out, o)
 	}
 	return out, rows.Err()
