@@ -325,6 +325,9 @@ func (c *conn) login(p *waWa6.ClientPayload) {
 		fault = &fs[0]
 		s.loginFaults[jid] = fs[1:]
 	}
+	if fault == nil {
+		fault = s.timedLoginFaultLocked(jid)
+	}
 	if d == nil && fault == nil {
 		fault = &Failure{Reason: 401}
 	}
@@ -339,7 +342,7 @@ func (c *conn) login(p *waWa6.ClientPayload) {
 	}
 	s.mu.Unlock()
 	if old != nil && old != c {
-		old.close(false)
+		s.replaceOlder(old)
 	}
 	if fault != nil {
 		attrs := waBinary.Attrs{"reason": fmt.Sprint(fault.Reason), "location": "fake"}
@@ -409,7 +412,7 @@ func (c *conn) handleIQ(n *waBinary.Node) {
 	switch xmlns := ag.OptionalString("xmlns"); {
 	case xmlns == "w:p":
 		c.s.mu.Lock()
-		deaf := c.s.deafPings
+		deaf := c.s.pingsWithheldLocked(c)
 		c.s.mu.Unlock()
 		if !deaf {
 			c.result(n)

@@ -62,6 +62,7 @@ type Server struct {
 	deafPings   bool                     // leave keepalive pings unanswered
 	nextNumber  int                      // for generated phone numbers
 	onSent      func(Sent)               // observer of decrypted outgoing messages
+	faults      faultState               // more faults, see faults.go
 }
 
 // NewServer starts a fake WhatsApp server on loopback.
@@ -102,6 +103,7 @@ func NewServer(opts Options) (*Server, error) {
 		codePairs:   map[string]*codePairing{},
 		loginFaults: map[types.JID][]Failure{},
 		nextNumber:  1,
+		faults:      newFaultState(),
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ws/chat", s.serveWebsocket)
@@ -110,7 +112,7 @@ func NewServer(opts Options) (*Server, error) {
 		TLSConfig: &tls.Config{Certificates: []tls.Certificate{ca.tls}, NextProtos: []string{"http/1.1"}},
 		ErrorLog:  nil,
 	}
-	tlsLn := tls.NewListener(ln, s.http.TLSConfig)
+	tlsLn := tls.NewListener(stallListener{Listener: ln, s: s}, s.http.TLSConfig)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -137,6 +139,7 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.closed = true
+	close(s.faults.stop)
 	conns := s.connsLocked()
 	s.mu.Unlock()
 	err := s.http.Close()
@@ -157,7 +160,7 @@ func (s *Server) OnSent(fn func(Sent)) {
 }
 
 func (s *Server) serveWebsocket(w http.ResponseWriter, r *http.Request) {
-	if s.refuseConnection() {
+	if s.holdUpgrade(r) || s.refuseConnection() {
 		http.Error(w, "service unavailable", http.StatusServiceUnavailable)
 		return
 	}
@@ -238,6 +241,9 @@ func DialClient(addr string, pool *x509.CertPool) *http.Client {
 		},
 		TLSClientConfig:   &tls.Config{ServerName: "web.whatsapp.com", RootCAs: pool, NextProtos: []string{"http/1.1"}},
 		ForceAttemptHTTP2: false,
+		// As http.DefaultTransport, which whatsmeow's own clients use: a
+		// peer that never finishes TLS fails the dial after 10 s.
+		TLSHandshakeTimeout: 10 * time.Second,
 	}}
 }
 
