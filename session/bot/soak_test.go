@@ -129,12 +129,12 @@ type soakTenant struct {
 	phone    *fakewa.Phone
 	dev      types.JID
 	contacts []*fakewa.Contact
-	sent     []sentMsg      // written by the tenant's load goroutine
-	got      []map[int]int  // per contact: "ping N" answers received, by N
-	odd      []string       // texts received that answer nothing sent
-	row      tenant.Session // at the end
-	worker   tenant.Worker  // at the end
-	online   bool           // at the end, as the fake sees it
+	sent     []sentMsg     // written by the tenant's load goroutine
+	got      []map[int]int // per contact: "ping N" answers received, by N
+	odd      []string      // texts received that answer nothing sent
+	row      tenant.Link   // at the end
+	worker   tenant.Worker // at the end
+	online   bool          // at the end, as the fake sees it
 }
 
 type sentMsg struct {
@@ -219,7 +219,7 @@ func (sk *soak) linkOne(i int) (*soakTenant, error) {
 	if err := r.m.Link(ctx, tn.ID); err != nil {
 		return nil, err
 	}
-	s, err := waitSession(ctx, r.store, tn.ID, func(s tenant.Session) bool { return s.State == tenant.StateQRReady })
+	s, err := waitSession(ctx, r.store, tn.ID, func(s tenant.Link) bool { return s.State == tenant.StateQRReady })
 	if err != nil {
 		return nil, fmt.Errorf("waiting for a QR code: %w", err)
 	}
@@ -228,7 +228,7 @@ func (sk *soak) linkOne(i int) (*soakTenant, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := waitSession(ctx, r.store, tn.ID, func(s tenant.Session) bool { return s.State == tenant.StateConnected }); err != nil {
+	if _, err := waitSession(ctx, r.store, tn.ID, func(s tenant.Link) bool { return s.State == tenant.StateConnected }); err != nil {
 		return nil, fmt.Errorf("waiting for CONNECTED: %w", err)
 	}
 	st := &soakTenant{idx: i, id: tn.ID, phone: phone, dev: dev}
@@ -241,9 +241,9 @@ func (sk *soak) linkOne(i int) (*soakTenant, error) {
 
 // waitSession is rig.wait for any goroutine: it returns an error instead
 // of failing the test.
-func waitSession(ctx context.Context, st *tenant.Store, id string, cond func(tenant.Session) bool) (tenant.Session, error) {
+func waitSession(ctx context.Context, st *tenant.Store, id string, cond func(tenant.Link) bool) (tenant.Link, error) {
 	for {
-		s, err := st.SessionOf(ctx, id)
+		s, err := st.LinkOf(ctx, id)
 		if err == nil && cond(s) {
 			return s, nil
 		}
@@ -466,7 +466,7 @@ func (sk *soak) settle() {
 	time.Sleep(3 * time.Second)
 	sk.drainInboxes()
 	for _, tn := range sk.tenants {
-		s, err := sk.r.store.SessionOf(context.Background(), tn.id)
+		s, err := sk.r.store.LinkOf(context.Background(), tn.id)
 		if err != nil {
 			sk.fatalf("reading tenant %d's session: %v", tn.idx, err)
 		}
@@ -505,7 +505,7 @@ func (sk *soak) recovered() bool {
 		if !sk.r.srv.Online(tn.dev) {
 			return false
 		}
-		s, err := sk.r.store.SessionOf(context.Background(), tn.id)
+		s, err := sk.r.store.LinkOf(context.Background(), tn.id)
 		if err != nil || s.State != tenant.StateConnected {
 			return false
 		}
