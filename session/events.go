@@ -48,14 +48,18 @@ func (s *supervisor) handleMessage(c *client, m *events.Message) (handled bool) 
 		if r := recover(); r != nil {
 			s.recovered("handling a message", r)
 			handled = false
-			s.post(c, handlerPanicked{})
+			s.post(c, redeliver{why: "the message pipeline panicked", crashed: true})
 		}
 	}()
 	pipe := s.pipeFor(c.gen)
 	if pipe == nil {
 		return false // not ours any more: let WhatsApp deliver it again
 	}
-	return pipe.HandleMessage(m)
+	if !pipe.HandleMessage(m) {
+		s.post(c, redeliver{why: "an incoming message could not be stored"})
+		return false
+	}
+	return true
 }
 
 func (s *supervisor) pipeFor(gen int) TenantPipeline {
@@ -76,8 +80,8 @@ func (s *supervisor) handleEvent(ce clientEvent) {
 	switch e := ce.evt.(type) {
 	case connectResult:
 		s.onConnectResult(e)
-	case handlerPanicked:
-		s.onHandlerPanicked()
+	case redeliver:
+		s.onRedeliver(e)
 	case *events.ManualLoginReconnect:
 		s.onRestartStream()
 	case phoneCodeResult:
@@ -273,15 +277,18 @@ func (s *supervisor) onKeepAliveRestored() {
 	}
 }
 
-// onHandlerPanicked: the pipeline panicked on a message it then did not
-// acknowledge. A new connection makes WhatsApp deliver it again.
-func (s *supervisor) onHandlerPanicked() {
-	s.worker.Restarts++
-	s.saveWorker(tenant.WorkerRunning)
+// onRedeliver: a message was left unacknowledged (the pipeline could not
+// store it, or panicked). A new connection makes WhatsApp deliver it
+// again, after a backoff so a database that stays down is not hammered.
+func (s *supervisor) onRedeliver(e redeliver) {
+	if e.crashed {
+		s.worker.Restarts++
+		s.saveWorker(tenant.WorkerRunning)
+	}
 	if s.dialing || s.retryTimer != nil {
 		return // a new connection is on its way
 	}
-	s.log.Warn("reconnecting so WhatsApp delivers the message again")
+	s.log.Warn("reconnecting so WhatsApp delivers a message again", "why", e.why)
 	s.pipe.Online(false)
 	s.client.cli.Disconnect()
 	s.loggedIn, s.keepaliveLost = false, false

@@ -41,8 +41,14 @@ type (
 		gen int
 		evt any
 	}
-	connectResult   struct{ err error }
-	handlerPanicked struct{}
+	connectResult struct{ err error }
+	// redeliver: a message was left unacknowledged (the pipeline could
+	// not store it, or panicked); only a new connection makes WhatsApp
+	// deliver it again.
+	redeliver struct {
+		why     string
+		crashed bool // a panic: counted as a restart of the tenant
+	}
 	phoneCodeResult struct {
 		cmd  command
 		code string

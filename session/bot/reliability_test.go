@@ -309,3 +309,32 @@ func TestAResetLinkDoesNotAnswerTheOldNumbersMessagesFromTheNewOne(t *testing.T)
 		t.Fatalf("the old number's message should be closed as ignored: %s", describe(ms))
 	}
 }
+
+// When storing keeps failing past StoreRetryFor, the message is left
+// unacknowledged and the client reconnects, so WhatsApp delivers it again
+// and it is stored once the database is back.
+func TestAMessageThatCannotBeStoredIsDeliveredAgainAfterAReconnect(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, Options{StoreRetryFor: time.Second})
+	id, phone := r.tenant(rules(tenant.Rule{Match: tenant.MatchContains, Pattern: "hi", Reply: "hello"}))
+	ann := phone.NewContact("", "Ann")
+
+	raw := tenanttest.Raw(t, r.store.Path())
+	conn, err := raw.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	ann.Send("hi")
+	time.Sleep(12 * time.Second) // one store attempt gives up after the 10 s busy timeout
+	if _, err := conn.ExecContext(context.Background(), "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, ann, "hello")
+	r.waitLogs(id, "the message answered once", func(ms []tenant.Message) bool {
+		return count(ms, "in", tenant.MsgReplied) == 1 && count(ms, "out", tenant.MsgReplied) == 1
+	})
+}
