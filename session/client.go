@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.mau.fi/whatsmeow"
@@ -32,7 +33,17 @@ type client struct {
 	// endConn ends the context of the live connection once a newer one
 	// has replaced it (its socket is closed by then).
 	endConn context.CancelFunc
+	// dialEnded is closed when the current dial returns; inDial says a
+	// dial is between ConnectContext's start and end.
+	dialEnded chan struct{}
+	inDial    atomic.Bool
 }
+
+// dialGrace is how long teardown lets a dial in flight finish before
+// abandoning it. A peer that answers completes the handshakes in
+// milliseconds; cancelling during the Noise handshake makes whatsmeow's
+// frame socket race with itself, so only a dial that hangs is cancelled.
+const dialGrace = 3 * time.Second
 
 // Per-connection SQLite caches of a device store, kept small so idle
 // tenants stay small: 64 KiB of pages and 24 prepared statements (enough
@@ -105,8 +116,12 @@ func (s *supervisor) connect() {
 		return
 	}
 	s.dialing, s.loggedIn = true, false
+	c.dialEnded = make(chan struct{})
+	ended := c.dialEnded
 	c.tasks.Go(func() {
-		if dialed, err := s.dial(c); dialed {
+		dialed, err := s.dial(c)
+		close(ended) // before posting: teardown, on the loop, may be waiting for it
+		if dialed {
 			s.post(c, connectResult{err: err})
 		}
 	})
@@ -133,7 +148,9 @@ func (s *supervisor) dial(c *client) (dialed bool, err error) {
 	// a peer that never answers) is abandoned and counts as failed.
 	connCtx, endConn := context.WithCancel(c.ctx)
 	watchdog := time.AfterFunc(s.m.cfg.DialTimeout, endConn)
+	c.inDial.Store(true)
 	err = c.cli.ConnectContext(connCtx)
+	c.inDial.Store(false)
 	if !watchdog.Stop() && err != nil {
 		err = fmt.Errorf("no answer within %s: %w", s.m.cfg.DialTimeout, err)
 	}
@@ -179,7 +196,14 @@ func (s *supervisor) teardown() {
 // would read them), and its goroutines are waited for, so no socket opens
 // after close. Then the store.
 func (c *client) close(dialing bool) {
-	if !dialing {
+	if dialing && c.inDial.Load() {
+		select {
+		case <-c.dialEnded:
+			dialing = false // it finished: close its socket like any other
+		case <-time.After(dialGrace):
+		}
+	}
+	if !dialing || !c.inDial.Load() {
 		c.cli.Disconnect()
 	}
 	c.cancel()
