@@ -30,9 +30,9 @@ type client struct {
 	cancel context.CancelFunc
 	tasks  sync.WaitGroup
 
-	// endConn ends the context of the live connection once a newer one
-	// has replaced it (its socket is closed by then).
-	endConn context.CancelFunc
+	// endConn and olderEnd end the contexts of the live connection and of
+	// the one before it; a context goes when two newer connections exist.
+	endConn, olderEnd context.CancelFunc
 	// dialEnded is closed when the current dial returns; inDial says a
 	// dial is between ConnectContext's start and end.
 	dialEnded chan struct{}
@@ -157,11 +157,13 @@ func (s *supervisor) dial(c *client) (dialed bool, err error) {
 	if err != nil {
 		endConn()
 	} else {
-		// The new socket replaced the last one, whose context can go.
-		if c.endConn != nil {
-			c.endConn()
+		// whatsmeow's handler loop of the last connection may still be
+		// taking this one's first frames with its context, so that context
+		// lives on; the one before it goes.
+		if c.olderEnd != nil {
+			c.olderEnd()
 		}
-		c.endConn = endConn
+		c.olderEnd, c.endConn = c.endConn, endConn
 	}
 	if errors.Is(err, whatsmeow.ErrAlreadyConnected) {
 		err = nil

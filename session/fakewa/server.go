@@ -394,3 +394,15 @@ func (s *Server) Online(dev types.JID) bool {
 func unixString(t time.Time) string { return strconv.FormatInt(t.Unix(), 10) }
 
 var errClosed = errors.New("fakewa: connection closed")
+
+// Unacknowledged is how many messages delivered to dev the client has not
+// acknowledged yet; tests wait for 0 before closing a client, since
+// whatsmeow races with itself when it closes while sending a receipt.
+func (s *Server) Unacknowledged(dev types.JID) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if d := s.devices[dev]; d != nil {
+		return len(d.pending)
+	}
+	return 0
+}
