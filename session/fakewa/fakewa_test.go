@@ -520,7 +520,9 @@ func TestNoGoroutineLeftAfterDisconnect(t *testing.T) {
 	ann := phone.NewContact("", "Ann")
 	id, _ := ann.Send("hi")
 	waitFor[*events.Message](tc, 10*time.Second, func(m *events.Message) bool { return m.Info.ID == id })
-	waitUntil(t, 10*time.Second, "the receipt", func() bool { return s.Unacknowledged(tc.cli.Store.ID.ToNonAD()) == 0 && s.Unacknowledged(*tc.cli.Store.ID) == 0 })
+	waitUntil(t, 10*time.Second, "the receipt", func() bool {
+		return s.Unacknowledged(tc.cli.Store.ID.ToNonAD()) == 0 && s.Unacknowledged(*tc.cli.Store.ID) == 0
+	})
 	tc.cli.Disconnect()
 	before.WaitNoneNew(t, 5*time.Second)
 }
