@@ -3,13 +3,17 @@ package bot
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -337,4 +341,22 @@ func TestAMessageThatCannotBeStoredIsDeliveredAgainAfterAReconnect(t *testing.T)
 	r.waitLogs(id, "the message answered once", func(ms []tenant.Message) bool {
 		return count(ms, "in", tenant.MsgReplied) == 1 && count(ms, "out", tenant.MsgReplied) == 1
 	})
+}
+
+// A send that fails because the socket broke under the write is a drop
+// like any other: the reply waits for the connection, it is not failed.
+func TestAWriteOnABrokenSocketCountsAsADrop(t *testing.T) {
+	t.Parallel()
+	for _, err := range []error{
+		fmt.Errorf("sending: %w", &net.OpError{Op: "write", Net: "tcp", Err: syscall.EPIPE}),
+		fmt.Errorf("failed to write frame: %w", syscall.ECONNRESET),
+		fmt.Errorf("websocket: %w", net.ErrClosed),
+	} {
+		if !disconnected(err) {
+			t.Errorf("%v is not taken for a dropped connection", err)
+		}
+	}
+	if disconnected(errors.New("server returned error 479")) {
+		t.Error("an error WhatsApp answered is taken for a dropped connection")
+	}
 }

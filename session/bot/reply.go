@@ -3,7 +3,9 @@ package bot
 import (
 	"context"
 	"errors"
+	"net"
 	"strings"
+	"syscall"
 	"time"
 
 	"go.mau.fi/whatsmeow"
@@ -249,8 +251,11 @@ func (t *tenantBot) send(r tenant.Reply, chat types.JID, storedAt time.Time) (te
 // went away during the send.
 func disconnected(err error) bool {
 	var d *whatsmeow.DisconnectedError
+	var op *net.OpError
 	return errors.Is(err, session.ErrOffline) || errors.Is(err, whatsmeow.ErrNotConnected) ||
-		errors.Is(err, whatsmeow.ErrNotLoggedIn) || errors.Is(err, socket.ErrSocketClosed) || errors.As(err, &d)
+		errors.Is(err, whatsmeow.ErrNotLoggedIn) || errors.Is(err, socket.ErrSocketClosed) || errors.As(err, &d) ||
+		// The socket failed under the write (a broken pipe, a reset).
+		errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) || errors.As(err, &op)
 }
 
 func timedOut(err error) bool {
