@@ -121,6 +121,7 @@ func (s *supervisor) handleEvent(ce clientEvent) {
 // QR code to wait for; with one, it counts as a failed reconnect.
 func (s *supervisor) onConnectResult(e connectResult) {
 	s.dialing = false
+	s.socketUp = e.err == nil
 	if e.err == nil {
 		return
 	}
@@ -215,7 +216,7 @@ func (s *supervisor) onDisconnected() {
 // other and no tenants retry in lockstep.
 func (s *supervisor) reconnectAfterDrop(why string) {
 	wasLoggedIn := s.loggedIn
-	s.loggedIn, s.keepaliveLost = false, false
+	s.loggedIn, s.keepaliveLost, s.socketUp = false, false, false
 	if wasLoggedIn {
 		s.sess.Reconnects++
 		s.m.cfg.Observer.Reconnect()
@@ -244,7 +245,7 @@ func (s *supervisor) onRestartStream() {
 	s.log.Info("WhatsApp asked to restart the stream; reconnecting")
 	s.pipe.Online(false)
 	s.client.cli.Disconnect()
-	s.dialing = false
+	s.dialing, s.socketUp = false, false
 	if s.loggedIn {
 		s.loggedIn = false
 		s.sess.State = tenant.StateDisconnected
@@ -291,19 +292,19 @@ func (s *supervisor) onRedeliver(e redeliver) {
 	s.log.Warn("reconnecting so WhatsApp delivers a message again", "why", e.why)
 	s.pipe.Online(false)
 	s.client.cli.Disconnect()
-	s.loggedIn, s.keepaliveLost = false, false
+	s.loggedIn, s.keepaliveLost, s.socketUp = false, false, false
 	s.sess.State = tenant.StateDisconnected
 	s.saveSession()
 	s.scheduleReconnect(1)
 }
 
-// checkConnection, at each heartbeat, catches a linked client that has
-// not been logged in for two heartbeats in a row while nothing is
-// reconnecting it, whatever path led there. It reads the supervisor's own
-// record of the connection: whatsmeow's IsConnected races with its socket
-// closing.
+// checkConnection, at each heartbeat, catches a linked client whose
+// socket is gone for two heartbeats in a row while nothing is reconnecting
+// it, whatever path led there. A socket that is up but slow to log in is
+// left alone. It reads the supervisor's own record of the connection:
+// whatsmeow's IsConnected races with its socket closing.
 func (s *supervisor) checkConnection() {
-	idle := s.client != nil && s.sess.JID != "" && !s.loggedIn && !s.dialing && s.retryTimer == nil &&
+	idle := s.client != nil && s.sess.JID != "" && !s.socketUp && !s.loggedIn && !s.dialing && s.retryTimer == nil &&
 		s.sess.State != tenant.StateError && s.sess.State != tenant.StateLoggedOut
 	if !idle {
 		s.idleHeartbeats = 0

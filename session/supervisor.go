@@ -91,7 +91,8 @@ type supervisor struct {
 	dialing        bool
 	loggedIn       bool
 	keepaliveLost  bool
-	idleHeartbeats int // in a row with a linked client neither logged in nor reconnecting
+	socketUp       bool // our last dial succeeded and no drop was seen since
+	idleHeartbeats int  // in a row with a linked client offline and nothing reconnecting it
 
 	// What whatsmeow's and the pipeline's goroutines may read: the
 	// current client, its generation and the tenant's pipeline.
