@@ -176,7 +176,7 @@ func (s *supervisor) dial(c *client) (dialed bool, err error) {
 func (s *supervisor) teardown() {
 	s.stopTimers()
 	dialing := s.dialing
-	s.dialing, s.loggedIn, s.keepaliveLost, s.socketUp = false, false, false, false
+	s.dialing, s.loggedIn, s.keepaliveLost, s.socketUp, s.retryAfterDial = false, false, false, false, 0
 	s.answerPhone("", tenant.Errorf(tenant.CodeConflict, "the link attempt was stopped (the session was restarted or reset); start a new one"))
 	c := s.client
 	s.client = nil

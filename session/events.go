@@ -122,7 +122,14 @@ func (s *supervisor) handleEvent(ce clientEvent) {
 func (s *supervisor) onConnectResult(e connectResult) {
 	s.dialing = false
 	s.socketUp = e.err == nil
+	retry := s.retryAfterDial
+	s.retryAfterDial = 0
 	if e.err == nil {
+		if retry > 0 && !s.loggedIn {
+			// A drop was seen while dialing and nothing logged in since.
+			s.socketUp = false
+			s.scheduleReconnect(retry)
+		}
 		return
 	}
 	if s.client.cli.Store.ID == nil {
@@ -233,7 +240,10 @@ func (s *supervisor) reconnectAfterDrop(why string) {
 // scheduleReconnect dials again after the backoff of attempt, unless a
 // dial or a retry is already under way.
 func (s *supervisor) scheduleReconnect(attempt int) {
-	if s.retryTimer == nil && !s.dialing {
+	switch {
+	case s.dialing:
+		s.retryAfterDial = attempt // the drop may be the dialed socket's: retry when the dial answers
+	case s.retryTimer == nil:
 		s.retryTimer = time.NewTimer(s.backoff(attempt))
 	}
 }

@@ -92,6 +92,7 @@ type supervisor struct {
 	loggedIn       bool
 	keepaliveLost  bool
 	socketUp       bool // our last dial succeeded and no drop was seen since
+	retryAfterDial int  // a drop seen while dialing: the attempt to retry with
 	idleHeartbeats int  // in a row with a linked client offline and nothing reconnecting it
 
 	// What whatsmeow's and the pipeline's goroutines may read: the
