@@ -204,20 +204,10 @@ func TestAMessageArrivingWhileTheDatabaseIsLockedIsStoredAndAnswered(t *testing.
 
 	// Another process holds the write lock for longer than one store
 	// attempt waits (the busy timeout is 10 s).
-	raw := tenanttest.Raw(t, r.store.Path())
-	conn, err := raw.Conn(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil {
-		t.Fatal(err)
-	}
+	release := holdWriteLock(t, r.store.Path())
 	ann.Send("hi")
 	time.Sleep(12 * time.Second)
-	if _, err := conn.ExecContext(context.Background(), "ROLLBACK"); err != nil {
-		t.Fatal(err)
-	}
+	release()
 	expect(t, ann, "hello")
 	r.waitLogs(id, "the message answered", func(ms []tenant.Message) bool { return count(ms, "in", tenant.MsgReplied) == 1 })
 }
@@ -323,20 +313,10 @@ func TestAMessageThatCannotBeStoredIsDeliveredAgainAfterAReconnect(t *testing.T)
 	id, phone := r.tenant(rules(tenant.Rule{Match: tenant.MatchContains, Pattern: "hi", Reply: "hello"}))
 	ann := phone.NewContact("", "Ann")
 
-	raw := tenanttest.Raw(t, r.store.Path())
-	conn, err := raw.Conn(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil {
-		t.Fatal(err)
-	}
+	release := holdWriteLock(t, r.store.Path())
 	ann.Send("hi")
 	time.Sleep(12 * time.Second) // one store attempt gives up after the 10 s busy timeout
-	if _, err := conn.ExecContext(context.Background(), "ROLLBACK"); err != nil {
-		t.Fatal(err)
-	}
+	release()
 	expect(t, ann, "hello")
 	r.waitLogs(id, "the message answered once", func(ms []tenant.Message) bool {
 		return count(ms, "in", tenant.MsgReplied) == 1 && count(ms, "out", tenant.MsgReplied) == 1
@@ -358,5 +338,24 @@ func TestAWriteOnABrokenSocketCountsAsADrop(t *testing.T) {
 	}
 	if disconnected(errors.New("server returned error 479")) {
 		t.Error("an error WhatsApp answered is taken for a dropped connection")
+	}
+}
+
+// holdWriteLock takes the database's write lock from another connection,
+// as another process would, until release.
+func holdWriteLock(t *testing.T, path string) (release func()) {
+	t.Helper()
+	conn, err := tenanttest.Raw(t, path).Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if _, err := conn.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		if _, err := conn.ExecContext(context.Background(), "ROLLBACK"); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
