@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/markbates/goth"
@@ -295,50 +294,11 @@ func safeNext(next string) string {
 	return next
 }
 
-// rateLimiter counts attempts per client IP in fixed windows: enough to
-// stop guessing and flooding of the sign-in endpoints.
-type rateLimiter struct {
-	limit  int
-	window time.Duration
-	mu     sync.Mutex
-	hits   map[string]*windowCount
-}
-
-// windowCount is one client's attempts in its current window.
-type windowCount struct {
-	start time.Time
-	n     int
-}
-
-func newRateLimiter(limit int, per time.Duration) *rateLimiter {
-	return &rateLimiter{limit: limit, window: per, hits: map[string]*windowCount{}}
-}
-
-func (l *rateLimiter) allow(key string) bool {
-	now := time.Now()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.hits) > 10000 {
-		for k, count := range l.hits {
-			if now.Sub(count.start) > l.window {
-				delete(l.hits, k)
-			}
-		}
-	}
-	count := l.hits[key]
-	if count == nil || now.Sub(count.start) > l.window {
-		count = &windowCount{start: now}
-		l.hits[key] = count
-	}
-	count.n++
-	return count.n <= l.limit
-}
-
 // limited rejects a client over its budget with 429.
 func (p *Portal) limited(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if !p.limiter.allow(c.RealIP()) {
-			c.Response().Header().Set("Retry-After", "60")
+		if ok, wait := p.limiter.allow(clientKey(c.RealIP())); !ok {
+			c.Response().Header().Set("Retry-After", retryAfter(wait))
 			return &tenant.Error{Code: tenant.CodeTooMany, Msg: "too many sign-in attempts; wait a minute and try again"}
 		}
 		return next(c)
