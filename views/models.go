@@ -139,26 +139,89 @@ type AdminTenantRow struct {
 	Restarts     int
 	LastError    string
 	WorkerStatus string
-	Actions      []string // approve, suspend, resume, reset, restart
+	Actions      []AdminAction
 }
 
-// AuditRow is one admin action.
+// AdminAction is a button of a tenant's row: approve, suspend, resume,
+// reset or restart, its URL asking for confirmation.
+type AdminAction struct {
+	Name string
+	URL  string
+}
+
+// AuditRow is one admin action; the URLs filter the log by its tenant
+// and by its actor.
 type AuditRow struct {
-	At     string
-	Actor  string
-	Action string
-	Tenant string
-	Detail string
+	At        string
+	Actor     string
+	ActorURL  string
+	Action    string
+	Tenant    string // the tenant's name, or its id when it has none
+	TenantID  string
+	TenantURL string
+	Detail    string
 }
 
-// AdminView is /admin.
+// FilterLink is a link that filters a list, with how many rows it shows.
+type FilterLink struct {
+	Label  string
+	Value  string
+	Count  int
+	URL    string
+	Active bool
+}
+
+// SortLink is a column heading that sorts by it; Active says the list is
+// sorted by it now, Desc in which direction.
+type SortLink struct {
+	Label  string
+	URL    string
+	Active bool
+	Desc   bool
+}
+
+// Param is a hidden form field that carries the rest of a page's state.
+type Param struct {
+	Name  string
+	Value string
+}
+
+// Pager moves through a paged list: Showing says which rows ("Showing
+// 51–100 of 523"); Prev and Next are empty at either end.
+type Pager struct {
+	Showing string
+	Prev    string
+	Next    string
+	Pages   []PageLink
+}
+
+// PageLink is one numbered page; an empty URL is a gap ("…").
+type PageLink struct {
+	Label   string
+	URL     string
+	Current bool
+}
+
+// AdminView is /admin: one page of tenants, searched, filtered and
+// sorted, and one page of the audit log.
 type AdminView struct {
-	Chrome  Chrome
-	Tenants []AdminTenantRow
-	Filter  string
-	States  []string
-	Counts  map[string]int
-	Audit   []AuditRow
+	Chrome      Chrome
+	Tenants     []AdminTenantRow
+	Search      string
+	Keep        []Param // the search form's hidden fields
+	Clear       string  // URL without search, filters or sort; empty when none is set
+	States      []FilterLink
+	Statuses    []FilterLink
+	SortName    SortLink // the Tenant column
+	SortState   SortLink // the WhatsApp column
+	SortSeen    SortLink // the Last seen column
+	Pager       Pager
+	Audit       []AuditRow
+	AuditTenant string
+	AuditActor  string
+	AuditKeep   []Param
+	AuditClear  string
+	AuditPager  Pager
 }
 
 // ConfirmView asks before a destructive action.
