@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"syscall"
 	"time"
 
@@ -52,8 +53,8 @@ func newWebhookClient(o Options) *http.Client {
 			if err != nil {
 				return err
 			}
-			if ip := net.ParseIP(host); ip == nil || blockedIP(ip) {
-				return fmt.Errorf("webhook address %s is private or local", host)
+			if a, err := netip.ParseAddr(host); err != nil || nonPublic(a) {
+				return errors.New("the webhook's host resolves to a non-public address")
 			}
 			return nil
 		}
