@@ -499,14 +499,14 @@ func BotPage(v BotView) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 41, "</section><section class=\"card\"><h2>Webhook</h2><p class=\"muted\">Every accepted message is POSTed as JSON to this URL, signed with <code>X-Wabot-Signature: sha256=…</code> (HMAC-SHA256 of the body with the secret). When no rule matched and it answers <code>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 41, "</section><section class=\"card\"><h2>Webhook</h2><p class=\"muted\">Every accepted message is POSTed as JSON to this URL, signed with <code>X-Wabot-Signature: sha256=…</code>: the HMAC-SHA256, with the secret, of the <code>X-Wabot-Timestamp</code> header (Unix seconds), a dot, and the body. Refuse deliveries whose timestamp is more than 5 minutes old. When no rule matched and it answers <code>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var24 string
 			templ_7745c5c3_Var24, templ_7745c5c3_Err = templ.JoinStringErrs(`{"reply":"…"}`)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/more.templ`, Line: 102, Col: 234}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/more.templ`, Line: 102, Col: 370}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var24))
 			if templ_7745c5c3_Err != nil {
