@@ -318,6 +318,7 @@ func (p *Portal) logsShow(c echo.Context) error {
 		Chrome: p.chrome(c, "Messages", "logs"), Messages: messageViews(msgs),
 		Query: q.Text, Direction: q.Direction, Status: string(q.Status), Statuses: statusChoices(),
 		IsFirst: q.Before == "", FirstURL: "/app/logs?" + filters.Encode(),
+		BodiesWithheld: t.Status == tenant.StatusPending,
 	}
 	if next != "" {
 		nextPage := maps.Clone(filters)
