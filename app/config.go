@@ -39,6 +39,8 @@ type Config struct {
 	ReconnectMaxAttempts int
 	HeartbeatInterval    time.Duration
 	MessageRetention     time.Duration
+	PairingPerTenant     int // phone pairing codes per tenant in 10 minutes
+	PairingPerNumber     int // phone pairing codes per phone number in an hour
 
 	LogFormat string // "auto", "text" or "json"
 	LogLevel  string // "debug", "info", "warn" or "error"
@@ -180,6 +182,22 @@ var settings = []setting{
 			return errors.New("accepted: a duration from 1h to 3650d, such as 90d or 720h")
 		}
 		c.MessageRetention = d
+		return nil
+	}},
+	{"WABOT_PAIRING_PER_TENANT", "3", "phone pairing codes a tenant may ask for in 10 minutes", func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			return errors.New("accepted: a whole number from 1 to 1000")
+		}
+		c.PairingPerTenant = n
+		return nil
+	}},
+	{"WABOT_PAIRING_PER_NUMBER", "3", "phone pairing codes one phone number may get in an hour, across tenants", func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			return errors.New("accepted: a whole number from 1 to 1000")
+		}
+		c.PairingPerNumber = n
 		return nil
 	}},
 	{"WABOT_LOG_FORMAT", "auto", "text, json, or auto (text on a terminal)", oneOf(func(c *Config, v string) { c.LogFormat = v }, "auto", "text", "json")},

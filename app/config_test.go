@@ -34,6 +34,8 @@ func TestConfigDefaultsMatchContract(t *testing.T) {
 		{"oidc", cfg.OIDCIssuer, ""},
 		{"secure", cfg.Secure(), false},
 		{"trusted proxies", len(cfg.TrustedProxies), 0},
+		{"pairing per tenant", cfg.PairingPerTenant, 3},
+		{"pairing per number", cfg.PairingPerNumber, 3},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -65,6 +67,8 @@ func TestConfigRejectsEachInvalidValue(t *testing.T) {
 		{"WABOT_RECONNECT_MAX_ATTEMPTS", "ten"},
 		{"WABOT_HEARTBEAT_INTERVAL", "30"},
 		{"WABOT_HEARTBEAT_INTERVAL", "2h"},
+		{"WABOT_PAIRING_PER_TENANT", "0"},
+		{"WABOT_PAIRING_PER_NUMBER", "many"},
 		{"WABOT_LOG_FORMAT", "xml"},
 		{"WABOT_LOG_LEVEL", "verbose"},
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -202,6 +203,9 @@ func (p *Portal) apiLinkPhoneNew(c echo.Context) error {
 	if err := decodeJSON(c, &in); err != nil {
 		return err
 	}
+	if err := p.pairingAllowed(c, currentTenant(c).ID, in.Phone); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 45*time.Second)
 	defer cancel()
 	code, err := p.sessions.LinkPhone(ctx, currentTenant(c).ID, in.Phone)
@@ -212,4 +216,41 @@ func (p *Portal) apiLinkPhoneNew(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, map[string]string{"code": code})
+}
+
+// pairingAllowed counts a request for a pairing code against the tenant's
+// and the number's budgets. Each code makes WhatsApp push a prompt to
+// that phone, and many in a row put the server's address at risk with
+// WhatsApp; over either budget the answer is 429 with Retry-After.
+func (p *Portal) pairingAllowed(c echo.Context, tenantID, phone string) error {
+	if ok, wait := p.pairTenant.allow(tenantID); !ok {
+		c.Response().Header().Set("Retry-After", retryAfter(wait))
+		return &tenant.Error{Code: tenant.CodeTooMany, Msg: "too many pairing codes for this workspace; wait " + minutes(wait) + " and try again"}
+	}
+	if number := phoneDigits(phone); number != "" {
+		if ok, wait := p.pairNumber.allow(number); !ok {
+			c.Response().Header().Set("Retry-After", retryAfter(wait))
+			return &tenant.Error{Code: tenant.CodeTooMany, Msg: "too many pairing codes for this phone number; wait " + minutes(wait) + " and try again"}
+		}
+	}
+	return nil
+}
+
+// phoneDigits keys a phone number by its digits, however it was written.
+func phoneDigits(phone string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= '0' && r <= '9' {
+			return r
+		}
+		return -1
+	}, phone)
+}
+
+// minutes says a wait in whole minutes, rounded up.
+func minutes(wait time.Duration) string {
+	m := int((wait + time.Minute - 1) / time.Minute)
+	if m <= 1 {
+		return "a minute"
+	}
+	return strconv.Itoa(m) + " minutes"
 }

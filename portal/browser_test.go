@@ -173,23 +173,35 @@ func TestBrowserLinkChatBotAndAdmin(t *testing.T) {
 	}
 	screenshot(ctx, t, "link-connected")
 
-	// A contact writes; the message shows on the logs page.
-	sent := val(t, ctx, chromedp.Evaluate[string](fmt.Sprintf(`fetch("/dev/fake/tenants/%s/messages", {method: "POST", headers: {"Content-Type": "application/json"},
-		body: JSON.stringify({from: "+15550002222", name: "Ann", text: "Do you deliver on Sundays?"})}).then(r => String(r.status))`, tenantID), chromedp.EvalAwaitPromise))
-	if sent != "202" {
-		t.Fatalf("contact message: %s", sent)
+	// A contact writes; while the workspace awaits approval, the message
+	// shows on the logs page without its text, and the page says why.
+	contactWrites := func(text string) {
+		t.Helper()
+		sent := val(t, ctx, chromedp.Evaluate[string](fmt.Sprintf(`fetch("/dev/fake/tenants/%s/messages", {method: "POST", headers: {"Content-Type": "application/json"},
+			body: JSON.stringify({from: "+15550002222", name: "Ann", text: %q})}).then(r => String(r.status))`, tenantID, text), chromedp.EvalAwaitPromise))
+		if sent != "202" {
+			t.Fatalf("contact message: %s", sent)
+		}
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		run(t, ctx, chromedp.Navigate(base+"/app/logs"))
-		body := val(t, ctx, chromedp.Text(css(`main`)))
-		if strings.Contains(body, "Do you deliver on Sundays?") {
-			break
+	logsShow := func(what string, cond func(body string) bool) string {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			run(t, ctx, chromedp.Navigate(base+"/app/logs"))
+			body := val(t, ctx, chromedp.OuterHTML(css(`main`)))
+			if cond(body) {
+				return body
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the logs page never showed %s:\n%s", what, body)
+			}
+			time.Sleep(300 * time.Millisecond)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the message never showed on the logs page:\n%s", body)
-		}
-		time.Sleep(300 * time.Millisecond)
+	}
+	contactWrites("Do you deliver on Sundays?")
+	body := logsShow("the message", func(body string) bool { return strings.Contains(body, `data-testid="message-row"`) })
+	if strings.Contains(body, "Sundays") || !strings.Contains(body, `data-testid="bodies-withheld"`) {
+		t.Fatalf("a pending workspace's logs page:\n%s", body)
 	}
 
 	// A rule with a broken regex is refused beside its field; nothing saved.
@@ -239,6 +251,10 @@ func TestBrowserLinkChatBotAndAdmin(t *testing.T) {
 	if status != "ACTIVE" {
 		t.Fatalf("after approval the admin page shows %q", status)
 	}
+
+	// Approved, the next message shows with its text.
+	contactWrites("And on Mondays?")
+	logsShow("the message's text", func(body string) bool { return strings.Contains(body, "And on Mondays?") })
 }
 
 func TestBrowserUsableAt390px(t *testing.T) {

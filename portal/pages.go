@@ -240,6 +240,9 @@ func (p *Portal) linkNew(c echo.Context) error {
 // the form, the alternative to scanning.
 func (p *Portal) linkPhoneNew(c echo.Context) error {
 	t := currentTenant(c)
+	if err := p.pairingAllowed(c, t.ID, c.FormValue("phone")); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 45*time.Second)
 	defer cancel()
 	code, err := p.sessions.LinkPhone(ctx, t.ID, c.FormValue("phone"))
@@ -315,6 +318,7 @@ func (p *Portal) logsShow(c echo.Context) error {
 		Chrome: p.chrome(c, "Messages", "logs"), Messages: messageViews(msgs),
 		Query: q.Text, Direction: q.Direction, Status: string(q.Status), Statuses: statusChoices(),
 		IsFirst: q.Before == "", FirstURL: "/app/logs?" + filters.Encode(),
+		BodiesWithheld: t.Status == tenant.StatusPending,
 	}
 	if next != "" {
 		nextPage := maps.Clone(filters)

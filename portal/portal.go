@@ -3,6 +3,7 @@
 package portal
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"net/http"
@@ -35,6 +36,10 @@ type Config struct {
 	// Session timeouts; zero takes the defaults (24 h idle, 7 days in all).
 	SessionIdle     time.Duration
 	SessionLifetime time.Duration
+	// Phone pairing codes allowed per tenant in 10 minutes and per phone
+	// number in an hour; zero takes the default, 3 each.
+	PairingPerTenant int
+	PairingPerNumber int
 }
 
 func (cfg Config) secure() bool { return cfg.BaseURL.Scheme == "https" }
@@ -75,6 +80,10 @@ type Portal struct {
 	cleanerDone chan struct{}
 	auth        *authenticator
 	limiter     *rateLimiter
+	// Pairing codes make WhatsApp push a prompt to the number's phone:
+	// limited per tenant and per number, across tenants.
+	pairTenant *rateLimiter
+	pairNumber *rateLimiter
 
 	// streams end when the server shuts down.
 	streamsDone chan struct{}
@@ -111,6 +120,8 @@ func New(cfg Config, log *slog.Logger, st *tenant.Store, sessions Sessions, bot 
 	p.browser = sm
 	p.auth = newAuthenticator(cfg, log)
 	p.limiter = newRateLimiter(10, time.Minute)
+	p.pairTenant = newRateLimiter(cmp.Or(cfg.PairingPerTenant, 3), 10*time.Minute)
+	p.pairNumber = newRateLimiter(cmp.Or(cfg.PairingPerNumber, 3), time.Hour)
 	p.cleanerStop, p.cleanerDone = make(chan struct{}), make(chan struct{})
 	go p.removeExpiredSessions(5 * time.Minute)
 	return p

@@ -17,7 +17,7 @@ func tenantView(t tenant.Tenant) views.TenantView {
 	switch t.Status {
 	case tenant.StatusPending:
 		v.StatusLabel = "Waiting for approval"
-		v.StatusLine = "An administrator must approve this workspace before the bot answers anyone. You can link your number meanwhile."
+		v.StatusLine = "An administrator must approve this workspace before the bot answers anyone. You can link your number meanwhile; its messages are logged without their text until then."
 	case tenant.StatusActive:
 		v.StatusLabel = "Active"
 		v.StatusLine = "The bot answers messages while WhatsApp is connected."

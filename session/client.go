@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -54,10 +55,11 @@ const (
 )
 
 func (s *supervisor) openClient() error {
-	if err := os.MkdirAll(s.dir, 0o700); err != nil {
-		return err
+	path := filepath.Join(s.dir, "whatsmeow.db")
+	if err := privateStore(s.dir, path); err != nil {
+		return fmt.Errorf("preparing device store: %w", err)
 	}
-	db, err := sql.Open("sqlite3", tenant.SQLiteDSN(filepath.Join(s.dir, "whatsmeow.db"), "_cache_size", dsnCacheSize, "_stmt_cache_size", dsnStmtCacheSize))
+	db, err := sql.Open("sqlite3", tenant.SQLiteDSN(path, "_cache_size", dsnCacheSize, "_stmt_cache_size", dsnStmtCacheSize))
 	if err != nil {
 		return err
 	}
@@ -101,6 +103,33 @@ func (s *supervisor) openClient() error {
 	s.currentMu.Lock()
 	s.current, s.currentGen, s.currentPipe = cli, c.gen, s.pipe
 	s.currentMu.Unlock()
+	return nil
+}
+
+// privateStore makes the tenant's folder 0700 and its device store 0600,
+// whatever the umask, before SQLite opens it: the store holds the keys
+// that act as the linked device. SQLite creates the -wal and -shm files
+// with the database file's mode, so the store is created here first.
+// Files an older version left open to others are closed to them.
+func privateStore(dir, path string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	if err := os.Chmod(dir, 0o700); err != nil { // MkdirAll keeps an existing folder's mode
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if err := os.Chmod(p, 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
 	return nil
 }
 

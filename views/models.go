@@ -100,6 +100,9 @@ type LogsView struct {
 	NextURL   string
 	FirstURL  string
 	IsFirst   bool
+	// BodiesWithheld: the workspace awaits approval, so messages are
+	// logged without their text.
+	BodiesWithheld bool
 }
 
 // RuleForm is one rule row of the bot form.

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"runtime/debug"
 	"sync"
@@ -204,9 +205,11 @@ func (b *Bot) SaveConfig(ctx context.Context, tenantID string, cfg tenant.BotCon
 	return saved, nil
 }
 
-// checkWebhookURL refuses URLs whose host resolves to loopback, private or
-// link-local addresses, unless allowed: the webhook must not become a way
-// into the operator's own network.
+// checkWebhookURL refuses URLs whose host resolves to an address that is
+// not public (see nonPublic), unless allowed: the webhook must not become
+// a way into the operator's own network. The error never names the
+// address, nor tells a name that does not resolve from one that resolves
+// privately: a tenant could otherwise map the operator's internal DNS.
 func (b *Bot) checkWebhookURL(ctx context.Context, raw string) error {
 	if b.opts.AllowPrivateWebhooks {
 		return nil
@@ -217,24 +220,103 @@ func (b *Bot) checkWebhookURL(ctx context.Context, raw string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
+	notPublic := errors.New("The host does not resolve to a public internet address; webhooks must be reachable on the internet.")
 	host := u.Hostname()
 	var addrs []net.IPAddr
 	if ip := net.ParseIP(host); ip != nil {
 		addrs = []net.IPAddr{{IP: ip}}
-	} else if addrs, err = b.opts.Resolver.LookupIPAddr(ctx, host); err != nil {
-		return fmt.Errorf("The host %s cannot be resolved.", host)
+	} else if addrs, err = b.opts.Resolver.LookupIPAddr(ctx, host); err != nil || len(addrs) == 0 {
+		return notPublic
 	}
 	for _, a := range addrs {
 		if blockedIP(a.IP) {
-			return fmt.Errorf("The URL points to a private or local address (%s); webhooks must be reachable on the internet.", a.IP)
+			return notPublic
 		}
 	}
 	return nil
 }
 
+// blockedIP reports whether a webhook may not be sent to ip.
 func blockedIP(ip net.IP) bool {
-	return ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
-		ip.IsUnspecified() || ip.IsMulticast() || ip.IsInterfaceLocalMulticast()
+	a, ok := netip.AddrFromSlice(ip)
+	return !ok || nonPublic(a)
+}
+
+// nonPublic reports whether a is an address a webhook must not reach:
+// anything in IANA's special-purpose registries, multicast, or IPv6
+// outside global unicast. IPv4-mapped and NAT64 addresses are judged by
+// the IPv4 address inside them; other forms that carry an IPv4 address
+// (IPv4-compatible, 6to4, Teredo, local NAT64) are refused outright.
+func nonPublic(a netip.Addr) bool {
+	if !a.IsValid() || a.Zone() != "" {
+		return true // a zone only ever scopes a link-local address
+	}
+	a = a.Unmap()
+	if nat64.Contains(a) {
+		b := a.As16()
+		a = netip.AddrFrom4([4]byte(b[12:]))
+	}
+	if a.Is6() && !globalUnicast6.Contains(a) {
+		return true
+	}
+	for _, p := range specialPurpose {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+var (
+	// nat64 is the well-known NAT64 prefix (RFC 6052): a translator
+	// carries traffic to the IPv4 address in its last 32 bits.
+	nat64 = netip.MustParsePrefix("64:ff9b::/96")
+	// globalUnicast6 is the only IPv6 block IANA allocates for global
+	// unicast; everything outside it is local, reserved or multicast.
+	globalUnicast6 = netip.MustParsePrefix("2000::/3")
+)
+
+// specialPurpose is IANA's IPv4 and IPv6 Special-Purpose Address
+// Registries, whole (the few anycast services in them marked globally
+// reachable are never a webhook), plus multicast and the deprecated
+// ranges older stacks still route.
+var specialPurpose = []netip.Prefix{
+	// IPv4
+	netip.MustParsePrefix("0.0.0.0/8"),       // "this network" (RFC 791)
+	netip.MustParsePrefix("10.0.0.0/8"),      // private use (RFC 1918)
+	netip.MustParsePrefix("100.64.0.0/10"),   // shared address space, carrier NAT; 100.100.100.200 is a cloud metadata service (RFC 6598)
+	netip.MustParsePrefix("127.0.0.0/8"),     // loopback (RFC 1122)
+	netip.MustParsePrefix("169.254.0.0/16"),  // link-local, 169.254.169.254 is cloud metadata (RFC 3927)
+	netip.MustParsePrefix("172.16.0.0/12"),   // private use (RFC 1918)
+	netip.MustParsePrefix("192.0.0.0/24"),    // IETF protocol assignments, DS-Lite, NAT64 discovery (RFC 6890, 6333, 7050)
+	netip.MustParsePrefix("192.0.2.0/24"),    // documentation, TEST-NET-1 (RFC 5737)
+	netip.MustParsePrefix("192.31.196.0/24"), // AS112 DNS sink (RFC 7535)
+	netip.MustParsePrefix("192.52.193.0/24"), // AMT relays (RFC 7450)
+	netip.MustParsePrefix("192.88.99.0/24"),  // deprecated 6to4 relay anycast (RFC 7526)
+	netip.MustParsePrefix("192.168.0.0/16"),  // private use (RFC 1918)
+	netip.MustParsePrefix("192.175.48.0/24"), // AS112 direct delegation (RFC 7534)
+	netip.MustParsePrefix("198.18.0.0/15"),   // benchmarking (RFC 2544)
+	netip.MustParsePrefix("198.51.100.0/24"), // documentation, TEST-NET-2 (RFC 5737)
+	netip.MustParsePrefix("203.0.113.0/24"),  // documentation, TEST-NET-3 (RFC 5737)
+	netip.MustParsePrefix("224.0.0.0/4"),     // multicast (RFC 5771)
+	netip.MustParsePrefix("240.0.0.0/4"),     // reserved, and 255.255.255.255 limited broadcast (RFC 1112, 919)
+	// IPv6
+	netip.MustParsePrefix("::/96"),             // unspecified, loopback, deprecated IPv4-compatible (RFC 4291)
+	netip.MustParsePrefix("::ffff:0:0/96"),     // IPv4-mapped: reaches here only if Unmap did not (RFC 4291)
+	netip.MustParsePrefix("::ffff:0:0:0/96"),   // IPv4-translated, SIIT (RFC 2765)
+	netip.MustParsePrefix("64:ff9b:1::/48"),    // local-use IPv4/IPv6 translation (RFC 8215)
+	netip.MustParsePrefix("100::/64"),          // discard-only (RFC 6666)
+	netip.MustParsePrefix("100:0:0:1::/64"),    // dummy prefix (RFC 9780)
+	netip.MustParsePrefix("2001::/23"),         // IETF protocol assignments: Teredo, benchmarking, ORCHID, AMT, AS112 (RFC 2928)
+	netip.MustParsePrefix("2001:db8::/32"),     // documentation (RFC 3849)
+	netip.MustParsePrefix("2002::/16"),         // 6to4, carries an IPv4 address (RFC 3056)
+	netip.MustParsePrefix("2620:4f:8000::/48"), // AS112 direct delegation (RFC 7534)
+	netip.MustParsePrefix("3fff::/20"),         // documentation (RFC 9637)
+	netip.MustParsePrefix("5f00::/16"),         // segment routing SIDs (RFC 9602)
+	netip.MustParsePrefix("fc00::/7"),          // unique local (RFC 4193)
+	netip.MustParsePrefix("fe80::/10"),         // link-local (RFC 4291)
+	netip.MustParsePrefix("fec0::/10"),         // deprecated site-local (RFC 3879)
+	netip.MustParsePrefix("ff00::/8"),          // multicast (RFC 4291)
 }
 
 // Attach starts the tenant's share of the pipeline for a supervisor run.

@@ -2,9 +2,6 @@ package bot
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -320,9 +317,7 @@ func newHook(t *testing.T, reply string) *hook {
 	h := &hook{t: t, reply: reply}
 	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)
-		mac := hmac.New(sha256.New, []byte(h.secret))
-		mac.Write(body)
-		if req.Header.Get("X-Wabot-Signature") != "sha256="+hex.EncodeToString(mac.Sum(nil)) || req.Header.Get("X-Wabot-Delivery") == "" {
+		if verifyWebhook(h.secret, req.Header, body, time.Now()) != nil || req.Header.Get("X-Wabot-Delivery") == "" {
 			h.sigFail.Add(1)
 			http.Error(w, "bad signature", http.StatusUnauthorized)
 			return

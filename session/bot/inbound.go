@@ -56,7 +56,7 @@ func (t *tenantBot) HandleMessage(evt *events.Message) bool {
 	case in.isGroup && !cfg.ReplyInGroups:
 		in.status, in.errorMsg = tenant.MsgIgnored, "group chats are not answered"
 	}
-	id, dup, err := t.storeInbound(in)
+	id, dup, err := t.storeInbound(&in)
 	if err != nil {
 		t.log.Error("cannot store an incoming message; WhatsApp will deliver it again", "err", err)
 		return false
@@ -112,21 +112,35 @@ func classify(evt *events.Message) (kind, text string) {
 	return "other", ""
 }
 
+// withheldReason is logged for a message whose contents were not stored.
+const withheldReason = "contents not stored: the workspace awaits an administrator's approval"
+
 // storeInbound writes the inbound row; a message already stored (same
 // chat and id) is logged once more as a duplicate and not answered. A
 // busy or failing database is tried again for up to StoreRetryFor:
 // WhatsApp delivers an unacknowledged message again only after a
 // reconnect, which may be days away.
-func (t *tenantBot) storeInbound(in inbound) (id int64, dup bool, err error) {
-	row := tenant.Inbound{
-		Chat: in.chat.String(), Sender: in.sender.ToNonAD().String(), SenderName: in.name,
-		WAID: in.waID, Kind: in.kind, Body: in.text, Status: in.status, Error: in.errorMsg,
-	}
+//
+// A workspace awaiting approval may link a number, but its messages are
+// logged without their contents and not answered: an unapproved sign-up
+// must not be a way to read someone's messages (a phished QR code or
+// pairing code). in is marked ignored then.
+func (t *tenantBot) storeInbound(in *inbound) (id int64, dup bool, err error) {
 	deadline := time.Now().Add(t.b.opts.StoreRetryFor)
 	for attempt := 1; ; attempt++ {
-		ctx, cancel := context.WithTimeout(t.ctx, 10*time.Second)
-		id, dup, err = t.b.store.StoreInbound(ctx, t.id, row)
-		cancel()
+		var approved bool
+		if approved, err = t.approved(); err == nil {
+			if !approved {
+				in.text, in.status, in.errorMsg = "", tenant.MsgIgnored, withheldReason
+			}
+			row := tenant.Inbound{
+				Chat: in.chat.String(), Sender: in.sender.ToNonAD().String(), SenderName: in.name,
+				WAID: in.waID, Kind: in.kind, Body: in.text, Status: in.status, Error: in.errorMsg,
+			}
+			ctx, cancel := context.WithTimeout(t.ctx, 10*time.Second)
+			id, dup, err = t.b.store.StoreInbound(ctx, t.id, row)
+			cancel()
+		}
 		if err == nil || t.ctx.Err() != nil {
 			return id, dup, err
 		}

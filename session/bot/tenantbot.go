@@ -148,3 +148,26 @@ func (t *tenantBot) resume() {
 		t.log.Info("answering messages stored before the restart", "count", len(open))
 	}
 }
+
+// approved reports whether the tenant's workspace is past approval, so
+// its messages' contents may be stored. It trusts the status read within
+// the last second unless that was pending: a pending workspace is read
+// afresh for every message, so an approval counts from the next one.
+func (t *tenantBot) approved() (bool, error) {
+	t.statusMu.Lock()
+	st, fresh := t.status, time.Since(t.statusLoaded) < time.Second
+	t.statusMu.Unlock()
+	if fresh && st != tenant.StatusPending {
+		return true, nil
+	}
+	ctx, cancel := context.WithTimeout(t.ctx, 10*time.Second)
+	defer cancel()
+	tn, err := t.b.store.TenantByID(ctx, t.id)
+	if err != nil {
+		return false, err
+	}
+	t.statusMu.Lock()
+	t.status, t.statusLoaded = tn.Status, time.Now()
+	t.statusMu.Unlock()
+	return tn.Status != tenant.StatusPending, nil
+}

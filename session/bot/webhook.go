@@ -12,6 +12,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -52,8 +54,8 @@ func newWebhookClient(o Options) *http.Client {
 			if err != nil {
 				return err
 			}
-			if ip := net.ParseIP(host); ip == nil || blockedIP(ip) {
-				return fmt.Errorf("webhook address %s is private or local", host)
+			if a, err := netip.ParseAddr(host); err != nil || nonPublic(a) {
+				return errors.New("the webhook's host resolves to a non-public address")
 			}
 			return nil
 		}
@@ -134,17 +136,29 @@ func (b *Bot) deliverNow(ctx context.Context, d tenant.WebhookDelivery, secret s
 	return reply, err == nil
 }
 
-// post sends one delivery and returns the reply the webhook asked for.
-func (b *Bot) post(ctx context.Context, d tenant.WebhookDelivery, secret string) (string, error) {
+// signature is the X-Wabot-Signature of a delivery sent at timestamp
+// (Unix seconds): HMAC-SHA256 of timestamp + "." + body. Covering the
+// timestamp lets a receiver refuse old deliveries, so a captured request
+// cannot be replayed later.
+func signature(secret, timestamp string, body []byte) string {
 	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write(d.Payload)
+	mac.Write([]byte(timestamp + "."))
+	mac.Write(body)
+	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
+}
+
+// post sends one delivery and returns the reply the webhook asked for.
+// Each attempt is signed afresh with the time it is sent.
+func (b *Bot) post(ctx context.Context, d tenant.WebhookDelivery, secret string) (string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.URL, bytes.NewReader(d.Payload))
 	if err != nil {
 		return "", err
 	}
+	timestamp := strconv.FormatInt(time.Now().Unix(), 10)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "wabot-webhook/1")
-	req.Header.Set("X-Wabot-Signature", "sha256="+hex.EncodeToString(mac.Sum(nil)))
+	req.Header.Set("X-Wabot-Timestamp", timestamp)
+	req.Header.Set("X-Wabot-Signature", signature(secret, timestamp, d.Payload))
 	req.Header.Set("X-Wabot-Delivery", d.ID)
 	resp, err := b.webhook.Do(req)
 	if err != nil {
