@@ -1,11 +1,13 @@
 package portal
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -13,7 +15,9 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
+	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/labstack/echo/v4"
 	"github.com/markbates/goth"
 	"github.com/markbates/goth/providers/google"
@@ -29,8 +33,9 @@ const (
 )
 
 // authenticator drives goth's providers directly (no gothic): the state,
-// the PKCE verifier and the page to return to live in a short-lived,
-// one-shot cookie, and only the code is passed to the provider.
+// the PKCE verifier, the OpenID nonce and the page to return to live in a
+// short-lived, one-shot cookie, and only the code is passed to the
+// provider.
 type authenticator struct {
 	cfg Config
 	log *slog.Logger
@@ -38,7 +43,16 @@ type authenticator struct {
 	google *google.Provider
 
 	oidcMu sync.Mutex
-	oidc   *openidConnect.Provider // discovered on first use
+	oidc   *oidcProvider // discovered on first use
+}
+
+// oidcProvider is goth's OpenID Connect provider, which runs the code
+// exchange and reads userinfo, and go-oidc's verifier, which checks the ID
+// token's signature against the issuer's published keys, its issuer,
+// audience and expiry (goth only decodes it).
+type oidcProvider struct {
+	goth     *openidConnect.Provider
+	verifier *oidc.IDTokenVerifier
 }
 
 func newAuthenticator(cfg Config, log *slog.Logger) *authenticator {
@@ -67,21 +81,36 @@ func (a *authenticator) providers() []string {
 }
 
 // oidcProvider discovers the issuer on first use and keeps the result, so
-// an issuer that is down at start-up does not stop wabot.
-func (a *authenticator) oidcProvider() (*openidConnect.Provider, error) {
+// an issuer that is down at start-up does not stop wabot. go-oidc
+// discovers (and refuses a document naming another issuer); goth gets
+// the endpoints it found.
+func (a *authenticator) oidcProvider() (*oidcProvider, error) {
 	a.oidcMu.Lock()
 	defer a.oidcMu.Unlock()
 	if a.oidc != nil {
 		return a.oidc, nil
 	}
-	discovery := a.cfg.OIDCIssuer + "/.well-known/openid-configuration"
-	p, err := openidConnect.New(a.cfg.OIDCClientID, a.cfg.OIDCClientSecret, a.callbackURL(providerOIDC), discovery, "openid", "email", "profile")
+	// The key set keeps the client from this context (not its deadline)
+	// for fetching keys later.
+	ctx := context.Background()
+	if a.cfg.HTTPClient != nil {
+		ctx = oidc.ClientContext(ctx, a.cfg.HTTPClient)
+	}
+	dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	disc, err := oidc.NewProvider(dctx, a.cfg.OIDCIssuer)
 	if err != nil {
 		return nil, fmt.Errorf("discovering the OpenID Connect issuer: %w", err)
 	}
+	ep := disc.Endpoint()
+	p, err := openidConnect.NewCustomisedURL(a.cfg.OIDCClientID, a.cfg.OIDCClientSecret, a.callbackURL(providerOIDC),
+		ep.AuthURL, ep.TokenURL, a.cfg.OIDCIssuer, disc.UserInfoEndpoint(), "", "openid", "email", "profile")
+	if err != nil {
+		return nil, fmt.Errorf("configuring OpenID Connect: %w", err)
+	}
 	p.HTTPClient = a.cfg.HTTPClient
-	a.oidc = p
-	return p, nil
+	a.oidc = &oidcProvider{goth: p, verifier: disc.VerifierContext(ctx, &oidc.Config{ClientID: a.cfg.OIDCClientID})}
+	return a.oidc, nil
 }
 
 // oauthState is what the state cookie carries between begin and callback.
@@ -89,6 +118,7 @@ type oauthState struct {
 	Provider string `json:"p"`
 	State    string `json:"s"`
 	Verifier string `json:"v,omitempty"`
+	Nonce    string `json:"o,omitempty"` // OpenID Connect: the ID token must carry it
 	Next     string `json:"n,omitempty"`
 }
 
@@ -151,12 +181,12 @@ func (a *authenticator) begin(c echo.Context, provider string) error {
 		if a.cfg.OIDCIssuer == "" {
 			return echo.NewHTTPError(http.StatusNotFound)
 		}
-		oidc, err := a.oidcProvider()
+		op, err := a.oidcProvider()
 		if err != nil {
 			a.log.Error("OpenID Connect unavailable", "err", err)
 			return &tenant.Error{Code: tenant.CodeUnavailable, Msg: "the sign-in provider cannot be reached; try again shortly"}
 		}
-		sess, err := oidc.BeginAuth(st.State)
+		sess, err := op.goth.BeginAuth(st.State)
 		if err != nil {
 			return err
 		}
@@ -164,9 +194,11 @@ func (a *authenticator) begin(c echo.Context, provider string) error {
 			return err
 		}
 		// PKCE (RFC 7636, S256): goth forwards the verifier at exchange.
-		st.Verifier = randomToken()
+		// The nonce ties the ID token to this browser's attempt.
+		st.Verifier, st.Nonce = randomToken(), randomToken()
 		sum := sha256.Sum256([]byte(st.Verifier))
-		authURL = addQuery(authURL, "code_challenge", base64.RawURLEncoding.EncodeToString(sum[:]), "code_challenge_method", "S256")
+		authURL = addQuery(authURL, "code_challenge", base64.RawURLEncoding.EncodeToString(sum[:]), "code_challenge_method", "S256",
+			"nonce", st.Nonce)
 	default:
 		return echo.NewHTTPError(http.StatusNotFound)
 	}
@@ -213,11 +245,14 @@ func (a *authenticator) callback(c echo.Context, provider string) (tenant.Identi
 		}
 		user, err = exchange(a.google, st.State, url.Values{"code": {code}})
 	case providerOIDC:
-		oidc, discoveryErr := a.oidcProvider()
+		op, discoveryErr := a.oidcProvider()
 		if discoveryErr != nil {
 			return tenant.Identity{}, "", &tenant.Error{Code: tenant.CodeUnavailable, Msg: "the sign-in provider cannot be reached; try again shortly"}
 		}
-		user, err = exchange(oidc, st.State, url.Values{"code": {code}, "code_verifier": {st.Verifier}})
+		user, err = exchange(op.goth, st.State, url.Values{"code": {code}, "code_verifier": {st.Verifier}})
+		if err == nil {
+			err = verifyIDToken(c.Request().Context(), op.verifier, user, st.Nonce)
+		}
 	default:
 		return tenant.Identity{}, "", echo.NewHTTPError(http.StatusNotFound)
 	}
@@ -227,6 +262,23 @@ func (a *authenticator) callback(c echo.Context, provider string) (tenant.Identi
 	}
 	ident, err := a.identity(provider, user)
 	return ident, st.Next, err
+}
+
+// verifyIDToken checks the ID token goth decoded without verifying: the
+// issuer's signature, issuer, audience (our client id), expiry, the nonce
+// this browser's attempt sent, and that it names the account goth read.
+func verifyIDToken(ctx context.Context, v *oidc.IDTokenVerifier, u goth.User, nonce string) error {
+	tok, err := v.Verify(ctx, u.IDToken)
+	if err != nil {
+		return fmt.Errorf("verifying the ID token: %w", err)
+	}
+	if nonce == "" || subtle.ConstantTimeCompare([]byte(tok.Nonce), []byte(nonce)) != 1 {
+		return errors.New("the ID token's nonce is not this attempt's")
+	}
+	if tok.Subject != u.UserID {
+		return errors.New("the ID token names another subject than the one signed in")
+	}
+	return nil
 }
 
 func exchange(provider goth.Provider, state string, params url.Values) (goth.User, error) {
@@ -240,9 +292,12 @@ func exchange(provider goth.Provider, state string, params url.Values) (goth.Use
 	return provider.FetchUser(sess)
 }
 
-// identity applies the sign-in rules: a verified email, and, when
-// WABOT_ALLOWED_DOMAINS is set, a domain on the list (Google's hd claim
-// when present, else the email's domain).
+// identity applies the sign-in rules: an email the provider asserts is
+// verified (it joins the existing user with that email), never a
+// localhost address (the first admin's reserved admin@localhost must not
+// be claimable from outside), and, when WABOT_ALLOWED_DOMAINS is set, a
+// domain on the list: Google's hd claim when present (only Google's: any
+// other provider could assert any hd), else the email's domain.
 func (a *authenticator) identity(provider string, u goth.User) (tenant.Identity, error) {
 	verified := claimTrue(u.RawData["verified_email"]) || claimTrue(u.RawData["email_verified"])
 	if u.Email == "" || !verified {
@@ -251,9 +306,12 @@ func (a *authenticator) identity(provider string, u goth.User) (tenant.Identity,
 	if u.UserID == "" {
 		return tenant.Identity{}, tenant.Errorf(tenant.CodeForbidden, "the sign-in provider did not identify the account")
 	}
+	domain := strings.ToLower(u.Email[strings.LastIndexByte(u.Email, '@')+1:])
+	if domain == "localhost" || strings.HasSuffix(domain, ".localhost") {
+		return tenant.Identity{}, tenant.Errorf(tenant.CodeForbidden, "addresses at localhost are reserved for sign-in links and cannot sign in through a provider")
+	}
 	if len(a.cfg.AllowedDomains) > 0 {
-		domain := strings.ToLower(u.Email[strings.LastIndexByte(u.Email, '@')+1:])
-		if hd, ok := u.RawData["hd"].(string); ok && hd != "" {
+		if hd, ok := u.RawData["hd"].(string); ok && hd != "" && provider == providerGoogle {
 			domain = strings.ToLower(hd)
 		}
 		if !slices.Contains(a.cfg.AllowedDomains, domain) {
