@@ -24,6 +24,7 @@ import (
 	"github.com/markbates/goth/providers/openidConnect"
 
 	"wabot/tenant"
+	"wabot/views"
 )
 
 // Provider names as they appear in URLs.
@@ -399,24 +400,73 @@ func (p *Portal) authCallback(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, landing(u, next))
 }
 
-func (p *Portal) authLoginLink(c echo.Context) error {
+// authLinkConfirm is a one-time link's page: it says whom the link signs
+// in, and who is signed in already, and asks; it spends nothing, so a
+// mail client's link scanner or a link an attacker lures someone to open
+// signs no one in (login CSRF). Only failed look-ups count against the
+// sign-in rate limit: a good link's budget is spent by its POST.
+func (p *Portal) authLinkConfirm(c echo.Context) error {
 	token := c.QueryParam("token")
 	if token == "" {
 		return tenant.Errorf(tenant.CodeBadRequest, "the sign-in link is incomplete")
 	}
-	u, err := p.store.ConsumeLoginLink(c.Request().Context(), token)
+	email, admin, err := p.store.LoginLinkEmail(c.Request().Context(), token)
+	if err != nil {
+		if tenant.ErrorCode(err) == tenant.CodeForbidden {
+			if ok, wait := p.limiter.allow(clientKey(c.RealIP())); !ok {
+				c.Response().Header().Set("Retry-After", retryAfter(wait))
+				return &tenant.Error{Code: tenant.CodeTooMany, Msg: "too many sign-in attempts; wait a minute and try again"}
+			}
+		}
+		return err
+	}
+	return p.renderLinkPage(c, http.StatusOK, token, email, admin, safeNext(c.QueryParam("next")))
+}
+
+func (p *Portal) renderLinkPage(c echo.Context, status int, token, email string, admin bool, next string) error {
+	v := views.LoginLinkView{Chrome: p.chrome(c, "Sign in", ""), Email: email, Admin: admin, Token: token, Next: next}
+	if u, ok := currentUser(c); ok && u.Email != email {
+		v.SignedIn, v.SwitchFrom = u.Email, u.ID
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return Render(c, status, views.LoginLinkPage(v))
+}
+
+// authLinkApply spends the link and signs its user in. Another user
+// signed in on this browser is replaced only when the form names them
+// (switch_from, the button on the page that showed who it replaces);
+// otherwise the page comes back, 409, and the link stays unspent.
+// Cross-site POSTs never get here (the cross-origin protection around
+// the portal); scripts POST the link's URL itself.
+func (p *Portal) authLinkApply(c echo.Context) error {
+	ctx := c.Request().Context()
+	token := c.FormValue("token")
+	if token == "" {
+		return tenant.Errorf(tenant.CodeBadRequest, "the sign-in link is incomplete")
+	}
+	next := safeNext(c.FormValue("next"))
+	if cur, ok := currentUser(c); ok {
+		email, admin, err := p.store.LoginLinkEmail(ctx, token)
+		if err != nil {
+			return err
+		}
+		if cur.Email != email && subtle.ConstantTimeCompare([]byte(c.FormValue("switch_from")), []byte(cur.ID)) != 1 {
+			return p.renderLinkPage(c, http.StatusConflict, token, email, admin, next)
+		}
+	}
+	u, err := p.store.ConsumeLoginLink(ctx, token)
 	if err != nil {
 		return err
 	}
 	if slices.Contains(p.cfg.AdminEmails, u.Email) && !u.IsAdmin {
-		if u, err = p.store.GrantAdmin(c.Request().Context(), u.Email); err != nil {
+		if u, err = p.store.GrantAdmin(ctx, u.Email); err != nil {
 			return err
 		}
 	}
 	if err := p.signIn(c, u); err != nil {
 		return err
 	}
-	return c.Redirect(http.StatusSeeOther, landing(u, safeNext(c.QueryParam("next"))))
+	return c.Redirect(http.StatusSeeOther, landing(u, next))
 }
 
 func landing(u tenant.User, next string) string {
