@@ -80,7 +80,8 @@ func (m *metrics) Webhook(result string) { m.webhooks.WithLabelValues(result).In
 func (m *metrics) SendDeferred() { m.deferred.Inc() }
 
 // middleware counts requests by Echo's route pattern ("/admin/tenants/:id/:action"),
-// never by raw path.
+// never by raw path, and by a fixed set of methods: every label comes
+// from a bounded set, whatever strangers send.
 func (m *metrics) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		err := next(c)
@@ -91,13 +92,15 @@ func (m *metrics) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 		if route == "" {
 			route = "unmatched"
 		}
-		m.http.WithLabelValues(route, c.Request().Method, strconv.Itoa(c.Response().Status)).Inc()
+		m.http.WithLabelValues(route, methodLabel(c.Request().Method), strconv.Itoa(c.Response().Status)).Inc()
 		return nil
 	}
 }
 
 // handler serves /metrics: with WABOT_METRICS_TOKEN set, to bearers of
-// the token; otherwise to loopback clients only.
+// the token; otherwise to loopback clients only, and never to a request
+// that came through a proxy (behind a same-host proxy without
+// WABOT_TRUSTED_PROXIES, every client would look like loopback).
 func (m *metrics) handler(token string) echo.HandlerFunc {
 	h := promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 	return func(c echo.Context) error {
@@ -107,6 +110,8 @@ func (m *metrics) handler(token string) echo.HandlerFunc {
 				c.Response().Header().Set("WWW-Authenticate", `Bearer realm="wabot metrics"`)
 				return c.String(http.StatusUnauthorized, "unauthorized\n")
 			}
+		} else if forwarded(c.Request()) {
+			return c.String(http.StatusForbidden, "metrics are not served through a proxy without a token; set WABOT_METRICS_TOKEN\n")
 		} else if ip := net.ParseIP(c.RealIP()); ip == nil || !ip.IsLoopback() {
 			return c.String(http.StatusForbidden, "metrics are served to loopback clients only; set WABOT_METRICS_TOKEN to allow others\n")
 		}

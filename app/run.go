@@ -12,6 +12,8 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/mattn/go-isatty"
+
 	"wabot/tenant"
 )
 
@@ -153,11 +155,11 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "restore":
 		return runRestore(ctx, cfg, log, stdout, pos[0])
 	default:
-		return runServe(ctx, cfg, log, getenv)
+		return runServe(ctx, cfg, log, getenv, isTerminal(stderr))
 	}
 }
 
-func runServe(ctx context.Context, cfg *Config, log *slog.Logger, getenv func(string) string) error {
+func runServe(ctx context.Context, cfg *Config, log *slog.Logger, getenv func(string) string, interactive bool) error {
 	a, err := New(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -168,7 +170,7 @@ func runServe(ctx context.Context, cfg *Config, log *slog.Logger, getenv func(st
 		defer cancel()
 		return errors.Join(err, a.Shutdown(sctx))
 	}
-	if err := a.printFirstAdminLink(ctx); err != nil {
+	if err := a.printFirstAdminLink(ctx, interactive); err != nil {
 		log.Error("cannot create the first admin's sign-in link", "err", err)
 	}
 	systemdDone := make(chan struct{})
@@ -225,13 +227,23 @@ func runLoginLink(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.
 	return nil
 }
 
+// isTerminal reports whether w is a terminal, which only the person who
+// started wabot reads.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && isatty.IsTerminal(f.Fd())
+}
+
 func loginURL(cfg *Config, token string) string {
 	return cfg.BaseURL.String() + "/auth/link?token=" + url.QueryEscape(token)
 }
 
-// printFirstAdminLink logs a one-time admin sign-in link while no admin
-// exists, so a fresh install is usable without any OAuth set up.
-func (a *App) printFirstAdminLink(ctx context.Context) error {
+// printFirstAdminLink says, while no admin exists, how to become one. On a
+// terminal (someone ran wabot by hand) it prints a one-time admin link, so
+// a fresh install is usable without any OAuth set up. Elsewhere (the
+// journal, a log file, a container's log) it prints only the command: a
+// link there would be readable by whoever reads the logs, on every start.
+func (a *App) printFirstAdminLink(ctx context.Context, interactive bool) error {
 	exists, err := a.store.AdminExists(ctx)
 	if err != nil || exists {
 		return err
@@ -239,6 +251,11 @@ func (a *App) printFirstAdminLink(ctx context.Context) error {
 	email := "admin@localhost"
 	if len(a.cfg.AdminEmails) > 0 {
 		email = a.cfg.AdminEmails[0]
+	}
+	if !interactive {
+		a.log.Warn("no admin yet: run `wabot login-link EMAIL --admin` as the service user, with the service's settings, for a one-time admin sign-in link; " +
+			"or sign in through a provider with an address listed in WABOT_ADMIN_EMAILS")
+		return nil
 	}
 	token, err := a.store.CreateLoginLink(ctx, email, true)
 	if err != nil {

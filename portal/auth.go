@@ -1,11 +1,13 @@
 package portal
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -13,13 +15,16 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
+	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/labstack/echo/v4"
 	"github.com/markbates/goth"
 	"github.com/markbates/goth/providers/google"
 	"github.com/markbates/goth/providers/openidConnect"
 
 	"wabot/tenant"
+	"wabot/views"
 )
 
 // Provider names as they appear in URLs.
@@ -29,8 +34,9 @@ const (
 )
 
 // authenticator drives goth's providers directly (no gothic): the state,
-// the PKCE verifier and the page to return to live in a short-lived,
-// one-shot cookie, and only the code is passed to the provider.
+// the PKCE verifier, the OpenID nonce and the page to return to live in a
+// short-lived, one-shot cookie, and only the code is passed to the
+// provider.
 type authenticator struct {
 	cfg Config
 	log *slog.Logger
@@ -38,7 +44,16 @@ type authenticator struct {
 	google *google.Provider
 
 	oidcMu sync.Mutex
-	oidc   *openidConnect.Provider // discovered on first use
+	oidc   *oidcProvider // discovered on first use
+}
+
+// oidcProvider is goth's OpenID Connect provider, which runs the code
+// exchange and reads userinfo, and go-oidc's verifier, which checks the ID
+// token's signature against the issuer's published keys, its issuer,
+// audience and expiry (goth only decodes it).
+type oidcProvider struct {
+	goth     *openidConnect.Provider
+	verifier *oidc.IDTokenVerifier
 }
 
 func newAuthenticator(cfg Config, log *slog.Logger) *authenticator {
@@ -67,21 +82,36 @@ func (a *authenticator) providers() []string {
 }
 
 // oidcProvider discovers the issuer on first use and keeps the result, so
-// an issuer that is down at start-up does not stop wabot.
-func (a *authenticator) oidcProvider() (*openidConnect.Provider, error) {
+// an issuer that is down at start-up does not stop wabot. go-oidc
+// discovers (and refuses a document naming another issuer); goth gets
+// the endpoints it found.
+func (a *authenticator) oidcProvider() (*oidcProvider, error) {
 	a.oidcMu.Lock()
 	defer a.oidcMu.Unlock()
 	if a.oidc != nil {
 		return a.oidc, nil
 	}
-	discovery := a.cfg.OIDCIssuer + "/.well-known/openid-configuration"
-	p, err := openidConnect.New(a.cfg.OIDCClientID, a.cfg.OIDCClientSecret, a.callbackURL(providerOIDC), discovery, "openid", "email", "profile")
+	// The key set keeps the client from this context (not its deadline)
+	// for fetching keys later.
+	ctx := context.Background()
+	if a.cfg.HTTPClient != nil {
+		ctx = oidc.ClientContext(ctx, a.cfg.HTTPClient)
+	}
+	dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	disc, err := oidc.NewProvider(dctx, a.cfg.OIDCIssuer)
 	if err != nil {
 		return nil, fmt.Errorf("discovering the OpenID Connect issuer: %w", err)
 	}
+	ep := disc.Endpoint()
+	p, err := openidConnect.NewCustomisedURL(a.cfg.OIDCClientID, a.cfg.OIDCClientSecret, a.callbackURL(providerOIDC),
+		ep.AuthURL, ep.TokenURL, a.cfg.OIDCIssuer, disc.UserInfoEndpoint(), "", "openid", "email", "profile")
+	if err != nil {
+		return nil, fmt.Errorf("configuring OpenID Connect: %w", err)
+	}
 	p.HTTPClient = a.cfg.HTTPClient
-	a.oidc = p
-	return p, nil
+	a.oidc = &oidcProvider{goth: p, verifier: disc.VerifierContext(ctx, &oidc.Config{ClientID: a.cfg.OIDCClientID})}
+	return a.oidc, nil
 }
 
 // oauthState is what the state cookie carries between begin and callback.
@@ -89,6 +119,7 @@ type oauthState struct {
 	Provider string `json:"p"`
 	State    string `json:"s"`
 	Verifier string `json:"v,omitempty"`
+	Nonce    string `json:"o,omitempty"` // OpenID Connect: the ID token must carry it
 	Next     string `json:"n,omitempty"`
 }
 
@@ -151,12 +182,12 @@ func (a *authenticator) begin(c echo.Context, provider string) error {
 		if a.cfg.OIDCIssuer == "" {
 			return echo.NewHTTPError(http.StatusNotFound)
 		}
-		oidc, err := a.oidcProvider()
+		op, err := a.oidcProvider()
 		if err != nil {
 			a.log.Error("OpenID Connect unavailable", "err", err)
 			return &tenant.Error{Code: tenant.CodeUnavailable, Msg: "the sign-in provider cannot be reached; try again shortly"}
 		}
-		sess, err := oidc.BeginAuth(st.State)
+		sess, err := op.goth.BeginAuth(st.State)
 		if err != nil {
 			return err
 		}
@@ -164,9 +195,11 @@ func (a *authenticator) begin(c echo.Context, provider string) error {
 			return err
 		}
 		// PKCE (RFC 7636, S256): goth forwards the verifier at exchange.
-		st.Verifier = randomToken()
+		// The nonce ties the ID token to this browser's attempt.
+		st.Verifier, st.Nonce = randomToken(), randomToken()
 		sum := sha256.Sum256([]byte(st.Verifier))
-		authURL = addQuery(authURL, "code_challenge", base64.RawURLEncoding.EncodeToString(sum[:]), "code_challenge_method", "S256")
+		authURL = addQuery(authURL, "code_challenge", base64.RawURLEncoding.EncodeToString(sum[:]), "code_challenge_method", "S256",
+			"nonce", st.Nonce)
 	default:
 		return echo.NewHTTPError(http.StatusNotFound)
 	}
@@ -213,11 +246,14 @@ func (a *authenticator) callback(c echo.Context, provider string) (tenant.Identi
 		}
 		user, err = exchange(a.google, st.State, url.Values{"code": {code}})
 	case providerOIDC:
-		oidc, discoveryErr := a.oidcProvider()
+		op, discoveryErr := a.oidcProvider()
 		if discoveryErr != nil {
 			return tenant.Identity{}, "", &tenant.Error{Code: tenant.CodeUnavailable, Msg: "the sign-in provider cannot be reached; try again shortly"}
 		}
-		user, err = exchange(oidc, st.State, url.Values{"code": {code}, "code_verifier": {st.Verifier}})
+		user, err = exchange(op.goth, st.State, url.Values{"code": {code}, "code_verifier": {st.Verifier}})
+		if err == nil {
+			err = verifyIDToken(c.Request().Context(), op.verifier, user, st.Nonce)
+		}
 	default:
 		return tenant.Identity{}, "", echo.NewHTTPError(http.StatusNotFound)
 	}
@@ -227,6 +263,23 @@ func (a *authenticator) callback(c echo.Context, provider string) (tenant.Identi
 	}
 	ident, err := a.identity(provider, user)
 	return ident, st.Next, err
+}
+
+// verifyIDToken checks the ID token goth decoded without verifying: the
+// issuer's signature, issuer, audience (our client id), expiry, the nonce
+// this browser's attempt sent, and that it names the account goth read.
+func verifyIDToken(ctx context.Context, v *oidc.IDTokenVerifier, u goth.User, nonce string) error {
+	tok, err := v.Verify(ctx, u.IDToken)
+	if err != nil {
+		return fmt.Errorf("verifying the ID token: %w", err)
+	}
+	if nonce == "" || subtle.ConstantTimeCompare([]byte(tok.Nonce), []byte(nonce)) != 1 {
+		return errors.New("the ID token's nonce is not this attempt's")
+	}
+	if tok.Subject != u.UserID {
+		return errors.New("the ID token names another subject than the one signed in")
+	}
+	return nil
 }
 
 func exchange(provider goth.Provider, state string, params url.Values) (goth.User, error) {
@@ -240,9 +293,12 @@ func exchange(provider goth.Provider, state string, params url.Values) (goth.Use
 	return provider.FetchUser(sess)
 }
 
-// identity applies the sign-in rules: a verified email, and, when
-// WABOT_ALLOWED_DOMAINS is set, a domain on the list (Google's hd claim
-// when present, else the email's domain).
+// identity applies the sign-in rules: an email the provider asserts is
+// verified (it joins the existing user with that email), never a
+// localhost address (the first admin's reserved admin@localhost must not
+// be claimable from outside), and, when WABOT_ALLOWED_DOMAINS is set, a
+// domain on the list: Google's hd claim when present (only Google's: any
+// other provider could assert any hd), else the email's domain.
 func (a *authenticator) identity(provider string, u goth.User) (tenant.Identity, error) {
 	verified := claimTrue(u.RawData["verified_email"]) || claimTrue(u.RawData["email_verified"])
 	if u.Email == "" || !verified {
@@ -251,9 +307,12 @@ func (a *authenticator) identity(provider string, u goth.User) (tenant.Identity,
 	if u.UserID == "" {
 		return tenant.Identity{}, tenant.Errorf(tenant.CodeForbidden, "the sign-in provider did not identify the account")
 	}
+	domain := strings.ToLower(u.Email[strings.LastIndexByte(u.Email, '@')+1:])
+	if domain == "localhost" || strings.HasSuffix(domain, ".localhost") {
+		return tenant.Identity{}, tenant.Errorf(tenant.CodeForbidden, "addresses at localhost are reserved for sign-in links and cannot sign in through a provider")
+	}
 	if len(a.cfg.AllowedDomains) > 0 {
-		domain := strings.ToLower(u.Email[strings.LastIndexByte(u.Email, '@')+1:])
-		if hd, ok := u.RawData["hd"].(string); ok && hd != "" {
+		if hd, ok := u.RawData["hd"].(string); ok && hd != "" && provider == providerGoogle {
 			domain = strings.ToLower(hd)
 		}
 		if !slices.Contains(a.cfg.AllowedDomains, domain) {
@@ -341,24 +400,73 @@ func (p *Portal) authCallback(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, landing(u, next))
 }
 
-func (p *Portal) authLoginLink(c echo.Context) error {
+// authLinkConfirm is a one-time link's page: it says whom the link signs
+// in, and who is signed in already, and asks; it spends nothing, so a
+// mail client's link scanner or a link an attacker lures someone to open
+// signs no one in (login CSRF). Only failed look-ups count against the
+// sign-in rate limit: a good link's budget is spent by its POST.
+func (p *Portal) authLinkConfirm(c echo.Context) error {
 	token := c.QueryParam("token")
 	if token == "" {
 		return tenant.Errorf(tenant.CodeBadRequest, "the sign-in link is incomplete")
 	}
-	u, err := p.store.ConsumeLoginLink(c.Request().Context(), token)
+	email, admin, err := p.store.LoginLinkEmail(c.Request().Context(), token)
+	if err != nil {
+		if tenant.ErrorCode(err) == tenant.CodeForbidden {
+			if ok, wait := p.limiter.allow(clientKey(c.RealIP())); !ok {
+				c.Response().Header().Set("Retry-After", retryAfter(wait))
+				return &tenant.Error{Code: tenant.CodeTooMany, Msg: "too many sign-in attempts; wait a minute and try again"}
+			}
+		}
+		return err
+	}
+	return p.renderLinkPage(c, http.StatusOK, token, email, admin, safeNext(c.QueryParam("next")))
+}
+
+func (p *Portal) renderLinkPage(c echo.Context, status int, token, email string, admin bool, next string) error {
+	v := views.LoginLinkView{Chrome: p.chrome(c, "Sign in", ""), Email: email, Admin: admin, Token: token, Next: next}
+	if u, ok := currentUser(c); ok && u.Email != email {
+		v.SignedIn, v.SwitchFrom = u.Email, u.ID
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return Render(c, status, views.LoginLinkPage(v))
+}
+
+// authLinkApply spends the link and signs its user in. Another user
+// signed in on this browser is replaced only when the form names them
+// (switch_from, the button on the page that showed who it replaces);
+// otherwise the page comes back, 409, and the link stays unspent.
+// Cross-site POSTs never get here (the cross-origin protection around
+// the portal); scripts POST the link's URL itself.
+func (p *Portal) authLinkApply(c echo.Context) error {
+	ctx := c.Request().Context()
+	token := c.FormValue("token")
+	if token == "" {
+		return tenant.Errorf(tenant.CodeBadRequest, "the sign-in link is incomplete")
+	}
+	next := safeNext(c.FormValue("next"))
+	if cur, ok := currentUser(c); ok {
+		email, admin, err := p.store.LoginLinkEmail(ctx, token)
+		if err != nil {
+			return err
+		}
+		if cur.Email != email && subtle.ConstantTimeCompare([]byte(c.FormValue("switch_from")), []byte(cur.ID)) != 1 {
+			return p.renderLinkPage(c, http.StatusConflict, token, email, admin, next)
+		}
+	}
+	u, err := p.store.ConsumeLoginLink(ctx, token)
 	if err != nil {
 		return err
 	}
 	if slices.Contains(p.cfg.AdminEmails, u.Email) && !u.IsAdmin {
-		if u, err = p.store.GrantAdmin(c.Request().Context(), u.Email); err != nil {
+		if u, err = p.store.GrantAdmin(ctx, u.Email); err != nil {
 			return err
 		}
 	}
 	if err := p.signIn(c, u); err != nil {
 		return err
 	}
-	return c.Redirect(http.StatusSeeOther, landing(u, safeNext(c.QueryParam("next"))))
+	return c.Redirect(http.StatusSeeOther, landing(u, next))
 }
 
 func landing(u tenant.User, next string) string {

@@ -141,6 +141,7 @@ func TestBrowserLinkChatBotAndAdmin(t *testing.T) {
 	token, _ := st.CreateLoginLink(context.Background(), "shop@example.com", false)
 	run(t, ctx,
 		chromedp.Navigate(base+"/auth/link?token="+token),
+		chromedp.Click(css(`[data-testid="link-signin"]`)),
 		chromedp.WaitVisible(css(`[data-testid="create-tenant"]`)),
 		chromedp.SendKeys(css(`#name`), "Corner Shop"),
 		chromedp.Click(css(`[data-testid="create-tenant-submit"]`)),
@@ -238,6 +239,7 @@ func TestBrowserLinkChatBotAndAdmin(t *testing.T) {
 	adminToken, _ := st.CreateLoginLink(context.Background(), "root@example.com", true)
 	run(t, admin,
 		chromedp.Navigate(base+"/auth/link?token="+adminToken),
+		chromedp.Click(css(`[data-testid="link-signin"]`)),
 		chromedp.WaitVisible(css(`[data-testid="admin-tenants"]`)),
 	)
 	screenshot(admin, t, "admin")
@@ -264,6 +266,8 @@ func TestBrowserUsableAt390px(t *testing.T) {
 	run(t, ctx,
 		chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(3), chromedp.EmulateMobile),
 		chromedp.Navigate(base+"/auth/link?token="+token),
+		chromedp.Click(css(`[data-testid="link-signin"]`)),
+		chromedp.WaitVisible(css(`[data-testid="who"]`)),
 		chromedp.Navigate(base+"/app"),
 		chromedp.WaitVisible(css(`#name`)),
 		chromedp.SendKeys(css(`#name`), "Tiny Screen Shop"),

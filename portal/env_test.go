@@ -126,10 +126,7 @@ func (b *browser) loginLink(email string, admin bool) tenant.User {
 	if err != nil {
 		b.t.Fatal(err)
 	}
-	r := b.get("/auth/link?token=" + url.QueryEscape(token))
-	if r.status != http.StatusOK {
-		b.t.Fatalf("login link: %d %s", r.status, r.body)
-	}
+	apptest.SignIn(b.t, b.c, b.e.url+"/auth/link?token="+url.QueryEscape(token))
 	u, err := b.e.app.Store().UserByEmail(context.Background(), email)
 	if err != nil {
 		b.t.Fatal(err)

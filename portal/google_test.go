@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -25,6 +26,9 @@ type fakeGoogle struct {
 	codes map[string]googleUser
 	// routes sends other test hosts (wabot.test) to their listeners.
 	routes sync.Map
+	// tamper, when set, may change any response wabot or a browser gets
+	// through transport(): a man in the middle for tests.
+	tamper atomic.Pointer[func(*http.Response)]
 }
 
 func (g *fakeGoogle) route(host, addr string) { g.routes.Store(host, addr) }
@@ -136,6 +140,9 @@ func (g *fakeGoogle) transport() http.RoundTripper {
 		resp, err := tr.RoundTrip(r)
 		if resp != nil {
 			resp.Request = orig // redirects and cookies follow the names the browser used
+			if f := g.tamper.Load(); f != nil {
+				(*f)(resp)
+			}
 		}
 		return resp, err
 	})

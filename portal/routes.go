@@ -23,7 +23,8 @@ func (p *Portal) Routes(e *echo.Echo) {
 	e.GET("/static/*", staticHandler())
 
 	e.GET("/", p.homeShow)
-	e.GET("/auth/link", p.authLoginLink, p.limited)
+	e.GET("/auth/link", p.authLinkConfirm) // limits failed look-ups itself
+	e.POST("/auth/link", p.authLinkApply, p.limited)
 	e.GET("/auth/:provider", p.authBegin, p.limited)
 	e.GET("/auth/:provider/callback", p.authCallback, p.limited)
 	e.POST("/auth/logout", p.authLogout)

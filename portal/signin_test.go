@@ -10,6 +10,7 @@ import (
 
 	"github.com/oauth2-proxy/mockoidc"
 
+	"wabot/app/apptest"
 	"wabot/tenant/tenanttest"
 )
 
@@ -81,7 +82,7 @@ func TestCookieAttributes(t *testing.T) {
 		e := newEnv(t, map[string]string{"WABOT_BASE_URL": c.base})
 		client := &http.Client{Transport: e.google.transport(), CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 		token, _ := e.app.Store().CreateLoginLink(context.Background(), "c@example.com", false)
-		resp, err := client.Get("http://wabot.test/auth/link?token=" + token)
+		resp, err := client.PostForm("http://wabot.test/auth/link", url.Values{"token": {token}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -174,11 +175,12 @@ func TestLoginLinkOnceAndNotExpired(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := context.Background()
 	token, _ := e.app.Store().CreateLoginLink(ctx, "x@example.com", false)
-	if r := e.browser().get("/auth/link?token=" + token); r.status != http.StatusOK {
-		t.Fatalf("first use: %d", r.status)
-	}
+	apptest.SignIn(t, e.browser().c, e.url+"/auth/link?token="+token)
 	if r := e.browser().get("/auth/link?token=" + token); r.status != http.StatusForbidden {
-		t.Fatalf("second use: %d", r.status)
+		t.Fatalf("second use, the page: %d", r.status)
+	}
+	if r := e.browser().postForm("/auth/link", url.Values{"token": {token}}); r.status != http.StatusForbidden {
+		t.Fatalf("second use, the button: %d", r.status)
 	}
 	old, _ := e.app.Store().CreateLoginLink(ctx, "y@example.com", false)
 	raw := tenanttest.Raw(t, e.app.Store().Path())
@@ -238,10 +240,10 @@ func TestNextMustBeALocalPath(t *testing.T) {
 	for _, next := range []string{"//evil.example", "/\\evil.example", "https://evil.example", "javascript:alert(1)", "/\tevil", "evil.example", "/%2F%2Fevil.example"} {
 		b := e.browser()
 		token, _ := e.app.Store().CreateLoginLink(context.Background(), "n@example.com", false)
-		r := b.get("/auth/link?token=" + token + "&next=" + url.QueryEscape(next))
-		u, _ := url.Parse(r.url)
+		landed := apptest.SignIn(t, b.c, e.url+"/auth/link?token="+token+"&next="+url.QueryEscape(next))
+		u, _ := url.Parse(landed)
 		if u.Host != "wabot.test" {
-			t.Errorf("next=%q left the site: %s", next, r.url)
+			t.Errorf("next=%q left the site: %s", next, landed)
 		}
 	}
 }

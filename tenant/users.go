@@ -166,6 +166,21 @@ func (s *Store) CreateLoginLink(ctx context.Context, email string, admin bool) (
 	return token, nil
 }
 
+// LoginLinkEmail says whom an unspent, unexpired token would sign in, and
+// whether as an admin, without spending it: the link's page asks before a
+// POST signs in, so a mail client's link scanner or a lured click spends
+// nothing.
+func (s *Store) LoginLinkEmail(ctx context.Context, token string) (email string, admin bool, err error) {
+	err = s.db.read.QueryRowContext(ctx, `SELECT email, admin FROM login_links WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?`,
+		hashToken(token), ms(s.now())).Scan(&email, &admin)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, errLoginLinkInvalid
+	}
+	return email, admin, err
+}
+
+var errLoginLinkInvalid = &Error{Code: CodeForbidden, Msg: "this sign-in link is invalid, expired or already used; ask for a new one"}
+
 // ConsumeLoginLink spends a token once and signs its user in. Unknown,
 // used and expired tokens are all refused alike.
 func (s *Store) ConsumeLoginLink(ctx context.Context, token string) (User, error) {
@@ -176,7 +191,7 @@ func (s *Store) ConsumeLoginLink(ctx context.Context, token string) (User, error
 		err := tx.QueryRowContext(ctx, `UPDATE login_links SET used_at = ? WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?
 			RETURNING email, admin`, ms(now), hashToken(token), ms(now)).Scan(&email, &admin)
 		if errors.Is(err, sql.ErrNoRows) {
-			return Errorf(CodeForbidden, "this sign-in link is invalid, expired or already used; ask for a new one")
+			return errLoginLinkInvalid
 		}
 		return err
 	})

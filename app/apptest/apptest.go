@@ -8,9 +8,15 @@ package apptest
 
 import (
 	"context"
+	"io"
 	"maps"
+	"net/http"
+	"net/url"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/PuerkitoBio/goquery"
 
 	"wabot/app"
 	"wabot/session/fakewa"
@@ -94,4 +100,61 @@ func Start(t testing.TB, opts Options) *App {
 		t.Fatal(err)
 	}
 	return h
+}
+
+// LoginLink creates a one-time sign-in link for email on this wabot's
+// listener, as `wabot login-link` does.
+func (h *App) LoginLink(t testing.TB, email string, admin bool) string {
+	t.Helper()
+	token, err := h.Store().CreateLoginLink(context.Background(), email, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h.URL() + "/auth/link?token=" + url.QueryEscape(token)
+}
+
+// SignIn follows a one-time sign-in link with c as a person does: it
+// opens the link's page (which spends nothing) and presses its button,
+// sending the page's form. c needs a cookie jar and follows redirects.
+// It fails t unless the button signs in (redirects to the landing page),
+// and returns the page it landed on.
+func SignIn(t testing.TB, c *http.Client, link string) string {
+	t.Helper()
+	page, err := c.Get(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer page.Body.Close()
+	if page.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(page.Body)
+		t.Fatalf("sign-in link page: %d %s", page.StatusCode, body)
+	}
+	doc, err := goquery.NewDocumentFromReader(page.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	form := doc.Find(`[data-testid="login-link"] form`)
+	action, _ := form.Attr("action")
+	target, err := page.Request.URL.Parse(action)
+	if err != nil || form.Length() != 1 {
+		t.Fatalf("sign-in link page has no form (action %q)", action)
+	}
+	vals := url.Values{}
+	form.Find(`input[type="hidden"]`).Each(func(_ int, in *goquery.Selection) {
+		name, _ := in.Attr("name")
+		value, _ := in.Attr("value")
+		vals.Set(name, value)
+	})
+	resp, err := c.Post(target.String(), "application/x-www-form-urlencoded", strings.NewReader(vals.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	// A sign-in redirects to the landing page, whatever that page answers;
+	// a refusal answers the POST itself.
+	if resp.Request.URL.Path == target.Path || resp.StatusCode >= 500 {
+		t.Fatalf("signing in with the link: %d at %s\n%.1000s", resp.StatusCode, resp.Request.URL, body)
+	}
+	return resp.Request.URL.String()
 }
