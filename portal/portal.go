@@ -75,6 +75,9 @@ type Portal struct {
 	cleanerDone chan struct{}
 	auth        *authenticator
 	limiter     *rateLimiter
+	// botSaves bounds how often a tenant saves its bot configuration:
+	// each save validates and compiles every rule.
+	botSaves *rateLimiter
 
 	// streams end when the server shuts down.
 	streamsDone chan struct{}
@@ -111,6 +114,7 @@ func New(cfg Config, log *slog.Logger, st *tenant.Store, sessions Sessions, bot 
 	p.browser = sm
 	p.auth = newAuthenticator(cfg, log)
 	p.limiter = newRateLimiter(10, time.Minute)
+	p.botSaves = newRateLimiter(botSavesPerMinute, time.Minute)
 	p.cleanerStop, p.cleanerDone = make(chan struct{}), make(chan struct{})
 	go p.removeExpiredSessions(5 * time.Minute)
 	return p
