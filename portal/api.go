@@ -171,6 +171,9 @@ func (p *Portal) apiBotShow(c echo.Context) error {
 }
 
 func (p *Portal) apiBotSave(c echo.Context) error {
+	if err := p.allowBotSave(c); err != nil {
+		return err
+	}
 	cfg := tenant.DefaultBotConfig() // fields left out keep their defaults
 	if err := decodeJSON(c, &cfg); err != nil {
 		return err

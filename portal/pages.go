@@ -54,7 +54,7 @@ func (p *Portal) dashboardShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	msgs, _, err := p.store.Messages(ctx, t.ID, tenant.MessageQuery{Limit: 10})
+	msgs, _, err := p.store.Messages(ctx, t.ID, tenant.MessageQuery{Limit: 10, Preview: logPreview})
 	if err != nil {
 		return err
 	}
@@ -303,7 +303,7 @@ func (p *Portal) sessionActionApply(c echo.Context) error {
 func (p *Portal) logsShow(c echo.Context) error {
 	t := currentTenant(c)
 	q := tenant.MessageQuery{Limit: 50, Before: c.QueryParam("before"), Text: c.QueryParam("q"),
-		Direction: c.QueryParam("direction"), Status: tenant.MessageStatus(c.QueryParam("status"))}
+		Direction: c.QueryParam("direction"), Status: tenant.MessageStatus(c.QueryParam("status")), Preview: logPreview}
 	msgs, next, err := p.store.Messages(c.Request().Context(), t.ID, q)
 	if err != nil {
 		return err
@@ -326,6 +326,26 @@ func (p *Portal) logsShow(c echo.Context) error {
 		v.NextURL = "/app/logs?" + nextPage.Encode()
 	}
 	return Render(c, http.StatusOK, views.LogsPage(v))
+}
+
+// logPreview is how many characters of a body a table of messages
+// shows; the rest is a click away, on the message's own page.
+const logPreview = 500
+
+// messageShow is one message of the log, whole (as stored, so at most
+// tenant.MaxBodyBytes).
+func (p *Portal) messageShow(c echo.Context) error {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return echo.NewHTTPError(http.StatusNotFound)
+	}
+	m, err := p.store.MessageByID(c.Request().Context(), currentTenant(c).ID, id)
+	if err != nil {
+		return err
+	}
+	return Render(c, http.StatusOK, views.MessagePage(views.MessagePageView{
+		Chrome: p.chrome(c, "Message", "logs"), Message: messageViews([]tenant.Message{m})[0],
+	}))
 }
 
 func (p *Portal) botShow(c echo.Context) error {
@@ -352,6 +372,12 @@ func (p *Portal) botSave(c echo.Context) error {
 		cfg.Rules = moveRule(cfg.Rules, op, index)
 		return Render(c, http.StatusOK, views.BotPage(botView(p.chrome(c, "Bot", "bot"), cfg, nil)))
 	}
+	if err := p.allowBotSave(c); err != nil {
+		// The form comes back as it was sent, so nothing typed is lost.
+		ch := p.chrome(c, "Bot", "bot")
+		ch.Flash = views.Flash{Kind: "error", Text: "Not saved: " + err.Error() + "."}
+		return Render(c, http.StatusTooManyRequests, views.BotPage(botView(ch, cfg, nil)))
+	}
 	saved, err := p.bot.SaveConfig(c.Request().Context(), t.ID, cfg)
 	var de *tenant.Error
 	if errors.As(err, &de) && de.Code == tenant.CodeInvalid {
@@ -362,6 +388,22 @@ func (p *Portal) botSave(c echo.Context) error {
 	}
 	p.flash(c, "ok", "Saved. The bot uses the new configuration from the next message on.")
 	return c.Redirect(http.StatusSeeOther, "/app/bot")
+}
+
+// botSavesPerMinute is how many saves of its bot configuration a tenant
+// may make in a minute, through the form and the API together.
+const botSavesPerMinute = 10
+
+// allowBotSave counts a save of the tenant's bot configuration and refuses
+// one over the budget with 429 and Retry-After.
+func (p *Portal) allowBotSave(c echo.Context) error {
+	ok, wait := p.botSaves.allow(currentTenant(c).ID)
+	if ok {
+		return nil
+	}
+	after := retryAfter(wait)
+	c.Response().Header().Set("Retry-After", after)
+	return &tenant.Error{Code: tenant.CodeTooMany, Msg: "too many saves of the bot configuration; try again in " + after + " s"}
 }
 
 // moveRule removes rule i or swaps it with its neighbour; op is "remove",

@@ -84,6 +84,9 @@ type Portal struct {
 	// limited per tenant and per number, across tenants.
 	pairTenant *rateLimiter
 	pairNumber *rateLimiter
+	// botSaves bounds how often a tenant saves its bot configuration:
+	// each save validates and compiles every rule.
+	botSaves *rateLimiter
 
 	// streams end when the server shuts down.
 	streamsDone chan struct{}
@@ -122,6 +125,7 @@ func New(cfg Config, log *slog.Logger, st *tenant.Store, sessions Sessions, bot 
 	p.limiter = newRateLimiter(10, time.Minute)
 	p.pairTenant = newRateLimiter(cmp.Or(cfg.PairingPerTenant, 3), 10*time.Minute)
 	p.pairNumber = newRateLimiter(cmp.Or(cfg.PairingPerNumber, 3), time.Hour)
+	p.botSaves = newRateLimiter(botSavesPerMinute, time.Minute)
 	p.cleanerStop, p.cleanerDone = make(chan struct{}), make(chan struct{})
 	go p.removeExpiredSessions(5 * time.Minute)
 	return p

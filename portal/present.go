@@ -102,7 +102,7 @@ func messageViews(ms []tenant.Message) []views.MessageView {
 		}
 		out = append(out, views.MessageView{
 			ID: m.ID, Direction: m.Direction, Chat: chatName(m.Chat), Sender: sender,
-			Body: m.Body, Kind: m.Kind, Status: string(m.Status), StatusLabel: messageStatusLabel(m.Status), Error: m.Error,
+			Body: m.Body, Cut: m.Cut, URL: "/app/logs/" + strconv.FormatInt(m.ID, 10), Kind: m.Kind, Status: string(m.Status), StatusLabel: messageStatusLabel(m.Status), Error: m.Error,
 			At: m.CreatedAt.UTC().Format("2 Jan 15:04:05"), AtISO: m.CreatedAt.UTC().Format(time.RFC3339),
 		})
 	}

@@ -38,6 +38,7 @@ func (p *Portal) Routes(e *echo.Echo) {
 	scoped.GET("/link/events", p.linkEvents)
 	scoped.POST("/link/phone", p.linkPhoneNew)
 	scoped.GET("/logs", p.logsShow)
+	scoped.GET("/logs/:id", p.messageShow)
 	scoped.GET("/bot", p.botShow)
 	scoped.POST("/bot", p.botSave)
 	scoped.GET("/session/:action", p.sessionActionConfirm)

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"regexp"
 	"regexp/syntax"
 	"strings"
 	"unicode/utf8"
@@ -101,6 +100,7 @@ func (c *BotConfig) Validate() error {
 	if len(c.Rules) > MaxRules {
 		f["rules"] = fmt.Sprintf("At most %d rules.", MaxRules)
 	}
+	program := 0 // instructions of the regex rules so far
 	for i, r := range c.Rules {
 		key := fmt.Sprintf("rules[%d]", i)
 		switch r.Match {
@@ -114,8 +114,14 @@ func (c *BotConfig) Validate() error {
 		case utf8.RuneCountInString(r.Pattern) > MaxPatternLength:
 			f[key+".pattern"] = fmt.Sprintf("Use at most %d characters.", MaxPatternLength)
 		case r.Match == MatchRegex:
-			if _, err := regexp.Compile("(?i)" + r.Pattern); err != nil {
-				f[key+".pattern"] = "Not a valid regular expression: " + regexMessage(err)
+			size, problem := regexSize(r.Pattern)
+			program += size
+			switch {
+			case problem != "":
+				f[key+".pattern"] = problem
+			case program > MaxRulesProgram:
+				f[key+".pattern"] = fmt.Sprintf("With this rule the regular expressions together compile to %d instructions, at most %d are allowed. Simplify or remove some regular expressions.", program, MaxRulesProgram)
+				f["rules"] = fmt.Sprintf("The regular expressions together are too complex (at most %d instructions once compiled).", MaxRulesProgram)
 			}
 		}
 		switch {

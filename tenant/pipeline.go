@@ -38,11 +38,13 @@ type Reply struct {
 	Error  string
 }
 
-// StoreInbound writes the inbound row. A message already stored (same
-// chat and WhatsApp id) is logged once more as a duplicate, and dup is
-// true.
+// StoreInbound writes the inbound row, its body cut to MaxBodyBytes. A
+// message already stored (same chat and WhatsApp id) is logged once more
+// as a duplicate, and dup is true.
 func (s *Store) StoreInbound(ctx context.Context, tenantID string, in Inbound) (id int64, dup bool, err error) {
 	now := ms(s.now())
+	in.Body = cutUTF8(in.Body, MaxBodyBytes)
+	in.SenderName = cutUTF8(in.SenderName, maxNameBytes)
 	err = s.db.inTx(ctx, func(tx *sql.Tx) error {
 		err := tx.QueryRowContext(ctx, `INSERT INTO messages (tenant_id, direction, chat, sender, sender_name, wa_id, kind, body, status, error, created_at, updated_at)
 			VALUES (?, 'in', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -118,8 +120,9 @@ func (s *Store) SetInboundStatus(ctx context.Context, id int64, status MessageSt
 // transaction, so a crash leaves all of them or none. A welcome is written
 // first, and only if the chat never had one (it is then recorded as
 // welcomed); decide sets each written reply's status and WhatsApp id
-// (pending, or rate limited) as it is written. It returns the replies
-// written, with their ids.
+// (pending, or rate limited) as it is written. Bodies are cut to
+// MaxBodyBytes. It returns the replies written, with their ids and bodies
+// as stored.
 func (s *Store) LogReplies(ctx context.Context, tenantID string, welcome *Reply, replies []Reply, decide func(Reply) Reply) ([]Reply, error) {
 	now := ms(s.now())
 	var written []Reply
@@ -138,6 +141,9 @@ func (s *Store) LogReplies(ctx context.Context, tenantID string, welcome *Reply,
 		}
 		for _, r := range all {
 			r = decide(r)
+			// What is logged is what is sent: the caller sends the
+			// written rows.
+			r.Body = cutUTF8(r.Body, MaxBodyBytes)
 			waID := r.WAID
 			if waID == "" {
 				waID = "-"

@@ -1,6 +1,7 @@
 package tenant
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -99,8 +100,161 @@ func FuzzRulesAndFill(f *testing.F) {
 			}
 		}
 		out := Fill(reply, name, "+1", text)
-		if !strings.Contains(reply, "{{") && out != reply {
+		if n := utf8.RuneCountInString(out); n > MaxReplyLength {
+			t.Fatalf("Fill made a reply of %d characters", n)
+		}
+		if !strings.Contains(reply, "{{") && utf8.RuneCountInString(reply) <= MaxReplyLength && out != reply {
 			t.Fatalf("Fill changed a reply without placeholders: %q -> %q", reply, out)
 		}
 	})
+}
+
+// evilPattern is the issue's rule: 496 characters that compile to some
+// 55,000 instructions, each of which a match walks for every byte.
+var evilPattern = strings.Repeat(".{0,1000}", 55) + "Z"
+
+func TestValidateRefusesCostlyRegex(t *testing.T) {
+	cases := []struct{ name, pattern, want string }{
+		{"the issue's rule", evilPattern, "Repeat counts"},
+		{"nested repeats multiply", `(?:(?:ab){10}){11}`, "up to 110"},
+		{"open-ended repeat", `x{101,}`, "up to 101"},
+		{"program too large", strings.Repeat(`.{0,99}`, 6), "too complex"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := BotConfig{Rules: []Rule{
+				{Match: MatchContains, Pattern: "hi", Reply: "hello"},
+				{Match: MatchRegex, Pattern: c.pattern, Reply: "x"},
+			}, Limits: DefaultBotConfig().Limits}
+			var e *Error
+			if !errors.As(cfg.Validate(), &e) || e.Code != CodeInvalid {
+				t.Fatalf("Validate accepted %q", c.pattern)
+			}
+			if got := e.Fields["rules[1].pattern"]; !strings.Contains(got, c.want) {
+				t.Errorf("rules[1].pattern: %q, want it to say %q (all: %v)", got, c.want, e.Fields)
+			}
+			// A configuration stored before the budgets existed never runs
+			// the rule either.
+			if _, err := cfg.Compile(); err == nil || !strings.Contains(err.Error(), "rule 2") {
+				t.Errorf("Compile: %v, want a refusal naming rule 2", err)
+			}
+		})
+	}
+}
+
+func TestValidateAcceptsOrdinaryRegexes(t *testing.T) {
+	cfg := BotConfig{Rules: []Rule{
+		{Match: MatchRegex, Pattern: `^(hi|hello|hey)\b`, Reply: "x"},
+		{Match: MatchRegex, Pattern: `order\s+#?(\d{1,10})`, Reply: "x"},
+		{Match: MatchRegex, Pattern: strings.Repeat("a", MaxPatternLength), Reply: "x"},
+		{Match: MatchRegex, Pattern: `\w{1,100}@\w{1,50}\.com`, Reply: "x"},
+	}, Limits: DefaultBotConfig().Limits}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+}
+
+func TestValidateRefusesRegexesOverTheTotalBudget(t *testing.T) {
+	// Each rule is within its own budget (about 600 instructions); seven of
+	// them are not.
+	one := strings.Repeat(`.{0,99}`, 3)
+	if size, problem := regexSize(one); problem != "" || size*7 <= MaxRulesProgram || size*6 > MaxRulesProgram {
+		t.Fatalf("the test's rule compiles to %d instructions (%s): adjust it to the budget", size, problem)
+	}
+	cfg := BotConfig{Limits: DefaultBotConfig().Limits}
+	for range 7 {
+		cfg.Rules = append(cfg.Rules, Rule{Match: MatchRegex, Pattern: one, Reply: "x"})
+	}
+	var e *Error
+	if !errors.As(cfg.Validate(), &e) {
+		t.Fatal("Validate accepted regexes over the total budget")
+	}
+	if e.Fields["rules[5].pattern"] != "" || !strings.Contains(e.Fields["rules[6].pattern"], "together") || e.Fields["rules"] == "" {
+		t.Errorf("want the seventh rule and the rules named, got %v", e.Fields)
+	}
+	if _, err := cfg.Compile(); err == nil || !strings.Contains(err.Error(), "rule 7") {
+		t.Errorf("Compile: %v, want a refusal naming rule 7", err)
+	}
+	cfg.Rules = cfg.Rules[:6]
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("six rules are within the budget: %v", err)
+	}
+}
+
+func TestRulesLookAtTheStartOfAMessageOnly(t *testing.T) {
+	cfg := BotConfig{Rules: []Rule{
+		{Match: MatchRegex, Pattern: `needle\d`, Reply: "regex"},
+		{Match: MatchContains, Pattern: "haystack", Reply: "contains"},
+		{Match: MatchExact, Pattern: "hello", Reply: "exact"},
+	}, Limits: DefaultBotConfig().Limits}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	rules, err := cfg.Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// "é" is two bytes: the window's edge falls inside one at odd offsets.
+	filler := strings.Repeat("é", MatchWindow/2)
+	cases := []struct{ text, want string }{
+		{"needle1 " + filler, "regex"},
+		{filler[:MatchWindow-20] + "needle2" + filler, "regex"},
+		{filler + "needle3", ""},
+		{filler[:MatchWindow-20] + "HAYSTACK" + filler, "contains"},
+		{filler + "haystack", ""},
+		{"hello", "exact"},
+		{"hello" + strings.Repeat(" ", 2*MatchWindow), "exact"},
+		{strings.Repeat(" ", 2*MatchWindow) + "hello", "exact"},
+	}
+	for i, c := range cases {
+		if got, _ := rules.Match(c.text); got != c.want {
+			t.Errorf("case %d (%d bytes): matched %q, want %q", i, len(c.text), got, c.want)
+		}
+	}
+}
+
+func TestFillCapsTheReply(t *testing.T) {
+	text := strings.Repeat("abcdefgh", 1024) // 8 KB
+	got := Fill(strings.Repeat("{{text}}", 512), "Ann", "+1555", text)
+	if n := utf8.RuneCountInString(got); n > MaxReplyLength {
+		t.Fatalf("the filled reply has %d characters, more than %d", n, MaxReplyLength)
+	}
+	if !strings.HasSuffix(got, "…") || !strings.HasPrefix(text, strings.TrimSuffix(got, "…")) {
+		t.Errorf("want the start of the expansion ending in …, got …%q", got[len(got)-20:])
+	}
+	// Cut on a character, never inside one.
+	got = Fill("{{text}}", "", "", strings.Repeat("€", 2*MaxReplyLength))
+	if !utf8.ValidString(got) || utf8.RuneCountInString(got) != MaxReplyLength {
+		t.Errorf("a cut reply of %d characters, valid UTF-8: %v", utf8.RuneCountInString(got), utf8.ValidString(got))
+	}
+	if got := Fill("Hi {{name}}", "Ann", "", text); got != "Hi Ann" {
+		t.Errorf("a short reply changed: %q", got)
+	}
+}
+
+// BenchmarkWorstAcceptedRules matches the costliest configuration the
+// budgets accept (every instruction live at every byte) against a 64 KB
+// message that none of its rules matches: the time per message is
+// bounded by MatchWindow × MaxRulesProgram, whatever the message's size.
+func BenchmarkWorstAcceptedRules(b *testing.B) {
+	cfg := BotConfig{Limits: DefaultBotConfig().Limits}
+	one := strings.Repeat(`.{0,99}`, 5) + "Z"
+	size, _ := regexSize(one)
+	for range MaxRulesProgram / size {
+		cfg.Rules = append(cfg.Rules, Rule{Match: MatchRegex, Pattern: one, Reply: "x"})
+	}
+	if err := cfg.Validate(); err != nil {
+		b.Fatalf("the worst configuration should be accepted: %v", err)
+	}
+	rules, err := cfg.Compile()
+	if err != nil {
+		b.Fatal(err)
+	}
+	text := strings.Repeat("a", 64<<10)
+	b.ResetTimer()
+	for b.Loop() {
+		if _, ok := rules.Match(text); ok {
+			b.Fatal("matched")
+		}
+	}
 }

@@ -57,6 +57,8 @@ type MessageView struct {
 	Chat        string
 	Sender      string
 	Body        string
+	Cut         bool   // Body is the start of a longer one
+	URL         string // the message's own page
 	Kind        string
 	Status      string
 	StatusLabel string
@@ -103,6 +105,12 @@ type LogsView struct {
 	// BodiesWithheld: the workspace awaits approval, so messages are
 	// logged without their text.
 	BodiesWithheld bool
+}
+
+// MessagePageView is /app/logs/:id, one message whole.
+type MessagePageView struct {
+	Chrome  Chrome
+	Message MessageView
 }
 
 // RuleForm is one rule row of the bot form.
