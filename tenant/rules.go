@@ -19,13 +19,13 @@ const (
 	MaxRuleProgram = 1000
 	// MaxRulesProgram is the most instructions all regex rules of one
 	// configuration compile to together.
-	MaxRulesProgram = 4000
+	MaxRulesProgram = 2000
 	// MaxRuleRepeat is the largest counted repetition ({n,m}) a rule may
 	// use, nested ones multiplied: each count copies the program.
 	MaxRuleRepeat = 100
 	// MatchWindow is how many bytes from the start of a message the rules
 	// look at.
-	MatchWindow = 4096
+	MatchWindow = 2048
 )
 
 // CompiledRules is a configuration's rules ready to match, built once per

@@ -2,6 +2,7 @@ package tenant
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -155,29 +156,32 @@ func TestValidateAcceptsOrdinaryRegexes(t *testing.T) {
 }
 
 func TestValidateRefusesRegexesOverTheTotalBudget(t *testing.T) {
-	// Each rule is within its own budget (about 600 instructions); seven of
-	// them are not.
+	// Each rule is within its own budget (about 600 instructions); as many
+	// as fit in the total are accepted, one more is not.
 	one := strings.Repeat(`.{0,99}`, 3)
-	if size, problem := regexSize(one); problem != "" || size*7 <= MaxRulesProgram || size*6 > MaxRulesProgram {
+	size, problem := regexSize(one)
+	if problem != "" || size > MaxRuleProgram {
 		t.Fatalf("the test's rule compiles to %d instructions (%s): adjust it to the budget", size, problem)
 	}
+	fit := MaxRulesProgram / size
 	cfg := BotConfig{Limits: DefaultBotConfig().Limits}
-	for range 7 {
+	for range fit + 1 {
 		cfg.Rules = append(cfg.Rules, Rule{Match: MatchRegex, Pattern: one, Reply: "x"})
 	}
 	var e *Error
 	if !errors.As(cfg.Validate(), &e) {
 		t.Fatal("Validate accepted regexes over the total budget")
 	}
-	if e.Fields["rules[5].pattern"] != "" || !strings.Contains(e.Fields["rules[6].pattern"], "together") || e.Fields["rules"] == "" {
-		t.Errorf("want the seventh rule and the rules named, got %v", e.Fields)
+	last := fmt.Sprintf("rules[%d].pattern", fit)
+	if e.Fields[fmt.Sprintf("rules[%d].pattern", fit-1)] != "" || !strings.Contains(e.Fields[last], "together") || e.Fields["rules"] == "" {
+		t.Errorf("want %s and the rules named, got %v", last, e.Fields)
 	}
-	if _, err := cfg.Compile(); err == nil || !strings.Contains(err.Error(), "rule 7") {
-		t.Errorf("Compile: %v, want a refusal naming rule 7", err)
+	if _, err := cfg.Compile(); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("rule %d", fit+1)) {
+		t.Errorf("Compile: %v, want a refusal naming rule %d", err, fit+1)
 	}
-	cfg.Rules = cfg.Rules[:6]
+	cfg.Rules = cfg.Rules[:fit]
 	if err := cfg.Validate(); err != nil {
-		t.Errorf("six rules are within the budget: %v", err)
+		t.Errorf("%d rules are within the budget: %v", fit, err)
 	}
 }
 
