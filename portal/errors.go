@@ -50,7 +50,9 @@ func ErrorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 			}
 		}
 		if status >= 500 {
-			log.Error("request failed", "method", c.Request().Method, "path", c.Request().URL.Path,
+			// The route pattern, not the raw method and path: those are the
+			// client's to choose, and the request log already has them, bounded.
+			log.Error("request failed", "route", c.Path(),
 				"request_id", c.Response().Header().Get(echo.HeaderXRequestID), "err", err)
 			msg = "internal error"
 			if status == http.StatusServiceUnavailable && de != nil {

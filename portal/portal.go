@@ -117,7 +117,7 @@ func New(cfg Config, log *slog.Logger, st *tenant.Store, sessions Sessions, bot 
 	sm.Cookie.Path = "/"
 	sm.Cookie.Persist = true
 	sm.ErrorFunc = func(w http.ResponseWriter, r *http.Request, err error) {
-		log.Error("session store failed", "err", err, "path", r.URL.Path)
+		log.Error("session store failed", "err", err, "request_id", w.Header().Get(echo.HeaderXRequestID))
 		http.Error(w, "internal error", http.StatusInternalServerError)
 	}
 	p.browser = sm
