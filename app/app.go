@@ -118,6 +118,8 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, opts ...Option) (a 
 		AutoApprove:        cfg.Approval == "auto",
 		Demo:               a.demo.enabled(),
 		HTTPClient:         cfg.ProviderHTTPClient,
+		StreamsPerUser:     cfg.StreamsPerUser,
+		StreamLifetime:     cfg.StreamLifetime,
 	}, log, a.store, a.sessions, a.bot)
 
 	a.echo = newEcho(cfg, log, portal.ErrorHandler(log))

@@ -39,6 +39,8 @@ type Config struct {
 	ReconnectMaxAttempts int
 	HeartbeatInterval    time.Duration
 	MessageRetention     time.Duration
+	StreamsPerUser       int
+	StreamLifetime       time.Duration
 
 	LogFormat string // "auto", "text" or "json"
 	LogLevel  string // "debug", "info", "warn" or "error"
@@ -180,6 +182,22 @@ var settings = []setting{
 			return errors.New("accepted: a duration from 1h to 3650d, such as 90d or 720h")
 		}
 		c.MessageRetention = d
+		return nil
+	}},
+	{"WABOT_STREAMS_PER_USER", "4", "live-update streams (open link pages) one user may hold at once", func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100 {
+			return errors.New("accepted: a whole number from 1 to 100")
+		}
+		c.StreamsPerUser = n
+		return nil
+	}},
+	{"WABOT_STREAM_LIFETIME", "30m", "how long one live-update stream lasts before the page reconnects", func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Minute || d > 24*time.Hour {
+			return errors.New("accepted: a duration from 1m to 24h, such as 30m")
+		}
+		c.StreamLifetime = d
 		return nil
 	}},
 	{"WABOT_LOG_FORMAT", "auto", "text, json, or auto (text on a terminal)", oneOf(func(c *Config, v string) { c.LogFormat = v }, "auto", "text", "json")},

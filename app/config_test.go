@@ -34,6 +34,8 @@ func TestConfigDefaultsMatchContract(t *testing.T) {
 		{"oidc", cfg.OIDCIssuer, ""},
 		{"secure", cfg.Secure(), false},
 		{"trusted proxies", len(cfg.TrustedProxies), 0},
+		{"streams per user", cfg.StreamsPerUser, 4},
+		{"stream lifetime", cfg.StreamLifetime, 30 * time.Minute},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -65,6 +67,8 @@ func TestConfigRejectsEachInvalidValue(t *testing.T) {
 		{"WABOT_RECONNECT_MAX_ATTEMPTS", "ten"},
 		{"WABOT_HEARTBEAT_INTERVAL", "30"},
 		{"WABOT_HEARTBEAT_INTERVAL", "2h"},
+		{"WABOT_STREAMS_PER_USER", "0"},
+		{"WABOT_STREAM_LIFETIME", "10s"},
 		{"WABOT_LOG_FORMAT", "xml"},
 		{"WABOT_LOG_LEVEL", "verbose"},
 	}

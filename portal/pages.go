@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -173,9 +174,21 @@ const linkRereadInterval = 5 * time.Second
 // whenever the QR code rotates or the state changes. The tenant comes from
 // the session, like every other read. The row is re-read when the session
 // manager signals a write, and every few seconds besides.
+//
+// A stream is bounded like a request: it ends when its browser session
+// ends (sign-out, expiry, the user losing the tenant), found by a re-check
+// every StreamRecheck; it ends after StreamLifetime in any case (the
+// page's EventSource reconnects, passing the last panel's version); and a
+// user holds at most StreamsPerUser at once.
 func (p *Portal) linkEvents(c echo.Context) error {
 	t := currentTenant(c)
+	u, _ := currentUser(c)
 	ctx := c.Request().Context()
+	token := p.browser.Token(ctx)
+	if !p.streams.acquire(u.ID, p.cfg.StreamsPerUser) {
+		return &tenant.Error{Code: tenant.CodeTooMany, Msg: "too many live pages open; close some tabs and reload"}
+	}
+	defer p.streams.release(u.ID)
 	// Subscribed before the first read, so no write after it is missed.
 	changed, unsubscribe := p.sessions.Subscribe(t.ID)
 	defer unsubscribe()
@@ -185,16 +198,23 @@ func (p *Portal) linkEvents(c echo.Context) error {
 	h.Set("X-Accel-Buffering", "no")
 	c.Response().WriteHeader(http.StatusOK)
 	last := c.QueryParam("v")
+	if id := c.Request().Header.Get("Last-Event-ID"); id != "" {
+		last = id // a reconnect: the panel the page shows now
+	}
 	reread := time.NewTicker(linkRereadInterval)
 	defer reread.Stop()
 	keepalive := time.NewTicker(15 * time.Second)
 	defer keepalive.Stop()
+	recheck := time.NewTicker(p.cfg.StreamRecheck)
+	defer recheck.Stop()
+	lifetime := time.NewTimer(p.cfg.StreamLifetime)
+	defer lifetime.Stop()
 	for {
 		s, err := p.store.LinkOf(ctx, t.ID)
 		if err != nil {
 			return nil
 		}
-		if v := panelVersion(s); v != last {
+		if v := strings.ReplaceAll(panelVersion(s), "\n", ""); v != last {
 			last = v
 			panel, err := p.linkPanel(ctx, t.ID, s)
 			if err != nil {
@@ -204,7 +224,7 @@ func (p *Portal) linkEvents(c echo.Context) error {
 			if err := views.LinkPanel(panel).Render(ctx, &buf); err != nil {
 				return err
 			}
-			fmt.Fprintf(c.Response(), "id: %s\nevent: panel\n", strings.ReplaceAll(v, "\n", ""))
+			fmt.Fprintf(c.Response(), "id: %s\nevent: panel\n", v)
 			for _, line := range strings.Split(buf.String(), "\n") {
 				fmt.Fprintf(c.Response(), "data: %s\n", line)
 			}
@@ -216,12 +236,74 @@ func (p *Portal) linkEvents(c echo.Context) error {
 			return nil
 		case <-p.streamsDone:
 			return nil
+		case <-lifetime.C:
+			return nil
+		case <-recheck.C:
+			if !p.streamAllowed(ctx, token, u.ID, t.ID) {
+				return nil
+			}
+			continue
 		case <-keepalive.C:
 			fmt.Fprint(c.Response(), ": keepalive\n\n")
 			c.Response().Flush()
 		case <-changed:
 		case <-reread.C:
 		}
+	}
+}
+
+// streamAllowed re-reads the browser session behind token from the store:
+// it must still exist and sign in userID, who must still have tenantID.
+// Errors end the stream too; the page reconnects and is checked afresh.
+func (p *Portal) streamAllowed(ctx context.Context, token, userID, tenantID string) bool {
+	if token == "" {
+		return false
+	}
+	// Loading into a context without session data reads the store, not
+	// the copy this request loaded when it began.
+	fresh, err := p.browser.Load(detachedValues{ctx}, token)
+	if err != nil || p.browser.GetString(fresh, sessionUserKey) != userID {
+		return false
+	}
+	u, err := p.store.UserByID(ctx, userID)
+	if err != nil || u.TenantID != tenantID {
+		return false
+	}
+	_, err = p.store.TenantByID(ctx, tenantID)
+	return err == nil
+}
+
+// detachedValues keeps a context's deadline and cancellation but none of
+// its values.
+type detachedValues struct{ context.Context }
+
+func (detachedValues) Value(any) any { return nil }
+
+// streamCounter counts each user's open live streams.
+type streamCounter struct {
+	mu   sync.Mutex
+	open map[string]int
+}
+
+// acquire takes one of the user's max streams, or reports there is none.
+func (s *streamCounter) acquire(userID string, max int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.open[userID] >= max {
+		return false
+	}
+	if s.open == nil {
+		s.open = make(map[string]int)
+	}
+	s.open[userID]++
+	return true
+}
+
+func (s *streamCounter) release(userID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.open[userID]--; s.open[userID] <= 0 {
+		delete(s.open, userID)
 	}
 }
 

@@ -35,6 +35,13 @@ type Config struct {
 	// Session timeouts; zero takes the defaults (24 h idle, 7 days in all).
 	SessionIdle     time.Duration
 	SessionLifetime time.Duration
+	// Live streams (the link page's): each re-checks its browser session
+	// every StreamRecheck, ends after StreamLifetime (the page reconnects
+	// by itself), and a user may hold StreamsPerUser at once. Zero takes
+	// the defaults (5 s, 30 min, 4).
+	StreamRecheck  time.Duration
+	StreamLifetime time.Duration
+	StreamsPerUser int
 }
 
 func (cfg Config) secure() bool { return cfg.BaseURL.Scheme == "https" }
@@ -78,6 +85,7 @@ type Portal struct {
 
 	// streams end when the server shuts down.
 	streamsDone chan struct{}
+	streams     streamCounter
 	closeOnce   sync.Once
 }
 
@@ -88,6 +96,15 @@ func New(cfg Config, log *slog.Logger, st *tenant.Store, sessions Sessions, bot 
 	}
 	if cfg.SessionLifetime == 0 {
 		cfg.SessionLifetime = 7 * 24 * time.Hour
+	}
+	if cfg.StreamRecheck == 0 {
+		cfg.StreamRecheck = 5 * time.Second
+	}
+	if cfg.StreamLifetime == 0 {
+		cfg.StreamLifetime = 30 * time.Minute
+	}
+	if cfg.StreamsPerUser == 0 {
+		cfg.StreamsPerUser = 4
 	}
 	p := &Portal{cfg: cfg, log: log, store: st, sessions: sessions, bot: bot, streamsDone: make(chan struct{})}
 	sm := scs.New()
