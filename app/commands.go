@@ -12,9 +12,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"wabot/tenant"
 )
@@ -41,9 +43,22 @@ func runTenants(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Wr
 		if !o.Worker.LastSeenAt.IsZero() {
 			seen = o.Worker.LastSeenAt.UTC().Format(time.RFC3339)
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", o.Tenant.ID, o.Tenant.Name, o.Tenant.Status, o.Link.State, number, seen, o.Owner)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cell(o.Tenant.ID), cell(o.Tenant.Name), cell(string(o.Tenant.Status)),
+			cell(string(o.Link.State)), cell(number), seen, cell(o.Owner))
 	}
 	return w.Flush()
+}
+
+// cell makes a stored value safe to print on the operator's terminal: one
+// holding anything but printable text (escape sequences and other control
+// characters, text-direction marks, invalid UTF-8 such as tabwriter's 0xff
+// escape) is printed quoted with Go escapes, so nothing reaches the
+// terminal raw and a tab cannot shift the columns.
+func cell(s string) string {
+	if utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool { return !strconv.IsPrint(r) }) {
+		return s
+	}
+	return strconv.Quote(s)
 }
 
 // runTenantAction asks the running instance to act on a tenant.
@@ -71,7 +86,7 @@ func runTenantAction(ctx context.Context, cfg *Config, log *slog.Logger, stdout 
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%s %s: %s\n", action, id, result)
+	fmt.Fprintf(stdout, "%s %s: %s\n", action, id, cell(result))
 	if strings.HasPrefix(result, "failed") {
 		return errors.New(result)
 	}
@@ -96,7 +111,7 @@ func runGrantAdmin(ctx context.Context, cfg *Config, log *slog.Logger, stdout io
 	if err := st.Audit(ctx, cliActor, "grant-admin", "", u.Email); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%s is an admin\n", u.Email)
+	fmt.Fprintf(stdout, "%s is an admin\n", cell(u.Email))
 	return nil
 }
 

@@ -350,3 +350,45 @@ func TestBackupWhileWritingRestoresEveryCommittedRow(t *testing.T) {
 		t.Fatal("restore over an existing database succeeded")
 	}
 }
+
+// TestTenantsListingEscapesNames: a name stored with a terminal escape,
+// tabwriter's 0xff and a tab (written behind the store's back, as an
+// older version or a hand edit could) is printed quoted and escaped, so
+// nothing reaches the operator's terminal raw and the columns stay put.
+func TestTenantsListingEscapesNames(t *testing.T) {
+	cfg := testConfig(t)
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(cfg.DataDir, "wabot.db")
+	st := tenanttest.OpenAt(t, path)
+	ctx := context.Background()
+	u, _ := st.EnsureUser(ctx, "owner@example.com")
+	tn, err := st.CreateTenant(ctx, u.ID, "Placeholder", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evil := "Evil\x1b]0;pwned\a\x1b[2J\xff\tShop\u202e"
+	if _, err := tenanttest.Raw(t, path).Exec(`UPDATE tenants SET name = ? WHERE id = ?`, evil, tn.ID); err != nil {
+		t.Fatal(err)
+	}
+	env := envFrom(map[string]string{"WABOT_DATA_DIR": cfg.DataDir, "WABOT_SESSIONS_DIR": cfg.SessionsDir})
+	var out bytes.Buffer
+	if err := Run(ctx, []string{"tenants"}, env, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	list := out.String()
+	for _, raw := range []string{"\x1b", "\a", "\xff", "\t", "\u202e"} {
+		if strings.Contains(list, raw) {
+			t.Fatalf("%q reached the output raw: %q", raw, list)
+		}
+	}
+	want := `"Evil\x1b]0;pwned\a\x1b[2J\xff\tShop\u202e"`
+	if !strings.Contains(list, want) {
+		t.Fatalf("tenants output lacks the escaped name %s:\n%s", want, list)
+	}
+	lines := strings.Split(strings.TrimSpace(list), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[1], tn.ID+" ") || !strings.HasSuffix(lines[1], "owner@example.com") {
+		t.Fatalf("columns broken:\n%s", list)
+	}
+}
