@@ -120,6 +120,8 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, opts ...Option) (a 
 		HTTPClient:         cfg.ProviderHTTPClient,
 		PairingPerTenant:   cfg.PairingPerTenant,
 		PairingPerNumber:   cfg.PairingPerNumber,
+		StreamsPerUser:     cfg.StreamsPerUser,
+		StreamLifetime:     cfg.StreamLifetime,
 	}, log, a.store, a.sessions, a.bot)
 
 	a.echo = newEcho(cfg, log, portal.ErrorHandler(log))

@@ -2,6 +2,7 @@ package app
 
 import (
 	"archive/tar"
+	"bytes"
 	"compress/gzip"
 	"context"
 	"database/sql"
@@ -11,10 +12,14 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"wabot/tenant"
 )
@@ -41,9 +46,22 @@ func runTenants(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Wr
 		if !o.Worker.LastSeenAt.IsZero() {
 			seen = o.Worker.LastSeenAt.UTC().Format(time.RFC3339)
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", o.Tenant.ID, o.Tenant.Name, o.Tenant.Status, o.Link.State, number, seen, o.Owner)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cell(o.Tenant.ID), cell(o.Tenant.Name), cell(string(o.Tenant.Status)),
+			cell(string(o.Link.State)), cell(number), seen, cell(o.Owner))
 	}
 	return w.Flush()
+}
+
+// cell makes a stored value safe to print on the operator's terminal: one
+// holding anything but printable text (escape sequences and other control
+// characters, text-direction marks, invalid UTF-8 such as tabwriter's 0xff
+// escape) is printed quoted with Go escapes, so nothing reaches the
+// terminal raw and a tab cannot shift the columns.
+func cell(s string) string {
+	if utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool { return !strconv.IsPrint(r) }) {
+		return s
+	}
+	return strconv.Quote(s)
 }
 
 // runTenantAction asks the running instance to act on a tenant.
@@ -71,7 +89,7 @@ func runTenantAction(ctx context.Context, cfg *Config, log *slog.Logger, stdout 
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%s %s: %s\n", action, id, result)
+	fmt.Fprintf(stdout, "%s %s: %s\n", action, id, cell(result))
 	if strings.HasPrefix(result, "failed") {
 		return errors.New(result)
 	}
@@ -96,7 +114,7 @@ func runGrantAdmin(ctx context.Context, cfg *Config, log *slog.Logger, stdout io
 	if err := st.Audit(ctx, cliActor, "grant-admin", "", u.Email); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%s is an admin\n", u.Email)
+	fmt.Fprintf(stdout, "%s is an admin\n", cell(u.Email))
 	return nil
 }
 
@@ -207,80 +225,303 @@ func addTarFile(tw *tar.Writer, name string, r io.Reader, size int64) error {
 	return err
 }
 
-// runRestore unpacks a backup into empty data and sessions folders.
+// Restores are strict about what they unpack and all or nothing: an
+// archive is read into staging folders beside the data and sessions
+// folders, its database is opened and migrated there, and only then is
+// everything moved into place. A refused or broken backup leaves both
+// folders as they were.
+
+const (
+	maxManifest = 64 << 10 // the manifest is a few lines
+	tarBlock    = 512      // each entry's header, counted against the total
+)
+
+// restoreLimits bound what one restore unpacks (a decompression bomb
+// stops at them).
+type restoreLimits struct{ file, total int64 }
+
+// runRestore restores a backup into folders without a database.
 func runRestore(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer, file string) error {
-	if _, err := os.Stat(filepath.Join(cfg.DataDir, "wabot.db")); err == nil {
+	if _, err := os.Lstat(filepath.Join(cfg.DataDir, "wabot.db")); err == nil {
 		return &UsageError{Msg: fmt.Sprintf("%s already holds a database; restore into an empty data folder (stop wabot and move the old one aside first)", cfg.DataDir)}
-	}
-	if err := ensureDirs(cfg.DataDir, cfg.SessionsDir); err != nil {
-		return err
 	}
 	f, err := os.Open(file)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	gz, err := gzip.NewReader(f)
+	dataStage, err := stageFor(cfg.DataDir)
 	if err != nil {
-		return fmt.Errorf("%s is not a wabot backup: %w", file, err)
+		return err
+	}
+	defer os.RemoveAll(dataStage)
+	sessionsStage, err := stageFor(cfg.SessionsDir)
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(sessionsStage)
+
+	restored, err := unpackBackup(f, file, dataStage, sessionsStage, restoreLimits{cfg.RestoreMaxFile, cfg.RestoreMaxTotal})
+	if err != nil {
+		return err
+	}
+	// Opening and migrating it where it is staged refuses a database that
+	// is damaged or newer than this binary before anything is moved.
+	staged := *cfg
+	staged.DataDir = dataStage
+	db, err := openAndMigrate(ctx, &staged, log)
+	if err != nil {
+		return fmt.Errorf("%s: its app database cannot be used: %w", file, err)
+	}
+	if err := db.Close(); err != nil {
+		return err
+	}
+	if err := placeStaged([][2]string{{sessionsStage, cfg.SessionsDir}, {dataStage, cfg.DataDir}}); err != nil {
+		return err
+	}
+	if err := ensureDirs(cfg.DataDir, cfg.SessionsDir); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "restored %d files from %s; start wabot now\n", restored, file)
+	return nil
+}
+
+// stageFor makes an empty staging folder beside dir, on its file system
+// so that moving into place is a rename; inside dir when its parent is
+// not writable.
+func stageFor(dir string) (string, error) {
+	dir = filepath.Clean(dir)
+	if err := os.MkdirAll(filepath.Dir(dir), 0o700); err == nil {
+		if stage, err := os.MkdirTemp(filepath.Dir(dir), ".wabot-restore-"); err == nil {
+			return stage, nil
+		}
+	}
+	if err := ensureDirs(dir); err != nil {
+		return "", err
+	}
+	stage, err := os.MkdirTemp(dir, ".wabot-restore-")
+	if err != nil {
+		return "", fmt.Errorf("creating a staging folder for %s: %w", dir, err)
+	}
+	return stage, nil
+}
+
+// unpackBackup reads a backup into the staging folders: regular files
+// (and their folders) only, each at a path the backup writes, each once,
+// within the limits. It returns how many files it unpacked.
+func unpackBackup(r io.Reader, file, dataStage, sessionsStage string, lim restoreLimits) (int, error) {
+	gz, err := gzip.NewReader(r)
+	if err != nil {
+		return 0, fmt.Errorf("%s is not a wabot backup: %w", file, err)
 	}
 	tr := tar.NewReader(gz)
-	sawManifest, restored := false, 0
+	var total int64
+	seen := map[string]bool{}
+	restored, sawManifest, sawDB := 0, false, false
 	for {
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("reading %s: %w", file, err)
+			return 0, fmt.Errorf("reading %s: %w", file, err)
+		}
+		refuse := func(why string) error {
+			return fmt.Errorf("%s: refusing the archive entry %q: %s", file, h.Name, why)
+		}
+		name := h.Name
+		if !filepath.IsLocal(name) || strings.Contains(name, "\\") || slices.Contains(strings.Split(name, "/"), "..") {
+			return 0, refuse("its path leads outside the restore folders")
+		}
+		if path.Clean(name) != strings.TrimSuffix(name, "/") {
+			return 0, refuse("its path is not in plain form")
+		}
+		if seen[name] {
+			return 0, refuse("it appears twice")
+		}
+		seen[name] = true
+		if total += tarBlock; total > lim.total {
+			return 0, fmt.Errorf("%s unpacks to more than %s (WABOT_RESTORE_MAX_TOTAL); refusing it", file, byteSize(lim.total))
+		}
+		switch h.Typeflag {
+		case tar.TypeReg:
+		case tar.TypeDir:
+			dir := strings.TrimSuffix(name, "/")
+			id, inSessions := strings.CutPrefix(dir, "sessions/")
+			if dir != "data" && dir != "sessions" && !(inSessions && tenant.ValidTenantID(id)) {
+				return 0, refuse("a wabot backup has no such folder")
+			}
+			continue
+		case tar.TypeSymlink:
+			return 0, refuse("it is a symbolic link; a wabot backup holds regular files only")
+		case tar.TypeLink:
+			return 0, refuse("it is a hard link; a wabot backup holds regular files only")
+		case tar.TypeChar, tar.TypeBlock:
+			return 0, refuse("it is a device; a wabot backup holds regular files only")
+		case tar.TypeFifo:
+			return 0, refuse("it is a named pipe; a wabot backup holds regular files only")
+		default:
+			return 0, refuse(fmt.Sprintf("it is not a regular file (tar type %q); a wabot backup holds regular files only", h.Typeflag))
+		}
+		max := lim.file
+		if name == backupManifest {
+			max = maxManifest
+		}
+		if h.Size > max {
+			return 0, refuse(fmt.Sprintf("it unpacks to %s, more than the %s a file may (WABOT_RESTORE_MAX_FILE)", byteSize(h.Size), byteSize(max)))
+		}
+		if total += h.Size; total > lim.total {
+			return 0, fmt.Errorf("%s unpacks to more than %s (WABOT_RESTORE_MAX_TOTAL); refusing it", file, byteSize(lim.total))
 		}
 		var dst string
 		switch {
-		case h.Name == backupManifest:
+		case name == backupManifest:
+			head, err := io.ReadAll(tr)
+			if err != nil {
+				return 0, fmt.Errorf("reading %s: %w", file, err)
+			}
+			if !bytes.HasPrefix(head, []byte("wabot backup\n")) {
+				return 0, refuse("it is not a wabot backup's manifest")
+			}
 			sawManifest = true
 			continue
-		case h.Name == "data/wabot.db":
-			dst = filepath.Join(cfg.DataDir, "wabot.db")
-		case strings.HasPrefix(h.Name, "sessions/") && strings.HasSuffix(h.Name, "/whatsmeow.db"):
-			id := strings.TrimSuffix(strings.TrimPrefix(h.Name, "sessions/"), "/whatsmeow.db")
+		case name == "data/wabot.db":
+			dst, sawDB = filepath.Join(dataStage, "wabot.db"), true
+		case strings.HasPrefix(name, "sessions/") && strings.HasSuffix(name, "/whatsmeow.db"):
+			id := strings.TrimSuffix(strings.TrimPrefix(name, "sessions/"), "/whatsmeow.db")
 			if !tenant.ValidTenantID(id) {
-				return fmt.Errorf("refusing the archive entry %q", h.Name)
+				return 0, refuse("a wabot backup has no such file")
 			}
-			if err := os.MkdirAll(filepath.Join(cfg.SessionsDir, id), 0o700); err != nil {
-				return err
+			if err := os.MkdirAll(filepath.Join(sessionsStage, id), 0o700); err != nil {
+				return 0, err
 			}
-			dst = filepath.Join(cfg.SessionsDir, id, "whatsmeow.db")
+			dst = filepath.Join(sessionsStage, id, "whatsmeow.db")
 		default:
-			return fmt.Errorf("refusing the archive entry %q", h.Name)
+			return 0, refuse("a wabot backup has no such file")
 		}
-		if err := writeFile(dst, tr); err != nil {
-			return err
+		if err := writeStaged(dst, tr, h.Size); err != nil {
+			return 0, refuse(err.Error())
 		}
 		restored++
 	}
 	if !sawManifest {
-		return fmt.Errorf("%s is not a wabot backup (no %s)", file, backupManifest)
+		return 0, fmt.Errorf("%s is not a wabot backup (no %s)", file, backupManifest)
 	}
-	db, err := openAndMigrate(ctx, cfg, log)
+	if !sawDB {
+		return 0, fmt.Errorf("%s holds no app database (data/wabot.db); it is not a complete wabot backup", file)
+	}
+	return restored, nil
+}
+
+// writeStaged writes one database file of size bytes from r, and checks
+// it is one (a backup's files are all SQLite databases).
+func writeStaged(dst string, r io.Reader, size int64) error {
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		return err
 	}
-	db.Close()
-	fmt.Fprintf(stdout, "restored %d files from %s; start wabot now\n", restored, file)
+	n, err := io.Copy(out, io.LimitReader(r, size))
+	if err = errors.Join(err, out.Close()); err != nil {
+		return err
+	}
+	if n != size {
+		return fmt.Errorf("it ends after %d of its %d bytes", n, size)
+	}
+	head := make([]byte, 16)
+	in, err := os.Open(dst)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	if _, err := io.ReadFull(in, head); err != nil || string(head) != "SQLite format 3\x00" {
+		return errors.New("it is not an SQLite database")
+	}
 	return nil
 }
 
-func writeFile(dst string, r io.Reader) error {
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	if err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("%s exists; restore into empty folders", dst)
+// placeStaged moves each staging folder's contents into its target
+// without replacing anything, after checking nothing is in the way. On a
+// failure midway it moves back what it moved.
+func placeStaged(pairs [][2]string) error {
+	for _, p := range pairs {
+		if err := inTheWay(p[0], p[1]); err != nil {
+			return err
 		}
+	}
+	var done [][2]string
+	for _, p := range pairs {
+		if err := place(p[0], p[1], &done); err != nil {
+			for i := len(done) - 1; i >= 0; i-- {
+				os.Rename(done[i][1], done[i][0])
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// inTheWay reports a file under target that a file under stage would
+// replace.
+func inTheWay(stage, target string) error {
+	return filepath.WalkDir(stage, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(stage, p)
+		if _, err := os.Lstat(filepath.Join(target, rel)); err == nil {
+			return fmt.Errorf("%s exists; restore into empty folders", filepath.Join(target, rel))
+		}
+		return nil
+	})
+}
+
+// place moves stage to target: the whole folder when target does not
+// exist, else entry by entry. Each move is appended to done.
+func place(stage, target string, done *[][2]string) error {
+	if _, err := os.Lstat(target); errors.Is(err, fs.ErrNotExist) {
+		if err := os.Rename(stage, target); err != nil {
+			return err
+		}
+		*done = append(*done, [2]string{stage, target})
+		return nil
+	} else if err != nil {
 		return err
 	}
-	if _, err := io.Copy(out, r); err != nil {
-		out.Close()
+	entries, err := os.ReadDir(stage)
+	if err != nil {
 		return err
 	}
-	return out.Close()
+	for _, e := range entries {
+		from, to := filepath.Join(stage, e.Name()), filepath.Join(target, e.Name())
+		if e.IsDir() {
+			if err := place(from, to, done); err != nil {
+				return err
+			}
+			continue
+		}
+		if _, err := os.Lstat(to); err == nil {
+			return fmt.Errorf("%s exists; restore into empty folders", to)
+		}
+		if err := os.Rename(from, to); err != nil {
+			return err
+		}
+		*done = append(*done, [2]string{from, to})
+	}
+	return nil
+}
+
+// byteSize writes n in the units the size settings take.
+func byteSize(n int64) string {
+	for _, u := range []struct {
+		suffix string
+		size   int64
+	}{{"T", 1 << 40}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}} {
+		if n >= u.size && n%u.size == 0 {
+			return fmt.Sprintf("%d%s", n/u.size, u.suffix)
+		}
+	}
+	if n >= 1<<20 {
+		return fmt.Sprintf("%.1fM", float64(n)/(1<<20))
+	}
+	return fmt.Sprintf("%d bytes", n)
 }

@@ -41,6 +41,10 @@ type Config struct {
 	MessageRetention     time.Duration
 	PairingPerTenant     int // phone pairing codes per tenant in 10 minutes
 	PairingPerNumber     int // phone pairing codes per phone number in an hour
+	StreamsPerUser       int
+	StreamLifetime       time.Duration
+	RestoreMaxFile       int64 // bytes one file of a backup may unpack to
+	RestoreMaxTotal      int64 // bytes a whole backup may unpack to
 
 	LogFormat string // "auto", "text" or "json"
 	LogLevel  string // "debug", "info", "warn" or "error"
@@ -203,6 +207,24 @@ var settings = []setting{
 		c.PairingPerNumber = n
 		return nil
 	}},
+	{"WABOT_STREAMS_PER_USER", "4", "live-update streams (open link pages) one user may hold at once", func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100 {
+			return errors.New("accepted: a whole number from 1 to 100")
+		}
+		c.StreamsPerUser = n
+		return nil
+	}},
+	{"WABOT_STREAM_LIFETIME", "30m", "how long one live-update stream lasts before the page reconnects", func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Minute || d > 24*time.Hour {
+			return errors.New("accepted: a duration from 1m to 24h, such as 30m")
+		}
+		c.StreamLifetime = d
+		return nil
+	}},
+	{"WABOT_RESTORE_MAX_FILE", "4G", "largest file wabot restore unpacks from a backup", sizeSetting(func(c *Config, n int64) { c.RestoreMaxFile = n })},
+	{"WABOT_RESTORE_MAX_TOTAL", "16G", "most wabot restore unpacks from one backup in all", sizeSetting(func(c *Config, n int64) { c.RestoreMaxTotal = n })},
 	{"WABOT_LOG_FORMAT", "auto", "text, json, or auto (text on a terminal)", oneOf(func(c *Config, v string) { c.LogFormat = v }, "auto", "text", "json")},
 	{"WABOT_LOG_LEVEL", "info", "debug, info, warn or error", oneOf(func(c *Config, v string) { c.LogLevel = v }, "debug", "info", "warn", "error")},
 }
@@ -343,6 +365,26 @@ func validHostname(h string) bool {
 		}
 	}
 	return true
+}
+
+// sizeSetting parses a size in bytes with an optional binary suffix
+// (K, M, G, T: 512M, 4G), from 1M to 64T.
+func sizeSetting(store func(c *Config, n int64)) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		units := map[byte]int64{'K': 1 << 10, 'M': 1 << 20, 'G': 1 << 30, 'T': 1 << 40}
+		num, mult := v, int64(1)
+		if n := len(v); n > 0 {
+			if m, ok := units[v[n-1]&^0x20]; ok {
+				num, mult = v[:n-1], m
+			}
+		}
+		n, err := strconv.ParseInt(num, 10, 64)
+		if err != nil || n < 1 || n > (64<<40)/mult || n*mult < 1<<20 {
+			return errors.New("accepted: a size from 1M to 64T, such as 512M or 4G")
+		}
+		store(c, n*mult)
+		return nil
+	}
 }
 
 // parseDays is time.ParseDuration that also takes whole days ("90d").

@@ -36,6 +36,10 @@ func TestConfigDefaultsMatchContract(t *testing.T) {
 		{"trusted proxies", len(cfg.TrustedProxies), 0},
 		{"pairing per tenant", cfg.PairingPerTenant, 3},
 		{"pairing per number", cfg.PairingPerNumber, 3},
+		{"streams per user", cfg.StreamsPerUser, 4},
+		{"stream lifetime", cfg.StreamLifetime, 30 * time.Minute},
+		{"restore max file", cfg.RestoreMaxFile, int64(4 << 30)},
+		{"restore max total", cfg.RestoreMaxTotal, int64(16 << 30)},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -69,6 +73,11 @@ func TestConfigRejectsEachInvalidValue(t *testing.T) {
 		{"WABOT_HEARTBEAT_INTERVAL", "2h"},
 		{"WABOT_PAIRING_PER_TENANT", "0"},
 		{"WABOT_PAIRING_PER_NUMBER", "many"},
+		{"WABOT_STREAMS_PER_USER", "0"},
+		{"WABOT_STREAM_LIFETIME", "10s"},
+		{"WABOT_RESTORE_MAX_FILE", "512K"},
+		{"WABOT_RESTORE_MAX_TOTAL", "lots"},
+		{"WABOT_RESTORE_MAX_TOTAL", "100T"},
 		{"WABOT_LOG_FORMAT", "xml"},
 		{"WABOT_LOG_LEVEL", "verbose"},
 	}

@@ -1,10 +1,15 @@
 package app
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -348,5 +353,263 @@ func TestBackupWhileWritingRestoresEveryCommittedRow(t *testing.T) {
 	// Restoring over an existing database is refused.
 	if err := Run(ctx, []string{"restore", file}, renv, io.Discard, io.Discard); err == nil {
 		t.Fatal("restore over an existing database succeeded")
+	}
+}
+
+// TestTenantsListingEscapesNames: a name stored with a terminal escape,
+// tabwriter's 0xff and a tab (written behind the store's back, as an
+// older version or a hand edit could) is printed quoted and escaped, so
+// nothing reaches the operator's terminal raw and the columns stay put.
+func TestTenantsListingEscapesNames(t *testing.T) {
+	cfg := testConfig(t)
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(cfg.DataDir, "wabot.db")
+	st := tenanttest.OpenAt(t, path)
+	ctx := context.Background()
+	u, _ := st.EnsureUser(ctx, "owner@example.com")
+	tn, err := st.CreateTenant(ctx, u.ID, "Placeholder", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evil := "Evil\x1b]0;pwned\a\x1b[2J\xff\tShop\u202e"
+	if _, err := tenanttest.Raw(t, path).Exec(`UPDATE tenants SET name = ? WHERE id = ?`, evil, tn.ID); err != nil {
+		t.Fatal(err)
+	}
+	env := envFrom(map[string]string{"WABOT_DATA_DIR": cfg.DataDir, "WABOT_SESSIONS_DIR": cfg.SessionsDir})
+	var out bytes.Buffer
+	if err := Run(ctx, []string{"tenants"}, env, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	list := out.String()
+	for _, raw := range []string{"\x1b", "\a", "\xff", "\t", "\u202e"} {
+		if strings.Contains(list, raw) {
+			t.Fatalf("%q reached the output raw: %q", raw, list)
+		}
+	}
+	want := `"Evil\x1b]0;pwned\a\x1b[2J\xff\tShop\u202e"`
+	if !strings.Contains(list, want) {
+		t.Fatalf("tenants output lacks the escaped name %s:\n%s", want, list)
+	}
+	lines := strings.Split(strings.TrimSpace(list), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[1], tn.ID+" ") || !strings.HasSuffix(lines[1], "owner@example.com") {
+		t.Fatalf("columns broken:\n%s", list)
+	}
+}
+
+// tarEntry is one entry of a hand-made archive: body, or size bytes that
+// start like an SQLite database and go on as zeros when body is nil.
+type tarEntry struct {
+	name string
+	typ  byte
+	body []byte
+	size int64
+	link string
+}
+
+func writeArchive(t *testing.T, entries []tarEntry) string {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "backup.tar.gz")
+	f, err := os.Create(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gz := gzip.NewWriter(f)
+	tw := tar.NewWriter(gz)
+	for _, e := range entries {
+		typ := e.typ
+		if typ == 0 {
+			typ = tar.TypeReg
+		}
+		size := int64(len(e.body))
+		if e.body == nil && typ == tar.TypeReg {
+			size = e.size
+		}
+		if err := tw.WriteHeader(&tar.Header{Name: e.name, Typeflag: typ, Size: size, Linkname: e.link, Mode: 0o600, ModTime: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		if e.body != nil {
+			tw.Write(e.body)
+		} else if size > 0 {
+			tw.Write([]byte("SQLite format 3\x00"))
+			io.CopyN(tw, zeroReader{}, size-16)
+		}
+	}
+	if err := errors.Join(tw.Close(), gz.Close(), f.Close()); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
+type zeroReader struct{}
+
+func (zeroReader) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+// sqliteFile returns a database file's bytes: a migrated app database
+// holding one tenant (schema set to a version from the future when
+// future), or a small device store.
+func sqliteFile(t *testing.T, app, future bool) []byte {
+	t.Helper()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.db")
+	if app {
+		st := tenanttest.OpenAt(t, src)
+		u, _ := st.EnsureUser(context.Background(), "restored@example.com")
+		if _, err := st.CreateTenant(context.Background(), u.ID, "Restored Shop", true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw := tenanttest.Raw(t, src)
+	if !app {
+		raw.Exec(`CREATE TABLE whatsmeow_device (jid TEXT)`)
+	}
+	if future {
+		raw.Exec(`PRAGMA user_version = 9999`)
+	}
+	dst := filepath.Join(dir, "copy.db")
+	if err := vacuumInto(context.Background(), src, dst); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// snapshot is every folder and file under root with its content.
+func snapshot(t *testing.T, root string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			t.Fatal(err)
+		}
+		rel, _ := filepath.Rel(root, p)
+		if d.IsDir() {
+			out[rel+"/"] = ""
+			return nil
+		}
+		b, _ := os.ReadFile(p)
+		out[rel] = string(b)
+		return nil
+	})
+	return out
+}
+
+// TestRestoreRefusesBadArchives: each archive that is not a plain wabot
+// backup is refused with a sentence saying why, and the folders it was
+// to restore into (which already hold other files) are left exactly as
+// they were: nothing half-written, no staging folders left behind.
+func TestRestoreRefusesBadArchives(t *testing.T) {
+	manifest := tarEntry{name: "wabot-backup.txt", body: []byte("wabot backup\nversion: test\n")}
+	appDB := sqliteFile(t, true, false)
+	store := sqliteFile(t, false, false)
+	existing, fresh, fresh2 := tenant.NewID("t"), tenant.NewID("t"), tenant.NewID("t")
+	cases := []struct {
+		name    string
+		env     map[string]string
+		entries []tarEntry
+		want    string
+	}{
+		{"symbolic link", nil, []tarEntry{manifest, {name: "data/wabot.db", typ: tar.TypeSymlink, link: "/etc/passwd"}}, "symbolic link"},
+		{"hard link", nil, []tarEntry{manifest, {name: "sessions/" + fresh + "/whatsmeow.db", body: store},
+			{name: "data/wabot.db", typ: tar.TypeLink, link: "sessions/" + fresh + "/whatsmeow.db"}}, "hard link"},
+		{"device", nil, []tarEntry{manifest, {name: "data/wabot.db", typ: tar.TypeChar}}, "device"},
+		{"named pipe", nil, []tarEntry{manifest, {name: "data/wabot.db", typ: tar.TypeFifo}}, "named pipe"},
+		{"manifest only", nil, []tarEntry{manifest}, "holds no app database"},
+		{"no manifest", nil, []tarEntry{{name: "data/wabot.db", body: appDB}}, "not a wabot backup"},
+		{"file over the cap", map[string]string{"WABOT_RESTORE_MAX_FILE": "1M"},
+			[]tarEntry{manifest, {name: "data/wabot.db", size: 2 << 20}}, "more than the 1M a file may"},
+		{"total over the cap", map[string]string{"WABOT_RESTORE_MAX_FILE": "1M", "WABOT_RESTORE_MAX_TOTAL": "1M"},
+			[]tarEntry{manifest, {name: "sessions/" + fresh + "/whatsmeow.db", size: 600 << 10},
+				{name: "sessions/" + fresh2 + "/whatsmeow.db", size: 600 << 10}, {name: "data/wabot.db", body: appDB}}, "more than 1M"},
+		{"parent path", nil, []tarEntry{manifest, {name: "../evil/whatsmeow.db", body: store}, {name: "data/wabot.db", body: appDB}}, "leads outside"},
+		{"parent inside path", nil, []tarEntry{manifest, {name: "data/wabot.db", body: appDB}, {name: "sessions/../../evil.db", body: store}}, "leads outside"},
+		{"absolute path", nil, []tarEntry{manifest, {name: "data/wabot.db", body: appDB}, {name: "/tmp/evil.db", body: store}}, "leads outside"},
+		{"unknown file", nil, []tarEntry{manifest, {name: "data/wabot.db", body: appDB}, {name: "data/.bashrc", body: []byte("x")}}, "no such file"},
+		{"twice", nil, []tarEntry{manifest, {name: "data/wabot.db", body: appDB}, {name: "data/wabot.db", body: appDB}}, "appears twice"},
+		{"not a database", nil, []tarEntry{manifest, {name: "sessions/" + fresh + "/whatsmeow.db", body: store},
+			{name: "data/wabot.db", body: []byte("not a database")}}, "not an SQLite database"},
+		{"database from the future", nil, []tarEntry{manifest, {name: "sessions/" + fresh + "/whatsmeow.db", body: store},
+			{name: "data/wabot.db", body: sqliteFile(t, true, true)}}, "newer than this binary"},
+		{"device store already there", nil, []tarEntry{manifest, {name: "sessions/" + existing + "/whatsmeow.db", body: store},
+			{name: "data/wabot.db", body: appDB}}, "exists; restore into empty folders"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			root := t.TempDir()
+			data, sessions := filepath.Join(root, "data"), filepath.Join(root, "sessions")
+			os.MkdirAll(filepath.Join(sessions, existing), 0o700)
+			os.MkdirAll(data, 0o700)
+			os.WriteFile(filepath.Join(data, "secret"), []byte("keep"), 0o600)
+			os.WriteFile(filepath.Join(sessions, existing, "whatsmeow.db"), []byte("keep this store"), 0o600)
+			before := snapshot(t, root)
+			vars := map[string]string{"WABOT_DATA_DIR": data, "WABOT_SESSIONS_DIR": sessions}
+			maps.Copy(vars, c.env)
+			file := writeArchive(t, c.entries)
+			err := Run(context.Background(), []string{"restore", file}, envFrom(vars), io.Discard, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("restore: %v, want an error saying %q", err, c.want)
+			}
+			if after := snapshot(t, root); !maps.Equal(before, after) {
+				t.Fatalf("a refused restore changed the folders:\nbefore %q\nafter  %q", before, after)
+			}
+		})
+	}
+}
+
+// TestRestoreRoundTrip: a backup made by wabot backup restores into
+// folders that hold other files already, and the result opens.
+func TestRestoreRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	src := t.TempDir()
+	srcData, srcSessions := filepath.Join(src, "data"), filepath.Join(src, "sessions")
+	os.MkdirAll(srcData, 0o700)
+	os.WriteFile(filepath.Join(srcData, "wabot.db"), sqliteFile(t, true, false), 0o600)
+	st := tenanttest.OpenAt(t, filepath.Join(srcData, "wabot.db"))
+	list, err := st.Tenants(ctx)
+	if err != nil || len(list) != 1 {
+		t.Fatalf("source tenants %v %v", list, err)
+	}
+	id := list[0].ID
+	os.MkdirAll(filepath.Join(srcSessions, id), 0o700)
+	os.WriteFile(filepath.Join(srcSessions, id, "whatsmeow.db"), sqliteFile(t, false, false), 0o600)
+	file := filepath.Join(t.TempDir(), "backup.tar.gz")
+	if err := Run(ctx, []string{"backup", file}, envFrom(map[string]string{"WABOT_DATA_DIR": srcData, "WABOT_SESSIONS_DIR": srcSessions}), io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+
+	dst := t.TempDir()
+	data, sessions := filepath.Join(dst, "data"), filepath.Join(dst, "sessions")
+	other := tenant.NewID("t")
+	os.MkdirAll(filepath.Join(sessions, other), 0o700)
+	os.WriteFile(filepath.Join(sessions, other, "whatsmeow.db"), []byte("other"), 0o600)
+	var out bytes.Buffer
+	env := envFrom(map[string]string{"WABOT_DATA_DIR": data, "WABOT_SESSIONS_DIR": sessions})
+	if err := Run(ctx, []string{"restore", file}, env, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "restored 2 files") {
+		t.Fatalf("restore: %s", out.String())
+	}
+	got := snapshot(t, dst)
+	for _, want := range []string{"data/", "data/wabot.db", "sessions/" + id + "/whatsmeow.db", "sessions/" + other + "/whatsmeow.db"} {
+		if _, ok := got[want]; !ok {
+			t.Errorf("after restore %s is missing", want)
+		}
+	}
+	for name := range got {
+		if strings.Contains(name, ".wabot-restore-") {
+			t.Errorf("a staging folder was left: %s", name)
+		}
+	}
+	restored := tenanttest.OpenAt(t, filepath.Join(data, "wabot.db"))
+	if tn, err := restored.TenantByID(ctx, id); err != nil || tn.Name != "Restored Shop" {
+		t.Fatalf("restored tenant %+v %v", tn, err)
+	}
+	if info, err := os.Stat(data); err != nil || info.Mode().Perm() != 0o700 {
+		t.Fatalf("data folder mode %v %v", info.Mode(), err)
 	}
 }

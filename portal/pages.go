@@ -173,9 +173,21 @@ const linkRereadInterval = 5 * time.Second
 // whenever the QR code rotates or the state changes. The tenant comes from
 // the session, like every other read. The row is re-read when the session
 // manager signals a write, and every few seconds besides.
+//
+// A stream is bounded like a request: it ends when its browser session
+// ends (sign-out, expiry, the user losing the tenant), found by a re-check
+// every StreamRecheck; it ends after StreamLifetime in any case (the
+// page's EventSource reconnects, passing the last panel's version); and a
+// user holds at most StreamsPerUser at once.
 func (p *Portal) linkEvents(c echo.Context) error {
 	t := currentTenant(c)
+	u, _ := currentUser(c)
 	ctx := c.Request().Context()
+	token := p.browser.Token(ctx)
+	if !p.streams.acquire(u.ID, p.cfg.StreamsPerUser) {
+		return &tenant.Error{Code: tenant.CodeTooMany, Msg: "too many live pages open; close some tabs and reload"}
+	}
+	defer p.streams.release(u.ID)
 	// Subscribed before the first read, so no write after it is missed.
 	changed, unsubscribe := p.sessions.Subscribe(t.ID)
 	defer unsubscribe()
@@ -185,16 +197,23 @@ func (p *Portal) linkEvents(c echo.Context) error {
 	h.Set("X-Accel-Buffering", "no")
 	c.Response().WriteHeader(http.StatusOK)
 	last := c.QueryParam("v")
+	if id := c.Request().Header.Get("Last-Event-ID"); id != "" {
+		last = id // a reconnect: the panel the page shows now
+	}
 	reread := time.NewTicker(linkRereadInterval)
 	defer reread.Stop()
 	keepalive := time.NewTicker(15 * time.Second)
 	defer keepalive.Stop()
+	recheck := time.NewTicker(p.cfg.StreamRecheck)
+	defer recheck.Stop()
+	lifetime := time.NewTimer(p.cfg.StreamLifetime)
+	defer lifetime.Stop()
 	for {
 		s, err := p.store.LinkOf(ctx, t.ID)
 		if err != nil {
 			return nil
 		}
-		if v := panelVersion(s); v != last {
+		if v := strings.ReplaceAll(panelVersion(s), "\n", ""); v != last {
 			last = v
 			panel, err := p.linkPanel(ctx, t.ID, s)
 			if err != nil {
@@ -204,7 +223,7 @@ func (p *Portal) linkEvents(c echo.Context) error {
 			if err := views.LinkPanel(panel).Render(ctx, &buf); err != nil {
 				return err
 			}
-			fmt.Fprintf(c.Response(), "id: %s\nevent: panel\n", strings.ReplaceAll(v, "\n", ""))
+			fmt.Fprintf(c.Response(), "id: %s\nevent: panel\n", v)
 			for _, line := range strings.Split(buf.String(), "\n") {
 				fmt.Fprintf(c.Response(), "data: %s\n", line)
 			}
@@ -216,6 +235,13 @@ func (p *Portal) linkEvents(c echo.Context) error {
 			return nil
 		case <-p.streamsDone:
 			return nil
+		case <-lifetime.C:
+			return nil
+		case <-recheck.C:
+			if !p.streamAllowed(ctx, token, u.ID, t.ID) {
+				return nil
+			}
+			continue
 		case <-keepalive.C:
 			fmt.Fprint(c.Response(), ": keepalive\n\n")
 			c.Response().Flush()

@@ -40,6 +40,13 @@ type Config struct {
 	// number in an hour; zero takes the default, 3 each.
 	PairingPerTenant int
 	PairingPerNumber int
+	// Live streams (the link page's): each re-checks its browser session
+	// every StreamRecheck, ends after StreamLifetime (the page reconnects
+	// by itself), and a user may hold StreamsPerUser at once. Zero takes
+	// the defaults (5 s, 30 min, 4).
+	StreamRecheck  time.Duration
+	StreamLifetime time.Duration
+	StreamsPerUser int
 }
 
 func (cfg Config) secure() bool { return cfg.BaseURL.Scheme == "https" }
@@ -90,6 +97,7 @@ type Portal struct {
 
 	// streams end when the server shuts down.
 	streamsDone chan struct{}
+	streams     streamCounter
 	closeOnce   sync.Once
 }
 
@@ -100,6 +108,15 @@ func New(cfg Config, log *slog.Logger, st *tenant.Store, sessions Sessions, bot 
 	}
 	if cfg.SessionLifetime == 0 {
 		cfg.SessionLifetime = 7 * 24 * time.Hour
+	}
+	if cfg.StreamRecheck == 0 {
+		cfg.StreamRecheck = 5 * time.Second
+	}
+	if cfg.StreamLifetime == 0 {
+		cfg.StreamLifetime = 30 * time.Minute
+	}
+	if cfg.StreamsPerUser == 0 {
+		cfg.StreamsPerUser = 4
 	}
 	p := &Portal{cfg: cfg, log: log, store: st, sessions: sessions, bot: bot, streamsDone: make(chan struct{})}
 	sm := scs.New()

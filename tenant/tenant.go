@@ -5,9 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // Status is a tenant's standing with the operator.
@@ -34,18 +32,9 @@ type Tenant struct {
 
 const maxTenantName = 80
 
-// ValidateTenantName trims name and checks it.
+// ValidateTenantName trims name and checks it (see ValidateName).
 func ValidateTenantName(name string) (string, error) {
-	name = strings.TrimSpace(name)
-	switch {
-	case name == "":
-		return "", &Error{Code: CodeInvalid, Msg: "name is required", Fields: map[string]string{"name": "Enter a name for the workspace."}}
-	case utf8.RuneCountInString(name) > maxTenantName:
-		return "", &Error{Code: CodeInvalid, Msg: "name is too long", Fields: map[string]string{"name": fmt.Sprintf("Use at most %d characters.", maxTenantName)}}
-	case strings.ContainsAny(name, "\x00\r\n"):
-		return "", &Error{Code: CodeInvalid, Msg: "name has control characters", Fields: map[string]string{"name": "Use one line of text."}}
-	}
-	return name, nil
+	return ValidateName(name, maxTenantName, "workspace")
 }
 
 // CreateTenant creates userID's tenant with its session and worker rows

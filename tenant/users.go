@@ -64,6 +64,9 @@ func (s *Store) SignIn(ctx context.Context, id Identity, makeAdmin bool) (User, 
 	if email == "" || id.Subject == "" || id.Provider == "" {
 		return User{}, Errorf(CodeForbidden, "the sign-in provider did not give a verified email")
 	}
+	// A provider's display name is cleaned, not refused: the person
+	// cannot change it here.
+	id.Name = CleanName(id.Name)
 	now := s.now()
 	var userID string
 	err := s.db.inTx(ctx, func(tx *sql.Tx) error {
@@ -140,10 +143,11 @@ func (s *Store) AdminExists(ctx context.Context) (bool, error) {
 }
 
 // ValidEmail is wabot's one check of an email address: something before
-// and after the last "@", nothing that would break a header or a list.
+// and after the last "@", nothing that would break a header or a list,
+// and nothing a name may not hold (it is shown like one).
 func ValidEmail(e string) bool {
 	at := strings.LastIndexByte(e, '@')
-	return at > 0 && at < len(e)-1 && !strings.ContainsAny(e, " \t\r\n<>,;\"") && len(e) <= 254
+	return at > 0 && at < len(e)-1 && !strings.ContainsAny(e, " \t\r\n<>,;\"") && len(e) <= 254 && ValidName(e)
 }
 
 // LoginLinkTTL is how long a one-time sign-in link stays valid.

@@ -42,6 +42,12 @@
       startCountdowns(panel);
       bindCopy(panel);
     });
+    // The server ends a stream now and then and the browser reconnects by
+    // itself. A reconnect it gives up on (signed out, too many pages open)
+    // falls back to reloading, as the page does without JavaScript.
+    es.addEventListener("error", function () {
+      if (es.readyState === EventSource.CLOSED) setTimeout(function () { location.reload(); }, 5000);
+    });
     window.addEventListener("pagehide", function () { es.close(); });
   }
 
