@@ -142,3 +142,14 @@ func TestErrorPageAndLayout(t *testing.T) {
 		t.Fatal("layout lacks the skip link or the language")
 	}
 }
+
+// A tenant's name is isolated from the text around it, so a name stored
+// with direction overrides (before names were checked) cannot reorder the
+// owner, the id or the row's other cells on the admin page.
+func TestAdminIsolatesTenantNameDirection(t *testing.T) {
+	name := "shop\u202egnp.exe"
+	doc := render(t, views.AdminPage(views.AdminView{Tenants: []views.AdminTenantRow{{ID: "t1", Name: name, Owner: "o@example.com"}}}))
+	if got := doc.Find("bdi").First().Text(); got != name {
+		t.Fatalf("the admin page does not isolate the tenant name in <bdi>: got %q", got)
+	}
+}
