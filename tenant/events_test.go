@@ -203,3 +203,27 @@ func TestAFailedEventDeliveryIsSentAgain(t *testing.T) {
 		t.Fatalf("due after send again: %+v, %v", due, err)
 	}
 }
+
+// A workspace awaiting approval gets no message events: its messages'
+// contents are withheld, and so is the fact that they arrived.
+func TestAPendingWorkspaceGetsNoMessageEvents(t *testing.T) {
+	ctx := context.Background()
+	st, _ := openStore(t)
+	u, err := st.EnsureUser(ctx, "pending@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := st.CreateTenant(ctx, u.ID, "Pending", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	subscribe(t, st, p.ID, "https://p.example.com/e", tenant.EventMessageReceived, tenant.EventSessionState)
+	storeIn(t, st, p.ID, tenant.Inbound{Chat: chatA, Sender: chatA, WAID: "P1", Status: tenant.MsgIgnored})
+	if err := st.SaveLink(ctx, tenant.Link{TenantID: p.ID, State: tenant.StateConnected}); err != nil {
+		t.Fatal(err)
+	}
+	ds := eventDeliveries(t, st, p.ID)
+	if len(ds) != 1 || ds[0].EventType != tenant.EventSessionState {
+		t.Fatalf("a pending workspace's deliveries: %+v", ds)
+	}
+}
