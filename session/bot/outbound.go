@@ -416,7 +416,7 @@ func (t *tenantBot) sendOne(m tenant.APIMessage) sendResult {
 	if m.ReplyTo != 0 {
 		msg = t.quoted(m)
 	}
-	if !o.NoPacing && o.TypingPerChar > 0 {
+	if !o.NoPacing && o.TypingPerChar > 0 && o.TypingMax > 0 {
 		d := min(time.Duration(utf8.RuneCountInString(m.Text))*o.TypingPerChar, o.TypingMax)
 		ctx, cancel := context.WithTimeout(t.ctx, 10*time.Second)
 		err := t.out.Typing(ctx, chat, true)
