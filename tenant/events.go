@@ -455,3 +455,34 @@ func (s *Store) inboundEvent(ctx context.Context, tx *sql.Tx, tenantID string, i
 		Kind: in.Kind, Text: in.Body, IsGroup: strings.HasSuffix(chat, "@g.us"), Status: string(in.Status),
 	})
 }
+
+// MessageStatusEvent is the data of message.sent and message.status: an
+// outgoing message (an API send or a bot reply) and where it now stands.
+type MessageStatusEvent struct {
+	MessageID int64     `json:"message_id"` // the id GET /api/v1/messages/{id} takes
+	WAID      string    `json:"wa_id"`
+	Chat      string    `json:"chat"`
+	To        string    `json:"to,omitempty"` // the phone number, +international; "" for a group
+	Source    string    `json:"source"`       // api or bot
+	Status    APIStatus `json:"status"`       // sent, delivered, read or failed
+	Reason    string    `json:"reason,omitempty"`
+	Error     string    `json:"error,omitempty"`
+	At        time.Time `json:"at"` // when it reached Status
+}
+
+// MessageStatusEventOf is the event data of m as it now stands; the writes
+// that move an outgoing message on queue it with queueEvent in their own
+// transaction: EventMessageSent when it is sent, EventMessageStatus for
+// delivered, read and failed.
+func MessageStatusEventOf(m APIMessage) MessageStatusEvent {
+	ev := MessageStatusEvent{MessageID: m.ID, WAID: m.WAID, Chat: m.Chat, Source: m.Source, Status: m.Status, Reason: m.Reason, Error: m.Error, At: m.CreatedAt}
+	if !strings.HasSuffix(m.Chat, "@g.us") {
+		ev.To = PhoneOf(m.Chat)
+	}
+	for _, t := range []time.Time{m.SentAt, m.DeliveredAt, m.ReadAt} {
+		if t.After(ev.At) {
+			ev.At = t
+		}
+	}
+	return ev
+}
