@@ -97,6 +97,8 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, opts ...Option) (a 
 	a.metrics = newMetrics(st)
 	a.bot = bot.New(bot.Options{
 		AllowPrivateWebhooks: cfg.WebhookAllowPrivate,
+		WebhookMaxAttempts:   cfg.WebhookMaxAttempts,
+		WebhookBaseDelay:     cfg.WebhookRetryDelay,
 		Retention:            cfg.MessageRetention,
 		Observer:             a.metrics,
 		Send: bot.SendOptions{

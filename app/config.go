@@ -35,7 +35,9 @@ type Config struct {
 	MetricsToken   string
 
 	WebhookAllowPrivate  bool
-	Approval             string // "manual" or "auto"
+	WebhookMaxAttempts   int           // deliveries tried before failed
+	WebhookRetryDelay    time.Duration // first retry; doubles up to 10 minutes
+	Approval             string        // "manual" or "auto"
 	ReconnectMaxAttempts int
 	HeartbeatInterval    time.Duration
 	MessageRetention     time.Duration
@@ -173,6 +175,22 @@ var settings = []setting{
 			return errors.New("accepted: true or false")
 		}
 		c.WebhookAllowPrivate = b
+		return nil
+	}},
+	{"WABOT_WEBHOOK_MAX_ATTEMPTS", "8", "attempts of a webhook delivery before it is failed", func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100 {
+			return errors.New("accepted: a whole number from 1 to 100")
+		}
+		c.WebhookMaxAttempts = n
+		return nil
+	}},
+	{"WABOT_WEBHOOK_RETRY_DELAY", "2s", "wait before a webhook delivery's first retry; doubles each time, up to 10m", func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 10*time.Millisecond || d > 10*time.Minute {
+			return errors.New("accepted: a duration from 10ms to 10m, such as 2s")
+		}
+		c.WebhookRetryDelay = d
 		return nil
 	}},
 	{"WABOT_APPROVAL", "manual", "manual: an admin approves each tenant; auto: approved at creation", oneOf(func(c *Config, v string) { c.Approval = v }, "manual", "auto")},

@@ -72,6 +72,7 @@ type Sessions interface {
 type Bot interface {
 	Config(ctx context.Context, tenantID string) (tenant.BotConfig, error)
 	SaveConfig(ctx context.Context, tenantID string, cfg tenant.BotConfig) (tenant.BotConfig, error)
+	EventWebhooks // webhooks.go
 }
 
 // Portal serves the web portal and the JSON API.

@@ -43,6 +43,13 @@ func (p *Portal) Routes(e *echo.Echo) {
 	scoped.POST("/bot", p.botSave)
 	scoped.GET("/session/:action", p.sessionActionConfirm)
 	scoped.POST("/session/:action", p.sessionActionApply)
+	scoped.GET("/settings/webhooks", p.webhooksShow)
+	scoped.POST("/settings/webhooks", p.webhookCreate)
+	scoped.POST("/settings/webhooks/:id/test", p.webhookTestApply)
+	scoped.POST("/settings/webhooks/:id/secret", p.webhookSecretApply)
+	scoped.GET("/settings/webhooks/:id/delete", p.webhookDeleteConfirm)
+	scoped.POST("/settings/webhooks/:id/delete", p.webhookDeleteApply)
+	scoped.POST("/settings/webhooks/deliveries/:id/resend", p.deliveryResendApply)
 
 	admin := e.Group("/admin", p.requireUser, p.requireAdmin)
 	admin.GET("", p.adminShow)

@@ -110,17 +110,37 @@ func (s *Store) LinkOf(ctx context.Context, tenantID string) (Link, error) {
 	return x, nil
 }
 
-// SaveLink writes the whole link row.
+// SaveLink writes the whole link row. A change of state or error code
+// queues a session.state event in the same transaction: each change is
+// told once, and never lost to a crash between the two writes.
 func (s *Store) SaveLink(ctx context.Context, x Link) error {
-	_, err := s.db.write.ExecContext(ctx, `UPDATE wa_sessions SET state = ?, qr_code = ?, qr_data_uri = ?, qr_updated_at = ?,
+	var queued int
+	err := s.db.inTx(ctx, func(tx *sql.Tx) error {
+		var prev LinkState
+		var prevCode sql.NullString
+		err := tx.QueryRowContext(ctx, `SELECT state, error_code FROM wa_sessions WHERE tenant_id = ?`, x.TenantID).Scan(&prev, &prevCode)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil // no row: nothing to update, as before
+		}
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE wa_sessions SET state = ?, qr_code = ?, qr_data_uri = ?, qr_updated_at = ?,
 		qr_expires_at = ?, pair_code = ?, jid = ?, push_name = ?, connected_at = ?, error_code = ?, last_error = ?,
 		reconnect_attempts = ?, reconnects = ?, updated_at = ? WHERE tenant_id = ?`,
-		x.State, nullString(x.QRCode), nullString(x.QRDataURI), nullMS(x.QRUpdatedAt), nullMS(x.QRExpiresAt), nullString(x.PairCode),
-		nullString(x.JID), nullString(x.PushName), nullMS(x.ConnectedAt), nullString(string(x.ErrorCode)), nullString(x.LastError),
-		x.ReconnectAttempts, x.Reconnects, ms(s.now()), x.TenantID)
+			x.State, nullString(x.QRCode), nullString(x.QRDataURI), nullMS(x.QRUpdatedAt), nullMS(x.QRExpiresAt), nullString(x.PairCode),
+			nullString(x.JID), nullString(x.PushName), nullMS(x.ConnectedAt), nullString(string(x.ErrorCode)), nullString(x.LastError),
+			x.ReconnectAttempts, x.Reconnects, ms(s.now()), x.TenantID)
+		if err != nil || (prev == x.State && Problem(prevCode.String) == x.ErrorCode) {
+			return err
+		}
+		queued, err = s.queueEvent(ctx, tx, x.TenantID, EventSessionState, sessionStateEvent(x, prev))
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("saving session: %w", err)
 	}
+	s.eventsQueued(queued)
 	return nil
 }
 

@@ -18,8 +18,9 @@ const (
 )
 
 // WebhookDelivery is one POST of the webhook outbox: written when an
-// inbound message is accepted, retried with backoff until delivered or
-// failed, surviving restarts.
+// inbound message is accepted (the bot's webhook) or an event happens (an
+// event subscription's), retried with backoff until delivered or failed,
+// surviving restarts.
 type WebhookDelivery struct {
 	ID        string
 	TenantID  string
@@ -30,6 +31,12 @@ type WebhookDelivery struct {
 	Attempts  int
 	NextAt    time.Time
 	LastError string
+	// SubscriptionID is the event subscription the delivery is for, ""
+	// for the bot's webhook; EventID and EventType then name its event.
+	SubscriptionID string
+	EventID        string
+	EventType      EventType
+	CreatedAt      time.Time
 }
 
 // QueueWebhookDelivery writes a pending delivery, due at d.NextAt.
@@ -43,13 +50,17 @@ func (s *Store) QueueWebhookDelivery(ctx context.Context, d WebhookDelivery) err
 	return nil
 }
 
-const selectDelivery = `SELECT id, tenant_id, COALESCE(message_id, 0), url, payload, status, attempts, next_attempt_at, last_error FROM webhook_deliveries`
+const deliveryColumns = `id, tenant_id, COALESCE(message_id, 0), url, payload, status, attempts, next_attempt_at, last_error,
+	COALESCE(subscription_id, ''), event_id, event_type, created_at`
+
+const selectDelivery = `SELECT ` + deliveryColumns + ` FROM webhook_deliveries`
 
 func scanDelivery(row interface{ Scan(...any) error }) (WebhookDelivery, error) {
 	var d WebhookDelivery
-	var next int64
-	err := row.Scan(&d.ID, &d.TenantID, &d.MessageID, &d.URL, &d.Payload, &d.Status, &d.Attempts, &next, &d.LastError)
-	d.NextAt = fromMS(next)
+	var next, created int64
+	err := row.Scan(&d.ID, &d.TenantID, &d.MessageID, &d.URL, &d.Payload, &d.Status, &d.Attempts, &next, &d.LastError,
+		&d.SubscriptionID, &d.EventID, &d.EventType, &created)
+	d.NextAt, d.CreatedAt = fromMS(next), fromMS(created)
 	return d, err
 }
 
@@ -68,7 +79,7 @@ func (s *Store) WebhookDeliveryByID(ctx context.Context, id string) (WebhookDeli
 // WebhookDeliveryOfMessage returns the delivery queued for an inbound
 // message, so answering it again (after a crash) reuses its delivery id.
 func (s *Store) WebhookDeliveryOfMessage(ctx context.Context, messageID int64) (WebhookDelivery, error) {
-	d, err := scanDelivery(s.db.read.QueryRowContext(ctx, selectDelivery+` WHERE message_id = ? ORDER BY created_at LIMIT 1`, messageID))
+	d, err := scanDelivery(s.db.read.QueryRowContext(ctx, selectDelivery+` WHERE message_id = ? AND subscription_id IS NULL ORDER BY created_at LIMIT 1`, messageID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return d, ErrNotFound
 	}
@@ -78,17 +89,21 @@ func (s *Store) WebhookDeliveryOfMessage(ctx context.Context, messageID int64) (
 	return d, nil
 }
 
-// WebhookDeliveries lists the tenant's deliveries, newest first.
+// WebhookDeliveries lists the tenant's deliveries to the bot's webhook,
+// newest first (EventDeliveries lists the event subscriptions').
 func (s *Store) WebhookDeliveries(ctx context.Context, tenantID string, limit int) ([]WebhookDelivery, error) {
-	return s.queryDeliveries(ctx, selectDelivery+` WHERE tenant_id = ? ORDER BY created_at DESC, id LIMIT ?`, tenantID, limit)
+	return s.queryDeliveries(ctx, selectDelivery+` WHERE tenant_id = ? AND subscription_id IS NULL ORDER BY created_at DESC, id LIMIT ?`, tenantID, limit)
 }
 
 // DueWebhookDeliveries lists pending deliveries due by now, at most
 // perTenant of each tenant (so one tenant's backlog cannot hide the
-// others'), the longest waiting first.
+// others'), the longest waiting first. The bot's webhook and the event
+// subscriptions share the quota: one engine delivers both.
 func (s *Store) DueWebhookDeliveries(ctx context.Context, now time.Time, perTenant, limit int) ([]WebhookDelivery, error) {
-	return s.queryDeliveries(ctx, `SELECT id, tenant_id, message_id, url, payload, status, attempts, next_attempt_at, last_error FROM (
+	return s.queryDeliveries(ctx, `SELECT id, tenant_id, message_id, url, payload, status, attempts, next_attempt_at, last_error,
+		subscription_id, event_id, event_type, created_at FROM (
 		SELECT id, tenant_id, COALESCE(message_id, 0) AS message_id, url, payload, status, attempts, next_attempt_at, last_error,
+			COALESCE(subscription_id, '') AS subscription_id, event_id, event_type, created_at,
 			ROW_NUMBER() OVER (PARTITION BY tenant_id ORDER BY next_attempt_at, id) AS nth
 		FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= ?) due
 		WHERE nth <= ? ORDER BY next_attempt_at, id LIMIT ?`, ms(now), perTenant, limit)

@@ -42,6 +42,7 @@ func TestWebhookDeliveryRoundTrip(t *testing.T) {
 	// A new delivery is pending with no attempts, whatever the caller set.
 	want := d
 	want.Status, want.Attempts, want.LastError = tenant.DeliveryPending, 0, ""
+	want.CreatedAt = t0 // the store's clock at queueing
 	if !sameDelivery(got, want) {
 		t.Errorf("queued\n %+v\nwant\n %+v", got, want)
 	}

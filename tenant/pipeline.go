@@ -45,6 +45,7 @@ func (s *Store) StoreInbound(ctx context.Context, tenantID string, in Inbound) (
 	now := ms(s.now())
 	in.Body = cutUTF8(in.Body, MaxBodyBytes)
 	in.SenderName = cutUTF8(in.SenderName, maxNameBytes)
+	var queued int
 	err = s.db.inTx(ctx, func(tx *sql.Tx) error {
 		err := tx.QueryRowContext(ctx, `INSERT INTO messages (tenant_id, direction, chat, sender, sender_name, wa_id, kind, body, status, error, created_at, updated_at)
 			VALUES (?, 'in', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -52,7 +53,9 @@ func (s *Store) StoreInbound(ctx context.Context, tenantID string, in Inbound) (
 			RETURNING id`,
 			tenantID, in.Chat, in.Sender, in.SenderName, in.WAID, in.Kind, in.Body, in.Status, in.Error, now, now).Scan(&id)
 		if err == nil {
-			return nil
+			// message.received commits with the message (events.go).
+			queued, err = s.inboundEvent(ctx, tx, tenantID, id, in)
+			return err
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
 			return err
@@ -66,6 +69,7 @@ func (s *Store) StoreInbound(ctx context.Context, tenantID string, in Inbound) (
 	if err != nil {
 		return 0, false, fmt.Errorf("storing an inbound message: %w", err)
 	}
+	s.eventsQueued(queued)
 	return id, dup, nil
 }
 

@@ -12,8 +12,9 @@ import (
 // Store reads and writes wabot's domain rows. Writes go through the
 // database's single writer; reads use the read pool.
 type Store struct {
-	db  *db
-	now func() time.Time
+	db     *db
+	now    func() time.Time
+	events eventSignal // wakes the delivery engine (events.go)
 }
 
 var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)

@@ -220,6 +220,7 @@ func (b *Bot) outboxLoop() {
 			return
 		case <-t.C:
 		case <-b.kick:
+		case <-b.store.EventsQueued():
 		}
 		b.deliverDue()
 	}
@@ -277,17 +278,41 @@ func (b *Bot) deliverTenant(tenantID string, due []tenant.WebhookDelivery) {
 		<-b.outboxSlots
 		b.wakeOutbox()
 	}()
-	cfg, err := b.store.BotConfigOf(b.ctx, tenantID)
-	if err != nil {
-		if b.ctx.Err() == nil {
-			b.log.Warn("cannot read the webhook secret; delivering later", "tenant", tenantID, "err", err)
-		}
-		return
-	}
+	// The bot's webhook secret and the subscriptions' are read once per
+	// batch, when a delivery needs them.
+	var cfg *tenant.BotConfig
+	subs := map[string]tenant.Subscription{}
 	for _, d := range due {
-		// A retried delivery's reply is not sent: the message was answered
-		// without it.
-		_, err := b.post(b.ctx, d, cfg.Webhook.Secret)
+		var err error
+		if d.SubscriptionID != "" {
+			sub, ok := subs[d.SubscriptionID]
+			if !ok {
+				if sub, err = b.store.SubscriptionByID(b.ctx, tenantID, d.SubscriptionID); errors.Is(err, tenant.ErrNotFound) {
+					continue // deleted since: its deliveries went with it
+				} else if err != nil {
+					if b.ctx.Err() == nil {
+						b.log.Warn("cannot read a webhook subscription; delivering later", "tenant", tenantID, "err", err)
+					}
+					return
+				}
+				subs[d.SubscriptionID] = sub
+			}
+			err = b.postEvent(b.ctx, d, sub.Secret)
+		} else {
+			if cfg == nil {
+				c, err := b.store.BotConfigOf(b.ctx, tenantID)
+				if err != nil {
+					if b.ctx.Err() == nil {
+						b.log.Warn("cannot read the webhook secret; delivering later", "tenant", tenantID, "err", err)
+					}
+					return
+				}
+				cfg = &c
+			}
+			// A retried delivery's reply is not sent: the message was
+			// answered without it.
+			_, err = b.post(b.ctx, d, cfg.Webhook.Secret)
+		}
 		if b.ctx.Err() != nil {
 			return // cut short by a shutdown: not an attempt
 		}
