@@ -80,7 +80,9 @@ func (p *Portal) keysShow(c echo.Context) error { return p.showKeys(c, p.tenantK
 
 func (p *Portal) keysCreate(c echo.Context) error { return p.createKey(c, p.tenantKeyPage(c)) }
 
-func (p *Portal) keyRevokeConfirm(c echo.Context) error { return p.confirmRevokeKey(c, p.tenantKeyPage(c)) }
+func (p *Portal) keyRevokeConfirm(c echo.Context) error {
+	return p.confirmRevokeKey(c, p.tenantKeyPage(c))
+}
 
 func (p *Portal) keyRevokeApply(c echo.Context) error { return p.revokeKey(c, p.tenantKeyPage(c)) }
 
