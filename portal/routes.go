@@ -67,6 +67,9 @@ func (p *Portal) Routes(e *echo.Echo) {
 	current.PUT("/bot", p.apiBotSave)
 	current.POST("/link", p.apiLinkNew)
 	current.POST("/link/phone", p.apiLinkPhoneNew)
+
+	p.apiV1Routes(e.Group(apiV1Prefix))
+	e.GET("/docs/api", p.apiDocsShow)
 }
 
 // staticHandler serves the embedded assets; their URLs carry a content
