@@ -128,6 +128,14 @@ func TestAPIV1KeyFromPortal(t *testing.T) {
 	r = api.call(http.MethodPost, "/api/v1/session/link/phone", `{"phone": 15550001111}`)
 	wantErr(t, "phone as a number", r, http.StatusUnprocessableEntity, "validation_failed")
 
+	// A browser's cross-site request is refused before the key is read,
+	// in the API's error shape; programs send no Origin and pass.
+	r = b.do(http.MethodPut, "/api/v1/bot", strings.NewReader(`{}`), map[string]string{"Authorization": "Bearer " + secret,
+		"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site", "Content-Type": "application/json"})
+	checkResponse(t, http.MethodPut, "/api/v1/bot", r.status, r.body)
+	wantErr(t, "cross-site PUT", r, http.StatusForbidden, "forbidden")
+	wantErr(t, "no such route", api.call(http.MethodGet, "/api/v1/nothing-here", nil), http.StatusNotFound, "not_found")
+
 	// A key without the scope is refused with 403.
 	sendOnly := e.api(b.createKey("/app/settings/keys", "sender", "messages:send"))
 	wantErr(t, "no bot scope", sendOnly.call(http.MethodGet, "/api/v1/bot", nil), http.StatusForbidden, "forbidden")
