@@ -99,6 +99,11 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, opts ...Option) (a 
 		AllowPrivateWebhooks: cfg.WebhookAllowPrivate,
 		Retention:            cfg.MessageRetention,
 		Observer:             a.metrics,
+		Send: bot.SendOptions{
+			PerMinute: cfg.SendPerMinute, NewChatsPerDay: cfg.SendNewChatsPerDay, JitterMax: cfg.SendJitter,
+			TypingPerChar: 30 * time.Millisecond, TypingMax: cfg.SendTypingMax, MaxAge: cfg.SendMaxAge,
+			MaxQueued: cfg.SendMaxQueued, NoPacing: !cfg.SendPacing,
+		},
 	}, log.With("component", "bot"), a.store)
 	a.sessions = session.NewManager(session.Config{
 		SessionsDir:          cfg.SessionsDir,

@@ -47,6 +47,15 @@ type Config struct {
 	RestoreMaxFile       int64 // bytes one file of a backup may unpack to
 	RestoreMaxTotal      int64 // bytes a whole backup may unpack to
 
+	// API sends (see bot.SendOptions).
+	SendPerMinute      int
+	SendNewChatsPerDay int
+	SendJitter         time.Duration
+	SendTypingMax      time.Duration
+	SendMaxAge         time.Duration
+	SendMaxQueued      int
+	SendPacing         bool
+
 	LogFormat string // "auto", "text" or "json"
 	LogLevel  string // "debug", "info", "warn" or "error"
 
@@ -234,6 +243,27 @@ var settings = []setting{
 	}},
 	{"WABOT_RESTORE_MAX_FILE", "4G", "largest file wabot restore unpacks from a backup", sizeSetting(func(c *Config, n int64) { c.RestoreMaxFile = n })},
 	{"WABOT_RESTORE_MAX_TOTAL", "16G", "most wabot restore unpacks from one backup in all", sizeSetting(func(c *Config, n int64) { c.RestoreMaxTotal = n })},
+	{"WABOT_SEND_PER_MINUTE", "20", "messages a tenant sends through the API in a minute, evenly spaced", intSetting(1, 600, func(c *Config, n int) { c.SendPerMinute = n })},
+	{"WABOT_SEND_NEW_CHATS_PER_DAY", "50", "API messages a tenant may send in 24 hours to chats it never wrote to or heard from", intSetting(1, 100000, func(c *Config, n int) { c.SendNewChatsPerDay = n })},
+	{"WABOT_SEND_JITTER", "2s", "random pause of up to this before each API send", durationSetting(0, time.Minute, func(c *Config, d time.Duration) { c.SendJitter = d })},
+	{"WABOT_SEND_TYPING_MAX", "3s", "longest \"typing…\" shown before an API send (30ms a character up to this; 0 turns it off)", durationSetting(0, 30*time.Second, func(c *Config, d time.Duration) { c.SendTypingMax = d })},
+	{"WABOT_SEND_MAX_AGE", "24h", "how long a queued API message waits (session offline, pacing) before it fails as expired", func(c *Config, v string) error {
+		d, err := parseDays(v)
+		if err != nil || d < time.Minute || d > 30*24*time.Hour {
+			return errors.New("accepted: a duration from 1m to 30d, such as 24h")
+		}
+		c.SendMaxAge = d
+		return nil
+	}},
+	{"WABOT_SEND_MAX_QUEUED", "1000", "API messages one tenant may have queued at once (429 beyond)", intSetting(1, 1000000, func(c *Config, n int) { c.SendMaxQueued = n })},
+	{"WABOT_SEND_PACING", "true", "false turns off the per-minute and new-chat limits, jitter and typing (tests, benchmarks only)", func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return errors.New("accepted: true or false")
+		}
+		c.SendPacing = b
+		return nil
+	}},
 	{"WABOT_LOG_FORMAT", "auto", "text, json, or auto (text on a terminal)", oneOf(func(c *Config, v string) { c.LogFormat = v }, "auto", "text", "json")},
 	{"WABOT_LOG_LEVEL", "info", "debug, info, warn or error", oneOf(func(c *Config, v string) { c.LogLevel = v }, "debug", "info", "warn", "error")},
 }
@@ -378,6 +408,28 @@ func validHostname(h string) bool {
 
 // sizeSetting parses a size in bytes with an optional binary suffix
 // (K, M, G, T: 512M, 4G), from 1M to 64T.
+func intSetting(lo, hi int, store func(c *Config, n int)) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < lo || n > hi {
+			return fmt.Errorf("accepted: a whole number from %d to %d", lo, hi)
+		}
+		store(c, n)
+		return nil
+	}
+}
+
+func durationSetting(lo, hi time.Duration, store func(c *Config, d time.Duration)) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < lo || d > hi {
+			return fmt.Errorf("accepted: a duration from %s to %s, such as 2s", lo, hi)
+		}
+		store(c, d)
+		return nil
+	}
+}
+
 func sizeSetting(store func(c *Config, n int64)) func(*Config, string) error {
 	return func(c *Config, v string) error {
 		units := map[byte]int64{'K': 1 << 10, 'M': 1 << 20, 'G': 1 << 30, 'T': 1 << 40}

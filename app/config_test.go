@@ -79,6 +79,13 @@ func TestConfigRejectsEachInvalidValue(t *testing.T) {
 		{"WABOT_RESTORE_MAX_FILE", "512K"},
 		{"WABOT_RESTORE_MAX_TOTAL", "lots"},
 		{"WABOT_RESTORE_MAX_TOTAL", "100T"},
+		{"WABOT_SEND_PER_MINUTE", "0"},
+		{"WABOT_SEND_NEW_CHATS_PER_DAY", "lots"},
+		{"WABOT_SEND_JITTER", "-1s"},
+		{"WABOT_SEND_TYPING_MAX", "1m"},
+		{"WABOT_SEND_MAX_AGE", "90d"},
+		{"WABOT_SEND_MAX_QUEUED", "0"},
+		{"WABOT_SEND_PACING", "sometimes"},
 		{"WABOT_LOG_FORMAT", "xml"},
 		{"WABOT_LOG_LEVEL", "verbose"},
 	}

@@ -174,8 +174,42 @@ func (d *demo) routes(e *echo.Echo, st *tenant.Store) {
 		}
 		return c.JSON(http.StatusAccepted, map[string]string{"id": id})
 	})
+	// contacts makes a number known to WhatsApp without it writing first,
+	// so the API can send to it (and IsOnWhatsApp says yes).
+	g.POST("/contacts", func(c echo.Context) error {
+		var in struct {
+			Number string `json:"number"`
+			Name   string `json:"name"`
+		}
+		if err := c.Bind(&in); err != nil || strings.Trim(in.Number, "+0123456789") != "" || len(strings.TrimPrefix(in.Number, "+")) < 6 {
+			return &tenant.Error{Code: tenant.CodeInvalid, Msg: `send {"number":"+15550002222","name":"Bob"}`}
+		}
+		ct := d.phone(c.Param("id")).NewContact(strings.TrimPrefix(in.Number, "+"), in.Name)
+		return c.JSON(http.StatusOK, map[string]string{"jid": ct.JID().String()})
+	})
+	// read makes a contact read what the tenant sent it (all of it, or the
+	// WhatsApp ids given), which sends the tenant a read receipt.
+	g.POST("/read", func(c echo.Context) error {
+		var in struct {
+			From string   `json:"from"`
+			IDs  []string `json:"ids"`
+		}
+		if err := c.Bind(&in); err != nil {
+			return &tenant.Error{Code: tenant.CodeInvalid, Msg: `send {"from":"+15550001111","ids":[]}`}
+		}
+		ct := d.srv.Contact(strings.TrimSpace(in.From))
+		if ct == nil || ct.Phone() != d.phone(c.Param("id")) {
+			return &tenant.Error{Code: tenant.CodeNotFound, Msg: "no such contact"}
+		}
+		ids, err := ct.Read(in.IDs...)
+		if err != nil {
+			return tenant.Errorf(tenant.CodeConflict, "cannot read: %v", err)
+		}
+		return c.JSON(http.StatusOK, map[string][]string{"read": append([]string{}, ids...)})
+	})
 	g.GET("/outbox", func(c echo.Context) error {
 		type item struct {
+			ID   string `json:"id"`
 			To   string `json:"to"`
 			Text string `json:"text"`
 			At   string `json:"at"`
@@ -184,7 +218,7 @@ func (d *demo) routes(e *echo.Echo, st *tenant.Store) {
 			Messages []item `json:"messages"`
 		}{Messages: []item{}}
 		for _, m := range d.phone(c.Param("id")).Outbox() {
-			out.Messages = append(out.Messages, item{To: "+" + m.To.User, Text: m.Text, At: m.At.UTC().Format(time.RFC3339Nano)})
+			out.Messages = append(out.Messages, item{ID: m.ID, To: "+" + m.To.User, Text: m.Text, At: m.At.UTC().Format(time.RFC3339Nano)})
 		}
 		return c.JSON(http.StatusOK, out)
 	})

@@ -20,6 +20,12 @@ func (s *supervisor) eventHandler(c *client) func(evt any) bool {
 		if m, ok := evt.(*events.Message); ok {
 			return s.handleMessage(c, m)
 		}
+		if r, ok := evt.(*events.Receipt); ok {
+			if h, ok := s.pipeFor(c.gen).(ReceiptHandler); ok {
+				h.HandleReceipt(r)
+			}
+			return true
+		}
 		if interesting(evt) {
 			s.post(c, evt)
 		}

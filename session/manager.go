@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"go.mau.fi/whatsmeow"
+	"go.mau.fi/whatsmeow/proto/waE2E"
 	"go.mau.fi/whatsmeow/store"
 	"go.mau.fi/whatsmeow/types"
 	"go.mau.fi/whatsmeow/types/events"
@@ -104,6 +105,20 @@ type Sender interface {
 	NewMessageID() string
 	// OwnJID is the linked number's JID (empty when not linked).
 	OwnJID() types.JID
+	// SendMessage is SendText for any message (quoted replies).
+	SendMessage(ctx context.Context, chat types.JID, id string, msg *waE2E.Message) error
+	// Typing shows (or stops showing) "typing…" in chat.
+	Typing(ctx context.Context, chat types.JID, on bool) error
+	// IsOnWhatsApp asks WhatsApp which of phones ("+15551234567") have
+	// an account.
+	IsOnWhatsApp(ctx context.Context, phones []string) ([]types.IsOnWhatsAppResponse, error)
+}
+
+// ReceiptHandler is a TenantPipeline that also hears WhatsApp's delivery
+// and read receipts for what the tenant sent. It runs on whatsmeow's
+// goroutine and must return quickly.
+type ReceiptHandler interface {
+	HandleReceipt(evt *events.Receipt)
 }
 
 // Pipeline receives every tenant's incoming messages. The bot implements

@@ -34,6 +34,38 @@ func (s *supervisor) SendText(ctx context.Context, chat types.JID, id, text stri
 	return err
 }
 
+// SendMessage sends any message with a fixed id.
+func (s *supervisor) SendMessage(ctx context.Context, chat types.JID, id string, msg *waE2E.Message) error {
+	cli := s.liveClient()
+	if cli == nil || !cli.IsLoggedIn() {
+		return ErrOffline
+	}
+	_, err := cli.SendMessage(ctx, chat, msg, whatsmeow.SendRequestExtra{ID: id, Timeout: 30 * time.Second})
+	return err
+}
+
+// Typing sets the chat presence the recipient sees.
+func (s *supervisor) Typing(ctx context.Context, chat types.JID, on bool) error {
+	cli := s.liveClient()
+	if cli == nil || !cli.IsLoggedIn() {
+		return ErrOffline
+	}
+	state := types.ChatPresencePaused
+	if on {
+		state = types.ChatPresenceComposing
+	}
+	return cli.SendChatPresence(ctx, chat, state, types.ChatPresenceMediaText)
+}
+
+// IsOnWhatsApp asks WhatsApp which numbers have an account.
+func (s *supervisor) IsOnWhatsApp(ctx context.Context, phones []string) ([]types.IsOnWhatsAppResponse, error) {
+	cli := s.liveClient()
+	if cli == nil || !cli.IsLoggedIn() {
+		return nil, ErrOffline
+	}
+	return cli.IsOnWhatsApp(ctx, phones)
+}
+
 // NewMessageID returns an id in WhatsApp's format.
 func (s *supervisor) NewMessageID() string {
 	if cli := s.liveClient(); cli != nil {

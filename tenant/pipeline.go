@@ -209,7 +209,7 @@ func (s *Store) AbandonOpen(ctx context.Context, tenantID, reason string) (int64
 		now := ms(s.now())
 		for _, q := range []string{
 			`UPDATE messages SET status = 'ignored', error = ?, updated_at = ? WHERE tenant_id = ? AND direction = 'in' AND status = 'received'`,
-			`UPDATE messages SET status = 'failed', error = ?, updated_at = ? WHERE tenant_id = ? AND direction = 'out' AND status = 'pending'`,
+			`UPDATE messages SET status = 'failed', reason = 'session_logged_out', error = ?, updated_at = ? WHERE tenant_id = ? AND direction = 'out' AND status = 'pending'`,
 		} {
 			res, err := tx.ExecContext(ctx, q, reason, now, tenantID)
 			if err != nil {

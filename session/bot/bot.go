@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"wabot/session"
@@ -38,6 +39,8 @@ type Options struct {
 	StoreRetryFor        time.Duration // how long an inbound message's store is retried (2m)
 	Retention            time.Duration // message log age kept (90 days)
 	RetentionEvery       time.Duration // how often old rows are removed (1h)
+	// Send paces and bounds messages sent through the API.
+	Send SendOptions
 	// Observer hears what happens to messages (metrics); nil hears nothing.
 	Observer Observer
 	// Resolver looks up webhook hosts; nil is net.DefaultResolver.
@@ -69,6 +72,7 @@ func (o Options) withDefaults() Options {
 	def(&o.StoreRetryFor, 2*time.Minute)
 	def(&o.Retention, 90*24*time.Hour)
 	def(&o.RetentionEvery, time.Hour)
+	o.Send = o.Send.withDefaults()
 	if o.Resolver == nil {
 		o.Resolver = net.DefaultResolver
 	}
@@ -114,6 +118,8 @@ type Bot struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	kick   chan struct{} // wakes the outbox worker
+
+	statusHook atomic.Pointer[StatusHook] // hears API message status changes
 
 	// The outbox's delivery workers: a slot each, and the tenants that
 	// have one.

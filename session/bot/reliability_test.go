@@ -221,6 +221,14 @@ func (o *offlineSender) SendText(context.Context, types.JID, string, string) err
 	return session.ErrOffline
 }
 func (o *offlineSender) NewMessageID() string { return whatsmeow.GenerateMessageID() }
+func (o *offlineSender) SendMessage(context.Context, types.JID, string, *waE2E.Message) error {
+	o.sends.Add(1)
+	return session.ErrOffline
+}
+func (o *offlineSender) Typing(context.Context, types.JID, bool) error { return session.ErrOffline }
+func (o *offlineSender) IsOnWhatsApp(context.Context, []string) ([]types.IsOnWhatsAppResponse, error) {
+	return nil, session.ErrOffline
+}
 func (o *offlineSender) OwnJID() types.JID {
 	return types.NewJID("15550000001", types.DefaultUserServer)
 }

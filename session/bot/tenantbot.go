@@ -44,6 +44,8 @@ type tenantBot struct {
 	chats    map[string]*chatQueue
 	tenantRL *rate.Limiter
 	chatRL   map[string]*rate.Limiter
+
+	snd *sender // API sends
 }
 
 func newTenantBot(b *Bot, id string, out session.Sender) *tenantBot {
@@ -52,6 +54,7 @@ func newTenantBot(b *Bot, id string, out session.Sender) *tenantBot {
 		b: b, id: id, out: out, log: b.log.With("tenant", id),
 		ctx: ctx, cancel: cancel, sem: make(chan struct{}, b.opts.ParallelChats),
 		chats: map[string]*chatQueue{}, chatRL: map[string]*rate.Limiter{}, onCh: make(chan struct{}),
+		snd: newSender(b.opts.Send),
 	}
 }
 
@@ -63,6 +66,8 @@ func (t *tenantBot) start() {
 	}
 	t.setConfig(cfg)
 	t.resume()
+	t.wg.Add(1)
+	go t.sendLoop()
 }
 
 func (t *tenantBot) setConfig(c tenant.BotConfig) {

@@ -373,7 +373,8 @@ func (c *conn) handleNode(n *waBinary.Node) {
 	case "receipt":
 		c.handleReceipt(n)
 	case "ack":
-		if n.AttrGetter().OptionalString("class") == "message" {
+		// A message or receipt the fake delivered is done once acked.
+		if class := n.AttrGetter().OptionalString("class"); class == "message" || class == "receipt" {
 			c.acknowledge(n.AttrGetter().OptionalString("id"))
 		}
 	}

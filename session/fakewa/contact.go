@@ -41,6 +41,7 @@ type Contact struct {
 
 	inboxMu sync.Mutex
 	inbox   []Received
+	unread  []string // ids received and not read (see Read)
 	notify  chan struct{}
 }
 
@@ -221,6 +222,9 @@ func (c *Contact) decryptFrom(from types.JID, encType string, content []byte) (*
 func (c *Contact) push(r Received) {
 	c.inboxMu.Lock()
 	c.inbox = append(c.inbox, r)
+	if !slices.Contains(c.unread, r.ID) {
+		c.unread = append(c.unread, r.ID)
+	}
 	c.inboxMu.Unlock()
 	select {
 	case c.notify <- struct{}{}:
@@ -361,6 +365,7 @@ func (c *conn) handleOutgoingMessage(n *waBinary.Node) {
 				continue
 			}
 			c.s.recordSent(c.dev, contact, id, msg)
+			c.s.deliveryReceipt(c.dev, contact, to, id)
 		}
 	}
 }
@@ -497,6 +502,7 @@ func (c *conn) handleGroupMessage(n *waBinary.Node, id string, group types.JID) 
 			continue
 		}
 		c.s.recordSent(c.dev, contact, id, msg)
+		c.s.deliveryReceipt(c.dev, contact, group, id)
 	}
 }
 

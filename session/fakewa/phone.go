@@ -463,6 +463,9 @@ func randomBytes(n int) []byte {
 // devices.
 func (s *Server) usync(c *conn, q waBinary.Node) waBinary.Node {
 	list, _ := q.GetOptionalChildByTag("list")
+	if _, ok := q.GetOptionalChildByTag("query", "contact"); ok {
+		return s.usyncContacts(list)
+	}
 	var users []waBinary.Node
 	s.mu.Lock()
 	defer s.mu.Unlock()
