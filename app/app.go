@@ -129,6 +129,7 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, opts ...Option) (a 
 		PairingPerNumber:   cfg.PairingPerNumber,
 		StreamsPerUser:     cfg.StreamsPerUser,
 		StreamLifetime:     cfg.StreamLifetime,
+		APIRatePerMinute:   cfg.APIRatePerMinute,
 	}, log, a.store, a.sessions, a.bot)
 
 	a.echo = newEcho(cfg, log, portal.ErrorHandler(log))

@@ -43,6 +43,7 @@ type Config struct {
 	MessageRetention     time.Duration
 	PairingPerTenant     int // phone pairing codes per tenant in 10 minutes
 	PairingPerNumber     int // phone pairing codes per phone number in an hour
+	APIRatePerMinute     int // requests one API key may make in a minute
 	StreamsPerUser       int
 	StreamLifetime       time.Duration
 	RestoreMaxFile       int64 // bytes one file of a backup may unpack to
@@ -232,6 +233,14 @@ var settings = []setting{
 			return errors.New("accepted: a whole number from 1 to 1000")
 		}
 		c.PairingPerNumber = n
+		return nil
+	}},
+	{"WABOT_API_RATE_PER_MINUTE", "120", "requests one API key may make under /api/v1 in a minute", func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100000 {
+			return errors.New("accepted: a whole number from 1 to 100000")
+		}
+		c.APIRatePerMinute = n
 		return nil
 	}},
 	{"WABOT_STREAMS_PER_USER", "4", "live-update streams (open link pages) one user may hold at once", func(c *Config, v string) error {

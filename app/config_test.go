@@ -73,6 +73,7 @@ func TestConfigRejectsEachInvalidValue(t *testing.T) {
 		{"WABOT_HEARTBEAT_INTERVAL", "2h"},
 		{"WABOT_PAIRING_PER_TENANT", "0"},
 		{"WABOT_PAIRING_PER_NUMBER", "many"},
+		{"WABOT_API_RATE_PER_MINUTE", "0"},
 		{"WABOT_STREAMS_PER_USER", "0"},
 		{"WABOT_STREAM_LIFETIME", "10s"},
 		{"WABOT_RESTORE_MAX_FILE", "512K"},

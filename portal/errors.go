@@ -59,6 +59,10 @@ func ErrorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 				msg = de.Msg
 			}
 		}
+		if isAPIV1Path(c.Request().URL.Path) {
+			renderAPIV1Error(c, err, status, msg, fields)
+			return
+		}
 		if isAPI(c) {
 			body := map[string]any{"error": msg}
 			if len(fields) > 0 {

@@ -47,6 +47,9 @@ type Config struct {
 	StreamRecheck  time.Duration
 	StreamLifetime time.Duration
 	StreamsPerUser int
+	// APIRatePerMinute is each API key's budget of requests a minute;
+	// zero takes DefaultAPIRatePerMinute.
+	APIRatePerMinute int
 }
 
 func (cfg Config) secure() bool { return cfg.BaseURL.Scheme == "https" }
@@ -95,6 +98,8 @@ type Portal struct {
 	// botSaves bounds how often a tenant saves its bot configuration:
 	// each save validates and compiles every rule.
 	botSaves *rateLimiter
+	// apiRate counts each API key's requests under /api/v1.
+	apiRate *rateLimiter
 
 	// streams end when the server shuts down.
 	streamsDone chan struct{}
@@ -144,6 +149,7 @@ func New(cfg Config, log *slog.Logger, st *tenant.Store, sessions Sessions, bot 
 	p.pairTenant = newRateLimiter(cmp.Or(cfg.PairingPerTenant, 3), 10*time.Minute)
 	p.pairNumber = newRateLimiter(cmp.Or(cfg.PairingPerNumber, 3), time.Hour)
 	p.botSaves = newRateLimiter(botSavesPerMinute, time.Minute)
+	p.apiRate = newRateLimiter(cmp.Or(cfg.APIRatePerMinute, DefaultAPIRatePerMinute), time.Minute)
 	p.cleanerStop, p.cleanerDone = make(chan struct{}), make(chan struct{})
 	go p.removeExpiredSessions(5 * time.Minute)
 	return p
@@ -176,6 +182,14 @@ func (p *Portal) Handler(e *echo.Echo) http.Handler {
 		_ = cop.AddTrustedOrigin(o.Scheme + "://" + o.Host)
 	}
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isAPIV1Path(r.URL.Path) {
+			// Programs send no Origin and pass; a browser's cross-site
+			// request gets the API's error shape.
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusForbidden)
+			w.Write([]byte(`{"error":{"code":"forbidden","message":"Cross-origin request refused."}}`))
+			return
+		}
 		if isAPIPath(r.URL.Path) {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusForbidden)

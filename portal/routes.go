@@ -50,11 +50,19 @@ func (p *Portal) Routes(e *echo.Echo) {
 	scoped.GET("/settings/webhooks/:id/delete", p.webhookDeleteConfirm)
 	scoped.POST("/settings/webhooks/:id/delete", p.webhookDeleteApply)
 	scoped.POST("/settings/webhooks/deliveries/:id/resend", p.deliveryResendApply)
+	scoped.GET("/settings/keys", p.keysShow)
+	scoped.POST("/settings/keys", p.keysCreate)
+	scoped.GET("/settings/keys/:id/revoke", p.keyRevokeConfirm)
+	scoped.POST("/settings/keys/:id/revoke", p.keyRevokeApply)
 
 	admin := e.Group("/admin", p.requireUser, p.requireAdmin)
 	admin.GET("", p.adminShow)
 	admin.GET("/tenants/:id/:action", p.adminActionConfirm)
 	admin.POST("/tenants/:id/:action", p.adminActionApply)
+	admin.GET("/keys", p.adminKeysShow)
+	admin.POST("/keys", p.adminKeysCreate)
+	admin.GET("/keys/:id/revoke", p.adminKeyRevokeConfirm)
+	admin.POST("/keys/:id/revoke", p.adminKeyRevokeApply)
 
 	api := e.Group("/api/portal", p.requireUser)
 	api.POST("/tenant", p.apiTenantCreate)
@@ -66,6 +74,9 @@ func (p *Portal) Routes(e *echo.Echo) {
 	current.PUT("/bot", p.apiBotSave)
 	current.POST("/link", p.apiLinkNew)
 	current.POST("/link/phone", p.apiLinkPhoneNew)
+
+	p.apiV1Routes(e.Group(apiV1Prefix))
+	e.GET("/docs/api", p.apiDocsShow)
 }
 
 // staticHandler serves the embedded assets; their URLs carry a content

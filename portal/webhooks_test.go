@@ -72,15 +72,6 @@ func signedBy(secret string, r sunk) bool {
 	return hmac.Equal([]byte(parts["v1"]), []byte(hex.EncodeToString(mac.Sum(nil))))
 }
 
-func page(t *testing.T, body string) *goquery.Document {
-	t.Helper()
-	doc, err := goquery.NewDocumentFromReader(strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return doc
-}
-
 // The owner subscribes a URL on Settings → Webhooks and sees its secret
 // once; "send test" to a receiver that keeps failing ends failed after the
 // last retry and is listed so; "send again" delivers it, signed with that
@@ -102,7 +93,7 @@ func TestWebhooksPageSubscribesTestsAndSendsAFailedDeliveryAgain(t *testing.T) {
 	if r.status != http.StatusCreated {
 		t.Fatalf("subscribe: %d %s", r.status, r.body)
 	}
-	doc := page(t, r.body)
+	doc := page(t, r)
 	secret, _ := doc.Find(`[data-testid="new-secret"]`).Attr("value")
 	row := doc.Find(`[data-testid="subscription-row"]`)
 	subID, _ := row.Attr("data-id")
@@ -120,7 +111,7 @@ func TestWebhooksPageSubscribesTestsAndSendsAFailedDeliveryAgain(t *testing.T) {
 	}
 	var failed *goquery.Selection
 	rigtest.WaitFor(t, 30*time.Second, "the test delivery listed failed", func() bool {
-		failed = page(t, b.get("/app/settings/webhooks").body).Find(`[data-testid="delivery-row"][data-status="failed"]`)
+		failed = page(t, b.get("/app/settings/webhooks")).Find(`[data-testid="delivery-row"][data-status="failed"]`)
 		return failed.Length() == 1
 	})
 	if n := len(sink.all()); n != 2 {
@@ -149,7 +140,7 @@ func TestWebhooksPageSubscribesTestsAndSendsAFailedDeliveryAgain(t *testing.T) {
 		t.Fatalf("send again: %d", r.status)
 	}
 	rigtest.WaitFor(t, 30*time.Second, "the delivery sent again to be delivered", func() bool {
-		return page(t, b.get("/app/settings/webhooks").body).Find(`[data-testid="delivery-row"][data-id="`+deliveryID+`"][data-status="delivered"]`).Length() == 1
+		return page(t, b.get("/app/settings/webhooks")).Find(`[data-testid="delivery-row"][data-id="`+deliveryID+`"][data-status="delivered"]`).Length() == 1
 	})
 	got := sink.all()
 	last := got[len(got)-1]
