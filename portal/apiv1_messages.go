@@ -68,11 +68,7 @@ func phoneOfChat(chat string) *string {
 	if _, server, _ := strings.Cut(chat, "@"); server != "s.whatsapp.net" {
 		return nil
 	}
-	if n := tenant.PhoneOf(chat); n != "" {
-		s := "+" + n
-		return &s
-	}
-	return nil
+	return nullIfEmpty(tenant.PhoneOf(chat))
 }
 
 type messagesV1 struct {
@@ -165,6 +161,9 @@ func (p *Portal) apiV1MessagesShow(c echo.Context) error {
 	q := tenant.APIMessageQuery{Limit: limit, Cursor: c.QueryParam("cursor"), Direction: c.QueryParam("direction"),
 		Status: tenant.APIStatus(c.QueryParam("status"))}
 	if raw := c.QueryParam("chat"); raw != "" {
+		if strings.HasPrefix(raw, " ") {
+			raw = "+" + raw[1:] // ?chat=+15551234567 unescaped: the query decodes + as a space
+		}
 		chat, _, err := tenant.ValidateSend(tenant.SendRequest{To: raw, Text: "-"})
 		if err != nil {
 			fields["chat"] = "Use a chat id (15551234567@s.whatsapp.net, 120363000000000000@g.us) or a number in international format (+15551234567)."
