@@ -48,6 +48,11 @@ func (p *Portal) apiV1Routes(g *echo.Group) {
 	k.POST("/session/restart", p.apiV1SessionRestart, p.requireScope(tenant.ScopeSessionManage))
 	k.GET("/bot", p.apiV1BotShow, p.requireScope(tenant.ScopeBotManage))
 	k.PUT("/bot", p.apiV1BotSave, p.requireScope(tenant.ScopeBotManage))
+	k.POST("/messages", p.apiV1MessageSend, p.requireScope(tenant.ScopeMessagesSend))
+	k.GET("/messages", p.apiV1MessagesShow, p.requireScope(tenant.ScopeMessagesRead))
+	k.GET("/messages/:id", p.apiV1MessageShow, p.requireScope(tenant.ScopeMessagesRead))
+	k.GET("/chats", p.apiV1ChatsShow, p.requireScope(tenant.ScopeMessagesRead))
+	k.POST("/contacts/check", p.apiV1ContactsCheck, p.requireScope(tenant.ScopeMessagesRead))
 
 	admin := k.Group("/admin", p.requireScope(tenant.ScopeAdmin))
 	admin.GET("/tenants", p.apiV1AdminTenantsShow)

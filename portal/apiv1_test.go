@@ -227,6 +227,13 @@ func TestAPIV1TenantIsolation(t *testing.T) {
 	if r := bk.call(http.MethodPut, "/api/v1/bot", map[string]any{"welcome_reply": "B-secret-welcome"}); r.status != http.StatusOK {
 		t.Fatalf("B bot: %d %s", r.status, r.body)
 	}
+	// B sends a message of its own, with an Idempotency-Key A will reuse.
+	dora := phone.NewContact("", "Dora")
+	r = bk.withHeader("Idempotency-Key", "shared-key").call(http.MethodPost, "/api/v1/messages", map[string]any{"to": "+" + dora.JID().User, "text": "B-secret-text"})
+	if r.status != http.StatusAccepted {
+		t.Fatalf("B send: %d %s", r.status, r.body)
+	}
+	msgB := waitAPI(t, bk, msgPath(r.json(t)), func(m map[string]any) bool { return m["status"] == "delivered" })
 
 	routes := []struct {
 		method, path string
@@ -240,6 +247,12 @@ func TestAPIV1TenantIsolation(t *testing.T) {
 		{http.MethodPost, "/api/v1/session/restart", nil},
 		{http.MethodGet, "/api/v1/bot", nil},
 		{http.MethodPut, "/api/v1/bot", map[string]any{"welcome_reply": "A's welcome"}},
+		{http.MethodGet, msgPath(msgB), nil},
+		{http.MethodGet, "/api/v1/messages", nil},
+		{http.MethodGet, "/api/v1/messages?chat=" + dora.JID().String(), nil},
+		{http.MethodGet, "/api/v1/chats", nil},
+		{http.MethodPost, "/api/v1/messages", map[string]any{"to": "+15551230002", "text": "A's reply", "reply_to": msgB["id"]}},
+		{http.MethodPost, "/api/v1/contacts/check", map[string]any{"phones": []string{"+" + dora.JID().User}}},
 		{http.MethodGet, "/api/v1/admin/tenants", nil},
 		{http.MethodPost, "/api/v1/admin/tenants", map[string]string{"name": "Mine", "owner_email": "b@example.com"}},
 		{http.MethodPost, "/api/v1/admin/tenants/" + idB + "/approve", nil},
@@ -248,7 +261,8 @@ func TestAPIV1TenantIsolation(t *testing.T) {
 	}
 	for _, rt := range routes {
 		r := a.call(rt.method, rt.path, rt.body)
-		if strings.Contains(r.body, idB) || strings.Contains(r.body, "B-secret-welcome") || strings.Contains(r.body, "Shop B") {
+		if strings.Contains(r.body, idB) || strings.Contains(r.body, "B-secret-welcome") || strings.Contains(r.body, "Shop B") ||
+			strings.Contains(r.body, "B-secret-text") || strings.Contains(r.body, msgB["wa_id"].(string)) {
 			t.Errorf("%s %s shows B's data: %s", rt.method, rt.path, r.body)
 		}
 		if strings.HasPrefix(rt.path, "/api/v1/admin/") {
@@ -256,6 +270,17 @@ func TestAPIV1TenantIsolation(t *testing.T) {
 		} else if r.status >= 500 {
 			t.Errorf("%s %s: %d %s", rt.method, rt.path, r.status, r.body)
 		}
+	}
+
+	// B's message is not_found for A, and B's key is no key for A: A's
+	// send with it is a new message of A's.
+	wantErr(t, "A reads B's message", a.call(http.MethodGet, msgPath(msgB), nil), http.StatusNotFound, "not_found")
+	r = a.withHeader("Idempotency-Key", "shared-key").call(http.MethodPost, "/api/v1/messages", map[string]any{"to": "+15551230003", "text": "A's own"})
+	if r.status != http.StatusAccepted || r.json(t)["id"] == msgB["id"] {
+		t.Fatalf("A with B's Idempotency-Key: %d %s", r.status, r.body)
+	}
+	if list := bk.call(http.MethodGet, "/api/v1/messages", nil).json(t)["messages"].([]any); len(list) != 1 || list[0].(map[string]any)["text"] != "B-secret-text" {
+		t.Fatalf("B's messages changed: %v", list)
 	}
 
 	after := bk.call(http.MethodGet, "/api/v1/session", nil).json(t)

@@ -76,6 +76,7 @@ type Bot interface {
 	Config(ctx context.Context, tenantID string) (tenant.BotConfig, error)
 	SaveConfig(ctx context.Context, tenantID string, cfg tenant.BotConfig) (tenant.BotConfig, error)
 	EventWebhooks // webhooks.go
+	Messaging     // apiv1_messages.go
 }
 
 // Portal serves the web portal and the JSON API.
