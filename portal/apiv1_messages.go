@@ -10,7 +10,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"wabot/session/bot"
 	"wabot/tenant"
 )
 
@@ -27,7 +26,7 @@ type Messaging interface {
 	Message(ctx context.Context, tenantID string, id int64) (tenant.APIMessage, error)
 	Messages(ctx context.Context, tenantID string, q tenant.APIMessageQuery) ([]tenant.APIMessage, string, error)
 	Chats(ctx context.Context, tenantID, cursor string, limit int) ([]tenant.Chat, string, error)
-	CheckContacts(ctx context.Context, tenantID string, phones []string) ([]bot.ContactCheck, error)
+	CheckContacts(ctx context.Context, tenantID string, phones []string) ([]tenant.ContactCheck, error)
 }
 
 // messageV1 is one message under /api/v1. Every key is present; what does
@@ -254,8 +253,8 @@ func (p *Portal) apiV1ContactsCheck(c echo.Context) error {
 	}
 	res, err := p.bot.CheckContacts(c.Request().Context(), apiTenantID(c), in.Phones)
 	var de *tenant.Error
-	if errors.As(err, &de) && de.Code == bot.CodeNotConnected {
-		return newAPIError(http.StatusConflict, string(bot.CodeNotConnected), de.Msg)
+	if errors.As(err, &de) && de.Code == tenant.CodeNotConnected {
+		return newAPIError(http.StatusConflict, string(tenant.CodeNotConnected), de.Msg)
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return &tenant.Error{Code: tenant.CodeUnavailable, Msg: "WhatsApp did not answer in time; try again"}

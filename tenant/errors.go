@@ -21,6 +21,8 @@ const (
 	CodeForbidden    Code = "forbidden"    // 403
 	CodeUnavailable  Code = "unavailable"  // 503: try again later
 	CodeTooMany      Code = "too_many"     // 429: slow down
+	// CodeNotConnected: the call needs the tenant's WhatsApp session online.
+	CodeNotConnected Code = "session_not_connected"
 )
 
 // Error is an error whose message is safe to show to the user who caused

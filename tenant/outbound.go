@@ -550,3 +550,10 @@ func (s *Store) Chats(ctx context.Context, tenantID string, cursor string, limit
 	}
 	return out, next, nil
 }
+
+// ContactCheck is whether one number has WhatsApp.
+type ContactCheck struct {
+	Phone string // as asked, "+15551234567"
+	OnWA  bool
+	JID   string // the account's chat id when OnWA
+}

@@ -111,11 +111,7 @@ func (b *Bot) notifyStatus(tenantID string, m tenant.APIMessage) {
 	}
 }
 
-// CodeNotConnected is the error code of a call that needs the tenant's
-// WhatsApp session online.
-const CodeNotConnected tenant.Code = "session_not_connected"
-
-var errNotConnected = &tenant.Error{Code: CodeNotConnected, Msg: "the WhatsApp session is not connected; link the number or wait for it to reconnect"}
+var errNotConnected = &tenant.Error{Code: tenant.CodeNotConnected, Msg: "the WhatsApp session is not connected; link the number or wait for it to reconnect"}
 
 // Send validates a message and stores it as queued; the tenant's sender
 // delivers it. created is false when the Idempotency-Key returned an
@@ -159,19 +155,12 @@ func (b *Bot) Chats(ctx context.Context, tenantID, cursor string, limit int) ([]
 	return b.store.Chats(ctx, tenantID, cursor, limit)
 }
 
-// ContactCheck is whether one number has WhatsApp.
-type ContactCheck struct {
-	Phone string // as asked, "+15551234567"
-	OnWA  bool
-	JID   string // the account's chat id when OnWA
-}
-
 // MaxContactChecks bounds one CheckContacts call.
 const MaxContactChecks = 50
 
 // CheckContacts asks WhatsApp which numbers have an account; the tenant's
 // session must be connected.
-func (b *Bot) CheckContacts(ctx context.Context, tenantID string, phones []string) ([]ContactCheck, error) {
+func (b *Bot) CheckContacts(ctx context.Context, tenantID string, phones []string) ([]tenant.ContactCheck, error) {
 	fields := map[string]string{}
 	if len(phones) == 0 || len(phones) > MaxContactChecks {
 		fields["phones"] = "Give 1 to 50 phone numbers."
@@ -192,9 +181,9 @@ func (b *Bot) CheckContacts(ctx context.Context, tenantID string, phones []strin
 	if err != nil {
 		return nil, err
 	}
-	out := make([]ContactCheck, len(phones))
+	out := make([]tenant.ContactCheck, len(phones))
 	for i, p := range phones {
-		out[i] = ContactCheck{Phone: p}
+		out[i] = tenant.ContactCheck{Phone: p}
 		if r, ok := res[p]; ok && r.in {
 			out[i].OnWA, out[i].JID = true, r.jid
 		}
