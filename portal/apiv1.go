@@ -48,6 +48,7 @@ func (p *Portal) apiV1Routes(g *echo.Group) {
 	k.POST("/session/restart", p.apiV1SessionRestart, p.requireScope(tenant.ScopeSessionManage))
 	k.GET("/bot", p.apiV1BotShow, p.requireScope(tenant.ScopeBotManage))
 	k.PUT("/bot", p.apiV1BotSave, p.requireScope(tenant.ScopeBotManage))
+	p.apiV1WebhookRoutes(k.Group("/webhooks", p.requireScope(tenant.ScopeBotManage))) // apiv1_webhooks.go
 
 	admin := k.Group("/admin", p.requireScope(tenant.ScopeAdmin))
 	admin.GET("/tenants", p.apiV1AdminTenantsShow)
