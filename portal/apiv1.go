@@ -56,6 +56,8 @@ func (p *Portal) apiV1Routes(g *echo.Group) {
 	admin.POST("/tenants/:id/approve", p.apiV1AdminTenantAction(tenant.ActionApprove))
 	admin.POST("/tenants/:id/suspend", p.apiV1AdminTenantAction(tenant.ActionSuspend))
 	admin.POST("/tenants/:id/resume", p.apiV1AdminTenantAction(tenant.ActionResume))
+	admin.POST("/tenants/:id/link", p.apiV1AdminTenantLink)
+	admin.GET("/tenants/:id/session", p.apiV1AdminTenantSessionShow)
 }
 
 // apiError is an /api/v1 error with its own stable code, for the cases a

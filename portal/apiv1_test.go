@@ -255,6 +255,8 @@ func TestAPIV1TenantIsolation(t *testing.T) {
 		{http.MethodPost, "/api/v1/admin/tenants/" + idB + "/approve", nil},
 		{http.MethodPost, "/api/v1/admin/tenants/" + idB + "/suspend", nil},
 		{http.MethodPost, "/api/v1/admin/tenants/" + idB + "/resume", nil},
+		{http.MethodPost, "/api/v1/admin/tenants/" + idB + "/link", nil},
+		{http.MethodGet, "/api/v1/admin/tenants/" + idB + "/session", nil},
 		{http.MethodPost, "/api/v1/webhooks", map[string]any{"url": hook + "?a", "events": []string{"session.state"}}},
 		{http.MethodGet, "/api/v1/webhooks", nil},
 		{http.MethodGet, "/api/v1/webhooks/" + subB, nil},
