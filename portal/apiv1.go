@@ -53,6 +53,7 @@ func (p *Portal) apiV1Routes(g *echo.Group) {
 	k.GET("/messages/:id", p.apiV1MessageShow, p.requireScope(tenant.ScopeMessagesRead))
 	k.GET("/chats", p.apiV1ChatsShow, p.requireScope(tenant.ScopeMessagesRead))
 	k.POST("/contacts/check", p.apiV1ContactsCheck, p.requireScope(tenant.ScopeMessagesRead))
+	p.apiV1WebhookRoutes(k.Group("/webhooks", p.requireScope(tenant.ScopeBotManage))) // apiv1_webhooks.go
 
 	admin := k.Group("/admin", p.requireScope(tenant.ScopeAdmin))
 	admin.GET("/tenants", p.apiV1AdminTenantsShow)
@@ -60,6 +61,8 @@ func (p *Portal) apiV1Routes(g *echo.Group) {
 	admin.POST("/tenants/:id/approve", p.apiV1AdminTenantAction(tenant.ActionApprove))
 	admin.POST("/tenants/:id/suspend", p.apiV1AdminTenantAction(tenant.ActionSuspend))
 	admin.POST("/tenants/:id/resume", p.apiV1AdminTenantAction(tenant.ActionResume))
+	admin.POST("/tenants/:id/link", p.apiV1AdminTenantLink)
+	admin.GET("/tenants/:id/session", p.apiV1AdminTenantSessionShow)
 }
 
 // apiError is an /api/v1 error with its own stable code, for the cases a

@@ -156,3 +156,32 @@ func (p *Portal) apiV1AdminTenantAction(action tenant.Action) echo.HandlerFunc {
 		return p.showAdminTenantV1(c, http.StatusOK, t.ID)
 	}
 }
+
+// apiV1AdminTenantLink starts linking the workspace in the path and
+// answers with its link as POST /session/link does (the QR code as text
+// and as a PNG data URI when it came within 3 s), for an operator's
+// program to show its customer. Audited with the key as actor.
+func (p *Portal) apiV1AdminTenantLink(c echo.Context) error {
+	t, err := p.tenantFromPath(c)
+	if err != nil {
+		return err
+	}
+	if t.Status == tenant.StatusSuspended {
+		return newAPIError(http.StatusConflict, "conflict", t.Name+" is suspended; resume it before linking")
+	}
+	k := apiKeyOf(c)
+	return p.startLinkV1(c, t.ID, func() error {
+		p.log.Info("link started through the API", "key", k.ID, "tenant", t.ID)
+		return p.store.Audit(c.Request().Context(), k.Actor(), "link", t.ID, t.Name)
+	})
+}
+
+// apiV1AdminTenantSessionShow answers with the workspace's link, to poll
+// for a fresh QR code or the connection.
+func (p *Portal) apiV1AdminTenantSessionShow(c echo.Context) error {
+	t, err := p.tenantFromPath(c)
+	if err != nil {
+		return err
+	}
+	return p.showSessionV1(c, http.StatusOK, t.ID)
+}

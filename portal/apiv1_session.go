@@ -41,7 +41,13 @@ func sessionV1Of(l tenant.Link) sessionV1 {
 
 // showAPIV1Session answers with the workspace's link as stored now.
 func (p *Portal) showAPIV1Session(c echo.Context, status int) error {
-	l, err := p.store.LinkOf(c.Request().Context(), apiTenantID(c))
+	return p.showSessionV1(c, status, apiTenantID(c))
+}
+
+// showSessionV1 answers with tenantID's link: the key's own workspace,
+// or for an instance key the one in the path.
+func (p *Portal) showSessionV1(c echo.Context, status int, tenantID string) error {
+	l, err := p.store.LinkOf(c.Request().Context(), tenantID)
 	if err != nil {
 		return err
 	}
@@ -54,14 +60,23 @@ func (p *Portal) apiV1SessionShow(c echo.Context) error { return p.showAPIV1Sess
 // apiV1LinkNew starts a link attempt and answers with the first QR code
 // when it comes within 3 s (else state QR_PENDING: poll GET /session).
 func (p *Portal) apiV1LinkNew(c echo.Context) error {
-	ctx, tenantID := c.Request().Context(), apiTenantID(c)
+	return p.startLinkV1(c, apiTenantID(c), func() error { return nil })
+}
+
+// startLinkV1 starts tenantID's link attempt, calls started once it is
+// under way, and answers with the link as apiV1LinkNew does.
+func (p *Portal) startLinkV1(c echo.Context, tenantID string, started func() error) error {
+	ctx := c.Request().Context()
 	if err := p.sessions.Link(ctx, tenantID); err != nil {
+		return err
+	}
+	if err := started(); err != nil {
 		return err
 	}
 	if _, err := p.waitForCode(ctx, tenantID, 3*time.Second); err != nil {
 		return err
 	}
-	return p.showAPIV1Session(c, http.StatusOK)
+	return p.showSessionV1(c, http.StatusOK, tenantID)
 }
 
 // apiV1LinkPhoneNew answers {"phone": "+15550001111"} with the pairing

@@ -201,7 +201,8 @@ func TestAPIV1RateLimit(t *testing.T) {
 // goes through every route; workspace B's link, bot and standing are
 // untouched, and nothing of B's shows in A's answers.
 func TestAPIV1TenantIsolation(t *testing.T) {
-	e := newEnv(t, map[string]string{"WABOT_APPROVAL": "auto"})
+	_, hook := newEventSink(t, http.StatusOK)
+	e := newEnv(t, map[string]string{"WABOT_APPROVAL": "auto", "WABOT_WEBHOOK_ALLOW_PRIVATE": "true"})
 	ownerA, _ := e.tenantUser("a@example.com", "Shop A")
 	ownerB, idB := e.tenantUser("b@example.com", "Shop B")
 	all := []string{"messages:send", "messages:read", "session:manage", "bot:manage"}
@@ -235,6 +236,15 @@ func TestAPIV1TenantIsolation(t *testing.T) {
 	}
 	msgB := waitAPI(t, bk, msgPath(r.json(t)), func(m map[string]any) bool { return m["status"] == "delivered" })
 
+	// B subscribes a webhook and has a delivery of it.
+	r = bk.call(http.MethodPost, "/api/v1/webhooks", map[string]any{"url": hook + "?b", "events": []string{"session.state"}})
+	if r.status != http.StatusCreated {
+		t.Fatalf("B subscribe: %d %s", r.status, r.body)
+	}
+	subB, secretB := r.json(t)["id"].(string), r.json(t)["secret"].(string)
+	bk.call(http.MethodPost, "/api/v1/webhooks/"+subB+"/test", nil)
+	dB := bk.call(http.MethodGet, "/api/v1/webhooks/"+subB+"/deliveries", nil).json(t)["deliveries"].([]any)[0].(map[string]any)["id"].(string)
+
 	routes := []struct {
 		method, path string
 		body         any
@@ -258,6 +268,16 @@ func TestAPIV1TenantIsolation(t *testing.T) {
 		{http.MethodPost, "/api/v1/admin/tenants/" + idB + "/approve", nil},
 		{http.MethodPost, "/api/v1/admin/tenants/" + idB + "/suspend", nil},
 		{http.MethodPost, "/api/v1/admin/tenants/" + idB + "/resume", nil},
+		{http.MethodPost, "/api/v1/admin/tenants/" + idB + "/link", nil},
+		{http.MethodGet, "/api/v1/admin/tenants/" + idB + "/session", nil},
+		{http.MethodPost, "/api/v1/webhooks", map[string]any{"url": hook + "?a", "events": []string{"session.state"}}},
+		{http.MethodGet, "/api/v1/webhooks", nil},
+		{http.MethodGet, "/api/v1/webhooks/" + subB, nil},
+		{http.MethodPost, "/api/v1/webhooks/" + subB + "/test", nil},
+		{http.MethodPost, "/api/v1/webhooks/" + subB + "/secret", nil},
+		{http.MethodGet, "/api/v1/webhooks/" + subB + "/deliveries", nil},
+		{http.MethodPost, "/api/v1/webhooks/deliveries/" + dB + "/retry", nil},
+		{http.MethodDelete, "/api/v1/webhooks/" + subB, nil},
 	}
 	for _, rt := range routes {
 		r := a.call(rt.method, rt.path, rt.body)
@@ -265,9 +285,15 @@ func TestAPIV1TenantIsolation(t *testing.T) {
 			strings.Contains(r.body, "B-secret-text") || strings.Contains(r.body, msgB["wa_id"].(string)) {
 			t.Errorf("%s %s shows B's data: %s", rt.method, rt.path, r.body)
 		}
-		if strings.HasPrefix(rt.path, "/api/v1/admin/") {
+		if strings.Contains(r.body, subB) || strings.Contains(r.body, dB) || strings.Contains(r.body, secretB) || strings.Contains(r.body, "?b") {
+			t.Errorf("%s %s shows B's webhook: %s", rt.method, rt.path, r.body)
+		}
+		switch {
+		case strings.HasPrefix(rt.path, "/api/v1/admin/"):
 			wantErr(t, "A on "+rt.path, r, http.StatusForbidden, "forbidden")
-		} else if r.status >= 500 {
+		case strings.Contains(rt.path, subB) || strings.Contains(rt.path, dB):
+			wantErr(t, "A on "+rt.method+" "+rt.path, r, http.StatusNotFound, "not_found")
+		case r.status >= 500:
 			t.Errorf("%s %s: %d %s", rt.method, rt.path, r.status, r.body)
 		}
 	}
@@ -289,6 +315,12 @@ func TestAPIV1TenantIsolation(t *testing.T) {
 	}
 	if bot := bk.call(http.MethodGet, "/api/v1/bot", nil).json(t); bot["welcome_reply"] != "B-secret-welcome" {
 		t.Fatalf("B's bot changed: %v", bot)
+	}
+	if sub, err := e.app.Store().SubscriptionByID(context.Background(), idB, subB); err != nil || sub.Secret != secretB {
+		t.Fatalf("B's webhook changed: %+v %v", sub, err)
+	}
+	if r := bk.call(http.MethodGet, "/api/v1/webhooks/"+subB+"/deliveries", nil); !strings.Contains(r.body, dB) {
+		t.Fatalf("B's delivery is gone: %s", r.body)
 	}
 	if tb, err := e.app.Store().TenantByID(context.Background(), idB); err != nil || tb.Status != tenant.StatusActive {
 		t.Fatalf("B's standing changed: %+v %v", tb, err)

@@ -312,29 +312,92 @@ func collectAPIMessages(rows *sql.Rows) ([]APIMessage, error) {
 
 // MarkOutboundSent records that WhatsApp's server took a queued message. A
 // receipt that overtook the send is kept: delivery never goes backwards.
+// In the same transaction it queues message.sent and, when a receipt
+// overtook the send, the message.status it was waiting for; a message
+// no longer queued changes nothing and queues nothing.
 func (s *Store) MarkOutboundSent(ctx context.Context, tenantID string, id int64) (APIMessage, error) {
 	now := ms(s.now())
-	if _, err := s.db.write.ExecContext(ctx, `UPDATE messages SET status = 'replied', sent_at = ?, updated_at = ?,
-		delivery = CASE WHEN delivery IN ('delivered', 'read') THEN delivery ELSE 'sent' END
-		WHERE id = ? AND tenant_id = ? AND status = 'pending'`, now, now, id, tenantID); err != nil {
-		return APIMessage{}, fmt.Errorf("marking message %d sent: %w", id, err)
+	var m APIMessage
+	var queued int
+	err := s.db.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE messages SET status = 'replied', sent_at = ?, updated_at = ?,
+			delivery = CASE WHEN delivery IN ('delivered', 'read') THEN delivery ELSE 'sent' END
+			WHERE id = ? AND tenant_id = ? AND status = 'pending'`, now, now, id, tenantID)
+		if err != nil {
+			return err
+		}
+		changed, _ := res.RowsAffected()
+		if m, err = apiMessageTx(ctx, tx, tenantID, id); err != nil || changed == 0 {
+			return err
+		}
+		sent := MessageStatusEventOf(m)
+		sent.Status, sent.At = APISent, m.SentAt
+		n, err := s.queueEvent(ctx, tx, tenantID, EventMessageSent, sent)
+		queued += n
+		if err != nil || m.Status == APISent {
+			return err
+		}
+		n, err = s.queueEvent(ctx, tx, tenantID, EventMessageStatus, MessageStatusEventOf(m))
+		queued += n
+		return err
+	})
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return m, err
+		}
+		return m, fmt.Errorf("marking message %d sent: %w", id, err)
 	}
-	return s.APIMessageByID(ctx, tenantID, id)
+	s.eventsQueued(queued)
+	return m, nil
 }
 
-// FailOutbound records why a queued message will not be sent; a message
-// no longer queued is left as it is.
-func (s *Store) FailOutbound(ctx context.Context, tenantID string, id int64, reason, msg string) (APIMessage, error) {
-	if _, err := s.db.write.ExecContext(ctx, `UPDATE messages SET status = 'failed', reason = ?, error = ?, updated_at = ?
-		WHERE id = ? AND tenant_id = ? AND status = 'pending'`, reason, msg, ms(s.now()), id, tenantID); err != nil {
-		return APIMessage{}, fmt.Errorf("failing message %d: %w", id, err)
+// apiMessageTx is APIMessageByID inside a transaction.
+func apiMessageTx(ctx context.Context, tx *sql.Tx, tenantID string, id int64) (APIMessage, error) {
+	m, err := scanAPIMessage(tx.QueryRowContext(ctx, `SELECT `+apiMessageCols+` FROM messages
+		WHERE id = ? AND tenant_id = ? AND status <> 'duplicate'`, id, tenantID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return m, ErrNotFound
 	}
-	return s.APIMessageByID(ctx, tenantID, id)
+	return m, err
+}
+
+// FailOutbound records why a queued message will not be sent and queues
+// its message.status (failed, with the reason) in the same transaction;
+// a message no longer queued is left as it is and queues nothing.
+func (s *Store) FailOutbound(ctx context.Context, tenantID string, id int64, reason, msg string) (APIMessage, error) {
+	var m APIMessage
+	var queued int
+	err := s.db.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE messages SET status = 'failed', reason = ?, error = ?, updated_at = ?
+			WHERE id = ? AND tenant_id = ? AND status = 'pending'`, reason, msg, ms(s.now()), id, tenantID)
+		if err != nil {
+			return err
+		}
+		changed, _ := res.RowsAffected()
+		if m, err = apiMessageTx(ctx, tx, tenantID, id); err != nil || changed == 0 {
+			return err
+		}
+		ev := MessageStatusEventOf(m)
+		ev.At = fromMS(ms(s.now())) // failing has no column of its own
+		queued, err = s.queueEvent(ctx, tx, tenantID, EventMessageStatus, ev)
+		return err
+	})
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return m, err
+		}
+		return m, fmt.Errorf("failing message %d: %w", id, err)
+	}
+	s.eventsQueued(queued)
+	return m, nil
 }
 
 // ApplyReceipt moves the tenant's outgoing messages with these WhatsApp
 // ids on to delivered or read, never backwards, and returns those it
-// changed.
+// changed. Each changed message that was already sent gets a
+// message.status event in the same transaction; one still queued (the
+// receipt overtook the send) is announced when it is marked sent. A
+// duplicate or late receipt changes nothing and queues nothing.
 func (s *Store) ApplyReceipt(ctx context.Context, tenantID string, waIDs []string, to APIStatus, at time.Time) ([]APIMessage, error) {
 	var allowed, col string
 	switch to {
@@ -358,30 +421,50 @@ func (s *Store) ApplyReceipt(ctx context.Context, tenantID string, waIDs []strin
 	q := `UPDATE messages SET delivery = ?, ` + col + ` = ?, updated_at = ?
 		WHERE tenant_id = ? AND direction = 'out' AND wa_id IN (?` + strings.Repeat(", ?", len(waIDs)-1) + `)
 		AND delivery IN (` + allowed + `) AND status IN ('pending', 'replied') RETURNING id`
-	rows, err := s.db.write.QueryContext(ctx, q, args...)
+	var out []APIMessage
+	var queued int
+	err := s.db.inTx(ctx, func(tx *sql.Tx) error {
+		out, queued = nil, 0
+		rows, err := tx.QueryContext(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		var ids []int64
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			ids = append(ids, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, id := range ids {
+			m, err := apiMessageTx(ctx, tx, tenantID, id)
+			if err != nil {
+				return err
+			}
+			out = append(out, m)
+			if m.Status != APIDelivered && m.Status != APIRead {
+				continue
+			}
+			n, err := s.queueEvent(ctx, tx, tenantID, EventMessageStatus, MessageStatusEventOf(m))
+			if err != nil {
+				return err
+			}
+			queued += n
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("applying a receipt: %w", err)
 	}
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	out := make([]APIMessage, 0, len(ids))
-	for _, id := range ids {
-		m, err := s.APIMessageByID(ctx, tenantID, id)
-		if err != nil {
-			return out, err
-		}
-		out = append(out, m)
+	s.eventsQueued(queued)
+	if out == nil {
+		out = []APIMessage{}
 	}
 	return out, nil
 }
