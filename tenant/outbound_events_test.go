@@ -129,3 +129,42 @@ func TestOutboundStatusChangesQueueEvents(t *testing.T) {
 		}
 	}
 }
+
+// The bot's replies are told like API sends: message.sent once, when the
+// reply first goes out, and a failure once; setting the same status again
+// tells nothing.
+func TestBotReplyStatusesQueueEvents(t *testing.T) {
+	ctx := context.Background()
+	st, c := openStore(t)
+	_, a := newTenant(t, st, "a@example.com", "A")
+	both := subscribe(t, st, a.ID, "https://a.example.com/all", tenant.EventMessageSent, tenant.EventMessageStatus)
+	names := map[string]string{both.ID: "both"}
+
+	in, _, err := st.StoreInbound(ctx, a.ID, tenant.Inbound{WAID: "IN1", Chat: "15550001111@s.whatsapp.net", Sender: "15550001111@s.whatsapp.net", Body: "hi", Kind: "text", Status: tenant.MsgReceived})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pending := func(r tenant.Reply) tenant.Reply { r.Status = tenant.MsgPending; return r }
+	replies, err := st.LogReplies(ctx, a.ID, nil, []tenant.Reply{
+		{InID: in, Chat: "15550001111@s.whatsapp.net", Body: "hello", WAID: "R1"},
+		{InID: in, Chat: "15550001111@s.whatsapp.net", Body: "more", WAID: "R2"},
+	}, pending)
+	if err != nil || len(replies) != 2 {
+		t.Fatalf("LogReplies: %+v, %v", replies, err)
+	}
+	for range 2 {
+		c.Advance(time.Millisecond)
+		if err := st.SetReplyStatus(ctx, replies[0].ID, tenant.MsgReplied, ""); err != nil {
+			t.Fatal(err)
+		}
+		c.Advance(time.Millisecond)
+		if err := st.SetReplyStatus(ctx, replies[1].ID, tenant.MsgFailed, "timed out"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := statusEvents(t, st, a.ID, names)
+	want := []string{fmt.Sprintf("both:message.sent:%d:sent", replies[0].ID), fmt.Sprintf("both:message.status:%d:failed:rejected", replies[1].ID)}
+	if !slices.Equal(got, want) {
+		t.Fatalf("events\n got %q\nwant %q", got, want)
+	}
+}

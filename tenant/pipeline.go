@@ -175,11 +175,50 @@ func (s *Store) SetReplyStatus(ctx context.Context, id int64, status MessageStat
 	if status == MsgReplied {
 		sentAt = sql.NullInt64{Int64: now, Valid: true}
 	}
-	_, err := s.db.write.ExecContext(ctx, `UPDATE messages SET status = ?, error = ?, sent_at = COALESCE(?, sent_at), updated_at = ? WHERE id = ? AND direction = 'out'`,
-		status, reason, sentAt, now, id)
+	var queued int
+	err := s.db.inTx(ctx, func(tx *sql.Tx) error {
+		var tenantID string
+		var prev MessageStatus
+		err := tx.QueryRowContext(ctx, `SELECT tenant_id, status FROM messages WHERE id = ? AND direction = 'out'`, id).Scan(&tenantID, &prev)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE messages SET status = ?, error = ?, sent_at = COALESCE(?, sent_at), updated_at = ? WHERE id = ?`,
+			status, reason, sentAt, now, id); err != nil {
+			return err
+		}
+		if prev != MsgPending || (status != MsgReplied && status != MsgFailed) {
+			return nil // only a reply's first send or failure is news to subscribers
+		}
+		// A bot reply is told like an API send: message.sent, then the
+		// delivery a receipt that overtook the send already recorded.
+		m, err := apiMessageTx(ctx, tx, tenantID, id)
+		if err != nil {
+			return err
+		}
+		if status == MsgFailed {
+			n, err := s.queueEvent(ctx, tx, tenantID, EventMessageStatus, MessageStatusEventOf(m))
+			queued += n
+			return err
+		}
+		sent := MessageStatusEventOf(m)
+		sent.Status, sent.At = APISent, m.SentAt
+		n, err := s.queueEvent(ctx, tx, tenantID, EventMessageSent, sent)
+		queued += n
+		if err != nil || m.Status == APISent {
+			return err
+		}
+		n, err = s.queueEvent(ctx, tx, tenantID, EventMessageStatus, MessageStatusEventOf(m))
+		queued += n
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("updating reply %d: %w", id, err)
 	}
+	s.eventsQueued(queued)
 	return nil
 }
 
