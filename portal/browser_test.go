@@ -274,13 +274,16 @@ func TestBrowserUsableAt390px(t *testing.T) {
 		chromedp.Click(css(`[data-testid="create-tenant-submit"]`)),
 		chromedp.WaitVisible(css(`[data-testid="link-panel"]`)),
 	)
-	for _, page := range []string{"/app", "/app/link", "/app/logs", "/app/bot", "/admin"} {
+	for _, page := range []string{"/app", "/app/link", "/app/logs", "/app/bot", "/app/settings/keys", "/app/settings/webhooks", "/admin", "/admin/keys", "/docs/api"} {
 		run(t, ctx, chromedp.Navigate(base+page), chromedp.WaitVisible(css(`main`)))
 		overflow := val(t, ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth + 1`))
 		navVisible := val(t, ctx, chromedp.Evaluate[bool](`(() => { const r = document.querySelector('header nav').getBoundingClientRect(); return r.width > 0 && r.right <= window.innerWidth + 1; })()`))
 		if overflow || !navVisible {
 			screenshot(ctx, t, strings.ReplaceAll(strings.Trim(page, "/"), "/", "-"))
 			t.Errorf("%s at 390 px: horizontal overflow %v, navigation visible %v", page, overflow, navVisible)
+		}
+		if os.Getenv("WABOT_SCREENSHOTS") != "" {
+			screenshot(ctx, t, strings.ReplaceAll(strings.Trim(page, "/"), "/", "-"))
 		}
 	}
 	screenshot(ctx, t, "dashboard-390")
