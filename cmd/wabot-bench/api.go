@@ -107,7 +107,7 @@ func apiBench(root string, fi fakewa.Info, fakePid int, rep *report) error {
 	rep.line("POST /api/v1/messages in a closed loop: %d concurrent clients (at least one per tenant), %d sends per run, each with its own Idempotency-Key, "+
 		"to %d contacts per tenant that never wrote first; WABOT_SEND_PACING=false, per-key rate limit and queue bound raised out of the way. "+
 		"Medians of %d runs. *accepted/s*: 202 answers per second of the sending phase; *delivered/s*: sends per second until the last delivery receipt. "+
-		"Latency from the message's own created_at → delivered_at (server clock), and as the client saw it (POST → GET /api/v1/messages/{id} says delivered, polled). "+
+		"Latency from the message's own created_at → delivered_at (server clock), and as the client saw it (POST → the message is no longer in GET /api/v1/messages?status=queued or sent, polled every 50 ms; the message then says delivered). "+
 		"CPU: user+system seconds from /proc/<pid>/stat per 1,000 delivered sends.",
 		*apiClients, *apiSends, *apiContacts, *apiReps)
 	rep.line("")
@@ -224,6 +224,46 @@ type apiRun struct {
 	fine                                   bool    // some timestamp had fractions of a second
 }
 
+// listIDs is the set of the tenant's outgoing messages in the statuses,
+// read in that order, every page.
+func listIDs(base, key string, statuses ...string) (map[string]bool, error) {
+	ids := map[string]bool{}
+	for _, st := range statuses {
+		cursor := ""
+		for {
+			q := url.Values{"direction": {"out"}, "status": {st}, "limit": {"200"}}
+			if cursor != "" {
+				q.Set("cursor", cursor)
+			}
+			req, _ := http.NewRequest(http.MethodGet, base+"/api/v1/messages?"+q.Encode(), nil)
+			req.Header.Set("Authorization", "Bearer "+key)
+			resp, err := apiHTTP.Do(req)
+			if err != nil {
+				return nil, err
+			}
+			var page struct {
+				Messages []struct {
+					ID json.Number `json:"id"`
+				} `json:"messages"`
+				Next *string `json:"next"`
+			}
+			err = json.NewDecoder(resp.Body).Decode(&page)
+			resp.Body.Close()
+			if err != nil || resp.StatusCode != http.StatusOK {
+				return nil, fmt.Errorf("GET /api/v1/messages?status=%s: %s", st, resp.Status)
+			}
+			for _, m := range page.Messages {
+				ids[m.ID.String()] = true
+			}
+			if page.Next == nil || *page.Next == "" {
+				break
+			}
+			cursor = *page.Next
+		}
+	}
+	return ids, nil
+}
+
 // pending is an accepted send not yet seen delivered.
 type pending struct {
 	id     string
@@ -242,7 +282,6 @@ func sendRun(base string, ts []*apiTenant, name string, wabotPid, fakePid int) (
 	var mu sync.Mutex
 	waiting := make([][]pending, len(ts))
 	var serverLat, clientLat []time.Duration
-	var fine bool
 	var next, refused atomic.Int64
 	var firstErr atomic.Value
 	start := time.Now()
@@ -283,54 +322,54 @@ func sendRun(base string, ts []*apiTenant, name string, wabotPid, fakePid int) (
 	sendsDone := make(chan struct{})
 	go func() { sends.Wait(); sendEnd = time.Now(); close(sendsDone) }()
 
-	var lastDelivered time.Time
-	var failed int
-	var polls sync.WaitGroup
+	// One watcher per tenant lists the tenant's messages still queued or
+	// sent, a page of 200 at a time: an accepted message missing from both
+	// lists has left them. Asking for each message instead would load wabot
+	// more than the sends do.
+	type seen struct {
+		p  pending
+		at time.Time
+	}
+	var left []seen
+	var watch sync.WaitGroup
 	for ti, t := range ts {
-		polls.Add(1)
+		watch.Add(1)
 		go func() {
-			defer polls.Done()
+			defer watch.Done()
+			var mine []pending
 			var giveUp <-chan time.Time
 			for {
 				mu.Lock()
-				todo := waiting[ti]
+				mine = append(mine, waiting[ti]...)
 				waiting[ti] = nil
 				mu.Unlock()
-				var left []pending
-				for _, p := range todo {
-					req, _ := http.NewRequest(http.MethodGet, base+"/api/v1/messages/"+url.PathEscape(p.id), nil)
-					req.Header.Set("Authorization", "Bearer "+t.key)
-					m, status, err := apiCall(req)
-					seen := time.Now()
-					switch {
-					case err != nil || status != http.StatusOK:
-						left = append(left, p)
-					case m.status == "delivered" || m.status == "read":
-						mu.Lock()
-						clientLat = append(clientLat, seen.Sub(p.at))
-						fine = fine || m.fine
-						if !m.created.IsZero() && !m.delivered.IsZero() {
-							serverLat = append(serverLat, m.delivered.Sub(m.created))
+				if len(mine) > 0 {
+					// queued first, then sent: a message moving on between
+					// the two lists is still found in the second.
+					inFlight, err := listIDs(base, t.key, "queued", "sent")
+					if err != nil {
+						firstErr.CompareAndSwap(nil, err)
+					} else {
+						now := time.Now()
+						still := mine[:0]
+						for _, p := range mine {
+							if inFlight[p.id] {
+								still = append(still, p)
+								continue
+							}
+							mu.Lock()
+							left = append(left, seen{p, now})
+							mu.Unlock()
 						}
-						if seen.After(lastDelivered) {
-							lastDelivered = seen
-						}
-						mu.Unlock()
-					case m.status == "failed":
-						mu.Lock()
-						failed++
-						mu.Unlock()
-					default:
-						left = append(left, p)
+						mine = still
 					}
 				}
-				mu.Lock()
-				waiting[ti] = append(left, waiting[ti]...)
-				empty := len(waiting[ti]) == 0
-				mu.Unlock()
 				select {
 				case <-sendsDone:
-					if empty {
+					mu.Lock()
+					more := len(waiting[ti]) > 0
+					mu.Unlock()
+					if len(mine) == 0 && !more {
 						return
 					}
 					if giveUp == nil {
@@ -340,27 +379,57 @@ func sendRun(base string, ts []*apiTenant, name string, wabotPid, fakePid int) (
 				}
 				select {
 				case <-giveUp:
+					mu.Lock()
+					run.undelivered += len(mine)
+					mu.Unlock()
 					return
-				case <-time.After(10 * time.Millisecond):
+				case <-time.After(50 * time.Millisecond):
 				}
 			}
 		}()
 	}
-	polls.Wait()
+	watch.Wait()
 	if err, _ := firstErr.Load().(error); err != nil && refused.Load() == int64(*apiSends) {
 		return run, err // nothing got through: say why instead of a row of zeros
 	}
-	for _, w := range waiting {
-		run.undelivered += len(w)
+	if err, _ := firstErr.Load().(error); err != nil {
+		fmt.Fprintln(os.Stderr, "api run", name+":", err)
 	}
-	run.refused, run.failed = int(refused.Load()), failed
+	cpuW, cpuF := cpuOf(wabotPid)-cpu0w, cpuOf(fakePid)-cpu0f
+
+	// After the run, each message that left the lists once, for its
+	// final status and its own timestamps.
+	var lastDelivered time.Time
+	var fine bool
+	for _, s := range left {
+		req, _ := http.NewRequest(http.MethodGet, base+"/api/v1/messages/"+url.PathEscape(s.p.id), nil)
+		req.Header.Set("Authorization", "Bearer "+ts[s.p.tenant].key)
+		m, _, err := apiCall(req)
+		switch {
+		case err != nil:
+			return run, err
+		case m.status == "delivered" || m.status == "read":
+			clientLat = append(clientLat, s.at.Sub(s.p.at))
+			fine = fine || m.fine
+			if !m.created.IsZero() && !m.delivered.IsZero() {
+				serverLat = append(serverLat, m.delivered.Sub(m.created))
+			}
+			if s.at.After(lastDelivered) {
+				lastDelivered = s.at
+			}
+		case m.status == "failed":
+			run.failed++
+		default:
+			run.undelivered++
+		}
+	}
+	run.refused = int(refused.Load())
 	run.accepted = *apiSends - run.refused
 	run.acceptedPerS = float64(run.accepted) / sendEnd.Sub(start).Seconds()
-	delivered := len(clientLat)
-	if delivered > 0 {
+	if delivered := len(clientLat); delivered > 0 {
 		run.deliveredPerS = float64(delivered) / lastDelivered.Sub(start).Seconds()
-		run.wabotCPU = (cpuOf(wabotPid) - cpu0w) * 1000 / float64(delivered)
-		run.fakeCPU = (cpuOf(fakePid) - cpu0f) * 1000 / float64(delivered)
+		run.wabotCPU = cpuW * 1000 / float64(delivered)
+		run.fakeCPU = cpuF * 1000 / float64(delivered)
 	}
 	run.client50, run.client99 = pctMS(clientLat, 0.50), pctMS(clientLat, 0.99)
 	run.server50, run.server99 = pctMS(serverLat, 0.50), pctMS(serverLat, 0.99)
