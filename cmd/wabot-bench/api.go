@@ -278,6 +278,22 @@ var apiHTTP = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport
 // each is delivered (or failed, or a minute passed after the last send).
 func sendRun(base string, ts []*apiTenant, name string, wabotPid, fakePid int) (apiRun, error) {
 	var run apiRun
+	// A run starts with every queue empty: what an earlier run left
+	// would otherwise be counted against this one.
+	for _, t := range ts {
+		for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
+			ids, err := listIDs(base, t.key, "queued", "sent")
+			if err != nil {
+				return run, err
+			}
+			if len(ids) == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				return run, fmt.Errorf("run %s: %d messages of an earlier run still queued or sent after 3 minutes", name, len(ids))
+			}
+		}
+	}
 	cpu0w, cpu0f := cpuOf(wabotPid), cpuOf(fakePid)
 	var mu sync.Mutex
 	waiting := make([][]pending, len(ts))
