@@ -1,7 +1,8 @@
 // Command wabot-bench measures wabot against a fake WhatsApp running in
 // its own process: resident memory per connected idle tenant, the time
 // from start until every stored tenant is connected again, and replies
-// per second with their latency. It writes a Markdown report.
+// per second with their latency, and API sends per second with their
+// send-to-delivered latency. It writes a Markdown report.
 //
 //	go tool task bench
 package main
@@ -89,6 +90,22 @@ func run() error {
 	rep.line("Machine: %d cores. The fake WhatsApp runs in its own process (pid %d); RSS is wabot's alone, read from /proc/<pid>/status (VmRSS) after 10 s idle.", runtimeCPUs(), fake.Process.Pid)
 	rep.line("")
 
+	if strings.TrimSpace(*sizes) != "" {
+		if err := memoryAndLoad(dir, fi, fake, &rep); err != nil {
+			return err
+		}
+	}
+	if strings.TrimSpace(*apiSizes) != "" {
+		if err := apiBench(dir, fi, fake.Process.Pid, &rep); err != nil {
+			return err
+		}
+	}
+	return os.WriteFile(*out, rep.Bytes(), 0o644)
+}
+
+// memoryAndLoad measures idle memory at each size, the restart of the
+// biggest, and the bot's replies per second.
+func memoryAndLoad(dir string, fi fakewa.Info, fake *exec.Cmd, rep *report) error {
 	base, err := measureIdle(dir, "base", 0, fi, nil)
 	if err != nil {
 		return err
@@ -102,7 +119,7 @@ func run() error {
 		if biggest != nil {
 			biggest.stop() // one wabot at a time
 		}
-		res, err := measureIdle(dir, "n"+strconv.Itoa(n), n, fi, &rep)
+		res, err := measureIdle(dir, "n"+strconv.Itoa(n), n, fi, rep)
 		if err != nil {
 			return err
 		}
@@ -150,7 +167,8 @@ func run() error {
 	}
 	rep.line("")
 	rep.line("wabot RSS after the load: %.1f MB; fake RSS: %.1f MB.", mb(rssOf(biggest.cmd.Process.Pid)), mb(rssOf(fake.Process.Pid)))
-	return os.WriteFile(*out, rep.Bytes(), 0o644)
+	rep.line("")
+	return nil
 }
 
 func runtimeCPUs() int {
@@ -210,15 +228,31 @@ func envValue(env []string, k string) string {
 // measureIdle seeds n tenants, starts wabot, links them all through the
 // fake, lets it idle and reads its RSS.
 func measureIdle(root, name string, n int, fi fakewa.Info, rep *report) (*idleResult, error) {
+	r, err := startLinked(root, name, n, fi, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	time.Sleep(10 * time.Second)
+	r.rss = rssOf(r.cmd.Process.Pid)
+	if n == 0 {
+		r.stop()
+	}
+	return r, nil
+}
+
+// startLinked seeds n tenants, lets prep write to the database before
+// wabot owns it, starts wabot with the extra environment and links every
+// tenant through the fake.
+func startLinked(root, name string, n int, fi fakewa.Info, extra []string, prep func(*tenant.Store) error) (*idleResult, error) {
 	dir := filepath.Join(root, name)
 	data, sessions := filepath.Join(dir, "data"), filepath.Join(dir, "sessions")
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := ln.Addr().String()
 	ln.Close()
-	r := &idleResult{n: n, dir: dir, env: append(os.Environ(),
+	r := &idleResult{n: n, dir: dir, env: append(append(os.Environ(),
 		"WABOT_ADDR="+addr, "WABOT_DATA_DIR="+data, "WABOT_SESSIONS_DIR="+sessions,
 		"WABOT_LOG_LEVEL=warn", "WABOT_LOG_FORMAT=json", "WABOT_FAKEWA_REMOTE="+filepath.Join(root, "fakewa.json"),
-		"WABOT_ADMIN_EMAILS=bench@example.com")}
+		"WABOT_ADMIN_EMAILS=bench@example.com"), extra...)}
 	os.MkdirAll(data, 0o700)
 	st, err := tenant.Open(filepath.Join(data, "wabot.db"))
 	if err != nil {
@@ -229,6 +263,11 @@ func measureIdle(root, name string, n int, fi fakewa.Info, rep *report) (*idleRe
 	}
 	if err := seed(st, n); err != nil {
 		return nil, err
+	}
+	if prep != nil {
+		if err := prep(st); err != nil {
+			return nil, err
+		}
 	}
 	st.Close()
 	if err := r.start(); err != nil {
@@ -243,15 +282,11 @@ func measureIdle(root, name string, n int, fi fakewa.Info, rep *report) (*idleRe
 	t0 := time.Now()
 	if n > 0 {
 		if err := linkAll(ro, fi.Control, n); err != nil {
+			r.stop()
 			return nil, err
 		}
 	}
 	r.link = time.Since(t0)
-	time.Sleep(10 * time.Second)
-	r.rss = rssOf(r.cmd.Process.Pid)
-	if n == 0 {
-		r.stop()
-	}
 	return r, nil
 }
 
@@ -292,6 +327,12 @@ func sessions(st *tenant.Store) ([]tenant.Link, error) {
 	out := make([]tenant.Link, len(list))
 	for i, o := range list {
 		out[i] = o.Link
+		// The overview leaves the QR code out; the link row has it.
+		if o.Link.State == tenant.StateQRReady {
+			if out[i], err = st.LinkOf(context.Background(), o.Tenant.ID); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return out, nil
 }

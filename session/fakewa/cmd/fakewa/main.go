@@ -7,6 +7,9 @@
 //	    contacts of those numbers send "ping N" (closed loop when rate is
 //	    0, else rate messages per second in all) and the replies' latency
 //	    is reported
+//	POST /contacts {"phone": "...", "numbers": [...], "count": 0, "name": "..."}
+//	    makes numbers (or count new ones) contacts of that phone without
+//	    their writing first, so wabot's API can send to them; {"numbers": [...]}
 //	GET  /stats                       phones and online devices
 package main
 
@@ -54,6 +57,7 @@ func main() {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /scan", c.scan)
 	mux.HandleFunc("POST /load", c.load)
+	mux.HandleFunc("POST /contacts", c.contacts)
 	mux.HandleFunc("GET /stats", c.stats)
 	hs := &http.Server{Handler: mux}
 	go hs.Serve(ln)
@@ -98,6 +102,43 @@ func (c *ctl) scan(w http.ResponseWriter, r *http.Request) {
 	c.phones[p.Number()] = p
 	c.mu.Unlock()
 	json.NewEncoder(w).Encode(map[string]string{"jid": jid.String(), "number": p.Number()})
+}
+
+// contacts creates contacts of a linked phone that have never written:
+// WhatsApp knows them (IsOnWhatsApp says yes) and their devices decrypt
+// and acknowledge what the phone's linked devices send them.
+func (c *ctl) contacts(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Phone   string   `json:"phone"`
+		Numbers []string `json:"numbers"`
+		Count   int      `json:"count"`
+		Name    string   `json:"name"`
+	}
+	if json.NewDecoder(r.Body).Decode(&in) != nil || in.Count < 0 || in.Count > 10000 || len(in.Numbers)+in.Count == 0 {
+		http.Error(w, `send {"phone":"15550001111","numbers":["15550002222"]} or {"phone":...,"count":10}`, http.StatusBadRequest)
+		return
+	}
+	for _, n := range in.Numbers {
+		if d := strings.TrimPrefix(n, "+"); len(d) < 6 || strings.Trim(d, "0123456789") != "" {
+			http.Error(w, "not a phone number: "+n, http.StatusBadRequest)
+			return
+		}
+	}
+	c.mu.Lock()
+	p := c.phones[strings.TrimPrefix(in.Phone, "+")]
+	c.mu.Unlock()
+	if p == nil {
+		http.Error(w, "unknown phone "+in.Phone, http.StatusNotFound)
+		return
+	}
+	out := []string{}
+	for _, n := range in.Numbers {
+		out = append(out, p.NewContact(strings.TrimPrefix(n, "+"), in.Name).JID().User)
+	}
+	for range in.Count {
+		out = append(out, p.NewContact("", in.Name).JID().User)
+	}
+	json.NewEncoder(w).Encode(map[string][]string{"numbers": out})
 }
 
 func (c *ctl) stats(w http.ResponseWriter, r *http.Request) {
