@@ -35,6 +35,7 @@ type SendOptions struct {
 	MaxQueued      int           // queued messages per tenant, unless the tenant has its own bound (1000)
 	IdempotencyTTL time.Duration // how long an Idempotency-Key returns its first message (24h)
 	NumberCacheTTL time.Duration // how long an IsOnWhatsApp answer is trusted (24h)
+	IdleCheck      time.Duration // how often an idle sender looks for expired messages (30s)
 	// NoPacing turns off the per-minute and new-chat limits, jitter and
 	// typing (tests, benchmarks).
 	NoPacing bool
@@ -79,6 +80,9 @@ func (o SendOptions) withDefaults() SendOptions {
 	}
 	if o.TypingMax < 0 {
 		o.TypingMax = 0
+	}
+	if o.IdleCheck <= 0 {
+		o.IdleCheck = 30 * time.Second
 	}
 	if o.Clock == nil {
 		o.Clock = realClock{}
@@ -288,7 +292,6 @@ func (t *tenantBot) sendLoop() {
 			t.log.Error("the API sender panicked; queued messages stay stored and go out after the next start", "panic", r)
 		}
 	}()
-	const idleCheck = 30 * time.Second
 	for t.ctx.Err() == nil {
 		wait := t.sendPass()
 		if wait == 0 {
@@ -297,7 +300,7 @@ func (t *tenantBot) sendLoop() {
 		t.onMu.Lock()
 		on := t.onCh
 		t.onMu.Unlock()
-		timer := time.NewTimer(min(wait, idleCheck))
+		timer := time.NewTimer(min(wait, t.b.opts.Send.IdleCheck))
 		select {
 		case <-t.snd.kick:
 		case <-on:
@@ -313,7 +316,8 @@ func (t *tenantBot) sendLoop() {
 // chat. It returns 0 to run again at once, or how long to wait.
 func (t *tenantBot) sendPass() time.Duration {
 	o := t.b.opts.Send
-	queued, err := t.b.store.QueuedOutbound(t.ctx, t.id, 200)
+	const batch = 200
+	queued, err := t.b.store.QueuedOutbound(t.ctx, t.id, batch)
 	if err != nil {
 		if t.ctx.Err() == nil {
 			t.log.Warn("cannot read queued messages", "err", err)
@@ -324,6 +328,7 @@ func (t *tenantBot) sendPass() time.Duration {
 		return time.Hour
 	}
 	held := map[string]bool{}
+	progressed := false
 	for _, m := range queued {
 		if t.ctx.Err() != nil {
 			return time.Second
@@ -333,6 +338,7 @@ func (t *tenantBot) sendPass() time.Duration {
 		}
 		if o.Clock.Now().Sub(m.CreatedAt) > o.MaxAge {
 			t.failOut(m, tenant.ReasonExpired, "not sent within "+o.MaxAge.String()+" of being queued: the WhatsApp session was offline or sends were paced")
+			progressed = true
 			continue
 		}
 		if !t.online.Load() {
@@ -348,6 +354,7 @@ func (t *tenantBot) sendPass() time.Duration {
 		}
 		switch t.sendOne(m) {
 		case sendDone:
+			progressed = true
 		case sendOffline:
 			return time.Second
 		case sendLater:
@@ -355,6 +362,11 @@ func (t *tenantBot) sendPass() time.Duration {
 		case sendStopped:
 			return time.Second
 		}
+	}
+	if len(queued) == batch && progressed {
+		// A full batch that moved: more may wait behind it, and nothing
+		// else would wake the loop before the idle check.
+		return 0
 	}
 	return time.Minute
 }

@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -175,6 +176,31 @@ func TestSendWhileOfflineWaitsForTheReconnect(t *testing.T) {
 	r.srv.RefuseFor(0)
 	expect(t, ann, "while offline")
 	r.waitStatus(id, m.ID, tenant.APIDelivered)
+}
+
+// A burst larger than one pass of the sender (250 messages queued while
+// offline) all goes out after the reconnect, without waiting for the
+// sender's idle check (an hour here).
+func TestSendBurstLargerThanOnePassGoesOutWithoutWaiting(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, Options{Send: SendOptions{NoPacing: true, IdleCheck: time.Hour}})
+	id, phone := r.tenant(tenant.DefaultBotConfig())
+	ann := phone.NewContact("", "Ann")
+	r.srv.RefuseFor(time.Hour)
+	r.srv.Cut(phone.LinkedDevices()[0].JID)
+	r.wait(id, "DISCONNECTED", func(l tenant.Link) bool { return l.State == tenant.StateDisconnected })
+	const burst = 250
+	for i := range burst {
+		r.send(id, tenant.SendRequest{To: "+" + ann.JID().User, Text: fmt.Sprintf("notice %d", i)})
+	}
+	r.srv.RefuseFor(0)
+	waitFor(t, "every message of the burst sent", func() bool {
+		ms, _, err := r.store.APIMessages(context.Background(), id, tenant.APIMessageQuery{Status: tenant.APIQueued})
+		return err == nil && len(ms) == 0
+	})
+	for i := range burst {
+		expect(t, ann, fmt.Sprintf("notice %d", i))
+	}
 }
 
 // fakeClock is a sender clock that moves only when the test says, or, in
