@@ -78,11 +78,15 @@ func nullIfEmpty(s string) *string {
 }
 
 // rfc3339OrNull makes the zero time a JSON null.
+// apiTime is RFC 3339 in UTC with milliseconds, the precision the store
+// keeps, so a client can order and time messages within a second.
+const apiTime = "2006-01-02T15:04:05.000Z07:00"
+
 func rfc3339OrNull(t time.Time) *string {
 	if t.IsZero() {
 		return nil
 	}
-	s := t.UTC().Format(time.RFC3339)
+	s := t.UTC().Format(apiTime)
 	return &s
 }
 

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -53,7 +52,7 @@ type messageV1 struct {
 func messageV1Of(m tenant.APIMessage) messageV1 {
 	out := messageV1{ID: m.ID, Direction: m.Direction, Source: nullIfEmpty(m.Source), Chat: m.Chat, From: nullIfEmpty(m.From),
 		Text: m.Text, WAID: nullIfEmpty(m.WAID), Status: string(m.Status), Reason: nullIfEmpty(m.Reason), Error: nullIfEmpty(m.Error),
-		CreatedAt: m.CreatedAt.UTC().Format(time.RFC3339), SentAt: rfc3339OrNull(m.SentAt), DeliveredAt: rfc3339OrNull(m.DeliveredAt), ReadAt: rfc3339OrNull(m.ReadAt)}
+		CreatedAt: m.CreatedAt.UTC().Format(apiTime), SentAt: rfc3339OrNull(m.SentAt), DeliveredAt: rfc3339OrNull(m.DeliveredAt), ReadAt: rfc3339OrNull(m.ReadAt)}
 	if m.Direction == "out" {
 		out.To = phoneOfChat(m.Chat)
 	}
