@@ -107,12 +107,12 @@ func apiBench(root string, fi fakewa.Info, fakePid int, rep *report) error {
 	rep.line("POST /api/v1/messages in a closed loop: %d concurrent clients (at least one per tenant), %d sends per run, each with its own Idempotency-Key, "+
 		"to %d contacts per tenant that never wrote first; WABOT_SEND_PACING=false, per-key rate limit and queue bound raised out of the way. "+
 		"Medians of %d runs. *accepted/s*: 202 answers per second of the sending phase; *delivered/s*: sends per second until the last delivery receipt. "+
-		"Latency from the message's own created_at → delivered_at (server clock), and as the client saw it (POST → the message is no longer in GET /api/v1/messages?status=queued or sent, polled every 50 ms; the message then says delivered). "+
+		"Latency in wabot's queue from the message's own created_at → sent_at (server clock, milliseconds; delivered_at is WhatsApp's receipt time, whole seconds), and end to end as the client saw it (POST → the message is no longer in GET /api/v1/messages?status=queued or sent, polled every 50 ms; the message then says delivered). "+
 		"CPU: user+system seconds from /proc/<pid>/stat per 1,000 delivered sends.",
 		*apiClients, *apiSends, *apiContacts, *apiReps)
 	rep.line("")
 	coarse := false
-	rep.line("| tenants | accepted/s | delivered/s | p50 (server) | p99 (server) | p50 (client) | p99 (client) | refused | failed | undelivered | wabot CPU s/1k | fake CPU s/1k |")
+	rep.line("| tenants | accepted/s | delivered/s | p50 (queued→sent) | p99 (queued→sent) | p50 (client) | p99 (client) | refused | failed | undelivered | wabot CPU s/1k | fake CPU s/1k |")
 	rep.line("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, n := range ns {
 		var runs []apiRun
@@ -221,7 +221,6 @@ type apiRun struct {
 	acceptedPerS, deliveredPerS            float64
 	server50, server99, client50, client99 float64 // ms; -1 when unknown
 	wabotCPU, fakeCPU                      float64 // seconds per 1,000 delivered
-	fine                                   bool    // some timestamp had fractions of a second
 }
 
 // listIDs is the set of the tenant's outgoing messages in the statuses,
@@ -427,8 +426,8 @@ func sendRun(base string, ts []*apiTenant, name string, wabotPid, fakePid int) (
 		case m.status == "delivered" || m.status == "read":
 			clientLat = append(clientLat, s.at.Sub(s.p.at))
 			fine = fine || m.fine
-			if !m.created.IsZero() && !m.delivered.IsZero() {
-				serverLat = append(serverLat, m.delivered.Sub(m.created))
+			if !m.created.IsZero() && !m.sent.IsZero() {
+				serverLat = append(serverLat, m.sent.Sub(m.created))
 			}
 			if s.at.After(lastDelivered) {
 				lastDelivered = s.at
@@ -465,9 +464,9 @@ func pctMS(d []time.Duration, p float64) float64 {
 
 // apiMessage is what the benchmark reads of a message.
 type apiMessage struct {
-	id, status         string
-	created, delivered time.Time
-	fine               bool // a timestamp with fractions of a second
+	id, status    string
+	created, sent time.Time
+	fine          bool // a timestamp with fractions of a second
 }
 
 // apiCall does req and reads the message in its answer (bare, or under
@@ -499,7 +498,7 @@ func apiCall(req *http.Request) (apiMessage, int, error) {
 		m.fine = m.fine || (err == nil && strings.Contains(s, "."))
 		return t
 	}
-	m.created, m.delivered = stamp("created_at"), stamp("delivered_at")
+	m.created, m.sent = stamp("created_at"), stamp("sent_at")
 	if m.id == "" || m.id == "<nil>" {
 		return m, resp.StatusCode, fmt.Errorf("%s %s: no message id in the answer", req.Method, req.URL.Path)
 	}
