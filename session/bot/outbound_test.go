@@ -308,6 +308,36 @@ func TestSendPacingPerMinute(t *testing.T) {
 	sentNow(3)
 }
 
+// Bot replies and API sends share the tenant's pace. With one message a
+// minute, a bot reply goes out at once and uses the minute's budget, so
+// an API send queued after it waits for the clock; a customer who writes
+// meanwhile is still answered at once.
+func TestBotRepliesShareThePaceWithAPISends(t *testing.T) {
+	t.Parallel()
+	clk := newFakeClock(false)
+	r := newRig(t, Options{Send: SendOptions{PerMinute: 1, NewChatsPerDay: 100, Clock: clk}})
+	id, phone := r.tenant(rules(tenant.Rule{Match: tenant.MatchContains, Pattern: "hello", Reply: "hi there"}))
+	ann, bob := phone.NewContact("", "Ann"), phone.NewContact("", "Bob")
+	if _, err := ann.Send("hello"); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, ann, "hi there")
+
+	m, _ := r.send(id, tenant.SendRequest{To: "+" + bob.JID().User, Text: "Your order shipped"})
+	waitFor(t, "the API send waiting for the minute the reply used", func() bool { return clk.Waiting() == 1 })
+	if got, _ := r.store.APIMessageByID(context.Background(), id, m.ID); got.Status != tenant.APIQueued {
+		t.Fatalf("the API send is %s before its turn, want queued", got.Status)
+	}
+
+	if _, err := ann.Send("hello again"); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, ann, "hi there")
+
+	clk.Advance(2 * time.Minute)
+	expect(t, bob, "Your order shipped")
+}
+
 // With one new chat a day, a message to a second new chat waits while
 // messages to chats already open go out.
 func TestSendNewChatsPerDay(t *testing.T) {

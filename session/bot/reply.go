@@ -211,6 +211,7 @@ const (
 // one message per id, so a send that did arrive is not doubled); it
 // returns false only if the pipeline stopped.
 func (t *tenantBot) send(r tenant.Reply, chat types.JID, storedAt time.Time) (tenant.MessageStatus, bool) {
+	t.paceReply()
 	disconnects, timeouts := 0, 0
 	for {
 		if !t.waitOnline() {
@@ -244,6 +245,22 @@ func (t *tenantBot) send(r tenant.Reply, chat types.JID, storedAt time.Time) (te
 		if !t.pause(wait) {
 			return "", false
 		}
+	}
+}
+
+// paceReply counts a bot reply against the tenant's sending pace, the
+// one its API sends keep, so the number's traffic has one budget. A reply
+// never waits for it (a customer who just wrote is waiting, and an answer
+// is what WhatsApp expects); it uses up the budget instead, so a busy bot
+// slows the API's sends, by at most a minute's worth.
+func (t *tenantBot) paceReply() {
+	l := t.snd.limiter
+	if l == nil {
+		return
+	}
+	now := t.b.opts.Send.Clock.Now()
+	if r := l.ReserveN(now, 1); r.DelayFrom(now) > time.Minute {
+		r.CancelAt(now)
 	}
 }
 
