@@ -197,3 +197,29 @@ func TestLogsPageOfLargeMessagesStaysSmall(t *testing.T) {
 		t.Errorf("another tenant's message: %d", r.status)
 	}
 }
+
+// A rule narrowed to photos, with no pattern, saves through the form and
+// shows again with its kind chosen; an unknown kind is refused beside the
+// rule.
+func TestBotRuleForAKindOfMessage(t *testing.T) {
+	e := newEnv(t, map[string]string{"WABOT_APPROVAL": "auto"})
+	b, _ := e.tenantUser("photos@example.com", "Photo Shop")
+	form := url.Values{"op": {"save"}, "enabled": {"1"}, "rule_count": {"1"}, "queue_per_chat": {"20"},
+		"rules[0].kind": {"image"}, "rules[0].match": {"contains"}, "rules[0].pattern": {""}, "rules[0].reply": {"Thanks for the photo!"}}
+	if r := b.postForm("/app/bot", form); r.status != http.StatusOK && r.status != http.StatusSeeOther {
+		t.Fatalf("saving a photo rule: %d %.300s", r.status, r.body)
+	}
+	cfg := b.get("/api/portal/tenant/current/bot").json(t)
+	rules, _ := cfg["rules"].([]any)
+	if len(rules) != 1 || rules[0].(map[string]any)["kind"] != "image" {
+		t.Fatalf("stored rules %v, want one photo rule", cfg["rules"])
+	}
+	if page := b.get("/app/bot").body; !strings.Contains(page, `<option value="image" selected>`) {
+		t.Errorf("the Bot page does not show the rule's kind chosen")
+	}
+	r := b.postJSON(http.MethodPut, "/api/portal/tenant/current/bot", map[string]any{"enabled": true,
+		"rules": []map[string]string{{"kind": "gif", "match": "contains", "pattern": "", "reply": "x"}}})
+	if r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, "rules[0].kind") {
+		t.Fatalf("an unknown kind: %d %.300s", r.status, r.body)
+	}
+}

@@ -469,7 +469,7 @@ func botFromForm(c echo.Context) tenant.BotConfig {
 	cfg.Rules = []tenant.Rule{}
 	for i := range n {
 		prefix := "rules[" + strconv.Itoa(i) + "]."
-		cfg.Rules = append(cfg.Rules, tenant.Rule{Match: c.FormValue(prefix + "match"), Pattern: c.FormValue(prefix + "pattern"), Reply: c.FormValue(prefix + "reply")})
+		cfg.Rules = append(cfg.Rules, tenant.Rule{Kind: c.FormValue(prefix + "kind"), Match: c.FormValue(prefix + "match"), Pattern: c.FormValue(prefix + "pattern"), Reply: c.FormValue(prefix + "reply")})
 	}
 	return cfg
 }
@@ -483,7 +483,7 @@ func botView(ch views.Chrome, cfg tenant.BotConfig, errs map[string]string) view
 		Errors: errs,
 	}
 	for _, r := range cfg.Rules {
-		v.Rules = append(v.Rules, views.RuleForm{Match: r.Match, Pattern: r.Pattern, Reply: r.Reply})
+		v.Rules = append(v.Rules, views.RuleForm{Kind: r.Kind, Match: r.Match, Pattern: r.Pattern, Reply: r.Reply})
 	}
 	return v
 }

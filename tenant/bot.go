@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp/syntax"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -27,9 +28,47 @@ type BotConfig struct {
 
 // Rule answers messages that match: the first matching rule wins.
 type Rule struct {
+	// Kind narrows the rule to one kind of message (OnImage…); empty
+	// matches any message by its text, or a media message by its caption.
+	Kind    string `json:"kind,omitempty"`
 	Match   string `json:"match"` // exact, contains, prefix, regex
 	Pattern string `json:"pattern"`
 	Reply   string `json:"reply"`
+}
+
+// Message kinds a rule can be narrowed to. OnAudio takes voice notes too;
+// OnMedia is any of the others. With a kind, the pattern may be empty:
+// every message of that kind matches, whatever its caption.
+const (
+	OnImage    = "image"
+	OnVideo    = "video"
+	OnAudio    = "audio"
+	OnDocument = "document"
+	OnSticker  = "sticker"
+	OnLocation = "location"
+	OnContact  = "contact"
+	OnMedia    = "media"
+)
+
+// RuleKinds lists the kinds a rule may name, in the order a form offers them.
+var RuleKinds = []string{OnImage, OnVideo, OnAudio, OnDocument, OnSticker, OnLocation, OnContact, OnMedia}
+
+// KindMatches reports whether a message of kind (as the log stores it:
+// text, image, voice…) is one a rule narrowed to on applies to.
+func KindMatches(on, kind string) bool {
+	switch on {
+	case "":
+		return true
+	case OnAudio:
+		return kind == "audio" || kind == "voice"
+	case OnMedia:
+		switch kind {
+		case "image", "video", "audio", "voice", "document", "sticker", "location", "contact":
+			return true
+		}
+		return false
+	}
+	return on == kind
 }
 
 // Webhook receives every accepted inbound message.
@@ -81,6 +120,7 @@ func (c *BotConfig) Normalize() {
 		c.Rules = []Rule{}
 	}
 	for i := range c.Rules {
+		c.Rules[i].Kind = strings.ToLower(strings.TrimSpace(c.Rules[i].Kind))
 		c.Rules[i].Match = strings.ToLower(strings.TrimSpace(c.Rules[i].Match))
 		if c.Rules[i].Match != MatchRegex {
 			c.Rules[i].Pattern = strings.TrimSpace(c.Rules[i].Pattern)
@@ -103,14 +143,18 @@ func (c *BotConfig) Validate() error {
 	program := 0 // instructions of the regex rules so far
 	for i, r := range c.Rules {
 		key := fmt.Sprintf("rules[%d]", i)
+		if r.Kind != "" && !slices.Contains(RuleKinds, r.Kind) {
+			f[key+".kind"] = "Choose any message, or one of: " + strings.Join(RuleKinds, ", ") + "."
+		}
 		switch r.Match {
 		case MatchExact, MatchContains, MatchPrefix, MatchRegex:
 		default:
 			f[key+".match"] = "Choose exact, contains, prefix or regex."
 		}
 		switch {
+		case strings.TrimSpace(r.Pattern) == "" && r.Kind == "":
+			f[key+".pattern"] = "Enter what to match, or choose a kind of message to answer every one of."
 		case strings.TrimSpace(r.Pattern) == "":
-			f[key+".pattern"] = "Enter what to match."
 		case utf8.RuneCountInString(r.Pattern) > MaxPatternLength:
 			f[key+".pattern"] = fmt.Sprintf("Use at most %d characters.", MaxPatternLength)
 		case r.Match == MatchRegex:

@@ -35,6 +35,7 @@ type CompiledRules struct {
 }
 
 type compiledRule struct {
+	kind    string // "" or one of RuleKinds
 	match   string
 	pattern string // lower-cased for the plain kinds
 	re      *regexp.Regexp
@@ -48,8 +49,8 @@ func (c *BotConfig) Compile() (*CompiledRules, error) {
 	out := &CompiledRules{}
 	total := 0
 	for i, r := range c.Rules {
-		cr := compiledRule{match: r.Match, pattern: strings.ToLower(r.Pattern), reply: r.Reply}
-		if r.Match == MatchRegex {
+		cr := compiledRule{kind: r.Kind, match: r.Match, pattern: strings.ToLower(r.Pattern), reply: r.Reply}
+		if r.Match == MatchRegex && r.Pattern != "" {
 			size, problem := regexSize(r.Pattern)
 			if problem != "" {
 				return nil, fmt.Errorf("rule %d: %s", i+1, problem)
@@ -108,15 +109,23 @@ func repeatCount(re *syntax.Regexp) int {
 	return n
 }
 
-// Match returns the reply of the first rule that matches text, ignoring
-// case, and whether one matched. Only the first MatchWindow bytes are
-// looked at: an exact rule never matches a longer message.
-func (c *CompiledRules) Match(text string) (string, bool) {
+// Match returns the reply of the first rule that matches a message of
+// kind (text, image, voice… as the log stores it) with text (its text or
+// caption), ignoring case, and whether one matched. Only the first
+// MatchWindow bytes are looked at: an exact rule never matches a longer
+// message.
+func (c *CompiledRules) Match(kind, text string) (string, bool) {
 	head := cutUTF8(text, MatchWindow)
 	trimmed := strings.TrimSpace(text)
 	whole := len(trimmed) <= MatchWindow
 	lower := strings.ToLower(cutUTF8(trimmed, MatchWindow))
 	for _, r := range c.rules {
+		if !KindMatches(r.kind, kind) {
+			continue
+		}
+		if r.kind != "" && r.pattern == "" {
+			return r.reply, true // every message of the kind
+		}
 		var ok bool
 		switch r.match {
 		case MatchExact:

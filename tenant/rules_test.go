@@ -35,10 +35,57 @@ func TestRulesFirstMatchWinsIgnoringCase(t *testing.T) {
 		{"xyz", ""},
 	}
 	for _, c := range cases {
-		got, ok := rules.Match(c.in)
+		got, ok := rules.Match("text", c.in)
 		if got != c.want || ok != (c.want != "") {
 			t.Errorf("Match(%q) = %q, %v; want %q", c.in, got, ok, c.want)
 		}
+	}
+}
+
+// A rule narrowed to a kind answers only that kind, every such message
+// when it has no pattern, or those whose caption matches; a rule for any
+// message matches a media message's caption too.
+func TestRulesMatchOnKindAndCaption(t *testing.T) {
+	cfg := BotConfig{Rules: []Rule{
+		{Kind: OnImage, Match: MatchContains, Pattern: "broken", Reply: "sorry about the damage"},
+		{Kind: OnImage, Match: MatchContains, Reply: "thanks for the photo"},
+		{Kind: "AUDIO ", Match: MatchContains, Reply: "we will listen"},
+		{Match: MatchContains, Pattern: "price", Reply: "see the list"},
+		{Kind: OnMedia, Match: MatchContains, Reply: "got your file"},
+	}}
+	cfg.Normalize()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	rules, err := cfg.Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct{ kind, text, want string }{
+		{"image", "it arrived BROKEN", "sorry about the damage"},
+		{"image", "", "thanks for the photo"},
+		{"image", "price?", "thanks for the photo"},
+		{"voice", "", "we will listen"},
+		{"audio", "", "we will listen"},
+		{"document", "price list please", "see the list"},
+		{"document", "invoice.pdf", "got your file"},
+		{"location", "", "got your file"},
+		{"text", "price", "see the list"},
+		{"text", "hello", ""},
+		{"reaction", "", ""},
+	}
+	for _, c := range cases {
+		got, ok := rules.Match(c.kind, c.text)
+		if got != c.want || ok != (c.want != "") {
+			t.Errorf("Match(%s, %q) = %q, %v; want %q", c.kind, c.text, got, ok, c.want)
+		}
+	}
+
+	bad := BotConfig{Rules: []Rule{{Kind: "gif", Match: MatchContains, Reply: "x"}, {Match: MatchContains, Reply: "y"}}}
+	bad.Normalize()
+	var ve *Error
+	if err := bad.Validate(); !errors.As(err, &ve) || ve.Fields["rules[0].kind"] == "" || ve.Fields["rules[1].pattern"] == "" {
+		t.Fatalf("an unknown kind and a rule without pattern or kind: %v", err)
 	}
 }
 
@@ -93,10 +140,10 @@ func FuzzRulesAndFill(f *testing.F) {
 		if err != nil {
 			t.Fatalf("validated config does not compile: %v", err)
 		}
-		rules.Match(text)
+		rules.Match("text", text)
 		p := cfg.Rules[0].Pattern
 		if cfg.Rules[0].Match != MatchRegex && utf8.ValidString(p) && strings.ToLower(p) == strings.ToLower(strings.ToUpper(p)) {
-			if _, ok := rules.Match(strings.ToUpper(p)); !ok && strings.TrimSpace(strings.ToUpper(p)) == strings.ToUpper(p) {
+			if _, ok := rules.Match("text", strings.ToUpper(p)); !ok && strings.TrimSpace(strings.ToUpper(p)) == strings.ToUpper(p) {
 				t.Fatalf("rule %s %q does not match its own pattern in upper case", cfg.Rules[0].Match, p)
 			}
 		}
@@ -211,7 +258,7 @@ func TestRulesLookAtTheStartOfAMessageOnly(t *testing.T) {
 		{strings.Repeat(" ", 2*MatchWindow) + "hello", "exact"},
 	}
 	for i, c := range cases {
-		if got, _ := rules.Match(c.text); got != c.want {
+		if got, _ := rules.Match("text", c.text); got != c.want {
 			t.Errorf("case %d (%d bytes): matched %q, want %q", i, len(c.text), got, c.want)
 		}
 	}
@@ -257,7 +304,7 @@ func BenchmarkWorstAcceptedRules(b *testing.B) {
 	text := strings.Repeat("a", 64<<10)
 	b.ResetTimer()
 	for b.Loop() {
-		if _, ok := rules.Match(text); ok {
+		if _, ok := rules.Match("text", text); ok {
 			b.Fatal("matched")
 		}
 	}

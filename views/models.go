@@ -115,6 +115,7 @@ type MessagePageView struct {
 
 // RuleForm is one rule row of the bot form.
 type RuleForm struct {
+	Kind    string // "" any message, or one of tenant.RuleKinds
 	Match   string
 	Pattern string
 	Reply   string

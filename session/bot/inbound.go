@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"go.mau.fi/whatsmeow/types"
@@ -51,7 +52,7 @@ func (t *tenantBot) HandleMessage(evt *events.Message) bool {
 	}
 	cfg := t.cfg.Load()
 	switch {
-	case kind != "text":
+	case !answerable(kind):
 		in.status, in.errorMsg = tenant.MsgIgnored, kind+" messages are not answered"
 	case in.isGroup && !cfg.ReplyInGroups:
 		in.status, in.errorMsg = tenant.MsgIgnored, "group chats are not answered"
@@ -74,8 +75,19 @@ func (t *tenantBot) HandleMessage(evt *events.Message) bool {
 	return true
 }
 
-// classify returns the kind of a message and its text; an empty kind means
-// it is not a message a person sent.
+// answerable reports whether the bot answers messages of kind: texts and
+// media (rules see a caption, or the kind alone), not reactions, edits or
+// polls.
+func answerable(kind string) bool {
+	switch kind {
+	case "text", "image", "video", "audio", "voice", "document", "sticker", "location", "contact":
+		return true
+	}
+	return false
+}
+
+// classify returns the kind of a message and its text (a media message's
+// caption); an empty kind means it is not a message a person sent.
 func classify(evt *events.Message) (kind, text string) {
 	m := evt.Message
 	if evt.IsEdit {
@@ -93,15 +105,33 @@ func classify(evt *events.Message) (kind, text string) {
 	case m.GetVideoMessage() != nil:
 		return "video", m.GetVideoMessage().GetCaption()
 	case m.GetAudioMessage() != nil:
+		if m.GetAudioMessage().GetPTT() {
+			return "voice", ""
+		}
 		return "audio", ""
 	case m.GetDocumentMessage() != nil:
-		return "document", m.GetDocumentMessage().GetFileName()
+		d := m.GetDocumentMessage()
+		if d.GetCaption() != "" {
+			return "document", d.GetCaption()
+		}
+		return "document", d.GetFileName()
+	case m.GetDocumentWithCaptionMessage() != nil:
+		d := m.GetDocumentWithCaptionMessage().GetMessage().GetDocumentMessage()
+		if d.GetCaption() != "" {
+			return "document", d.GetCaption()
+		}
+		return "document", d.GetFileName()
 	case m.GetStickerMessage() != nil:
 		return "sticker", ""
-	case m.GetLocationMessage() != nil, m.GetLiveLocationMessage() != nil:
-		return "location", ""
-	case m.GetContactMessage() != nil, m.GetContactsArrayMessage() != nil:
-		return "contact", ""
+	case m.GetLocationMessage() != nil:
+		l := m.GetLocationMessage()
+		return "location", strings.TrimSpace(l.GetName() + " " + l.GetAddress())
+	case m.GetLiveLocationMessage() != nil:
+		return "location", m.GetLiveLocationMessage().GetCaption()
+	case m.GetContactMessage() != nil:
+		return "contact", m.GetContactMessage().GetDisplayName()
+	case m.GetContactsArrayMessage() != nil:
+		return "contact", m.GetContactsArrayMessage().GetDisplayName()
 	case m.GetPollCreationMessage() != nil, m.GetPollCreationMessageV3() != nil, m.GetPollUpdateMessage() != nil:
 		return "poll", ""
 	case m.GetProtocolMessage() != nil, m.GetSenderKeyDistributionMessage() != nil:

@@ -95,7 +95,7 @@ func (t *tenantBot) process(id int64) outcome {
 	phone := tenant.PhoneOf(in.sender.String())
 	fill := func(reply string) string { return tenant.Fill(reply, in.name, phone, in.text) }
 
-	reply, matched := cfg.rules.Match(in.text)
+	reply, matched := cfg.rules.Match(in.kind, in.text)
 	if cfg.Webhook.URL != "" {
 		r, ok, err := t.b.webhookReply(t.ctx, t.id, in, cfg, matched)
 		switch {

@@ -38,7 +38,8 @@ type payloadMessage struct {
 	Chat      string `json:"chat"`
 	From      string `json:"from"`
 	Name      string `json:"name"`
-	Text      string `json:"text"`
+	Kind      string `json:"kind"` // text, image, voice…
+	Text      string `json:"text"` // a media message's caption
 	IsGroup   bool   `json:"is_group"`
 	Timestamp string `json:"timestamp"`
 }
@@ -106,7 +107,7 @@ func (b *Bot) queueDelivery(ctx context.Context, tenantID string, in inbound, ur
 	body, err := json.Marshal(payload{
 		DeliveryID: id, TenantID: tenantID, RuleMatched: matched,
 		Message: payloadMessage{ID: in.waID, Chat: in.chat.String(), From: tenant.PhoneOf(in.sender.String()), Name: in.name,
-			Text: in.text, IsGroup: in.isGroup, Timestamp: in.at.UTC().Format(time.RFC3339)},
+			Kind: in.kind, Text: in.text, IsGroup: in.isGroup, Timestamp: in.at.UTC().Format(time.RFC3339)},
 	})
 	if err != nil {
 		return tenant.WebhookDelivery{}, err
