@@ -44,7 +44,7 @@ var defaultMime = map[MediaKind]string{
 type Media struct {
 	Kind      MediaKind
 	Data      []byte // the plaintext file; nil in Sent, which keeps no bytes
-	Size      int    // len(Data), also where Data is dropped
+	Size      int    // len(Data), on what a contact received; kept where Data is dropped
 	Mime      string
 	FileName  string // documents
 	Caption   string // images, videos and documents

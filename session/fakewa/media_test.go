@@ -9,6 +9,8 @@ import (
 	"image"
 	"image/png"
 	"net/http"
+	"os"
+	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
@@ -180,7 +182,25 @@ func TestContactSendsMediaClientDownloads(t *testing.T) {
 			t.Fatalf("%s: downloaded %d bytes that differ from the %d sent", c.name, len(got), len(c.data))
 		}
 	}
+	// The other two ways whatsmeow fetches media: by direct path alone
+	// (through media_conn's hosts) and streamed into a file.
 	img := msgs[0].Message.GetImageMessage()
+	byPath := proto.Clone(img).(*waE2E.ImageMessage)
+	byPath.URL = nil
+	if got, err := tc.cli.Download(ctx, byPath); err != nil || !bytes.Equal(got, photo) {
+		t.Fatalf("download by direct path: %d bytes (%v), want the %d sent", len(got), err, len(photo))
+	}
+	f, err := os.Create(filepath.Join(t.TempDir(), "order.pdf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := tc.cli.DownloadToFile(ctx, msgs[2].Message.GetDocumentMessage(), f); err != nil {
+		t.Fatalf("download to file: %v", err)
+	}
+	if got, err := os.ReadFile(f.Name()); err != nil || !bytes.Equal(got, doc) {
+		t.Fatalf("file holds %d bytes (%v), want the %d sent", len(got), err, len(doc))
+	}
 	if img.GetCaption() != "it broke" || img.GetMimetype() != "image/png" || img.GetWidth() != 40 || img.GetHeight() != 30 {
 		t.Fatalf("image message %v", img)
 	}
