@@ -430,6 +430,8 @@ func (c *conn) handleIQ(n *waBinary.Node) {
 	case xmlns == "passive" && first == "active":
 		c.result(n)
 		c.markReady()
+	case xmlns == "w:m" && first == "media_conn":
+		c.result(n, c.s.mediaConnNode())
 	case xmlns == "w:g2" && first == "query":
 		c.answerGroupInfo(n)
 	case xmlns == "md" && first == "link_code_companion_reg":

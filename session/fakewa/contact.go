@@ -49,18 +49,26 @@ type Contact struct {
 type Received struct {
 	ID      string
 	From    types.JID // the sending device
-	Text    string
+	Text    string    // a text message's text; a caption is in Media
 	Message *waE2E.Message
 	At      time.Time
+	// Media is the attachment of an image, video, audio, document or
+	// sticker message, downloaded and decrypted as the contact's phone
+	// would; nil for other messages. When that failed (no such blob, a
+	// hash or MAC mismatch), Media describes the attachment without Data
+	// and MediaErr says why.
+	Media    *Media
+	MediaErr error
 }
 
 // Sent is a message a linked device sent, as its recipient decrypted it.
 type Sent struct {
-	ID   string
-	From types.JID // the sending device
-	To   types.JID // the contact
-	Text string
-	At   time.Time
+	ID    string
+	From  types.JID // the sending device
+	To    types.JID // the contact
+	Text  string
+	At    time.Time
+	Media *Media // the attachment, described without its bytes; nil if none
 }
 
 // NewContact creates a contact who writes to p. number may be empty to
@@ -142,13 +150,17 @@ func (c *Contact) deliver(id string, msg *waE2E.Message, _ bool) error {
 		if err != nil {
 			return fmt.Errorf("fakewa: encrypting for %s: %w", d.jid, err)
 		}
+		enc := waBinary.Attrs{"v": "2", "type": encType}
+		if mt := encMediaType(msg); mt != "" {
+			enc["mediatype"] = mt
+		}
 		node := waBinary.Node{Tag: "message", Attrs: waBinary.Attrs{
 			"from":   c.jid,
 			"id":     id,
 			"t":      unixString(time.Now()),
 			"type":   messageType(msg),
 			"notify": c.name,
-		}, Content: []waBinary.Node{{Tag: "enc", Attrs: waBinary.Attrs{"v": "2", "type": encType}, Content: ct}}}
+		}, Content: []waBinary.Node{{Tag: "enc", Attrs: enc, Content: ct}}}
 		s.deliver(d, id, node)
 	}
 	return nil
@@ -377,6 +389,12 @@ func (s *Server) recordSent(d *device, to *Contact, id string, msg *waE2E.Messag
 	}
 	now := time.Now()
 	sent := Sent{ID: id, From: d.jid, To: to.jid, Text: text, At: now}
+	media, mediaErr := s.openAttachment(msg)
+	if media != nil {
+		described := *media
+		described.Data = nil
+		sent.Media = &described
+	}
 	s.mu.Lock()
 	// WhatsApp keeps one message per sender and id: a client that sends
 	// again after a connection dropped before the ack does not double it.
@@ -392,7 +410,7 @@ func (s *Server) recordSent(d *device, to *Contact, id string, msg *waE2E.Messag
 	}
 	fn := s.onSent
 	s.mu.Unlock()
-	to.push(Received{ID: id, From: d.jid, Text: text, Message: msg, At: now})
+	to.push(Received{ID: id, From: d.jid, Text: text, Message: msg, At: now, Media: media, MediaErr: mediaErr})
 	if fn != nil {
 		fn(sent)
 	}

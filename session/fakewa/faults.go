@@ -258,9 +258,11 @@ func (s *Server) AllConflicts() map[types.JID]int {
 }
 
 // ClearFaults turns every injected fault off: refusals, stalls, login
-// failures, withheld pings and latency. Counted conflicts stay.
+// failures, withheld pings, latency and media faults. Counted conflicts
+// stay.
 func (s *Server) ClearFaults() {
 	s.SetLatency(0)
+	s.media.clearFaults()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.refuseCount, s.refuseUntil, s.deafPings = 0, time.Time{}, false

@@ -51,14 +51,15 @@ func LoadRemote(path string) (*Remote, error) {
 	return &Remote{client: DialClient(info.Addr, pool), root: [32]byte(key)}, nil
 }
 
-// Configure points cli at the remote server and installs its root key
-// (once per process).
+// Configure points cli at the remote server (websocket, pre-login and
+// media requests) and installs its root key (once per process).
 func (r *Remote) Configure(cli *whatsmeow.Client) error {
 	if err := installRootKey(r.root); err != nil {
 		return err
 	}
 	cli.SetWebsocketHTTPClient(r.client)
 	cli.SetPreLoginHTTPClient(r.client)
+	cli.SetMediaHTTPClient(r.client)
 	return nil
 }
 

@@ -63,6 +63,7 @@ type Server struct {
 	nextNumber  int                      // for generated phone numbers
 	onSent      func(Sent)               // observer of decrypted outgoing messages
 	faults      faultState               // more faults, see faults.go
+	media       *mediaStore              // uploaded blobs, see media.go
 }
 
 // NewServer starts a fake WhatsApp server on loopback.
@@ -104,9 +105,12 @@ func NewServer(opts Options) (*Server, error) {
 		loginFaults: map[types.JID][]Failure{},
 		nextNumber:  1,
 		faults:      newFaultState(),
+		media:       newMediaStore(),
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ws/chat", s.serveWebsocket)
+	mux.HandleFunc("POST /mms/{type}/{token}", s.serveUpload)
+	mux.HandleFunc("GET /v/", s.serveDownload)
 	s.http = &http.Server{
 		Handler:   mux,
 		TLSConfig: &tls.Config{Certificates: []tls.Certificate{ca.tls}, NextProtos: []string{"http/1.1"}},
@@ -256,9 +260,9 @@ func CertPoolFromPEM(pemBytes []byte) (*x509.CertPool, error) {
 	return pool, nil
 }
 
-// Configure points cli at this server: its websocket and pre-login HTTP
-// clients dial the listener and trust the test CA, and the process's root
-// key is installed into whatsmeow (once per process).
+// Configure points cli at this server: its websocket, pre-login and media
+// HTTP clients dial the listener and trust the test CA, and the process's
+// root key is installed into whatsmeow (once per process).
 func (s *Server) Configure(cli *whatsmeow.Client) error {
 	if err := installRootKey(*rootKey().Pub); err != nil {
 		return err
@@ -266,6 +270,7 @@ func (s *Server) Configure(cli *whatsmeow.Client) error {
 	h := s.HTTPClient()
 	cli.SetWebsocketHTTPClient(h)
 	cli.SetPreLoginHTTPClient(h)
+	cli.SetMediaHTTPClient(h)
 	return nil
 }
 

@@ -10,6 +10,11 @@
 //	POST /contacts {"phone": "...", "numbers": [...], "count": 0, "name": "..."}
 //	    makes numbers (or count new ones) contacts of that phone without
 //	    their writing first, so wabot's API can send to them; {"numbers": [...]}
+//	POST /media {"phone": "...", "from": "...", "name": "...", "kind": "image",
+//	    "mime": "...", "file_name": "...", "caption": "...", "seconds": 0,
+//	    "voice_note": false, "data": "<base64>"}
+//	    the contact from (made if new) sends the phone an attachment of kind
+//	    image, video, audio, document or sticker; {"id": ...}
 //	GET  /stats                       phones and online devices
 package main
 
@@ -58,6 +63,7 @@ func main() {
 	mux.HandleFunc("POST /scan", c.scan)
 	mux.HandleFunc("POST /load", c.load)
 	mux.HandleFunc("POST /contacts", c.contacts)
+	mux.HandleFunc("POST /media", c.media)
 	mux.HandleFunc("GET /stats", c.stats)
 	hs := &http.Server{Handler: mux}
 	go hs.Serve(ln)
@@ -140,6 +146,46 @@ func (c *ctl) contacts(w http.ResponseWriter, r *http.Request) {
 	}
 	json.NewEncoder(w).Encode(map[string][]string{"numbers": out})
 }
+
+// media makes a contact send an attachment, so the demo build and the
+// benchmark exercise wabot's inbound media path against this process.
+func (c *ctl) media(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Phone     string `json:"phone"`
+		From      string `json:"from"`
+		Name      string `json:"name"`
+		Kind      string `json:"kind"`
+		Mime      string `json:"mime"`
+		FileName  string `json:"file_name"`
+		Caption   string `json:"caption"`
+		Seconds   uint32 `json:"seconds"`
+		VoiceNote bool   `json:"voice_note"`
+		Data      []byte `json:"data"` // base64 in the JSON
+	}
+	if json.NewDecoder(http.MaxBytesReader(w, r.Body, maxMediaRequest)).Decode(&in) != nil || len(in.Data) == 0 || in.From == "" {
+		http.Error(w, `send {"phone":"15550001111","from":"15550002222","kind":"image","mime":"image/png","data":"<base64>"}`, http.StatusBadRequest)
+		return
+	}
+	c.mu.Lock()
+	p := c.phones[strings.TrimPrefix(in.Phone, "+")]
+	c.mu.Unlock()
+	if p == nil {
+		http.Error(w, "unknown phone "+in.Phone, http.StatusNotFound)
+		return
+	}
+	id, err := p.NewContact(strings.TrimPrefix(in.From, "+"), in.Name).SendMedia(fakewa.Media{
+		Kind: fakewa.MediaKind(in.Kind), Data: in.Data, Mime: in.Mime, FileName: in.FileName,
+		Caption: in.Caption, Seconds: in.Seconds, VoiceNote: in.VoiceNote,
+	})
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusConflict)
+		return
+	}
+	json.NewEncoder(w).Encode(map[string]string{"id": id})
+}
+
+// maxMediaRequest bounds a /media request: a 100 MB document in base64.
+const maxMediaRequest = 140 << 20
 
 func (c *ctl) stats(w http.ResponseWriter, r *http.Request) {
 	c.mu.Lock()
