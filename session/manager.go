@@ -112,6 +112,12 @@ type Sender interface {
 	// IsOnWhatsApp asks WhatsApp which of phones ("+15551234567") have
 	// an account.
 	IsOnWhatsApp(ctx context.Context, phones []string) ([]types.IsOnWhatsAppResponse, error)
+	// Download fetches a media message's file and decrypts it, checked
+	// against the message's hashes.
+	Download(ctx context.Context, msg whatsmeow.DownloadableMessage) ([]byte, error)
+	// Upload encrypts a file and uploads it to WhatsApp's media servers,
+	// for a media message to point to.
+	Upload(ctx context.Context, data []byte, kind whatsmeow.MediaType) (whatsmeow.UploadResponse, error)
 }
 
 // ReceiptHandler is a TenantPipeline that also hears WhatsApp's delivery

@@ -66,6 +66,24 @@ func (s *supervisor) IsOnWhatsApp(ctx context.Context, phones []string) ([]types
 	return cli.IsOnWhatsApp(ctx, phones)
 }
 
+// Download fetches and decrypts a media message's file.
+func (s *supervisor) Download(ctx context.Context, msg whatsmeow.DownloadableMessage) ([]byte, error) {
+	cli := s.liveClient()
+	if cli == nil || !cli.IsLoggedIn() {
+		return nil, ErrOffline
+	}
+	return cli.Download(ctx, msg)
+}
+
+// Upload encrypts and uploads a file for a media message.
+func (s *supervisor) Upload(ctx context.Context, data []byte, kind whatsmeow.MediaType) (whatsmeow.UploadResponse, error) {
+	cli := s.liveClient()
+	if cli == nil || !cli.IsLoggedIn() {
+		return whatsmeow.UploadResponse{}, ErrOffline
+	}
+	return cli.Upload(ctx, data, kind)
+}
+
 // NewMessageID returns an id in WhatsApp's format.
 func (s *supervisor) NewMessageID() string {
 	if cli := s.liveClient(); cli != nil {

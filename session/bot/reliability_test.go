@@ -226,6 +226,12 @@ func (o *offlineSender) SendMessage(context.Context, types.JID, string, *waE2E.M
 	return session.ErrOffline
 }
 func (o *offlineSender) Typing(context.Context, types.JID, bool) error { return session.ErrOffline }
+func (o *offlineSender) Download(context.Context, whatsmeow.DownloadableMessage) ([]byte, error) {
+	return nil, session.ErrOffline
+}
+func (o *offlineSender) Upload(context.Context, []byte, whatsmeow.MediaType) (whatsmeow.UploadResponse, error) {
+	return whatsmeow.UploadResponse{}, session.ErrOffline
+}
 func (o *offlineSender) IsOnWhatsApp(context.Context, []string) ([]types.IsOnWhatsAppResponse, error) {
 	return nil, session.ErrOffline
 }
