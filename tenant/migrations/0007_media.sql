@@ -45,5 +45,6 @@ CREATE TABLE message_media (
     -- cascades to both) passes.
     FOREIGN KEY (tenant_id, sha256) REFERENCES media_files(tenant_id, sha256)
 );
-CREATE INDEX message_media_file ON message_media(tenant_id, sha256) WHERE sha256 IS NOT NULL;
+-- Not partial: it also serves the foreign key check when a file row goes.
+CREATE INDEX message_media_file ON message_media(tenant_id, sha256);
 CREATE INDEX message_media_pending ON message_media(tenant_id, status) WHERE status = 'pending';
