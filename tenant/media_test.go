@@ -625,3 +625,44 @@ func TestRetentionWithoutAMediaStore(t *testing.T) {
 	_, err := st.MessageMediaOf(ctx, tn.ID, id)
 	wantNotFound(t, err)
 }
+
+// The same file arriving in several chats at once is stored once, and
+// every message gets it.
+func TestMediaSavedConcurrentlyIsStoredOnce(t *testing.T) {
+	ctx := context.Background()
+	r := newMediaRig(t, tenant.DefaultMediaLimits())
+	_, tn := newTenant(t, r.st, "shop@example.com", "Shop")
+	content := pngBytes(t, 8)
+	msgs := make([]int64, 8)
+	for i := range msgs {
+		msgs[i] = r.imageMessage(t, tn.ID, "w"+string(rune('a'+i)))
+	}
+	errs := make(chan error, len(msgs))
+	for _, id := range msgs {
+		go func() {
+			_, err := r.media.SaveMessageFile(ctx, tn.ID, id, tenant.MediaInput{Kind: tenant.MediaImage, Body: bytes.NewReader(content)})
+			errs <- err
+		}()
+	}
+	for range msgs {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	sha := shaOf(content)
+	if got := files(t, r.root); !slices.Equal(got, []string{filepath.Join(tn.ID, sha[:2], sha)}) {
+		t.Fatalf("files on disk %v, want the one file", got)
+	}
+	got, err := r.st.MessageMediaFor(ctx, tn.ID, msgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range msgs {
+		if got[id].SHA256 != sha || got[id].Status != tenant.MediaStored {
+			t.Fatalf("message %d's media %+v, want the file", id, got[id])
+		}
+	}
+	if u, _ := r.st.MediaUsage(ctx, tn.ID); u.Files != 1 {
+		t.Fatalf("usage %+v, want one file", u)
+	}
+}
