@@ -49,6 +49,9 @@ type Config struct {
 	RestoreMaxFile       int64 // bytes one file of a backup may unpack to
 	RestoreMaxTotal      int64 // bytes a whole backup may unpack to
 
+	// Media caps: per file of each kind and per tenant in all.
+	Media tenant.MediaLimits
+
 	// API sends (see bot.SendOptions).
 	SendPerMinute      int
 	SendNewChatsPerDay int
@@ -261,6 +264,12 @@ var settings = []setting{
 	}},
 	{"WABOT_RESTORE_MAX_FILE", "4G", "largest file wabot restore unpacks from a backup", sizeSetting(func(c *Config, n int64) { c.RestoreMaxFile = n })},
 	{"WABOT_RESTORE_MAX_TOTAL", "16G", "most wabot restore unpacks from one backup in all", sizeSetting(func(c *Config, n int64) { c.RestoreMaxTotal = n })},
+	{"WABOT_MEDIA_MAX_IMAGE", "16M", "largest image stored or sent", sizeSetting(func(c *Config, n int64) { c.Media.MaxImage = n })},
+	{"WABOT_MEDIA_MAX_STICKER", "16M", "largest sticker stored or sent", sizeSetting(func(c *Config, n int64) { c.Media.MaxSticker = n })},
+	{"WABOT_MEDIA_MAX_AUDIO", "16M", "largest audio file or voice note stored or sent", sizeSetting(func(c *Config, n int64) { c.Media.MaxAudio = n })},
+	{"WABOT_MEDIA_MAX_VIDEO", "16M", "largest video stored or sent", sizeSetting(func(c *Config, n int64) { c.Media.MaxVideo = n })},
+	{"WABOT_MEDIA_MAX_DOCUMENT", "100M", "largest document stored or sent", sizeSetting(func(c *Config, n int64) { c.Media.MaxDocument = n })},
+	{"WABOT_MEDIA_TENANT_QUOTA", "1G", "most disk one tenant's media files may take in all", sizeSetting(func(c *Config, n int64) { c.Media.TenantQuota = n })},
 	{"WABOT_SEND_PER_MINUTE", "20", "messages a tenant sends through the API in a minute, evenly spaced", intSetting(1, 600, func(c *Config, n int) { c.SendPerMinute = n })},
 	{"WABOT_SEND_NEW_CHATS_PER_DAY", "50", "API messages a tenant may send in 24 hours to chats it never wrote to or heard from", intSetting(1, 100000, func(c *Config, n int) { c.SendNewChatsPerDay = n })},
 	{"WABOT_SEND_JITTER", "2s", "random pause of up to this before each API send", durationSetting(0, time.Minute, func(c *Config, d time.Duration) { c.SendJitter = d })},

@@ -24,6 +24,9 @@ type Inbound struct {
 	Status     MessageStatus
 	Error      string
 	CreatedAt  time.Time
+	// Media, when the message carries any, is stored with it
+	// (AddMessageMedia says how); StoreInbound ignores it on a duplicate.
+	Media *MessageMedia
 }
 
 // Reply is an outgoing message answering an inbound one.
@@ -45,6 +48,13 @@ func (s *Store) StoreInbound(ctx context.Context, tenantID string, in Inbound) (
 	now := ms(s.now())
 	in.Body = cutUTF8(in.Body, MaxBodyBytes)
 	in.SenderName = cutUTF8(in.SenderName, maxNameBytes)
+	if in.Media != nil {
+		md := *in.Media
+		if err := md.prepare(); err != nil {
+			return 0, false, err
+		}
+		in.Media = &md
+	}
 	var queued int
 	err = s.db.inTx(ctx, func(tx *sql.Tx) error {
 		err := tx.QueryRowContext(ctx, `INSERT INTO messages (tenant_id, direction, chat, sender, sender_name, wa_id, kind, body, status, error, created_at, updated_at)
@@ -52,6 +62,9 @@ func (s *Store) StoreInbound(ctx context.Context, tenantID string, in Inbound) (
 			ON CONFLICT (tenant_id, chat, wa_id) WHERE direction = 'in' AND status <> 'duplicate' DO NOTHING
 			RETURNING id`,
 			tenantID, in.Chat, in.Sender, in.SenderName, in.WAID, in.Kind, in.Body, in.Status, in.Error, now, now).Scan(&id)
+		if err == nil && in.Media != nil {
+			err = addMessageMedia(ctx, tx, tenantID, id, *in.Media, now)
+		}
 		if err == nil {
 			// message.received commits with the message (events.go).
 			queued, err = s.inboundEvent(ctx, tx, tenantID, id, in)
@@ -276,7 +289,8 @@ const removeBatch = 1000
 
 // RemoveOldMessages deletes log rows created before cutoff, keeping those
 // still waiting for an answer, and outbox rows that are done, in batches;
-// it returns how many messages it removed.
+// then, with a MediaStore attached, the files whose last message went. It
+// returns how many messages it removed.
 func (s *Store) RemoveOldMessages(ctx context.Context, cutoff time.Time) (int64, error) {
 	if _, err := s.deleteInBatches(ctx, `DELETE FROM webhook_deliveries WHERE id IN
 		(SELECT id FROM webhook_deliveries WHERE created_at < ? AND status <> 'pending' LIMIT ?)`, ms(cutoff)); err != nil {
@@ -286,6 +300,11 @@ func (s *Store) RemoveOldMessages(ctx context.Context, cutoff time.Time) (int64,
 		(SELECT id FROM messages WHERE created_at < ? AND status NOT IN ('received', 'pending') LIMIT ?)`, ms(cutoff))
 	if err != nil {
 		return n, fmt.Errorf("removing old messages: %w", err)
+	}
+	if s.media != nil {
+		if _, _, err := s.media.RemoveUnreferenced(ctx); err != nil {
+			return n, err
+		}
 	}
 	return n, nil
 }

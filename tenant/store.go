@@ -15,6 +15,7 @@ type Store struct {
 	db     *db
 	now    func() time.Time
 	events eventSignal // wakes the delivery engine (events.go)
+	media  *MediaStore // its files, when NewMediaStore attached them (media.go)
 }
 
 var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
