@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -34,6 +35,7 @@ type App struct {
 	listener net.Listener
 
 	store    *tenant.Store
+	media    *tenant.MediaStore
 	metrics  *metrics
 	bot      *bot.Bot
 	sessions *session.Manager
@@ -84,6 +86,13 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, opts ...Option) (a 
 			a.store.Close()
 		}
 	}()
+	if a.media, err = tenant.NewMediaStore(st, filepath.Join(cfg.DataDir, "media"), cfg.Media); err != nil {
+		return nil, err
+	}
+	links, err := tenant.OpenMediaLinks(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
 	a.bgCtx, a.bgCancel = context.WithCancel(context.WithoutCancel(ctx))
 
 	a.demo, err = startDemo(log)
@@ -101,6 +110,9 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, opts ...Option) (a 
 		WebhookBaseDelay:     cfg.WebhookRetryDelay,
 		Retention:            cfg.MessageRetention,
 		Observer:             a.metrics,
+		Media:                a.media,
+		MediaLinks:           links,
+		BaseURL:              strings.TrimSuffix(cfg.BaseURL.String(), "/"),
 		Send: bot.SendOptions{
 			PerMinute: cfg.SendPerMinute, NewChatsPerDay: cfg.SendNewChatsPerDay, JitterMax: cfg.SendJitter,
 			TypingPerChar: 30 * time.Millisecond, TypingMax: cfg.SendTypingMax, MaxAge: cfg.SendMaxAge,
@@ -115,6 +127,8 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, opts ...Option) (a 
 	}, log.With("component", "sessions"), a.store, connector, a.bot)
 	a.portal = portal.New(portal.Config{
 		BaseURL:            cfg.BaseURL,
+		Media:              a.media,
+		MediaLinks:         links,
 		GoogleClientID:     cfg.GoogleClientID,
 		GoogleClientSecret: cfg.GoogleClientSecret,
 		OIDCIssuer:         cfg.OIDCIssuer,
@@ -165,6 +179,11 @@ func (a *App) Start() error {
 	go func() {
 		defer a.bg.Done()
 		a.controlLoop(a.bgCtx)
+	}()
+	a.bg.Add(1)
+	go func() {
+		defer a.bg.Done()
+		a.sweepMedia(a.bgCtx)
 	}()
 	a.bg.Add(1)
 	go func() {
@@ -255,4 +274,25 @@ func ensureDirs(dirs ...string) error {
 		}
 	}
 	return nil
+}
+
+// sweepMedia removes, at start and then every hour, media files that a
+// crash left without a row, half-written files and the folders of tenants
+// that are gone.
+func (a *App) sweepMedia(ctx context.Context) {
+	for {
+		res, err := a.media.Sweep(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			a.log.Warn("media sweep failed", "err", err)
+		case err == nil && res != (tenant.SweepResult{}):
+			a.log.Info("media sweep removed leftovers", "unreferenced", res.Unreferenced, "orphans", res.Orphans,
+				"half_written", res.Temporary, "tenant_folders", res.Tenants, "bytes", res.Bytes)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Hour):
+		}
+	}
 }

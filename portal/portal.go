@@ -20,6 +20,10 @@ import (
 // Config is what the portal needs from wabot's configuration.
 type Config struct {
 	BaseURL            *url.URL
+	// Media keeps media files; MediaLinks checks the signed links that
+	// webhook receivers download them with. nil: media are not served.
+	Media      *tenant.MediaStore
+	MediaLinks *tenant.MediaLinks
 	GoogleClientID     string
 	GoogleClientSecret string
 	OIDCIssuer         string

@@ -41,6 +41,13 @@ type Options struct {
 	RetentionEvery       time.Duration // how often old rows are removed (1h)
 	// Send paces and bounds messages sent through the API.
 	Send SendOptions
+	// Media keeps the files of media messages; nil leaves them undownloaded
+	// (their rows stay pending), for tests of other parts.
+	Media *tenant.MediaStore
+	// MediaLinks signs the download links in webhook payloads and events,
+	// which start with BaseURL; nil leaves the links out.
+	MediaLinks *tenant.MediaLinks
+	BaseURL    string
 	// Observer hears what happens to messages (metrics); nil hears nothing.
 	Observer Observer
 	// Resolver looks up webhook hosts; nil is net.DefaultResolver.
