@@ -93,6 +93,11 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, opts ...Option) (a 
 	if err != nil {
 		return nil, err
 	}
+	base := strings.TrimSuffix(cfg.BaseURL.String(), "/")
+	mediaLink := func(tenantID string, messageID int64) string {
+		return base + "/media/" + links.Token(tenantID, messageID, time.Now().Add(cfg.MediaLinkTTL))
+	}
+	st.SetMediaLink(mediaLink)
 	a.bgCtx, a.bgCancel = context.WithCancel(context.WithoutCancel(ctx))
 
 	a.demo, err = startDemo(log)
@@ -111,8 +116,7 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, opts ...Option) (a 
 		Retention:            cfg.MessageRetention,
 		Observer:             a.metrics,
 		Media:                a.media,
-		MediaLinks:           links,
-		BaseURL:              strings.TrimSuffix(cfg.BaseURL.String(), "/"),
+		MediaLink:            mediaLink,
 		Send: bot.SendOptions{
 			PerMinute: cfg.SendPerMinute, NewChatsPerDay: cfg.SendNewChatsPerDay, JitterMax: cfg.SendJitter,
 			TypingPerChar: 30 * time.Millisecond, TypingMax: cfg.SendTypingMax, MaxAge: cfg.SendMaxAge,

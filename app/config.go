@@ -51,6 +51,8 @@ type Config struct {
 
 	// Media caps: per file of each kind and per tenant in all.
 	Media tenant.MediaLimits
+	// MediaLinkTTL is how long a signed media download link works.
+	MediaLinkTTL time.Duration
 
 	// API sends (see bot.SendOptions).
 	SendPerMinute      int
@@ -270,6 +272,7 @@ var settings = []setting{
 	{"WABOT_MEDIA_MAX_VIDEO", "16M", "largest video stored or sent", sizeSetting(func(c *Config, n int64) { c.Media.MaxVideo = n })},
 	{"WABOT_MEDIA_MAX_DOCUMENT", "100M", "largest document stored or sent", sizeSetting(func(c *Config, n int64) { c.Media.MaxDocument = n })},
 	{"WABOT_MEDIA_TENANT_QUOTA", "1G", "most disk one tenant's media files may take in all", sizeSetting(func(c *Config, n int64) { c.Media.TenantQuota = n })},
+	{"WABOT_MEDIA_LINK_TTL", "24h", "how long a media download link in a webhook or event works without a key", durationSetting(time.Minute, 7*24*time.Hour, func(c *Config, d time.Duration) { c.MediaLinkTTL = d })},
 	{"WABOT_SEND_PER_MINUTE", "20", "messages a tenant sends through the API in a minute, evenly spaced", intSetting(1, 600, func(c *Config, n int) { c.SendPerMinute = n })},
 	{"WABOT_SEND_NEW_CHATS_PER_DAY", "50", "API messages a tenant may send in 24 hours to chats it never wrote to or heard from", intSetting(1, 100000, func(c *Config, n int) { c.SendNewChatsPerDay = n })},
 	{"WABOT_SEND_JITTER", "2s", "random pause of up to this before each API send", durationSetting(0, time.Minute, func(c *Config, d time.Duration) { c.SendJitter = d })},

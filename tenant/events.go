@@ -80,6 +80,10 @@ type MessageEvent struct {
 	Text      string `json:"text"`       // the text, or a caption or file name
 	IsGroup   bool   `json:"is_group"`
 	Status    string `json:"status"` // what the bot does with it: received (to answer) or ignored
+	// Media is a media message's file (being downloaded when the event is
+	// sent: its download link answers once it is stored), location or
+	// contact card.
+	Media *MediaInfo `json:"media,omitempty"`
 }
 
 // SessionStateEvent is the data of session.state.
@@ -450,10 +454,20 @@ func sessionStateEvent(x Link, prev LinkState) SessionStateEvent {
 // inboundEvent queues message.received for a stored inbound message.
 func (s *Store) inboundEvent(ctx context.Context, tx *sql.Tx, tenantID string, id int64, in Inbound) (int, error) {
 	chat := in.Chat
-	return s.queueEvent(ctx, tx, tenantID, EventMessageReceived, MessageEvent{
+	ev := MessageEvent{
 		MessageID: id, WAID: in.WAID, Chat: chat, From: PhoneOf(in.Sender), Name: in.SenderName,
 		Kind: in.Kind, Text: in.Body, IsGroup: strings.HasSuffix(chat, "@g.us"), Status: string(in.Status),
-	})
+	}
+	if in.Media != nil {
+		md := *in.Media
+		if md.Kind.HasFile() {
+			md.Status = MediaPending
+		} else {
+			md.Status = MediaNoFile
+		}
+		ev.Media = md.Info(s.mediaLinkOf(tenantID, id))
+	}
+	return s.queueEvent(ctx, tx, tenantID, EventMessageReceived, ev)
 }
 
 // MessageStatusEvent is the data of message.sent and message.status: an

@@ -16,6 +16,8 @@ type Store struct {
 	now    func() time.Time
 	events eventSignal // wakes the delivery engine (events.go)
 	media  *MediaStore // its files, when NewMediaStore attached them (media.go)
+	// mediaLink makes a message file's download link (mediainfo.go).
+	mediaLink func(tenantID string, messageID int64) string
 }
 
 var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)

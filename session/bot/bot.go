@@ -44,10 +44,9 @@ type Options struct {
 	// Media keeps the files of media messages; nil leaves them undownloaded
 	// (their rows stay pending), for tests of other parts.
 	Media *tenant.MediaStore
-	// MediaLinks signs the download links in webhook payloads and events,
-	// which start with BaseURL; nil leaves the links out.
-	MediaLinks *tenant.MediaLinks
-	BaseURL    string
+	// MediaLink makes the signed, expiring download link of a message's
+	// file for the bot's webhook payload; nil leaves links out.
+	MediaLink func(tenantID string, messageID int64) string
 	// Observer hears what happens to messages (metrics); nil hears nothing.
 	Observer Observer
 	// Resolver looks up webhook hosts; nil is net.DefaultResolver.
