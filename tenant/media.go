@@ -219,7 +219,7 @@ func (m *MediaStore) AttachFile(ctx context.Context, tenantID string, messageID 
 }
 
 func linkFile(ctx context.Context, tx *sql.Tx, tenantID string, messageID int64, f MediaFile, now time.Time) error {
-	res, err := tx.ExecContext(ctx, `UPDATE message_media SET sha256 = ?, mime = ?, size = ?, status = 'stored', error = '', updated_at = ?
+	res, err := tx.ExecContext(ctx, `UPDATE message_media SET sha256 = ?, mime = ?, size = ?, status = 'stored', error = '', wa_download = NULL, updated_at = ?
 		WHERE message_id = ? AND tenant_id = ? AND status IN ('pending', 'failed', 'stored')`,
 		f.SHA256, f.MIME, f.Size, ms(now), messageID, tenantID)
 	if err != nil {
@@ -526,6 +526,10 @@ type MessageMedia struct {
 	ContactName string
 	VCard       string
 
+	// Download is WhatsApp's reference to an inbound file, opaque here
+	// (the media message's protobuf), kept while the file is pending.
+	Download []byte
+
 	Status    MediaStatus
 	Attempts  int    // failed downloads so far
 	Error     string // why the last download failed
@@ -574,16 +578,20 @@ func (md *MessageMedia) prepare() error {
 }
 
 const insertMessageMedia = `INSERT INTO message_media (message_id, tenant_id, kind, mime, size, file_name, caption, duration_s, width, height,
-	latitude, longitude, place_name, address, contact_name, vcard, status, created_at, updated_at)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	latitude, longitude, place_name, address, contact_name, vcard, wa_download, status, created_at, updated_at)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 func addMessageMedia(ctx context.Context, tx *sql.Tx, tenantID string, messageID int64, md MessageMedia, now int64) error {
 	var lat, lon sql.NullFloat64
 	if md.Positioned {
 		lat, lon = sql.NullFloat64{Float64: md.Latitude, Valid: true}, sql.NullFloat64{Float64: md.Longitude, Valid: true}
 	}
+	var download []byte
+	if md.Kind.HasFile() && len(md.Download) > 0 {
+		download = md.Download
+	}
 	_, err := tx.ExecContext(ctx, insertMessageMedia, messageID, tenantID, md.Kind, md.MIME, md.Size, md.FileName, md.Caption,
-		md.DurationSeconds, md.Width, md.Height, lat, lon, md.PlaceName, md.Address, md.ContactName, md.VCard, md.Status, now, now)
+		md.DurationSeconds, md.Width, md.Height, lat, lon, md.PlaceName, md.Address, md.ContactName, md.VCard, download, md.Status, now, now)
 	return err
 }
 
@@ -613,7 +621,7 @@ func (s *Store) AddMessageMedia(ctx context.Context, tenantID string, messageID 
 }
 
 const messageMediaColumns = `message_id, tenant_id, kind, COALESCE(sha256, ''), mime, size, file_name, caption, duration_s, width, height,
-	latitude, longitude, place_name, address, contact_name, vcard, status, attempts, error, created_at, updated_at`
+	latitude, longitude, place_name, address, contact_name, vcard, wa_download, status, attempts, error, created_at, updated_at`
 
 type rowScanner interface{ Scan(dest ...any) error }
 
@@ -623,7 +631,7 @@ func scanMessageMedia(r rowScanner) (MessageMedia, error) {
 	var lat, lon sql.NullFloat64
 	err := r.Scan(&md.MessageID, &md.TenantID, &md.Kind, &md.SHA256, &md.MIME, &md.Size, &md.FileName, &md.Caption,
 		&md.DurationSeconds, &md.Width, &md.Height, &lat, &lon, &md.PlaceName, &md.Address,
-		&md.ContactName, &md.VCard, &md.Status, &md.Attempts, &md.Error, &created, &updated)
+		&md.ContactName, &md.VCard, &md.Download, &md.Status, &md.Attempts, &md.Error, &created, &updated)
 	md.Positioned, md.Latitude, md.Longitude = lat.Valid && lon.Valid, lat.Float64, lon.Float64
 	md.CreatedAt, md.UpdatedAt = fromMS(created), fromMS(updated)
 	return md, err
@@ -712,9 +720,10 @@ func (s *Store) MediaDownloadFailed(ctx context.Context, tenantID string, messag
 	var attempts int
 	err := s.db.inTx(ctx, func(tx *sql.Tx) error {
 		now := ms(s.now())
-		err := tx.QueryRowContext(ctx, `UPDATE message_media SET attempts = attempts + 1, error = ?, status = ?, updated_at = ?
+		err := tx.QueryRowContext(ctx, `UPDATE message_media SET attempts = attempts + 1, error = ?, status = ?, updated_at = ?,
+				wa_download = CASE WHEN ? = 'failed' THEN NULL ELSE wa_download END
 			WHERE message_id = ? AND tenant_id = ? AND status IN ('pending', 'failed') RETURNING attempts`,
-			reason, status, now, messageID, tenantID).Scan(&attempts)
+			reason, status, now, status, messageID, tenantID).Scan(&attempts)
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrNotFound
 		}

@@ -35,6 +35,10 @@ CREATE TABLE message_media (
     address      TEXT NOT NULL DEFAULT '',
     contact_name TEXT NOT NULL DEFAULT '',
     vcard        TEXT NOT NULL DEFAULT '',
+    -- WhatsApp's reference to an inbound file (the media message's
+    -- protobuf: where it is and its key), what a download after a restart
+    -- needs; cleared once the file is stored or failed for good.
+    wa_download  BLOB,
     status       TEXT NOT NULL CHECK (status IN ('pending', 'stored', 'failed', 'none')),
     attempts     INTEGER NOT NULL DEFAULT 0,
     error        TEXT NOT NULL DEFAULT '',
