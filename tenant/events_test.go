@@ -3,6 +3,7 @@ package tenant_test
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -225,5 +226,43 @@ func TestAPendingWorkspaceGetsNoMessageEvents(t *testing.T) {
 	ds := eventDeliveries(t, st, p.ID)
 	if len(ds) != 1 || ds[0].EventType != tenant.EventSessionState {
 		t.Fatalf("a pending workspace's deliveries: %+v", ds)
+	}
+}
+
+// message.received of a media message carries its media: a file pending
+// download with the store's download link, a location with its map.
+func TestMessageReceivedCarriesMedia(t *testing.T) {
+	st, _ := openStore(t)
+	_, a := newTenant(t, st, "a@example.com", "A")
+	st.SetMediaLink(func(tenantID string, id int64) string {
+		return "https://w.example/media/" + tenantID + "/" + strconv.FormatInt(id, 10)
+	})
+	subscribe(t, st, a.ID, "https://a.example.com/messages", tenant.EventMessageReceived)
+	photo := storeIn(t, st, a.ID, tenant.Inbound{Chat: chatA, Sender: chatA, WAID: "P1", Kind: "image", Body: "look",
+		Media: &tenant.MessageMedia{Kind: tenant.MediaImage, MIME: "image/jpeg", Size: 1234, Caption: "look", Download: []byte{1, 2}}})
+	storeIn(t, st, a.ID, tenant.Inbound{Chat: chatA, Sender: chatA, WAID: "L1", Kind: "location",
+		Media: &tenant.MessageMedia{Kind: tenant.MediaLocation, Latitude: 52.5, Longitude: 13.4, PlaceName: "Office"}})
+	ds := eventDeliveries(t, st, a.ID)
+	if len(ds) != 2 {
+		t.Fatalf("%d deliveries", len(ds))
+	}
+	var img, loc struct{ Data tenant.MessageEvent }
+	json.Unmarshal(ds[0].Payload, &img)
+	json.Unmarshal(ds[1].Payload, &loc)
+	if img.Data.MessageID != photo {
+		img, loc = loc, img
+	}
+	m := img.Data.Media
+	if m == nil || m.Kind != tenant.MediaImage || m.Status != tenant.MediaPending || m.Size != 1234 || m.Caption != "look" ||
+		m.DownloadURL != "https://w.example/media/"+a.ID+"/"+strconv.FormatInt(photo, 10) {
+		t.Fatalf("image event media %+v", m)
+	}
+	if strings.Contains(string(ds[0].Payload)+string(ds[1].Payload), "download\":") {
+		t.Errorf("WhatsApp's file reference leaked into an event")
+	}
+	l := loc.Data.Media
+	if l == nil || l.Location == nil || l.Location.Latitude == nil || *l.Location.Latitude != 52.5 || l.Location.Name != "Office" ||
+		!strings.Contains(l.Location.MapURL, "openstreetmap.org") || l.DownloadURL != "" || l.Status != tenant.MediaNoFile {
+		t.Fatalf("location event media %+v", l)
 	}
 }

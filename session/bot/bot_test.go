@@ -14,10 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"go.mau.fi/whatsmeow/proto/waCommon"
-	"go.mau.fi/whatsmeow/proto/waE2E"
 	"go.mau.fi/whatsmeow/types"
-	"google.golang.org/protobuf/proto"
 
 	"wabot/session"
 	"wabot/session/fakewa"
@@ -45,6 +42,13 @@ func newRig(t *testing.T, opts Options) *rig {
 	dir := t.TempDir()
 	st := tenanttest.OpenAt(t, filepath.Join(dir, "wabot.db"))
 	srv := fakewatest.NewServer(t, fakewa.Options{})
+	if opts.Media == nil {
+		media, err := tenant.NewMediaStore(st, filepath.Join(dir, "media"), tenant.DefaultMediaLimits())
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts.Media = media
+	}
 	r := &rig{t: t, dir: dir, store: st, srv: srv, opts: opts, log: rigtest.Logger("BOT_LOG")}
 	t.Cleanup(r.stop)
 	r.start()
@@ -505,66 +509,5 @@ func TestGroupMessagesIgnoredUnlessEnabled(t *testing.T) {
 	})
 	if last := ms[len(ms)-1]; last.Chat != group.String() || last.Direction != "out" {
 		t.Fatalf("the group reply went to %s", last.Chat)
-	}
-}
-
-// Media messages are answered like texts: a rule narrowed to a kind
-// answers every such message or those whose caption matches, a rule for
-// any message matches a caption, the fallback takes the rest; reactions
-// are logged as ignored and not answered.
-func TestMediaMessagesAnsweredByKindAndCaption(t *testing.T) {
-	t.Parallel()
-	r := newRig(t, Options{})
-	cfg := rules(
-		tenant.Rule{Kind: tenant.OnImage, Match: tenant.MatchContains, Pattern: "broken", Reply: "sorry about the damage"},
-		tenant.Rule{Kind: tenant.OnImage, Match: tenant.MatchContains, Reply: "thanks for the photo"},
-		tenant.Rule{Kind: tenant.OnAudio, Match: tenant.MatchContains, Reply: "we will listen"},
-		tenant.Rule{Match: tenant.MatchContains, Pattern: "invoice", Reply: "accounts will look"},
-	)
-	cfg.FallbackReply = "got it"
-	id, phone := r.tenant(cfg)
-	ann := phone.NewContact("", "Ann")
-	send := func(m *waE2E.Message) string {
-		t.Helper()
-		waID, err := ann.SendMessage(m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return waID
-	}
-	send(&waE2E.Message{ImageMessage: &waE2E.ImageMessage{Caption: proto.String("It arrived BROKEN"), Mimetype: proto.String("image/jpeg")}})
-	expect(t, ann, "sorry about the damage")
-	send(&waE2E.Message{ImageMessage: &waE2E.ImageMessage{Mimetype: proto.String("image/jpeg")}})
-	expect(t, ann, "thanks for the photo")
-	send(&waE2E.Message{AudioMessage: &waE2E.AudioMessage{PTT: proto.Bool(true), Mimetype: proto.String("audio/ogg; codecs=opus")}})
-	expect(t, ann, "we will listen")
-	send(&waE2E.Message{DocumentMessage: &waE2E.DocumentMessage{FileName: proto.String("invoice-42.pdf"), Mimetype: proto.String("application/pdf")}})
-	expect(t, ann, "accounts will look")
-	send(&waE2E.Message{LocationMessage: &waE2E.LocationMessage{DegreesLatitude: proto.Float64(-23.55), DegreesLongitude: proto.Float64(-46.63), Name: proto.String("Shop")}})
-	expect(t, ann, "got it")
-	reacted := send(&waE2E.Message{ReactionMessage: &waE2E.ReactionMessage{Text: proto.String("👍"),
-		Key: &waCommon.MessageKey{RemoteJID: proto.String(phone.JID().String()), ID: proto.String("3EB0X")}}})
-	expectNothing(t, ann, time.Second)
-
-	ms := r.waitLogs(id, "the reaction logged", func(ms []tenant.Message) bool {
-		for _, m := range ms {
-			if m.WAID == reacted {
-				return true
-			}
-		}
-		return false
-	})
-	kinds := map[string]tenant.MessageStatus{}
-	for _, m := range ms {
-		if m.Direction == "in" {
-			kinds[m.Kind] = m.Status
-		}
-	}
-	want := map[string]tenant.MessageStatus{"image": tenant.MsgReplied, "voice": tenant.MsgReplied, "document": tenant.MsgReplied,
-		"location": tenant.MsgReplied, "reaction": tenant.MsgIgnored}
-	for k, st := range want {
-		if kinds[k] != st {
-			t.Errorf("%s message logged %q, want %q (all: %v)", k, kinds[k], st, kinds)
-		}
 	}
 }

@@ -28,6 +28,7 @@ type inbound struct {
 	at       time.Time
 	status   tenant.MessageStatus
 	errorMsg string
+	media    *tenant.MessageMedia // a media message's file, location or contact
 }
 
 // HandleMessage runs on whatsmeow's event goroutine: it classifies and
@@ -50,6 +51,7 @@ func (t *tenantBot) HandleMessage(evt *events.Message) bool {
 	if in.at.IsZero() {
 		in.at = time.Now()
 	}
+	in.media = mediaOf(evt.Message)
 	cfg := t.cfg.Load()
 	switch {
 	case !answerable(kind):
@@ -166,6 +168,11 @@ func (t *tenantBot) storeInbound(in *inbound) (id int64, dup bool, err error) {
 			row := tenant.Inbound{
 				Chat: in.chat.String(), Sender: in.sender.ToNonAD().String(), SenderName: in.name,
 				WAID: in.waID, Kind: in.kind, Body: in.text, Status: in.status, Error: in.errorMsg,
+			}
+			if in.status == tenant.MsgReceived {
+				// Ignored messages (groups not answered) and withheld
+				// ones keep no media: nothing is downloaded for them.
+				row.Media = in.media
 			}
 			ctx, cancel := context.WithTimeout(t.ctx, 10*time.Second)
 			id, dup, err = t.b.store.StoreInbound(ctx, t.id, row)

@@ -81,10 +81,21 @@ func (t *tenantBot) process(id int64) outcome {
 		t.log.Warn("cannot read the tenant's status; trying again", "err", err)
 		return later
 	}
-	switch {
-	case status != tenant.StatusActive:
+	if status != tenant.StatusActive {
 		t.setInbound(id, tenant.MsgIgnored, "the workspace is "+strings.ToLower(string(status))+": the bot answers only for active workspaces")
 		return answered
+	}
+	// The file first, whether the bot answers or not: the log shows it,
+	// and the webhook's download link works when the webhook is called.
+	media, out := t.fetchMedia(in)
+	if out != answered {
+		return out
+	}
+	if media != nil && media.Status == tenant.MediaFailed {
+		return answered // failed with the reason, in the log
+	}
+	in.media = media
+	switch {
 	case !cfg.Enabled:
 		t.setInbound(id, tenant.MsgIgnored, "the bot is turned off")
 		return answered

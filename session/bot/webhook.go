@@ -42,6 +42,9 @@ type payloadMessage struct {
 	Text      string `json:"text"` // a media message's caption
 	IsGroup   bool   `json:"is_group"`
 	Timestamp string `json:"timestamp"`
+	// Media is a media message's file (with a signed download link),
+	// location or contact card.
+	Media *tenant.MediaInfo `json:"media,omitempty"`
 }
 
 // newWebhookClient refuses, at connect time, addresses the operator's
@@ -104,10 +107,18 @@ func (b *Bot) webhookReply(ctx context.Context, tenantID string, in inbound, cfg
 // from the webhook), the outbox leaves it alone until that attempt is over.
 func (b *Bot) queueDelivery(ctx context.Context, tenantID string, in inbound, url string, matched bool) (tenant.WebhookDelivery, error) {
 	id := newDeliveryID()
+	var media *tenant.MediaInfo
+	if in.media != nil {
+		link := ""
+		if b.opts.MediaLink != nil {
+			link = b.opts.MediaLink(tenantID, in.id)
+		}
+		media = in.media.Info(link)
+	}
 	body, err := json.Marshal(payload{
 		DeliveryID: id, TenantID: tenantID, RuleMatched: matched,
 		Message: payloadMessage{ID: in.waID, Chat: in.chat.String(), From: tenant.PhoneOf(in.sender.String()), Name: in.name,
-			Kind: in.kind, Text: in.text, IsGroup: in.isGroup, Timestamp: in.at.UTC().Format(time.RFC3339)},
+			Kind: in.kind, Text: in.text, IsGroup: in.isGroup, Timestamp: in.at.UTC().Format(time.RFC3339), Media: media},
 	})
 	if err != nil {
 		return tenant.WebhookDelivery{}, err
