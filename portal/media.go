@@ -127,6 +127,7 @@ var commonExtensions = map[string]string{
 	"image/jpeg": ".jpg", "image/png": ".png", "image/gif": ".gif", "image/webp": ".webp",
 	"audio/ogg": ".ogg", "audio/mpeg": ".mp3", "audio/mp4": ".m4a", "audio/aac": ".aac", "audio/amr": ".amr",
 	"video/mp4": ".mp4", "video/3gpp": ".3gp", "application/pdf": ".pdf",
+	"image/svg+xml": ".svg", "text/html": ".html", "text/plain": ".txt",
 }
 
 func extensionOf(mimeType string) string {
