@@ -133,6 +133,7 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, opts ...Option) (a 
 		BaseURL:            cfg.BaseURL,
 		Media:              a.media,
 		MediaLinks:         links,
+		MediaLinkTTL:       cfg.MediaLinkTTL,
 		GoogleClientID:     cfg.GoogleClientID,
 		GoogleClientSecret: cfg.GoogleClientSecret,
 		OIDCIssuer:         cfg.OIDCIssuer,
@@ -208,6 +209,9 @@ func (a *App) URL() string { return "http://" + a.Addr() }
 
 // Store is the domain store, for tests and commands.
 func (a *App) Store() *tenant.Store { return a.store }
+
+// Media is the app's media store, for tests that put files in the log.
+func (a *App) Media() *tenant.MediaStore { return a.media }
 
 // Shutdown stops in order: stop accepting HTTP and let requests finish,
 // stop background work, close the database. It is safe after a

@@ -224,6 +224,10 @@ func (p *Portal) adminShow(c echo.Context) error {
 			Active: q.Status == st, URL: facet(func(f *adminQuery) { f.Status = st })})
 	}
 
+	usage, err := p.store.MediaUsageByTenant(ctx)
+	if err != nil {
+		return err
+	}
 	for _, o := range list.Overviews {
 		label, _ := stateWords(o.Link.State)
 		row := views.AdminTenantRow{
@@ -231,6 +235,7 @@ func (p *Portal) adminShow(c echo.Context) error {
 			State: string(o.Link.State), StateLabel: label, Number: tenant.PhoneOf(o.Link.JID),
 			LastSeen: ago(o.Worker.LastSeenAt, now), Restarts: o.Worker.Restarts, LastError: o.Link.LastError,
 			WorkerStatus: string(o.Worker.Status),
+			MediaBytes:   humanSize(usage[o.Tenant.ID].Bytes), MediaFiles: usage[o.Tenant.ID].Files,
 		}
 		for _, a := range adminActions(o.Tenant.Status) {
 			row.Actions = append(row.Actions, views.AdminAction{Name: a, URL: q.actionURL(o.Tenant.ID, a)})

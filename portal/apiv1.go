@@ -51,6 +51,7 @@ func (p *Portal) apiV1Routes(g *echo.Group) {
 	k.POST("/messages", p.apiV1MessageSend, p.requireScope(tenant.ScopeMessagesSend))
 	k.GET("/messages", p.apiV1MessagesShow, p.requireScope(tenant.ScopeMessagesRead))
 	k.GET("/messages/:id", p.apiV1MessageShow, p.requireScope(tenant.ScopeMessagesRead))
+	k.GET("/messages/:id/media", p.apiV1MessageMediaShow, p.requireScope(tenant.ScopeMessagesRead))
 	k.GET("/chats", p.apiV1ChatsShow, p.requireScope(tenant.ScopeMessagesRead))
 	k.POST("/contacts/check", p.apiV1ContactsCheck, p.requireScope(tenant.ScopeMessagesRead))
 	p.apiV1WebhookRoutes(k.Group("/webhooks", p.requireScope(tenant.ScopeBotManage))) // apiv1_webhooks.go
@@ -85,14 +86,16 @@ func newAPIError(status int, code, msg string) *apiError {
 
 // apiCodeOf maps a domain error's code to the API's.
 var apiCodeOf = map[tenant.Code]string{
-	tenant.CodeInvalid:      "validation_failed",
-	tenant.CodeBadRequest:   "bad_request",
-	tenant.CodeNotFound:     "not_found",
-	tenant.CodeConflict:     "conflict",
-	tenant.CodeUnauthorized: "unauthorized",
-	tenant.CodeForbidden:    "forbidden",
-	tenant.CodeUnavailable:  "unavailable",
-	tenant.CodeTooMany:      "rate_limited",
+	tenant.CodeInvalid:       "validation_failed",
+	tenant.CodeBadRequest:    "bad_request",
+	tenant.CodeNotFound:      "not_found",
+	tenant.CodeConflict:      "conflict",
+	tenant.CodeUnauthorized:  "unauthorized",
+	tenant.CodeForbidden:     "forbidden",
+	tenant.CodeUnavailable:   "unavailable",
+	tenant.CodeTooMany:       "rate_limited",
+	tenant.CodeTooLarge:      "too_large",
+	tenant.CodeQuotaExceeded: "quota_exceeded",
 }
 
 // apiCodeOfStatus names the errors Echo raises itself (no route, wrong
@@ -109,6 +112,7 @@ var apiCodeOfStatus = map[int]string{
 	http.StatusUnprocessableEntity:   "validation_failed",
 	http.StatusTooManyRequests:       "rate_limited",
 	http.StatusServiceUnavailable:    "unavailable",
+	http.StatusInsufficientStorage:   "quota_exceeded",
 }
 
 func isAPIV1Path(path string) bool {
@@ -138,7 +142,7 @@ func renderAPIV1Error(c echo.Context, err error, status int, msg string, fields 
 	case errors.As(err, &de) && status < 500:
 		code = apiCodeOf[de.Code]
 	}
-	if status >= 500 && status != http.StatusServiceUnavailable {
+	if status >= 500 && status != http.StatusServiceUnavailable && status != http.StatusInsufficientStorage {
 		code, msg = "internal", "internal error: it has been logged; try again later"
 	}
 	if code == "" {

@@ -47,6 +47,9 @@ type messageV1 struct {
 	SentAt      *string `json:"sent_at"`
 	DeliveredAt *string `json:"delivered_at"`
 	ReadAt      *string `json:"read_at"`
+	// Media is the message's image, voice note, document, location...;
+	// null for text. Set by withMedia.
+	Media *tenant.MediaInfo `json:"media"`
 }
 
 func messageV1Of(m tenant.APIMessage) messageV1 {
@@ -149,8 +152,12 @@ func (p *Portal) apiV1MessageShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	out := []messageV1{messageV1Of(m)}
+	if err := p.withMedia(c.Request().Context(), apiTenantID(c), out); err != nil {
+		return err
+	}
 	c.Response().Header().Set("Cache-Control", "no-store")
-	return c.JSON(http.StatusOK, messageV1Of(m))
+	return c.JSON(http.StatusOK, out[0])
 }
 
 // apiV1MessagesShow lists the workspace's messages, newest first
@@ -179,6 +186,9 @@ func (p *Portal) apiV1MessagesShow(c echo.Context) error {
 	out := messagesV1{Messages: make([]messageV1, 0, len(ms)), Next: nullIfEmpty(next)}
 	for _, m := range ms {
 		out.Messages = append(out.Messages, messageV1Of(m))
+	}
+	if err := p.withMedia(c.Request().Context(), apiTenantID(c), out.Messages); err != nil {
+		return err
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.JSON(http.StatusOK, out)

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +23,7 @@ import (
 
 	"wabot/app"
 	"wabot/app/apptest"
+	"wabot/tenant"
 )
 
 // demoEnv starts the demo build's wabot on a free loopback port, so the
@@ -287,4 +289,53 @@ func TestBrowserUsableAt390px(t *testing.T) {
 		}
 	}
 	screenshot(ctx, t, "dashboard-390")
+}
+
+// TestBrowserLogShowsMedia: a contact's photo in the log is a thumbnail
+// the browser really loads (through the portal's CSP, from /app/media),
+// beside a voice note's player, a document and a location, and the log
+// still fits a 390 px phone.
+func TestBrowserLogShowsMedia(t *testing.T) {
+	a, base := demoEnv(t, map[string]string{"WABOT_APPROVAL": "auto"})
+	ctx := newBrowser(t)
+	token, _ := a.Store().CreateLoginLink(context.Background(), "photos@example.com", false)
+	run(t, ctx,
+		chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(3), chromedp.EmulateMobile),
+		chromedp.Navigate(base+"/auth/link?token="+token),
+		chromedp.Click(css(`[data-testid="link-signin"]`)),
+		chromedp.WaitVisible(css(`#name`)),
+		chromedp.SendKeys(css(`#name`), "Photo Shop"),
+		chromedp.Click(css(`[data-testid="create-tenant-submit"]`)),
+		chromedp.WaitVisible(css(`[data-testid="link-panel"]`)),
+	)
+	u, _ := a.Store().UserByEmail(context.Background(), "photos@example.com")
+	photo := logMedia(t, a, u.TenantID, "", tenant.MessageMedia{Kind: tenant.MediaImage, MIME: "image/jpeg", Caption: "The box arrived broken", Width: 1200, Height: 900},
+		testPNG(t, 1200, 900))
+	logMedia(t, a, u.TenantID, "", tenant.MessageMedia{Kind: tenant.MediaVoice, MIME: "audio/ogg; codecs=opus"},
+		append([]byte("OggS\x00\x02"), append(make([]byte, 22), []byte("OpusHead")...)...))
+	logMedia(t, a, u.TenantID, "", tenant.MessageMedia{Kind: tenant.MediaDocument, MIME: "application/pdf",
+		FileName: "a-very-long-invoice-file-name-that-must-wrap-on-a-phone-2025-03-01.pdf"}, []byte("%PDF-1.4\n"))
+	logMedia(t, a, u.TenantID, "", tenant.MessageMedia{Kind: tenant.MediaLocation, Latitude: 52.52, Longitude: 13.405, PlaceName: "Depot"}, nil)
+
+	for _, path := range []string{"/app/logs", "/app/logs/" + strconv.FormatInt(photo, 10), "/app"} {
+		img := `document.querySelector('img[data-testid="media-image"]')`
+		run(t, ctx,
+			chromedp.Navigate(base+path),
+			chromedp.WaitVisible(css(`img[data-testid="media-image"]`)),
+			chromedp.ScrollIntoView(css(`img[data-testid="media-image"]`)),
+		)
+		natural := val(t, ctx, chromedp.Poll[int](img+`.complete ? `+img+`.naturalWidth : 0`, chromedp.WithPollingTimeout(20*time.Second)))
+		if natural != 1200 {
+			t.Fatalf("%s: the photo's naturalWidth is %d, want 1200", path, natural)
+		}
+		shown := val(t, ctx, chromedp.Evaluate[float64](img+`.getBoundingClientRect().width`))
+		overflow := val(t, ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth + 1`))
+		if shown <= 0 || shown > 390 || overflow {
+			screenshot(ctx, t, "media-"+strings.ReplaceAll(strings.Trim(path, "/"), "/", "-"))
+			t.Fatalf("%s at 390 px: photo %.0f px wide, horizontal overflow %v", path, shown, overflow)
+		}
+	}
+	run(t, ctx, chromedp.Navigate(base+"/app/logs"), chromedp.WaitVisible(css(`audio[data-testid="media-audio"]`)),
+		chromedp.WaitVisible(css(`a[data-testid="media-map"]`)))
+	screenshot(ctx, t, "logs-media-390")
 }

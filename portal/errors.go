@@ -22,6 +22,10 @@ var statusOf = map[tenant.Code]int{
 	tenant.CodeForbidden:    http.StatusForbidden,
 	tenant.CodeUnavailable:  http.StatusServiceUnavailable,
 	tenant.CodeTooMany:      http.StatusTooManyRequests,
+	// A media file over its cap, or over the workspace's quota: the
+	// client's to fix, with the store's sentence.
+	tenant.CodeTooLarge:      http.StatusRequestEntityTooLarge,
+	tenant.CodeQuotaExceeded: http.StatusInsufficientStorage,
 }
 
 // ErrorHandler renders every error: JSON {"error": ...} under /api/ and an
@@ -49,7 +53,7 @@ func ErrorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 				msg = strings.ToLower(http.StatusText(status))
 			}
 		}
-		if status >= 500 {
+		if status >= 500 && status != http.StatusInsufficientStorage {
 			// The route pattern, not the raw method and path: those are the
 			// client's to choose, and the request log already has them, bounded.
 			log.Error("request failed", "route", c.Path(),

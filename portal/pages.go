@@ -58,9 +58,17 @@ func (p *Portal) dashboardShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	media, err := p.mediaOfMessages(ctx, t.ID, msgs)
+	if err != nil {
+		return err
+	}
+	usage, err := p.mediaUsageView(ctx, t.ID)
+	if err != nil {
+		return err
+	}
 	return Render(c, http.StatusOK, views.Dashboard(views.DashboardView{
 		Chrome: p.chrome(c, t.Name, "app"), Tenant: tenantView(t),
-		Session: sessionView(sess, worker, time.Now()), Messages: messageViews(msgs),
+		Session: sessionView(sess, worker, time.Now()), Messages: messageViews(msgs, media), Media: usage,
 	}))
 }
 
@@ -334,6 +342,10 @@ func (p *Portal) logsShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	media, err := p.mediaOfMessages(c.Request().Context(), t.ID, msgs)
+	if err != nil {
+		return err
+	}
 	filters := url.Values{}
 	for name, value := range map[string]string{"q": q.Text, "direction": q.Direction, "status": string(q.Status)} {
 		if value != "" {
@@ -341,7 +353,7 @@ func (p *Portal) logsShow(c echo.Context) error {
 		}
 	}
 	v := views.LogsView{
-		Chrome: p.chrome(c, "Messages", "logs"), Messages: messageViews(msgs),
+		Chrome: p.chrome(c, "Messages", "logs"), Messages: messageViews(msgs, media),
 		Query: q.Text, Direction: q.Direction, Status: string(q.Status), Statuses: statusChoices(),
 		IsFirst: q.Before == "", FirstURL: "/app/logs?" + filters.Encode(),
 		BodiesWithheld: t.Status == tenant.StatusPending,
@@ -369,8 +381,12 @@ func (p *Portal) messageShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	media, err := p.mediaOfMessages(c.Request().Context(), m.TenantID, []tenant.Message{m})
+	if err != nil {
+		return err
+	}
 	return Render(c, http.StatusOK, views.MessagePage(views.MessagePageView{
-		Chrome: p.chrome(c, "Message", "logs"), Message: messageViews([]tenant.Message{m})[0],
+		Chrome: p.chrome(c, "Message", "logs"), Message: messageViews([]tenant.Message{m}, media)[0],
 	}))
 }
 

@@ -19,11 +19,14 @@ import (
 
 // Config is what the portal needs from wabot's configuration.
 type Config struct {
-	BaseURL            *url.URL
+	BaseURL *url.URL
 	// Media keeps media files; MediaLinks checks the signed links that
 	// webhook receivers download them with. nil: media are not served.
 	Media      *tenant.MediaStore
 	MediaLinks *tenant.MediaLinks
+	// MediaLinkTTL is how long the links the API hands out work; zero
+	// takes DefaultMediaLinkTTL.
+	MediaLinkTTL       time.Duration
 	GoogleClientID     string
 	GoogleClientSecret string
 	OIDCIssuer         string

@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"cmp"
 	"fmt"
 	"strconv"
 	"strings"
@@ -93,7 +94,8 @@ func ago(t, now time.Time) string {
 	return strconv.Itoa(int(d.Hours()/24)) + " days ago"
 }
 
-func messageViews(ms []tenant.Message) []views.MessageView {
+// messageViews shows messages with their media (media may be nil: none).
+func messageViews(ms []tenant.Message, media map[int64]tenant.MessageMedia) []views.MessageView {
 	out := make([]views.MessageView, 0, len(ms))
 	for _, m := range ms {
 		sender := m.SenderName
@@ -105,8 +107,66 @@ func messageViews(ms []tenant.Message) []views.MessageView {
 			Body: m.Body, Cut: m.Cut, URL: "/app/logs/" + strconv.FormatInt(m.ID, 10), Kind: m.Kind, Status: string(m.Status), StatusLabel: messageStatusLabel(m.Status), Error: m.Error,
 			At: m.CreatedAt.UTC().Format("2 Jan 15:04:05"), AtISO: m.CreatedAt.UTC().Format(time.RFC3339),
 		})
+		if md, ok := media[m.ID]; ok {
+			out[len(out)-1].Media = mediaView(md, m.Body)
+		}
 	}
 	return out
+}
+
+// mediaKindLabels name each kind of media for people.
+var mediaKindLabels = map[tenant.MediaKind]string{
+	tenant.MediaImage: "Image", tenant.MediaSticker: "Sticker", tenant.MediaAudio: "Audio", tenant.MediaVoice: "Voice note",
+	tenant.MediaVideo: "Video", tenant.MediaDocument: "Document", tenant.MediaLocation: "Location", tenant.MediaContact: "Contact",
+}
+
+// mediaView is a message's media for the log; body is the message's text,
+// so a caption it already shows is not shown twice.
+func mediaView(md tenant.MessageMedia, body string) *views.MediaView {
+	v := &views.MediaView{
+		Kind: string(md.Kind), KindLabel: cmp.Or(mediaKindLabels[md.Kind], string(md.Kind)), Status: string(md.Status), Error: md.Error,
+		FileName: mediaFileName(md, md.MIME), Size: humanSize(md.Size), Width: md.Width, Height: md.Height,
+		ContactName: md.ContactName, VCard: md.VCard, Place: md.PlaceName, Address: md.Address,
+	}
+	if strings.TrimSpace(md.Caption) != strings.TrimSpace(body) {
+		v.Caption = md.Caption
+	}
+	if md.Kind.HasFile() && md.Status == tenant.MediaStored {
+		v.URL = "/app/media/" + strconv.FormatInt(md.MessageID, 10)
+		v.Inline = tenant.InlineMIME(md.MIME)
+	}
+	if md.Kind == tenant.MediaLocation && md.Positioned {
+		v.MapURL = tenant.MapURL(md.Latitude, md.Longitude)
+		v.Coords = fmt.Sprintf("%.6f, %.6f", md.Latitude, md.Longitude)
+	}
+	if md.Kind == tenant.MediaContact && v.ContactName == "" {
+		v.ContactName = "(no name)"
+	}
+	return v
+}
+
+// humanSize writes a byte count as people read it: 300 bytes, 12 KB,
+// 1.5 MB, 2 GB.
+func humanSize(n int64) string {
+	switch {
+	case n == 1:
+		return "1 byte"
+	case n < 1<<10:
+		return strconv.FormatInt(n, 10) + " bytes"
+	case n < 1<<20:
+		return oneDecimal(float64(n)/(1<<10)) + " KB"
+	case n < 1<<30:
+		return oneDecimal(float64(n)/(1<<20)) + " MB"
+	}
+	return oneDecimal(float64(n)/(1<<30)) + " GB"
+}
+
+// oneDecimal writes f with one decimal below 100, without a trailing ".0".
+func oneDecimal(f float64) string {
+	if f >= 100 {
+		return strconv.FormatFloat(f, 'f', 0, 64)
+	}
+	return strings.TrimSuffix(strconv.FormatFloat(f, 'f', 1, 64), ".0")
 }
 
 func chatName(jid string) string {

@@ -28,6 +28,7 @@ func (p *Portal) Routes(e *echo.Echo) {
 	e.GET("/auth/:provider", p.authBegin, p.limited)
 	e.GET("/auth/:provider/callback", p.authCallback, p.limited)
 	e.POST("/auth/logout", p.authLogout)
+	e.GET("/media/:token", p.mediaLinkShow) // a signed link: no session
 
 	app := e.Group("/app", p.requireUser)
 	app.GET("", p.dashboardShow)
@@ -39,6 +40,7 @@ func (p *Portal) Routes(e *echo.Echo) {
 	scoped.POST("/link/phone", p.linkPhoneNew)
 	scoped.GET("/logs", p.logsShow)
 	scoped.GET("/logs/:id", p.messageShow)
+	scoped.GET("/media/:id", p.mediaShow) // media.go
 	scoped.GET("/bot", p.botShow)
 	scoped.POST("/bot", p.botSave)
 	scoped.GET("/session/:action", p.sessionActionConfirm)

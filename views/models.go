@@ -65,6 +65,41 @@ type MessageView struct {
 	Error       string
 	At          string
 	AtISO       string
+	Media       *MediaView // nil for a text message
+}
+
+// MediaView is a message's media as the log shows it. Only what the
+// portal may show inline (raster images, audio, video) has Inline set;
+// everything else is a download link, so nothing a customer sends runs
+// as script in the portal's page.
+type MediaView struct {
+	Kind      string // image, sticker, audio, voice, video, document, location, contact
+	KindLabel string // "Image", "Voice note"
+	Status    string // pending, stored, failed, none
+	Error     string // why the download failed
+	URL       string // the file, /app/media/{id}; empty until stored
+	Inline    bool   // an <img>, <audio> or <video> may show the file
+	FileName  string // the sender's name or one made up from the kind
+	Size      string // "1.2 MB"
+	Caption   string // shown when it differs from the message's text
+	Width     int
+	Height    int
+	// A location: the map link and what the sender called the place.
+	MapURL  string
+	Place   string
+	Address string
+	Coords  string // "52.520008, 13.404954"
+	// A contact card.
+	ContactName string
+	VCard       string
+}
+
+// MediaUsageView is the disk a workspace's files take, against its quota.
+type MediaUsageView struct {
+	Bytes   string // "12.5 MB"
+	Files   int
+	Quota   string // "1 GB"; empty when unknown
+	Percent int    // 0..100 of the quota
 }
 
 // DashboardView is /app.
@@ -73,6 +108,7 @@ type DashboardView struct {
 	Tenant   TenantView
 	Session  SessionView
 	Messages []MessageView
+	Media    *MediaUsageView // nil when the portal serves no media
 }
 
 // LinkView is /app/link.
@@ -151,6 +187,8 @@ type AdminTenantRow struct {
 	Restarts     int
 	LastError    string
 	WorkerStatus string
+	MediaBytes   string // disk its media files take, "0 bytes" when none
+	MediaFiles   int
 	Actions      []AdminAction
 }
 
