@@ -31,8 +31,10 @@ type mediaSource struct {
 	a, b           string // tenant ids
 	msgA           int64  // tenant a's inbound image message
 	kept           []tenant.MediaFile
-	lost, orphan   string // a listed file gone from disk; a file on disk no row lists
-	token          string // a media link made before the backup
+	// A listed file gone from disk, one whose content changed on disk, and
+	// a file on disk no row lists.
+	lost, damaged, orphan string
+	token                 string // a media link made before the backup
 }
 
 func randomBytes(t *testing.T, prefix string, n int) []byte {
@@ -95,6 +97,11 @@ func newMediaSource(t *testing.T) *mediaSource {
 	lost := put(media.Put(ctx, s.b, tenant.MediaInput{Kind: tenant.MediaDocument, Body: strings.NewReader("lost")}, time.Hour))
 	s.lost = lost.SHA256
 	if err := os.Remove(filepath.Join(s.data, "media", s.b, s.lost[:2], s.lost)); err != nil {
+		t.Fatal(err)
+	}
+	damaged := put(media.Put(ctx, s.a, tenant.MediaInput{Kind: tenant.MediaDocument, Body: strings.NewReader("damaged")}, time.Hour))
+	s.damaged = damaged.SHA256
+	if err := os.WriteFile(filepath.Join(s.data, "media", s.a, s.damaged[:2], s.damaged), []byte("bit rot"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	s.orphan = s.kept[0].SHA256[:2] + strings.Repeat("0", 62)
@@ -167,11 +174,14 @@ func TestBackupRestoreCarriesMedia(t *testing.T) {
 		total += f.Size
 	}
 	if !strings.Contains(out.String(), "1 tenant device stores and 3 media files ("+byteSize(total)+")") ||
-		!strings.Contains(out.String(), "1 media files the database lists were left out") {
+		!strings.Contains(out.String(), "2 media files the database lists were left out") {
 		t.Fatalf("backup said: %s", out.String())
 	}
 	if !strings.Contains(errOut.String(), "missing on disk") || !strings.Contains(errOut.String(), s.lost) {
 		t.Fatalf("no warning about the lost file %s: %s", s.lost, errOut.String())
+	}
+	if !strings.Contains(errOut.String(), "damaged on disk") || !strings.Contains(errOut.String(), s.damaged) {
+		t.Fatalf("no warning about the damaged file %s: %s", s.damaged, errOut.String())
 	}
 
 	entries := readArchive(t, file)
@@ -207,7 +217,8 @@ func TestBackupRestoreCarriesMedia(t *testing.T) {
 			wantMode(t, dir, 0o700)
 		}
 	}
-	for _, gone := range []string{filepath.Join(data, "media", s.b, s.lost[:2], s.lost), filepath.Join(data, "media", s.a, s.orphan[:2], s.orphan)} {
+	for _, gone := range []string{filepath.Join(data, "media", s.b, s.lost[:2], s.lost), filepath.Join(data, "media", s.a, s.damaged[:2], s.damaged),
+		filepath.Join(data, "media", s.a, s.orphan[:2], s.orphan)} {
 		if _, err := os.Lstat(gone); !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("%s was restored (%v)", gone, err)
 		}
