@@ -5,12 +5,15 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -130,7 +133,8 @@ func openExisting(ctx context.Context, cfg *Config, log *slog.Logger) (*tenant.S
 
 // Backups: one tar.gz holding consistent copies (VACUUM INTO, which reads
 // one snapshot while wabot keeps writing) of the app database and of every
-// tenant's device store.
+// tenant's device store, the media files that database copy refers to,
+// and the media link key.
 
 const backupManifest = "wabot-backup.txt"
 
@@ -176,22 +180,142 @@ func runBackup(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Wri
 	}
 	gz := gzip.NewWriter(out)
 	tw := tar.NewWriter(gz)
-	manifest := fmt.Sprintf("wabot backup\nversion: %s\nschema: %d\ncreated: %s\ntenant stores: %d\n",
-		Version(), tenant.SchemaVersion(), time.Now().UTC().Format(time.RFC3339), tenants)
-	err = addTarFile(tw, backupManifest, strings.NewReader(manifest), int64(len(manifest)))
-	for name, path := range copies {
-		if err != nil {
-			break
+	var media mediaCopied
+	write := func() error {
+		for _, name := range slices.Sorted(maps.Keys(copies)) {
+			if err := addTarPath(tw, name, copies[name]); err != nil {
+				return err
+			}
 		}
-		err = addTarPath(tw, name, path)
+		var err error
+		if media, err = addMedia(ctx, tw, copies["data/wabot.db"], filepath.Join(cfg.DataDir, "media"), log); err != nil {
+			return err
+		}
+		if err := addMediaLinkKey(tw, cfg.DataDir); err != nil {
+			return err
+		}
+		// The manifest comes last: only then are the media files counted
+		// that were still there to copy.
+		manifest := fmt.Sprintf("wabot backup\nversion: %s\nschema: %d\ncreated: %s\ntenant stores: %d\nmedia files: %d (%d bytes)\n",
+			Version(), tenant.SchemaVersion(), time.Now().UTC().Format(time.RFC3339), tenants, media.files, media.bytes)
+		return addTarFile(tw, backupManifest, strings.NewReader(manifest), int64(len(manifest)))
 	}
-	err = errors.Join(err, tw.Close(), gz.Close(), out.Close())
+	err = errors.Join(write(), tw.Close(), gz.Close(), out.Close())
 	if err != nil {
 		os.Remove(file)
 		return err
 	}
-	fmt.Fprintf(stdout, "backup written to %s: app database and %d tenant device stores\n", file, tenants)
+	fmt.Fprintf(stdout, "backup written to %s: app database, %d tenant device stores and %d media files (%s)\n",
+		file, tenants, media.files, byteSize(media.bytes))
+	if media.skipped > 0 {
+		fmt.Fprintf(stdout, "%d media files the database lists were left out (missing or damaged; see the warnings above)\n", media.skipped)
+	}
 	return nil
+}
+
+// mediaCopied counts the media files a backup holds, and those it left out.
+type mediaCopied struct {
+	files, skipped int
+	bytes          int64
+}
+
+// errMediaDamaged is a media file whose content no longer matches its name.
+var errMediaDamaged = errors.New("its content does not match its name (SHA-256)")
+
+// addMedia adds to the archive the media files the database snapshot at
+// db lists, read from root, as data/media/<tenant>/<xx>/<sha256>. A file
+// listed but gone (retention may remove it after the snapshot) or damaged
+// is left out with a warning: a restore would refuse the whole archive
+// over a damaged one, and the rest is still worth having.
+func addMedia(ctx context.Context, tw *tar.Writer, db, root string, log *slog.Logger) (mediaCopied, error) {
+	var c mediaCopied
+	st, err := tenant.Open(db)
+	if err != nil {
+		return c, fmt.Errorf("reading the backup's list of media files: %w", err)
+	}
+	list, err := st.MediaFileList(ctx)
+	if err = errors.Join(err, st.Close()); err != nil {
+		return c, fmt.Errorf("reading the backup's list of media files: %w", err)
+	}
+	for _, f := range list {
+		if err := ctx.Err(); err != nil {
+			return c, err
+		}
+		if !tenant.ValidTenantID(f.TenantID) || !tenant.ValidSHA256(f.SHA256) {
+			log.Warn("media file row names no file; left out of the backup", "tenant", f.TenantID, "sha256", f.SHA256)
+			c.skipped++
+			continue
+		}
+		src := filepath.Join(root, f.TenantID, f.SHA256[:2], f.SHA256)
+		n, err := addMediaFile(tw, path.Join("data/media", f.TenantID, f.SHA256[:2], f.SHA256), src, f.SHA256)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			log.Warn("media file missing on disk; left out of the backup", "tenant", f.TenantID, "sha256", f.SHA256, "path", src)
+			c.skipped++
+		case errors.Is(err, errMediaDamaged):
+			log.Warn("media file damaged on disk: "+err.Error()+"; left out of the backup", "tenant", f.TenantID, "sha256", f.SHA256, "path", src)
+			c.skipped++
+		case err != nil:
+			return c, fmt.Errorf("copying media file %s: %w", src, err)
+		default:
+			c.files++
+			c.bytes += n
+		}
+	}
+	return c, nil
+}
+
+// addMediaFile adds the media file at src as name, streaming it twice:
+// once to check its content still hashes to sha, then into the archive.
+// Media files never change in place, so both reads see the same bytes.
+func addMediaFile(tw *tar.Writer, name, src, sha string) (int64, error) {
+	f, err := os.Open(src)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	if !info.Mode().IsRegular() {
+		return 0, fmt.Errorf("%w: not a regular file", errMediaDamaged)
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return 0, err
+	}
+	if n != info.Size() || hex.EncodeToString(h.Sum(nil)) != sha {
+		return 0, errMediaDamaged
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return 0, err
+	}
+	return n, addTarFile(tw, name, f, n)
+}
+
+// addMediaLinkKey adds the key that signs media download links, so links
+// already sent keep working after a restore; an installation that never
+// made one has none to add.
+func addMediaLinkKey(tw *tar.Writer, dataDir string) error {
+	src := filepath.Join(dataDir, tenant.MediaLinkKeyFile)
+	f, err := os.Open(src)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if !info.Mode().IsRegular() || info.Size() != tenant.MediaLinkKeySize {
+		return fmt.Errorf("the media link key %s is not a file of %d bytes, which a restore would refuse; remove it and restart wabot to make a new one (links already sent stop working)", src, tenant.MediaLinkKeySize)
+	}
+	return addTarFile(tw, "data/"+tenant.MediaLinkKeyFile, f, info.Size())
 }
 
 func vacuumInto(ctx context.Context, src, dst string) error {
@@ -282,7 +406,8 @@ func runRestore(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Wr
 	if err := ensureDirs(cfg.DataDir, cfg.SessionsDir); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "restored %d files from %s; start wabot now\n", restored, file)
+	fmt.Fprintf(stdout, "restored %d files from %s (%d media files, %s); start wabot now\n",
+		restored.files, file, restored.media, byteSize(restored.mediaBytes))
 	return nil
 }
 
@@ -306,82 +431,92 @@ func stageFor(dir string) (string, error) {
 	return stage, nil
 }
 
+// unpacked counts what a restore unpacked: every file, and the media
+// files among them.
+type unpacked struct {
+	files, media int
+	mediaBytes   int64
+}
+
 // unpackBackup reads a backup into the staging folders: regular files
 // (and their folders) only, each at a path the backup writes, each once,
-// within the limits. It returns how many files it unpacked.
-func unpackBackup(r io.Reader, file, dataStage, sessionsStage string, lim restoreLimits) (int, error) {
+// within the limits; media files only when their content hashes to
+// their name. It returns what it unpacked.
+func unpackBackup(r io.Reader, file, dataStage, sessionsStage string, lim restoreLimits) (unpacked, error) {
+	var restored unpacked
 	gz, err := gzip.NewReader(r)
 	if err != nil {
-		return 0, fmt.Errorf("%s is not a wabot backup: %w", file, err)
+		return restored, fmt.Errorf("%s is not a wabot backup: %w", file, err)
 	}
 	tr := tar.NewReader(gz)
 	var total int64
 	seen := map[string]bool{}
-	restored, sawManifest, sawDB := 0, false, false
+	sawManifest, sawDB := false, false
 	for {
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return 0, fmt.Errorf("reading %s: %w", file, err)
+			return restored, fmt.Errorf("reading %s: %w", file, err)
 		}
 		refuse := func(why string) error {
 			return fmt.Errorf("%s: refusing the archive entry %q: %s", file, h.Name, why)
 		}
 		name := h.Name
 		if !filepath.IsLocal(name) || strings.Contains(name, "\\") || slices.Contains(strings.Split(name, "/"), "..") {
-			return 0, refuse("its path leads outside the restore folders")
+			return restored, refuse("its path leads outside the restore folders")
 		}
 		if path.Clean(name) != strings.TrimSuffix(name, "/") {
-			return 0, refuse("its path is not in plain form")
+			return restored, refuse("its path is not in plain form")
 		}
 		if seen[name] {
-			return 0, refuse("it appears twice")
+			return restored, refuse("it appears twice")
 		}
 		seen[name] = true
 		if total += tarBlock; total > lim.total {
-			return 0, fmt.Errorf("%s unpacks to more than %s (WABOT_RESTORE_MAX_TOTAL); refusing it", file, byteSize(lim.total))
+			return restored, fmt.Errorf("%s unpacks to more than %s (WABOT_RESTORE_MAX_TOTAL); refusing it", file, byteSize(lim.total))
 		}
 		switch h.Typeflag {
 		case tar.TypeReg:
 		case tar.TypeDir:
 			dir := strings.TrimSuffix(name, "/")
 			id, inSessions := strings.CutPrefix(dir, "sessions/")
-			if dir != "data" && dir != "sessions" && !(inSessions && tenant.ValidTenantID(id)) {
-				return 0, refuse("a wabot backup has no such folder")
+			if dir != "data" && dir != "sessions" && !(inSessions && tenant.ValidTenantID(id)) && !mediaFolder(dir) {
+				return restored, refuse("a wabot backup has no such folder")
 			}
 			continue
 		case tar.TypeSymlink:
-			return 0, refuse("it is a symbolic link; a wabot backup holds regular files only")
+			return restored, refuse("it is a symbolic link; a wabot backup holds regular files only")
 		case tar.TypeLink:
-			return 0, refuse("it is a hard link; a wabot backup holds regular files only")
+			return restored, refuse("it is a hard link; a wabot backup holds regular files only")
 		case tar.TypeChar, tar.TypeBlock:
-			return 0, refuse("it is a device; a wabot backup holds regular files only")
+			return restored, refuse("it is a device; a wabot backup holds regular files only")
 		case tar.TypeFifo:
-			return 0, refuse("it is a named pipe; a wabot backup holds regular files only")
+			return restored, refuse("it is a named pipe; a wabot backup holds regular files only")
 		default:
-			return 0, refuse(fmt.Sprintf("it is not a regular file (tar type %q); a wabot backup holds regular files only", h.Typeflag))
+			return restored, refuse(fmt.Sprintf("it is not a regular file (tar type %q); a wabot backup holds regular files only", h.Typeflag))
 		}
 		max := lim.file
 		if name == backupManifest {
 			max = maxManifest
 		}
 		if h.Size > max {
-			return 0, refuse(fmt.Sprintf("it unpacks to %s, more than the %s a file may (WABOT_RESTORE_MAX_FILE)", byteSize(h.Size), byteSize(max)))
+			return restored, refuse(fmt.Sprintf("it unpacks to %s, more than the %s a file may (WABOT_RESTORE_MAX_FILE)", byteSize(h.Size), byteSize(max)))
 		}
 		if total += h.Size; total > lim.total {
-			return 0, fmt.Errorf("%s unpacks to more than %s (WABOT_RESTORE_MAX_TOTAL); refusing it", file, byteSize(lim.total))
+			return restored, fmt.Errorf("%s unpacks to more than %s (WABOT_RESTORE_MAX_TOTAL); refusing it", file, byteSize(lim.total))
 		}
 		var dst string
+		isMedia := strings.HasPrefix(name, "data/media/")
 		switch {
 		case name == backupManifest:
 			head, err := io.ReadAll(tr)
 			if err != nil {
-				return 0, fmt.Errorf("reading %s: %w", file, err)
+				return restored, fmt.Errorf("reading %s: %w", file, err)
 			}
 			if !bytes.HasPrefix(head, []byte("wabot backup\n")) {
-				return 0, refuse("it is not a wabot backup's manifest")
+				return restored, refuse("it is not a wabot backup's manifest")
 			}
 			sawManifest = true
 			continue
@@ -390,42 +525,115 @@ func unpackBackup(r io.Reader, file, dataStage, sessionsStage string, lim restor
 		case strings.HasPrefix(name, "sessions/") && strings.HasSuffix(name, "/whatsmeow.db"):
 			id := strings.TrimSuffix(strings.TrimPrefix(name, "sessions/"), "/whatsmeow.db")
 			if !tenant.ValidTenantID(id) {
-				return 0, refuse("a wabot backup has no such file")
+				return restored, refuse("a wabot backup has no such file")
 			}
 			if err := os.MkdirAll(filepath.Join(sessionsStage, id), 0o700); err != nil {
-				return 0, err
+				return restored, err
 			}
 			dst = filepath.Join(sessionsStage, id, "whatsmeow.db")
+		case name == "data/"+tenant.MediaLinkKeyFile:
+			if h.Size != tenant.MediaLinkKeySize {
+				return restored, refuse(fmt.Sprintf("the media link key is %d bytes, not %d", h.Size, tenant.MediaLinkKeySize))
+			}
+			if err := stageFile(filepath.Join(dataStage, tenant.MediaLinkKeyFile), tr, h.Size, nil); err != nil {
+				return restored, refuse(err.Error())
+			}
+			restored.files++
+			continue
+		case isMedia:
+			id, sha, why := mediaEntry(name)
+			if why != "" {
+				return restored, refuse(why)
+			}
+			dir := filepath.Join(dataStage, "media", id, sha[:2])
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return restored, err
+			}
+			// Hashed while written: a file that is not what its name says
+			// would be served as another, so it refuses the archive.
+			hash := sha256.New()
+			if err := stageFile(filepath.Join(dir, sha), tr, h.Size, hash); err != nil {
+				return restored, refuse(err.Error())
+			}
+			if got := hex.EncodeToString(hash.Sum(nil)); got != sha {
+				return restored, refuse(fmt.Sprintf("its content does not match its name (its SHA-256 is %s); the file is damaged or was changed", got))
+			}
+			restored.files++
+			restored.media++
+			restored.mediaBytes += h.Size
+			continue
 		default:
-			return 0, refuse("a wabot backup has no such file")
+			return restored, refuse("a wabot backup has no such file")
 		}
 		if err := writeStaged(dst, tr, h.Size); err != nil {
-			return 0, refuse(err.Error())
+			return restored, refuse(err.Error())
 		}
-		restored++
+		restored.files++
 	}
 	if !sawManifest {
-		return 0, fmt.Errorf("%s is not a wabot backup (no %s)", file, backupManifest)
+		return restored, fmt.Errorf("%s is not a wabot backup (no %s)", file, backupManifest)
 	}
 	if !sawDB {
-		return 0, fmt.Errorf("%s holds no app database (data/wabot.db); it is not a complete wabot backup", file)
+		return restored, fmt.Errorf("%s holds no app database (data/wabot.db); it is not a complete wabot backup", file)
 	}
 	return restored, nil
 }
 
-// writeStaged writes one database file of size bytes from r, and checks
-// it is one (a backup's files are all SQLite databases).
-func writeStaged(dst string, r io.Reader, size int64) error {
+// mediaEntry checks an archive path under data/media/: a media file is at
+// data/media/<tenant id>/<first two digits of its SHA-256>/<its SHA-256>.
+// why says what is wrong with any other path.
+func mediaEntry(name string) (tenantID, sha, why string) {
+	parts := strings.Split(name, "/")
+	switch {
+	case len(parts) != 5 || parts[0] != "data" || parts[1] != "media":
+		return "", "", "a wabot backup has no such file (media files are data/media/<tenant id>/<xx>/<sha256>)"
+	case !tenant.ValidTenantID(parts[2]):
+		return "", "", fmt.Sprintf("%q is not a tenant id", parts[2])
+	case !tenant.ValidSHA256(parts[4]) || parts[3] != parts[4][:2]:
+		return "", "", "a media file's name is its SHA-256 (64 lower-case hex digits), in a folder named after its first two"
+	}
+	return parts[2], parts[4], ""
+}
+
+// mediaFolder reports whether dir is a folder on a media file's path:
+// data/media, data/media/<tenant id> or data/media/<tenant id>/<xx>.
+func mediaFolder(dir string) bool {
+	parts := strings.Split(dir, "/")
+	if len(parts) < 2 || len(parts) > 4 || parts[0] != "data" || parts[1] != "media" {
+		return false
+	}
+	if len(parts) >= 3 && !tenant.ValidTenantID(parts[2]) {
+		return false
+	}
+	return len(parts) < 4 || tenant.ValidSHA256(parts[3]+strings.Repeat("0", 62))
+}
+
+// stageFile writes size bytes from r to a new file dst (mode 0600),
+// passing them to also (a hash) when it is not nil.
+func stageFile(dst string, r io.Reader, size int64, also io.Writer) error {
 	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		return err
 	}
-	n, err := io.Copy(out, io.LimitReader(r, size))
+	var w io.Writer = out
+	if also != nil {
+		w = io.MultiWriter(out, also)
+	}
+	n, err := io.Copy(w, io.LimitReader(r, size))
 	if err = errors.Join(err, out.Close()); err != nil {
 		return err
 	}
 	if n != size {
 		return fmt.Errorf("it ends after %d of its %d bytes", n, size)
+	}
+	return nil
+}
+
+// writeStaged writes one database file of size bytes from r, and checks
+// it is one (a backup's other files are all SQLite databases).
+func writeStaged(dst string, r io.Reader, size int64) error {
+	if err := stageFile(dst, r, size, nil); err != nil {
+		return err
 	}
 	head := make([]byte, 16)
 	in, err := os.Open(dst)
