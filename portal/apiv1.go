@@ -49,6 +49,7 @@ func (p *Portal) apiV1Routes(g *echo.Group) {
 	k.GET("/bot", p.apiV1BotShow, p.requireScope(tenant.ScopeBotManage))
 	k.PUT("/bot", p.apiV1BotSave, p.requireScope(tenant.ScopeBotManage))
 	k.POST("/messages", p.apiV1MessageSend, p.requireScope(tenant.ScopeMessagesSend))
+	k.POST("/media", p.apiV1MediaCreate, p.requireScope(tenant.ScopeMessagesSend)) // apiv1_media.go
 	k.GET("/messages", p.apiV1MessagesShow, p.requireScope(tenant.ScopeMessagesRead))
 	k.GET("/messages/:id", p.apiV1MessageShow, p.requireScope(tenant.ScopeMessagesRead))
 	k.GET("/chats", p.apiV1ChatsShow, p.requireScope(tenant.ScopeMessagesRead))
@@ -138,7 +139,7 @@ func renderAPIV1Error(c echo.Context, err error, status int, msg string, fields 
 	case errors.As(err, &de) && status < 500:
 		code = apiCodeOf[de.Code]
 	}
-	if status >= 500 && status != http.StatusServiceUnavailable {
+	if status >= 500 && status != http.StatusServiceUnavailable && code != "quota_exceeded" {
 		code, msg = "internal", "internal error: it has been logged; try again later"
 	}
 	if code == "" {
