@@ -53,6 +53,12 @@ func (a *apiClient) upload(name, contentType string, data []byte, kind string) r
 
 // mediaWorkspace is linkedAPI that also returns the workspace's id.
 func mediaWorkspace(t *testing.T, e *env, email, name string) (*apiClient, *fakewa.Phone, string) {
+	api, phone, id, _ := mediaOwner(t, e, email, name)
+	return api, phone, id
+}
+
+// mediaOwner is mediaWorkspace that also returns the owner's browser.
+func mediaOwner(t *testing.T, e *env, email, name string) (*apiClient, *fakewa.Phone, string, *browser) {
 	t.Helper()
 	owner, id := e.tenantUser(email, name)
 	api := e.api(owner.createKey("/app/settings/keys", "all", "messages:send", "messages:read", "session:manage", "bot:manage"))
@@ -65,7 +71,7 @@ func mediaWorkspace(t *testing.T, e *env, email, name string) (*apiClient, *fake
 		t.Fatal(err)
 	}
 	waitAPI(t, api, "/api/v1/session", func(m map[string]any) bool { return m["state"] == "CONNECTED" })
-	return api, phone, id
+	return api, phone, id, owner
 }
 
 func testPNG(t *testing.T, w, h int) []byte {
@@ -285,5 +291,71 @@ func TestBotRuleAttachment(t *testing.T) {
 	got := receivedMedia(t, erin)
 	if got.Media.Kind != fakewa.MediaDocument || !bytes.Equal(got.Media.Data, pdf) || got.Media.FileName != "prices.pdf" || got.Media.Caption != "Our prices, Erin" {
 		t.Fatalf("erin got %+v", *got.Media)
+	}
+}
+
+// postBotForm posts the bot page's form as the browser does, multipart,
+// with one rule and, when data is not nil, a file chosen for it.
+func (b *browser) postBotForm(fields map[string]string, fileName string, data []byte) resp {
+	b.t.Helper()
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	base := map[string]string{"enabled": "1", "rule_count": "1", "rules[0].kind": "", "rules[0].match": "contains",
+		"queue_per_chat": "20", "per_chat_per_minute": "0", "per_tenant_per_minute": "0", "op": "save"}
+	for k, v := range fields {
+		base[k] = v
+	}
+	for k, v := range base {
+		mw.WriteField(k, v)
+	}
+	if data != nil {
+		fw, _ := mw.CreateFormFile("rules[0].attachment_file", fileName)
+		fw.Write(data)
+	}
+	mw.Close()
+	return b.do(http.MethodPost, "/app/bot", &body, map[string]string{"Content-Type": mw.FormDataContentType()})
+}
+
+// TestBotPageAttachment: on the Bot page a file chosen for a rule is
+// stored (past the server's 1 MB body limit for other forms), shown
+// beside the rule, and sent when the rule answers, the reply as its
+// caption; a file over its cap is refused beside the rule and nothing is
+// saved; the Remove box takes the attachment off.
+func TestBotPageAttachment(t *testing.T) {
+	e := sendEnv(t, map[string]string{"WABOT_MEDIA_MAX_IMAGE": "2M"})
+	api, phone, _, owner := mediaOwner(t, e, "page@example.com", "Page Shop")
+	menu := testPNG(t, 64, 48)
+	// Over 1 MB (the limit of every other form), under the image cap.
+	menu = append(menu, bytes.Repeat([]byte{0}, 1<<20+10)...)
+
+	r := owner.postBotForm(map[string]string{"rules[0].pattern": "menu", "rules[0].reply": "Today's menu"}, "menu.png", menu)
+	if r.status != http.StatusOK || !strings.Contains(r.body, "menu.png (image)") {
+		t.Fatalf("save with a file: %d %s", r.status, r.body)
+	}
+	frank := phone.NewContact("", "Frank")
+	if _, err := frank.Send("Can I see the menu?"); err != nil {
+		t.Fatal(err)
+	}
+	got := receivedMedia(t, frank)
+	if got.Media.Kind != fakewa.MediaImage || !bytes.Equal(got.Media.Data, menu) || got.Media.Caption != "Today's menu" {
+		t.Fatalf("frank got %s %q, %d bytes", got.Media.Kind, got.Media.Caption, len(got.Media.Data))
+	}
+
+	big := append([]byte("\x89PNG\r\n\x1a\n"), bytes.Repeat([]byte("x"), 2<<20+10)...)
+	r = owner.postBotForm(map[string]string{"rules[0].pattern": "big", "rules[0].reply": "Big"}, "big.png", big)
+	if r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, "larger than the 2 MB") {
+		t.Fatalf("an image over the cap: %d %s", r.status, r.body)
+	}
+	if cfg := api.call(http.MethodGet, "/api/v1/bot", nil); !strings.Contains(cfg.body, `"pattern":"menu"`) {
+		t.Fatalf("a refused file changed the configuration: %s", cfg.body)
+	}
+
+	r = owner.postBotForm(map[string]string{"rules[0].pattern": "menu", "rules[0].reply": "Ask us", "rules[0].attachment_id": sha(menu),
+		"rules[0].attachment_kind": "image", "rules[0].attachment_name": "menu.png", "rules[0].attachment_remove": "1"}, "", nil)
+	if r.status != http.StatusOK {
+		t.Fatalf("remove: %d %s", r.status, r.body)
+	}
+	if cfg := api.call(http.MethodGet, "/api/v1/bot", nil); strings.Contains(cfg.body, "attachment") || !strings.Contains(cfg.body, "Ask us") {
+		t.Fatalf("the attachment was not removed: %s", cfg.body)
 	}
 }
