@@ -15,6 +15,7 @@ import (
 	"net/textproto"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -182,6 +183,7 @@ func TestAPIV1MediaSendByURL(t *testing.T) {
 	api, phone, _ := mediaWorkspace(t, e, "invoice@example.com", "Invoice Shop")
 	dana := phone.NewContact("", "Dana")
 	pdf := testPDF()
+	var fetches atomic.Int32
 	files := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/old/invoice" {
 			http.Redirect(w, r, "/files/invoice-1001.pdf", http.StatusFound)
@@ -191,20 +193,27 @@ func TestAPIV1MediaSendByURL(t *testing.T) {
 			http.NotFound(w, r)
 			return
 		}
+		fetches.Add(1)
 		w.Header().Set("Content-Type", "application/pdf")
 		w.Write(pdf)
 	}))
 	defer files.Close()
 
-	r := api.call(http.MethodPost, "/api/v1/messages", map[string]any{"to": "+" + dana.JID().User,
-		"media": map[string]any{"url": files.URL + "/old/invoice", "caption": "Your invoice"}})
+	keyed := api.withHeader("Idempotency-Key", "invoice-1001")
+	send := map[string]any{"to": "+" + dana.JID().User, "media": map[string]any{"url": files.URL + "/old/invoice", "caption": "Your invoice"}}
+	r := keyed.call(http.MethodPost, "/api/v1/messages", send)
 	if r.status != http.StatusAccepted {
 		t.Fatalf("send: %d %s", r.status, r.body)
 	}
+	first := r.json(t)
 	got := receivedMedia(t, dana)
 	if got.Media.Kind != fakewa.MediaDocument || !bytes.Equal(got.Media.Data, pdf) || got.Media.FileName != "invoice-1001.pdf" ||
 		got.Media.Caption != "Your invoice" || got.Media.Mime != "application/pdf" {
 		t.Fatalf("dana got %+v", *got.Media)
+	}
+	// The same key again: the first message, and the URL is not fetched again.
+	if r := keyed.call(http.MethodPost, "/api/v1/messages", send); r.status != http.StatusOK || r.json(t)["id"] != first["id"] || fetches.Load() != 1 {
+		t.Fatalf("replay: %d %s, %d fetches", r.status, r.body, fetches.Load())
 	}
 
 	r = api.call(http.MethodPost, "/api/v1/messages", map[string]any{"to": "+" + dana.JID().User, "media": map[string]any{"url": files.URL + "/missing.pdf"}})

@@ -444,6 +444,22 @@ func (s *Store) QueueOutbound(ctx context.Context, tenantID string, o NewOutboun
 	return out, created, nil
 }
 
+// OutboundByIdempotencyKey returns the tenant's message queued with key
+// within ttl; ErrNotFound when there is none. A media send asks first,
+// so a replay neither fetches its URL again nor fails where the first
+// request succeeded.
+func (s *Store) OutboundByIdempotencyKey(ctx context.Context, tenantID, key string, ttl time.Duration) (APIMessage, error) {
+	m, err := scanAPIMessage(s.db.read.QueryRowContext(ctx, `SELECT `+apiMessageCols+` FROM messages
+		WHERE tenant_id = ? AND idempotency_key = ? AND created_at > ?`, tenantID, key, ms(s.now().Add(-ttl))))
+	if errors.Is(err, sql.ErrNoRows) {
+		return m, ErrNotFound
+	}
+	if err != nil {
+		return m, fmt.Errorf("reading a message by its idempotency key: %w", err)
+	}
+	return m, nil
+}
+
 // linkOutboundFile adds the media row of an outgoing message and links
 // it to the tenant's file (ErrNotFound when the tenant has no such file),
 // inside the message's transaction.

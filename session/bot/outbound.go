@@ -132,6 +132,15 @@ func (b *Bot) Send(ctx context.Context, tenantID string, req tenant.SendRequest)
 	text := req.Text
 	var media *tenant.OutboundMedia
 	if req.Media != nil {
+		if req.IdempotencyKey != "" {
+			first, err := b.store.OutboundByIdempotencyKey(ctx, tenantID, req.IdempotencyKey, b.opts.Send.IdempotencyTTL)
+			if err == nil {
+				return first, false, nil
+			}
+			if !errors.Is(err, tenant.ErrNotFound) {
+				return tenant.APIMessage{}, false, err
+			}
+		}
 		if media, text, err = b.resolveMedia(ctx, tenantID, req); err != nil { // outbound_media.go
 			return tenant.APIMessage{}, false, err
 		}
