@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"wabot/portal"
 	"wabot/tenant"
 )
 
@@ -43,7 +44,11 @@ func newEcho(cfg *Config, log *slog.Logger, errorHandler echo.HTTPErrorHandler) 
 			return echo.NewHTTPError(http.StatusInternalServerError).SetInternal(err)
 		},
 	}))
-	e.Use(middleware.BodyLimit("1M"))
+	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
+		Limit: "1M",
+		// Uploads bound their bodies by the media caps themselves.
+		Skipper: func(c echo.Context) bool { return portal.OwnsBodyLimit(c.Request()) },
+	}))
 	e.Use(securityHeaders(cfg.Secure()))
 	return e
 }

@@ -49,6 +49,7 @@ func (p *Portal) apiV1Routes(g *echo.Group) {
 	k.GET("/bot", p.apiV1BotShow, p.requireScope(tenant.ScopeBotManage))
 	k.PUT("/bot", p.apiV1BotSave, p.requireScope(tenant.ScopeBotManage))
 	k.POST("/messages", p.apiV1MessageSend, p.requireScope(tenant.ScopeMessagesSend))
+	k.POST("/media", p.apiV1MediaCreate, p.requireScope(tenant.ScopeMessagesSend)) // apiv1_media.go
 	k.GET("/messages", p.apiV1MessagesShow, p.requireScope(tenant.ScopeMessagesRead))
 	k.GET("/messages/:id", p.apiV1MessageShow, p.requireScope(tenant.ScopeMessagesRead))
 	k.GET("/messages/:id/media", p.apiV1MessageMediaShow, p.requireScope(tenant.ScopeMessagesRead))

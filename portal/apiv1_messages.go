@@ -116,11 +116,26 @@ func (p *Portal) apiV1MessageSend(c echo.Context) error {
 		To      string `json:"to"`
 		Text    string `json:"text"`
 		ReplyTo int64  `json:"reply_to"`
+		// media: {upload_id | url, kind?, caption?, file_name?}; with it,
+		// text is optional and is the caption when media.caption is not.
+		Media *struct {
+			UploadID string `json:"upload_id"`
+			URL      string `json:"url"`
+			Kind     string `json:"kind"`
+			Caption  string `json:"caption"`
+			FileName string `json:"file_name"`
+		} `json:"media"`
 	}
 	if err := decodeAPIV1JSON(c, &in); err != nil {
 		return err
 	}
-	m, created, err := p.bot.Send(c.Request().Context(), apiTenantID(c), tenant.SendRequest{To: in.To, Text: in.Text, ReplyTo: in.ReplyTo, IdempotencyKey: key})
+	req := tenant.SendRequest{To: in.To, Text: in.Text, ReplyTo: in.ReplyTo, IdempotencyKey: key}
+	if in.Media != nil {
+		req.Media = &tenant.SendMedia{UploadID: in.Media.UploadID, URL: in.Media.URL, Kind: tenant.MediaKind(in.Media.Kind),
+			Caption: in.Media.Caption, FileName: in.Media.FileName}
+	}
+	m, created, err := p.bot.Send(c.Request().Context(), apiTenantID(c), req)
+	err = mediaAPIError(err) // apiv1_media.go
 	if tenant.ErrorCode(err) == tenant.CodeTooMany {
 		// The queue is full: it drains at the pacing rate.
 		c.Response().Header().Set("Retry-After", "30")

@@ -403,7 +403,15 @@ func (p *Portal) botShow(c echo.Context) error {
 // rules (re-rendered, not saved), and save.
 func (p *Portal) botSave(c echo.Context) error {
 	t := currentTenant(c)
+	if err := p.parseBotForm(c); err != nil {
+		return err
+	}
 	cfg := botFromForm(c)
+	// Files chosen for rules are stored whatever the button: the form
+	// comes back with them attached, so a choice is never lost.
+	if errs := p.ruleUploads(c, t.ID, cfg.Rules); len(errs) > 0 {
+		return Render(c, http.StatusUnprocessableEntity, views.BotPage(botView(p.chrome(c, "Bot", "bot"), cfg, errs)))
+	}
 	op, arg, _ := strings.Cut(c.FormValue("op"), ":") // "save", "add", "remove:2", "up:1", "down:0"
 	index, _ := strconv.Atoi(arg)
 	switch op {
@@ -485,9 +493,84 @@ func botFromForm(c echo.Context) tenant.BotConfig {
 	cfg.Rules = []tenant.Rule{}
 	for i := range n {
 		prefix := "rules[" + strconv.Itoa(i) + "]."
-		cfg.Rules = append(cfg.Rules, tenant.Rule{Kind: c.FormValue(prefix + "kind"), Match: c.FormValue(prefix + "match"), Pattern: c.FormValue(prefix + "pattern"), Reply: c.FormValue(prefix + "reply")})
+		r := tenant.Rule{Kind: c.FormValue(prefix + "kind"), Match: c.FormValue(prefix + "match"), Pattern: c.FormValue(prefix + "pattern"), Reply: c.FormValue(prefix + "reply")}
+		if id := c.FormValue(prefix + "attachment_id"); id != "" && c.FormValue(prefix+"attachment_remove") == "" {
+			r.Attachment = &tenant.RuleAttachment{UploadID: id, Kind: tenant.MediaKind(c.FormValue(prefix + "attachment_kind")),
+				FileName: c.FormValue(prefix + "attachment_name")}
+		}
+		cfg.Rules = append(cfg.Rules, r)
 	}
 	return cfg
+}
+
+// parseBotForm reads the bot form: multipart when it carries files (up
+// to the largest file's cap, parts past 1 MB spooled to disk and removed
+// by the server after the request), else url-encoded within 1 MB.
+func (p *Portal) parseBotForm(c echo.Context) error {
+	req := c.Request()
+	limit := int64(1 << 20)
+	multipart := strings.HasPrefix(strings.ToLower(req.Header.Get(echo.HeaderContentType)), "multipart/form-data")
+	if multipart && p.cfg.Media != nil {
+		limit = largestFile(p.cfg.Media.Limits()) + multipartSlack
+	}
+	allowUpload(c, limit)
+	var err error
+	if multipart {
+		err = req.ParseMultipartForm(1 << 20)
+	} else {
+		err = req.ParseForm()
+	}
+	var tooBig *http.MaxBytesError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &tooBig):
+		return echo.NewHTTPError(http.StatusRequestEntityTooLarge, "The form is larger than the largest file may be.")
+	}
+	return echo.NewHTTPError(http.StatusBadRequest, "The form could not be read.")
+}
+
+// ruleUploads stores the files chosen for rules (rules[i].attachment_file)
+// as the tenant's uploads and attaches each to its rule; saving the
+// configuration then pins them. It returns field errors (a file over its
+// cap, a full quota) by rule.
+func (p *Portal) ruleUploads(c echo.Context, tenantID string, rules []tenant.Rule) map[string]string {
+	form := c.Request().MultipartForm
+	if form == nil {
+		return nil
+	}
+	errs := map[string]string{}
+	for i := range rules {
+		key := "rules[" + strconv.Itoa(i) + "].attachment"
+		files := form.File[key+"_file"]
+		if len(files) == 0 || files[0].Size == 0 {
+			continue
+		}
+		if p.cfg.Media == nil {
+			errs[key] = "This server does not store media."
+			continue
+		}
+		fh := files[0]
+		f, err := fh.Open()
+		if err != nil {
+			errs[key] = "The file could not be read; choose it again."
+			continue
+		}
+		stored, kind, err := p.cfg.Media.PutUpload(c.Request().Context(), tenantID, "", fh.Header.Get("Content-Type"), fh.Size, f)
+		f.Close()
+		var de *tenant.Error
+		switch {
+		case errors.As(err, &de):
+			errs[key] = de.Msg
+			continue
+		case err != nil:
+			p.log.Error("storing a rule's attachment", "tenant", tenantID, "err", err)
+			errs[key] = "The file could not be stored; try again."
+			continue
+		}
+		rules[i].Attachment = &tenant.RuleAttachment{UploadID: stored.SHA256, Kind: kind, FileName: fh.Filename}
+	}
+	return errs
 }
 
 func botView(ch views.Chrome, cfg tenant.BotConfig, errs map[string]string) views.BotView {
@@ -499,7 +582,11 @@ func botView(ch views.Chrome, cfg tenant.BotConfig, errs map[string]string) view
 		Errors: errs,
 	}
 	for _, r := range cfg.Rules {
-		v.Rules = append(v.Rules, views.RuleForm{Kind: r.Kind, Match: r.Match, Pattern: r.Pattern, Reply: r.Reply})
+		rf := views.RuleForm{Kind: r.Kind, Match: r.Match, Pattern: r.Pattern, Reply: r.Reply}
+		if a := r.Attachment; a != nil {
+			rf.AttachmentID, rf.AttachmentKind, rf.AttachmentName = a.UploadID, string(a.Kind), a.FileName
+		}
+		v.Rules = append(v.Rules, rf)
 	}
 	return v
 }

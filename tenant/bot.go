@@ -11,6 +11,7 @@ import (
 	"regexp/syntax"
 	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -34,6 +35,20 @@ type Rule struct {
 	Match   string `json:"match"` // exact, contains, prefix, regex
 	Pattern string `json:"pattern"`
 	Reply   string `json:"reply"`
+	// Attachment, when set, is sent as the answer, the reply as its
+	// caption; audio, voice notes and stickers carry no caption, so their
+	// rules have no reply text.
+	Attachment *RuleAttachment `json:"attachment,omitempty"`
+}
+
+// RuleAttachment is a file of the tenant's (an upload) that a rule
+// answers with. While a saved configuration names it, the file is pinned
+// (kept whatever its age); once none does, it is kept for a day more,
+// then goes with the message-log retention like any upload.
+type RuleAttachment struct {
+	UploadID string    `json:"upload_id"`           // the file's SHA-256
+	Kind     MediaKind `json:"kind,omitempty"`      // "" takes KindOfMIME of the file when saved
+	FileName string    `json:"file_name,omitempty"` // shown with a document
 }
 
 // Message kinds a rule can be narrowed to. OnAudio takes voice notes too;
@@ -168,7 +183,20 @@ func (c *BotConfig) Validate() error {
 				f["rules"] = fmt.Sprintf("The regular expressions together are too complex (at most %d instructions once compiled).", MaxRulesProgram)
 			}
 		}
+		if a := r.Attachment; a != nil {
+			if !sha256Pattern.MatchString(a.UploadID) {
+				f[key+".attachment.upload_id"] = "There is no upload with this id; upload the file first."
+			}
+			if a.Kind != "" && !a.Kind.HasFile() {
+				f[key+".attachment.kind"] = "Use image, video, audio, voice, document or sticker; leave it out to take it from the file's type."
+			}
+			if len(a.FileName) > maxFileNameBytes || !utf8.ValidString(a.FileName) || strings.ContainsAny(a.FileName, "/\\\x00") {
+				f[key+".attachment.file_name"] = "Use a file name of at most 255 bytes, without slashes."
+			}
+		}
 		switch {
+		case strings.TrimSpace(r.Reply) == "" && r.Attachment != nil:
+			// The file alone is the answer.
 		case strings.TrimSpace(r.Reply) == "":
 			f[key+".reply"] = "Enter the reply to send."
 		case utf8.RuneCountInString(r.Reply) > MaxReplyLength:
@@ -247,14 +275,94 @@ func (s *Store) SaveBotConfig(ctx context.Context, tenantID string, c BotConfig)
 	if c.Webhook.URL != "" && c.Webhook.Secret == "" {
 		c.Webhook.Secret = NewWebhookSecret()
 	}
-	raw, err := json.Marshal(c)
-	if err != nil {
-		return c, err
+	if s.media != nil {
+		// Pinning and unpinning must not run between a removal's check
+		// and its delete.
+		s.media.mu.Lock()
+		defer s.media.mu.Unlock()
 	}
-	_, err = s.db.write.ExecContext(ctx, `INSERT INTO bot_configs (tenant_id, config, updated_at) VALUES (?, ?, ?)
-		ON CONFLICT (tenant_id) DO UPDATE SET config = excluded.config, updated_at = excluded.updated_at`, tenantID, string(raw), ms(s.now()))
+	err := s.db.inTx(ctx, func(tx *sql.Tx) error {
+		if err := s.pinRuleFiles(ctx, tx, tenantID, c.Rules); err != nil {
+			return err
+		}
+		raw, err := json.Marshal(c)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO bot_configs (tenant_id, config, updated_at) VALUES (?, ?, ?)
+			ON CONFLICT (tenant_id) DO UPDATE SET config = excluded.config, updated_at = excluded.updated_at`, tenantID, string(raw), ms(s.now()))
+		return err
+	})
 	if err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			return c, err
+		}
 		return c, fmt.Errorf("saving bot configuration: %w", err)
 	}
 	return c, nil
+}
+
+// keepPinned is the keep_until of a file a saved rule answers with: no
+// removal takes it. It needs no table of its own: a file is pinned
+// exactly while its keep_until says so.
+const keepPinned int64 = 1<<62 - 1
+
+// unpinnedGrace is how long a file no rule names any more is kept, like
+// a fresh upload: a configuration saved by mistake can still be undone.
+const unpinnedGrace = 24 * time.Hour
+
+// pinRuleFiles checks that every rule's attachment is one of the tenant's
+// files, fills its kind from the file's type when empty, and checks the
+// file fits that kind's cap; then it pins those files and unpins the
+// tenant's files no rule names any more (kept unpinnedGrace from now).
+func (s *Store) pinRuleFiles(ctx context.Context, tx *sql.Tx, tenantID string, rules []Rule) error {
+	fields := map[string]string{}
+	var shas []any
+	for i := range rules {
+		a := rules[i].Attachment
+		if a == nil {
+			continue
+		}
+		key := fmt.Sprintf("rules[%d].attachment", i)
+		f, err := fileRow(ctx, tx, tenantID, a.UploadID)
+		if errors.Is(err, ErrNotFound) {
+			fields[key+".upload_id"] = "There is no upload with this id; upload the file first."
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if a.Kind == "" {
+			a.Kind = KindOfMIME(f.MIME)
+		}
+		if s.media != nil {
+			if limit := s.media.limits.MaxFor(a.Kind); f.Size > limit {
+				fields[key] = tooLarge(a.Kind, limit).Error()
+				continue
+			}
+		}
+		if !CaptionFits(a.Kind) && strings.TrimSpace(rules[i].Reply) != "" {
+			fields[fmt.Sprintf("rules[%d].reply", i)] = "WhatsApp shows no text with audio, voice notes or stickers: leave the reply empty, or attach the file as a document."
+			continue
+		}
+		shas = append(shas, a.UploadID)
+	}
+	if len(fields) > 0 {
+		return &Error{Code: CodeInvalid, Msg: "the bot configuration has errors", Fields: fields}
+	}
+	in := ""
+	if len(shas) > 0 {
+		in = ` AND sha256 NOT IN (?` + strings.Repeat(", ?", len(shas)-1) + `)`
+	}
+	args := append([]any{ms(s.now().Add(unpinnedGrace)), tenantID, keepPinned}, shas...)
+	if _, err := tx.ExecContext(ctx, `UPDATE media_files SET keep_until = ? WHERE tenant_id = ? AND keep_until = ?`+in, args...); err != nil {
+		return err
+	}
+	if len(shas) == 0 {
+		return nil
+	}
+	args = append([]any{keepPinned, tenantID}, shas...)
+	_, err := tx.ExecContext(ctx, `UPDATE media_files SET keep_until = ? WHERE tenant_id = ? AND sha256 IN (?`+strings.Repeat(", ?", len(shas)-1)+`)`, args...)
+	return err
 }

@@ -1,11 +1,15 @@
 package tenant
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
+	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -39,10 +43,16 @@ const (
 	ReasonExpired          = "expired"            // it waited longer than the maximum age
 	ReasonRejected         = "rejected"           // WhatsApp refused it
 	ReasonRateLimited      = "rate_limited"       // a bot reply over a rate limit
+	// ReasonUploadFailed: the file could not be uploaded to WhatsApp's
+	// media servers after a few tries (a disconnect only waits).
+	ReasonUploadFailed = "upload_failed"
 )
 
 // MaxTextChars is WhatsApp's limit on a text message.
 const MaxTextChars = 65536
+
+// MaxCaptionChars is WhatsApp's limit on a media message's caption.
+const MaxCaptionChars = 1024
 
 // MaxIdempotencyKey bounds an Idempotency-Key header.
 const MaxIdempotencyKey = 255
@@ -53,6 +63,90 @@ type SendRequest struct {
 	Text           string
 	ReplyTo        int64  // a message of the tenant to quote; 0 for none
 	IdempotencyKey string // "" for none
+	// Media, when set, makes it a media message; Text is then optional
+	// and, when given, the caption (unless Media.Caption is).
+	Media *SendMedia
+}
+
+// SendMedia is the file of a media message to send: an upload of the
+// tenant's (POST /media) or a URL wabot fetches when the message is
+// accepted.
+type SendMedia struct {
+	UploadID string    // the upload's SHA-256
+	URL      string    // http(s)
+	Kind     MediaKind // "" takes KindOfMIME of the file
+	Caption  string
+	FileName string
+}
+
+// KindOfMIME is the kind a file of that (sniffed) type is sent as when
+// the sender names none: raster images as images, video as video, OGG
+// Opus as a voice note, other audio as audio, anything else (SVG and PDF
+// too) as a document.
+func KindOfMIME(mimeType string) MediaKind {
+	b := baseMIME(mimeType)
+	switch {
+	case slices.Contains(inlineImages, b):
+		return MediaImage
+	case strings.HasPrefix(b, "video/") && InlineMIME(b):
+		return MediaVideo
+	case b == "audio/ogg" && strings.Contains(strings.ToLower(mimeType), "opus"):
+		return MediaVoice
+	case strings.HasPrefix(b, "audio/") && InlineMIME(b):
+		return MediaAudio
+	}
+	return MediaDocument
+}
+
+// UploadKeep is how long an upload no message uses yet is kept.
+const UploadKeep = 24 * time.Hour
+
+// PutUpload stores an upload (POST /media, or a URL fetched for a send)
+// for UploadKeep: its first 4 KB tell its type, which gives its kind
+// when kind is "", and the kind's cap is checked before a byte is
+// written and while writing (CodeTooLarge, nothing kept). declaredMIME
+// and size are what the sender said (size 0: unknown).
+func (m *MediaStore) PutUpload(ctx context.Context, tenantID string, kind MediaKind, declaredMIME string, size int64, body io.Reader) (MediaFile, MediaKind, error) {
+	head := make([]byte, sniffBytes)
+	n, err := io.ReadFull(body, head)
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return MediaFile{}, "", fmt.Errorf("reading the upload: %w", err)
+	}
+	head = head[:n]
+	if kind == "" {
+		kind = KindOfMIME(SniffMIME(declaredMIME, head))
+	}
+	f, err := m.Put(ctx, tenantID, MediaInput{Kind: kind, MIME: declaredMIME, Size: size, Body: io.MultiReader(bytes.NewReader(head), body)}, UploadKeep)
+	return f, kind, err
+}
+
+// CheckSize refuses a file over the cap of the kind it is sent as
+// (CodeTooLarge): an upload stored as a document may be too large to
+// send as an image.
+func (l MediaLimits) CheckSize(kind MediaKind, size int64) error {
+	if limit := l.MaxFor(kind); size > limit {
+		return tooLarge(kind, limit)
+	}
+	return nil
+}
+
+// CaptionFits reports whether WhatsApp shows a caption with a message of
+// kind k: audio, voice notes and stickers carry none.
+func CaptionFits(k MediaKind) bool {
+	return k != MediaAudio && k != MediaVoice && k != MediaSticker
+}
+
+// noCaption is the field error of a caption on a kind that has none.
+const noCaption = "WhatsApp shows no caption with audio, voice notes or stickers; leave it out (or send the text as a message of its own)."
+
+// CaptionError is the field errors of a caption given for a kind that
+// shows none, nil when it fits: a kind taken from the file's type is
+// only known once the file is.
+func CaptionError(k MediaKind, caption string) error {
+	if caption == "" || CaptionFits(k) {
+		return nil
+	}
+	return &Error{Code: CodeInvalid, Msg: "the message has errors", Fields: map[string]string{"media.caption": noCaption}}
 }
 
 // APIMessage is one message of the log as the API shows it.
@@ -97,13 +191,17 @@ func ValidateSend(req SendRequest) (chat string, isPhone bool, err error) {
 	default:
 		fields["to"] = "Use + and the international number, digits only (+15551234567), or a chat id such as 15551234567@s.whatsapp.net or 120363000000000000@g.us."
 	}
-	switch n := utf8.RuneCountInString(req.Text); {
-	case !utf8.ValidString(req.Text):
-		fields["text"] = "The text is not valid UTF-8."
-	case strings.TrimSpace(req.Text) == "":
-		fields["text"] = "Write the text to send."
-	case n > MaxTextChars:
-		fields["text"] = fmt.Sprintf("WhatsApp takes at most %d characters; this text has %d.", MaxTextChars, n)
+	if req.Media != nil {
+		validateSendMedia(req, fields)
+	} else {
+		switch n := utf8.RuneCountInString(req.Text); {
+		case !utf8.ValidString(req.Text):
+			fields["text"] = "The text is not valid UTF-8."
+		case strings.TrimSpace(req.Text) == "":
+			fields["text"] = "Write the text to send."
+		case n > MaxTextChars:
+			fields["text"] = fmt.Sprintf("WhatsApp takes at most %d characters; this text has %d.", MaxTextChars, n)
+		}
 	}
 	if req.ReplyTo < 0 {
 		fields["reply_to"] = "Give the id of one of your messages."
@@ -115,6 +213,49 @@ func ValidateSend(req SendRequest) (chat string, isPhone bool, err error) {
 		return "", false, &Error{Code: CodeInvalid, Msg: "the message has errors", Fields: fields}
 	}
 	return chat, isPhone, nil
+}
+
+// validateSendMedia checks a media message: one source, a kind that has a
+// file, a caption given once (media.caption or text) that fits, a file
+// name of at most 255 bytes.
+func validateSendMedia(req SendRequest, fields map[string]string) {
+	m := req.Media
+	switch {
+	case m.UploadID != "" && m.URL != "":
+		fields["media"] = "Give either upload_id or url, not both."
+	case m.UploadID != "":
+		if !sha256Pattern.MatchString(m.UploadID) {
+			fields["media.upload_id"] = "There is no upload with this id; upload the file with POST /api/v1/media first."
+		}
+	case m.URL != "":
+		u, err := url.Parse(m.URL)
+		if len(m.URL) > MaxURLLength || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+			fields["media.url"] = "Give an http:// or https:// URL without user name or password."
+		}
+	default:
+		fields["media"] = "Give the file: upload_id (from POST /api/v1/media) or url."
+	}
+	if m.Kind != "" && !m.Kind.HasFile() {
+		fields["media.kind"] = "Use image, video, audio, voice, document or sticker; leave it out to take it from the file's type."
+	}
+	caption := m.Caption
+	if req.Text != "" {
+		if caption != "" {
+			fields["text"] = "Give the caption once: in text or in media.caption."
+		}
+		caption = req.Text
+	}
+	switch n := utf8.RuneCountInString(caption); {
+	case !utf8.ValidString(caption):
+		fields["media.caption"] = "The caption is not valid UTF-8."
+	case n > MaxCaptionChars:
+		fields["media.caption"] = fmt.Sprintf("WhatsApp takes a caption of at most %d characters; this one has %d.", MaxCaptionChars, n)
+	case m.Kind != "" && caption != "" && !CaptionFits(m.Kind):
+		fields["media.caption"] = noCaption
+	}
+	if len(m.FileName) > maxFileNameBytes || !utf8.ValidString(m.FileName) || strings.ContainsAny(m.FileName, "/\\\x00") {
+		fields["media.file_name"] = "Use a file name of at most 255 bytes, without slashes."
+	}
 }
 
 // apiStatusSQL is APIStatus computed from a row's log status and delivery.
@@ -171,6 +312,18 @@ type NewOutbound struct {
 	WAID           string
 	CheckNumber    bool
 	IdempotencyKey string
+	// Media, when set, is queued with the message in its transaction,
+	// linked to the tenant's file; Text is its caption.
+	Media *OutboundMedia
+}
+
+// OutboundMedia is the file a queued message sends: one of the tenant's
+// stored files (by hash), with how to present it.
+type OutboundMedia struct {
+	Kind          MediaKind
+	SHA256        string
+	FileName      string
+	Width, Height int
 }
 
 // QueueLimits bound QueueOutbound.
@@ -188,6 +341,19 @@ func (s *Store) QueueOutbound(ctx context.Context, tenantID string, o NewOutboun
 	now := s.now()
 	var out APIMessage
 	created := false
+	kind := "text"
+	if o.Media != nil {
+		if !o.Media.Kind.HasFile() {
+			return out, false, &Error{Code: CodeInvalid, Msg: "the message has errors", Fields: map[string]string{"media.kind": "Use image, video, audio, voice, document or sticker."}}
+		}
+		kind = string(o.Media.Kind)
+		if s.media != nil {
+			// As AttachFile: no removal runs between the file's check
+			// and its link.
+			s.media.mu.Lock()
+			defer s.media.mu.Unlock()
+		}
+	}
 	err := s.db.inTx(ctx, func(tx *sql.Tx) error {
 		if o.IdempotencyKey != "" {
 			var id, at int64
@@ -248,9 +414,20 @@ func (s *Store) QueueOutbound(ctx context.Context, tenantID string, o NewOutboun
 		var id int64
 		if err := tx.QueryRowContext(ctx, `INSERT INTO messages (tenant_id, direction, source, chat, sender, wa_id, kind, body, status, quote_id,
 				idempotency_key, check_number, first_contact, created_at, updated_at)
-			VALUES (?, 'out', 'api', ?, ?, ?, 'text', ?, 'pending', ?, ?, ?, ?, ?, ?) RETURNING id`,
-			tenantID, o.Chat, o.Sender, o.WAID, o.Text, quote, key, boolInt(o.CheckNumber), boolInt(seen == 0), ms(now), ms(now)).Scan(&id); err != nil {
+			VALUES (?, 'out', 'api', ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?) RETURNING id`,
+			tenantID, o.Chat, o.Sender, o.WAID, kind, o.Text, quote, key, boolInt(o.CheckNumber), boolInt(seen == 0), ms(now), ms(now)).Scan(&id); err != nil {
 			return err
+		}
+		if o.Media != nil {
+			// The message and its file commit together: a queued media
+			// message always finds its file.
+			err := linkOutboundFile(ctx, tx, tenantID, id, *o.Media, o.Text, now)
+			if errors.Is(err, ErrNotFound) {
+				return &Error{Code: CodeInvalid, Msg: "the message has errors", Fields: map[string]string{"media.upload_id": "There is no upload with this id; upload the file with POST /api/v1/media first."}}
+			}
+			if err != nil {
+				return err
+			}
 		}
 		created = true
 		var err error
@@ -265,6 +442,74 @@ func (s *Store) QueueOutbound(ctx context.Context, tenantID string, o NewOutboun
 		return out, false, fmt.Errorf("queueing a message: %w", err)
 	}
 	return out, created, nil
+}
+
+// OutboundByIdempotencyKey returns the tenant's message queued with key
+// within ttl; ErrNotFound when there is none. A media send asks first,
+// so a replay neither fetches its URL again nor fails where the first
+// request succeeded.
+func (s *Store) OutboundByIdempotencyKey(ctx context.Context, tenantID, key string, ttl time.Duration) (APIMessage, error) {
+	m, err := scanAPIMessage(s.db.read.QueryRowContext(ctx, `SELECT `+apiMessageCols+` FROM messages
+		WHERE tenant_id = ? AND idempotency_key = ? AND created_at > ?`, tenantID, key, ms(s.now().Add(-ttl))))
+	if errors.Is(err, sql.ErrNoRows) {
+		return m, ErrNotFound
+	}
+	if err != nil {
+		return m, fmt.Errorf("reading a message by its idempotency key: %w", err)
+	}
+	return m, nil
+}
+
+// linkOutboundFile adds the media row of an outgoing message and links
+// it to the tenant's file (ErrNotFound when the tenant has no such file),
+// inside the message's transaction.
+func linkOutboundFile(ctx context.Context, tx *sql.Tx, tenantID string, messageID int64, om OutboundMedia, caption string, now time.Time) error {
+	if !sha256Pattern.MatchString(om.SHA256) {
+		return ErrNotFound
+	}
+	f, err := fileRow(ctx, tx, tenantID, om.SHA256)
+	if err != nil {
+		return err
+	}
+	md := MessageMedia{Kind: om.Kind, MIME: f.MIME, Size: f.Size, FileName: om.FileName, Caption: caption, Width: om.Width, Height: om.Height}
+	if err := md.prepare(); err != nil {
+		return err
+	}
+	if err := addMessageMedia(ctx, tx, tenantID, messageID, md, ms(now)); err != nil {
+		return err
+	}
+	return linkFile(ctx, tx, tenantID, messageID, f, now)
+}
+
+// replyKind is the kind a bot reply is logged as: its attachment's, or
+// text. An attachment whose file is gone (the tenant's media were
+// removed) is dropped, so the reply still goes out as text.
+func replyKind(ctx context.Context, tx *sql.Tx, tenantID string, r *Reply) (string, error) {
+	a := r.Attachment
+	if a == nil {
+		return "text", nil
+	}
+	if !a.Kind.HasFile() || !sha256Pattern.MatchString(a.UploadID) {
+		r.Attachment = nil
+		return "text", nil
+	}
+	if _, err := fileRow(ctx, tx, tenantID, a.UploadID); errors.Is(err, ErrNotFound) {
+		r.Attachment = nil
+		return "text", nil
+	} else if err != nil {
+		return "", err
+	}
+	return string(a.Kind), nil
+}
+
+// linkReplyFile logs a bot reply's attachment as its media, in the
+// reply's transaction, so a reply recovered after a crash still sends
+// its file.
+func linkReplyFile(ctx context.Context, tx *sql.Tx, tenantID string, r Reply, now time.Time) error {
+	if r.Attachment == nil {
+		return nil
+	}
+	return linkOutboundFile(ctx, tx, tenantID, r.ID, OutboundMedia{Kind: r.Attachment.Kind, SHA256: r.Attachment.UploadID, FileName: r.Attachment.FileName}, r.Body, now)
 }
 
 func boolInt(b bool) int {

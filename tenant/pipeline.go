@@ -39,6 +39,9 @@ type Reply struct {
 	Body   string
 	Status MessageStatus
 	Error  string
+	// Attachment, when set, is sent with it, Body its caption; it is
+	// logged as the reply's media (linkReplyFile).
+	Attachment *RuleAttachment
 }
 
 // StoreInbound writes the inbound row, its body cut to MaxBodyBytes. A
@@ -165,9 +168,16 @@ func (s *Store) LogReplies(ctx context.Context, tenantID string, welcome *Reply,
 			if waID == "" {
 				waID = "-"
 			}
+			kind, err := replyKind(ctx, tx, tenantID, &r)
+			if err != nil {
+				return err
+			}
 			if err := tx.QueryRowContext(ctx, `INSERT INTO messages (tenant_id, direction, chat, sender, wa_id, kind, body, status, error, reply_to, created_at, updated_at)
-				VALUES (?, 'out', ?, ?, ?, 'text', ?, ?, ?, ?, ?, ?) RETURNING id`,
-				tenantID, r.Chat, r.Sender, waID, r.Body, r.Status, r.Error, r.InID, now, now).Scan(&r.ID); err != nil {
+				VALUES (?, 'out', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+				tenantID, r.Chat, r.Sender, waID, kind, r.Body, r.Status, r.Error, r.InID, now, now).Scan(&r.ID); err != nil {
+				return err
+			}
+			if err := linkReplyFile(ctx, tx, tenantID, r, fromMS(now)); err != nil {
 				return err
 			}
 			written = append(written, r)

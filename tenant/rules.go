@@ -40,6 +40,7 @@ type compiledRule struct {
 	pattern string // lower-cased for the plain kinds
 	re      *regexp.Regexp
 	reply   string
+	attach  *RuleAttachment
 }
 
 // Compile prepares the rules. A configuration stored before the regex
@@ -49,7 +50,7 @@ func (c *BotConfig) Compile() (*CompiledRules, error) {
 	out := &CompiledRules{}
 	total := 0
 	for i, r := range c.Rules {
-		cr := compiledRule{kind: r.Kind, match: r.Match, pattern: strings.ToLower(r.Pattern), reply: r.Reply}
+		cr := compiledRule{kind: r.Kind, match: r.Match, pattern: strings.ToLower(r.Pattern), reply: r.Reply, attach: r.Attachment}
 		if r.Match == MatchRegex && r.Pattern != "" {
 			size, problem := regexSize(r.Pattern)
 			if problem != "" {
@@ -115,6 +116,13 @@ func repeatCount(re *syntax.Regexp) int {
 // MatchWindow bytes are looked at: an exact rule never matches a longer
 // message.
 func (c *CompiledRules) Match(kind, text string) (string, bool) {
+	reply, _, ok := c.MatchRule(kind, text)
+	return reply, ok
+}
+
+// MatchRule is Match that also returns the matching rule's attachment
+// (nil for none).
+func (c *CompiledRules) MatchRule(kind, text string) (string, *RuleAttachment, bool) {
 	head := cutUTF8(text, MatchWindow)
 	trimmed := strings.TrimSpace(text)
 	whole := len(trimmed) <= MatchWindow
@@ -124,7 +132,7 @@ func (c *CompiledRules) Match(kind, text string) (string, bool) {
 			continue
 		}
 		if r.kind != "" && r.pattern == "" {
-			return r.reply, true // every message of the kind
+			return r.reply, r.attach, true // every message of the kind
 		}
 		var ok bool
 		switch r.match {
@@ -138,10 +146,10 @@ func (c *CompiledRules) Match(kind, text string) (string, bool) {
 			ok = r.re.MatchString(head)
 		}
 		if ok {
-			return r.reply, true
+			return r.reply, r.attach, true
 		}
 	}
-	return "", false
+	return "", nil, false
 }
 
 // cutUTF8 returns s cut to at most n bytes without splitting a character.

@@ -155,6 +155,11 @@ type RuleForm struct {
 	Match   string
 	Pattern string
 	Reply   string
+	// The file the rule answers with: an upload id (its SHA-256), its
+	// kind and name; empty for none.
+	AttachmentID   string
+	AttachmentKind string
+	AttachmentName string
 }
 
 // BotView is /app/bot.

@@ -116,6 +116,8 @@ type Bot struct {
 	log     *slog.Logger
 	store   *tenant.Store
 	webhook *http.Client
+	// mediaFetch fetches the URLs of media sends (outbound_media.go).
+	mediaFetch *http.Client
 
 	mu      sync.Mutex
 	tenants map[string]*tenantBot
@@ -141,6 +143,7 @@ func New(opts Options, log *slog.Logger, st *tenant.Store) *Bot {
 	b := &Bot{opts: opts, log: log, store: st, tenants: map[string]*tenantBot{}, ctx: ctx, cancel: cancel, kick: make(chan struct{}, 1),
 		outboxSlots: make(chan struct{}, opts.OutboxWorkers), outboxBusy: map[string]bool{}}
 	b.webhook = newWebhookClient(opts)
+	b.mediaFetch = newMediaFetchClient(opts)
 	return b
 }
 

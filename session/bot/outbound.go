@@ -129,9 +129,25 @@ func (b *Bot) Send(ctx context.Context, tenantID string, req tenant.SendRequest)
 	if t := b.tenant(tenantID); t != nil {
 		sender = t.out.OwnJID().String()
 	}
+	text := req.Text
+	var media *tenant.OutboundMedia
+	if req.Media != nil {
+		if req.IdempotencyKey != "" {
+			first, err := b.store.OutboundByIdempotencyKey(ctx, tenantID, req.IdempotencyKey, b.opts.Send.IdempotencyTTL)
+			if err == nil {
+				return first, false, nil
+			}
+			if !errors.Is(err, tenant.ErrNotFound) {
+				return tenant.APIMessage{}, false, err
+			}
+		}
+		if media, text, err = b.resolveMedia(ctx, tenantID, req); err != nil { // outbound_media.go
+			return tenant.APIMessage{}, false, err
+		}
+	}
 	m, created, err := b.store.QueueOutbound(ctx, tenantID, tenant.NewOutbound{
-		Chat: chat, Sender: sender, Text: req.Text, ReplyTo: req.ReplyTo, WAID: whatsmeow.GenerateMessageID(),
-		CheckNumber: isPhone, IdempotencyKey: req.IdempotencyKey,
+		Chat: chat, Sender: sender, Text: text, ReplyTo: req.ReplyTo, WAID: whatsmeow.GenerateMessageID(),
+		CheckNumber: isPhone, IdempotencyKey: req.IdempotencyKey, Media: media,
 	}, tenant.QueueLimits{MaxQueued: b.opts.Send.MaxQueued, IdempotencyTTL: b.opts.Send.IdempotencyTTL})
 	if err != nil {
 		return m, false, err
@@ -223,6 +239,8 @@ type sender struct {
 
 	mu      sync.Mutex
 	numbers map[string]numberAnswer
+
+	uploadFails map[int64]int // failed uploads by message id; the send loop's alone
 }
 
 func newSender(o SendOptions) *sender {
@@ -416,6 +434,12 @@ func (t *tenantBot) sendOne(m tenant.APIMessage) sendResult {
 	msg := &waE2E.Message{Conversation: &m.Text}
 	if m.ReplyTo != 0 {
 		msg = t.quoted(m)
+	}
+	if media, res, ok := t.queuedMedia(m, msg); ok { // outbound_media.go
+		if media == nil {
+			return res
+		}
+		msg = media
 	}
 	if !o.NoPacing && o.TypingPerChar > 0 && o.TypingMax > 0 {
 		d := min(time.Duration(utf8.RuneCountInString(m.Text))*o.TypingPerChar, o.TypingMax)

@@ -106,7 +106,7 @@ func (t *tenantBot) process(id int64) outcome {
 	phone := tenant.PhoneOf(in.sender.String())
 	fill := func(reply string) string { return tenant.Fill(reply, in.name, phone, in.text) }
 
-	reply, matched := cfg.rules.Match(in.kind, in.text)
+	reply, attach, matched := cfg.rules.MatchRule(in.kind, in.text)
 	if cfg.Webhook.URL != "" {
 		r, ok, err := t.b.webhookReply(t.ctx, t.id, in, cfg, matched)
 		switch {
@@ -115,7 +115,7 @@ func (t *tenantBot) process(id int64) outcome {
 		case err != nil:
 			t.log.Error("cannot queue a webhook delivery", "err", err)
 		case ok && r != "":
-			reply, matched = r, true
+			reply, attach, matched = r, nil, true
 		}
 	}
 	chat := in.chat.String()
@@ -125,7 +125,7 @@ func (t *tenantBot) process(id int64) outcome {
 	}
 	var replies []tenant.Reply
 	if matched {
-		replies = append(replies, tenant.Reply{InID: id, Chat: chat, Body: fill(reply)})
+		replies = append(replies, tenant.Reply{InID: id, Chat: chat, Body: fill(reply), Attachment: attach})
 	} else if cfg.FallbackReply != "" {
 		replies = append(replies, tenant.Reply{InID: id, Chat: chat, Body: fill(cfg.FallbackReply)})
 	}
@@ -229,7 +229,7 @@ func (t *tenantBot) send(r tenant.Reply, chat types.JID, storedAt time.Time) (te
 			return "", false
 		}
 		ctx, cancel := context.WithTimeout(t.ctx, t.b.opts.SendTimeout)
-		err := t.out.SendText(ctx, chat, r.WAID, r.Body)
+		err := t.sendReply(ctx, chat, r) // reply_media.go
 		cancel()
 		if err == nil {
 			t.b.opts.Observer.Replied(time.Since(storedAt))
