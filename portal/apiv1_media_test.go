@@ -128,6 +128,9 @@ func TestAPIV1MediaUploadAndSend(t *testing.T) {
 		t.Fatalf("send: %d %s", r.status, r.body)
 	}
 	sent := r.json(t)
+	if md, _ := sent["media"].(map[string]any); md["kind"] != "image" || md["sha256"] != sha(pic) || md["status"] != "stored" {
+		t.Fatalf("the send's answer has media %v, want the image", sent["media"])
+	}
 	got := receivedMedia(t, carl)
 	if got.Media.Kind != fakewa.MediaImage || !bytes.Equal(got.Media.Data, pic) || got.Media.Caption != "The shelf you asked about" ||
 		got.Media.Mime != "image/png" || got.Media.Width != 40 || got.Media.Height != 30 {

@@ -143,14 +143,20 @@ func (p *Portal) apiV1MessageSend(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	out := []messageV1{messageV1Of(m)}
+	if req.Media != nil {
+		if err := p.withMedia(c.Request().Context(), apiTenantID(c), out); err != nil {
+			return err
+		}
+	}
 	h := c.Response().Header()
 	h.Set("Cache-Control", "no-store")
 	h.Set(echo.HeaderLocation, apiV1Prefix+"/messages/"+strconv.FormatInt(m.ID, 10))
 	if !created {
 		h.Set("Idempotent-Replayed", "true")
-		return c.JSON(http.StatusOK, messageV1Of(m))
+		return c.JSON(http.StatusOK, out[0])
 	}
-	return c.JSON(http.StatusAccepted, messageV1Of(m))
+	return c.JSON(http.StatusAccepted, out[0])
 }
 
 // apiV1MessageShow answers with one of the workspace's messages; another
