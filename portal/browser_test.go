@@ -8,6 +8,7 @@ package portal_test
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"maps"
 	"net"
@@ -23,6 +24,7 @@ import (
 
 	"wabot/app"
 	"wabot/app/apptest"
+	"wabot/session/fakewa/rigtest"
 	"wabot/tenant"
 )
 
@@ -309,8 +311,30 @@ func TestBrowserLogShowsMedia(t *testing.T) {
 		chromedp.WaitVisible(css(`[data-testid="link-panel"]`)),
 	)
 	u, _ := a.Store().UserByEmail(context.Background(), "photos@example.com")
-	photo := logMedia(t, a, u.TenantID, "", tenant.MessageMedia{Kind: tenant.MediaImage, MIME: "image/jpeg", Caption: "The box arrived broken", Width: 1200, Height: 900},
-		testPNG(t, 1200, 900))
+	// The photo comes the whole way: the simulated phone links, a contact
+	// sends it through the fake WhatsApp, wabot downloads and stores it.
+	run(t, ctx,
+		chromedp.Click(css(`[data-testid="simulate-scan"]`)),
+		chromedp.WaitVisible(css(`[data-testid="connected"]`)),
+	)
+	sent := val(t, ctx, chromedp.Evaluate[string](fmt.Sprintf(`fetch("/dev/fake/tenants/%s/media", {method: "POST", headers: {"Content-Type": "application/json"},
+		body: JSON.stringify({from: "+15550002222", name: "Ann", kind: "image", mime: "image/jpeg", caption: "The box arrived broken", data: %q})}).then(r => String(r.status))`,
+		u.TenantID, base64.StdEncoding.EncodeToString(testPNG(t, 1200, 900))), chromedp.EvalAwaitPromise))
+	if sent != "202" {
+		t.Fatalf("the contact's photo: %s", sent)
+	}
+	var photo int64
+	rigtest.WaitFor(t, 30*time.Second, "the photo stored", func() bool {
+		ms, _, err := a.Store().Messages(context.Background(), u.TenantID, tenant.MessageQuery{})
+		for _, m := range ms {
+			if err == nil && m.Kind == "image" {
+				md, err := a.Store().MessageMediaOf(context.Background(), u.TenantID, m.ID)
+				photo = m.ID
+				return err == nil && md.Status == tenant.MediaStored
+			}
+		}
+		return false
+	})
 	logMedia(t, a, u.TenantID, "", tenant.MessageMedia{Kind: tenant.MediaVoice, MIME: "audio/ogg; codecs=opus"},
 		append([]byte("OggS\x00\x02"), append(make([]byte, 22), []byte("OpusHead")...)...))
 	logMedia(t, a, u.TenantID, "", tenant.MessageMedia{Kind: tenant.MediaDocument, MIME: "application/pdf",
