@@ -112,9 +112,10 @@ type Sender interface {
 	// IsOnWhatsApp asks WhatsApp which of phones ("+15551234567") have
 	// an account.
 	IsOnWhatsApp(ctx context.Context, phones []string) ([]types.IsOnWhatsAppResponse, error)
-	// Download fetches a media message's file and decrypts it, checked
-	// against the message's hashes.
-	Download(ctx context.Context, msg whatsmeow.DownloadableMessage) ([]byte, error)
+	// DownloadToFile fetches a media message's file into file, decrypted
+	// and checked against the message's hashes, without holding it in
+	// memory.
+	DownloadToFile(ctx context.Context, msg whatsmeow.DownloadableMessage, file *os.File) error
 	// Upload encrypts a file and uploads it to WhatsApp's media servers,
 	// for a media message to point to.
 	Upload(ctx context.Context, data []byte, kind whatsmeow.MediaType) (whatsmeow.UploadResponse, error)

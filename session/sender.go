@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"os"
 	"time"
 
 	"go.mau.fi/whatsmeow"
@@ -66,13 +67,13 @@ func (s *supervisor) IsOnWhatsApp(ctx context.Context, phones []string) ([]types
 	return cli.IsOnWhatsApp(ctx, phones)
 }
 
-// Download fetches and decrypts a media message's file.
-func (s *supervisor) Download(ctx context.Context, msg whatsmeow.DownloadableMessage) ([]byte, error) {
+// DownloadToFile fetches and decrypts a media message's file into file.
+func (s *supervisor) DownloadToFile(ctx context.Context, msg whatsmeow.DownloadableMessage, file *os.File) error {
 	cli := s.liveClient()
 	if cli == nil || !cli.IsLoggedIn() {
-		return nil, ErrOffline
+		return ErrOffline
 	}
-	return cli.Download(ctx, msg)
+	return cli.DownloadToFile(ctx, msg, file)
 }
 
 // Upload encrypts and uploads a file for a media message.

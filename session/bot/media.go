@@ -1,10 +1,11 @@
 package bot
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"time"
 
 	"go.mau.fi/whatsmeow"
@@ -155,12 +156,22 @@ func (t *tenantBot) fetchMedia(in inbound) (*tenant.MessageMedia, outcome) {
 		if !t.waitOnline() {
 			return nil, stopped
 		}
+		file, err := os.CreateTemp("", "wabot-download-*")
+		if err != nil {
+			t.log.Error("cannot make a file to download media into; trying again", "err", err)
+			return nil, later
+		}
 		ctx, cancel := context.WithTimeout(t.ctx, downloadTimeout)
-		data, err := t.out.Download(ctx, d)
+		err = t.out.DownloadToFile(ctx, d, file)
 		cancel()
 		if err == nil {
-			return t.saveMedia(md, data)
+			next, out := t.saveMedia(md, file)
+			file.Close()
+			os.Remove(file.Name())
+			return next, out
 		}
+		file.Close()
+		os.Remove(file.Name())
 		switch {
 		case t.ctx.Err() != nil:
 			return nil, stopped
@@ -188,10 +199,14 @@ func (t *tenantBot) fetchMedia(in inbound) (*tenant.MessageMedia, outcome) {
 // saveMedia stores a downloaded file; a file over its cap or the tenant's
 // quota fails the media for good, other errors (a full disk) try again
 // later.
-func (t *tenantBot) saveMedia(md tenant.MessageMedia, data []byte) (*tenant.MessageMedia, outcome) {
+func (t *tenantBot) saveMedia(md tenant.MessageMedia, file *os.File) (*tenant.MessageMedia, outcome) {
+	if _, err := file.Seek(0, io.SeekStart); err != nil {
+		t.log.Error("cannot read a downloaded file; trying again", "err", err)
+		return nil, later
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(t.ctx), time.Minute)
 	defer cancel()
-	f, err := t.b.opts.Media.SaveMessageFile(ctx, t.id, md.MessageID, tenant.MediaInput{Kind: md.Kind, MIME: md.MIME, Body: bytes.NewReader(data)})
+	f, err := t.b.opts.Media.SaveMessageFile(ctx, t.id, md.MessageID, tenant.MediaInput{Kind: md.Kind, MIME: md.MIME, Body: file})
 	switch code := tenant.ErrorCode(err); {
 	case err == nil:
 		md.SHA256, md.MIME, md.Size, md.Status, md.Error, md.Download = f.SHA256, f.MIME, f.Size, tenant.MediaStored, "", nil

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -226,8 +227,8 @@ func (o *offlineSender) SendMessage(context.Context, types.JID, string, *waE2E.M
 	return session.ErrOffline
 }
 func (o *offlineSender) Typing(context.Context, types.JID, bool) error { return session.ErrOffline }
-func (o *offlineSender) Download(context.Context, whatsmeow.DownloadableMessage) ([]byte, error) {
-	return nil, session.ErrOffline
+func (o *offlineSender) DownloadToFile(context.Context, whatsmeow.DownloadableMessage, *os.File) error {
+	return session.ErrOffline
 }
 func (o *offlineSender) Upload(context.Context, []byte, whatsmeow.MediaType) (whatsmeow.UploadResponse, error) {
 	return whatsmeow.UploadResponse{}, session.ErrOffline
