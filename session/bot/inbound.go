@@ -108,8 +108,37 @@ func (t *tenantBot) byPhone(info types.MessageInfo) (chat, sender types.JID) {
 	pn = types.JID{User: pn.User, Server: types.DefaultUserServer, Device: sender.Device}
 	if !info.IsGroup {
 		chat = pn.ToNonAD() // a 1:1 chat is the sender
+		t.mergeLIDChat(sender.ToNonAD(), chat)
 	}
 	return chat, pn
+}
+
+// mergeLIDChat moves what was stored under lid before its number was
+// known (a person who first wrote by LID alone) into the number's chat,
+// once per LID and run: the person stays one conversation.
+func (t *tenantBot) mergeLIDChat(lid, pn types.JID) {
+	t.mu.Lock()
+	done := t.merged[lid]
+	t.mu.Unlock()
+	if done {
+		return
+	}
+	ctx, cancel := context.WithTimeout(t.ctx, 10*time.Second)
+	defer cancel()
+	moved, err := t.b.store.MergeChat(ctx, t.id, lid.String(), pn.String())
+	if err != nil {
+		t.log.Warn("cannot merge a linked id's chat into its number's", "lid", lid.String(), "err", err)
+		return // tried again with the next message
+	}
+	t.mu.Lock()
+	if len(t.merged) > 10000 {
+		t.merged = map[types.JID]bool{} // a bound; merging again finds nothing to move
+	}
+	t.merged[lid] = true
+	t.mu.Unlock()
+	if moved > 0 {
+		t.log.Info("merged a linked id's chat into its number's", "lid", lid.String(), "chat", pn.String(), "messages", moved)
+	}
 }
 
 // answerable reports whether the bot answers messages of kind: texts and

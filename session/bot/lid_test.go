@@ -61,25 +61,44 @@ func TestAPersonWritingByNumberAndByLIDIsOneChat(t *testing.T) {
 	expectNothing(t, ann, 500*time.Millisecond)
 }
 
-// A LID whose number whatsmeow never learned is kept: the message is
+// A LID whose number whatsmeow does not know is kept: the message is
 // stored and answered under the LID, and {{phone}} stays empty rather
-// than show the LID as a number.
-func TestALIDWithNoKnownNumberIsStoredAndAnsweredUnderTheLID(t *testing.T) {
+// than show the LID as a number. Once a message brings the number, the
+// LID's earlier messages move under it: still one chat, welcomed once.
+func TestALIDWithNoKnownNumberIsAnsweredUnderTheLIDUntilTheNumberComes(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, Options{})
-	id, phone := r.tenant(rules(tenant.Rule{Match: tenant.MatchContains, Pattern: "hi", Reply: "Hi {{name}} [{{phone}}]"}))
-	bob := phone.NewContact("", "Bob")
+	cfg := rules(tenant.Rule{Match: tenant.MatchContains, Pattern: "hi", Reply: "Hi {{name}} [{{phone}}]"})
+	cfg.WelcomeReply = "Welcome, {{name}}."
+	id, phone := r.tenant(cfg)
+	bob := phone.NewContact("15550005151", "Bob")
 	bob.SetAddressing(fakewa.ByLIDOnly)
 	if _, err := bob.Send("hi"); err != nil {
 		t.Fatal(err)
 	}
+	expect(t, bob, "Welcome, Bob.")
 	expect(t, bob, "Hi Bob []")
 	ms := r.waitLogs(id, "the message answered", func(ms []tenant.Message) bool {
-		return count(ms, "in", tenant.MsgReplied) == 1 && count(ms, "out", tenant.MsgReplied) == 1
+		return count(ms, "in", tenant.MsgReplied) == 1 && count(ms, "out", tenant.MsgReplied) == 2
 	})
 	for _, m := range ms {
 		if m.Chat != bob.LID().String() {
 			t.Errorf("%s %q logged in chat %s, want the LID %s", m.Direction, m.Body, m.Chat, bob.LID())
 		}
 	}
+
+	bob.SetAddressing(fakewa.ByLID) // the number comes along
+	if _, err := bob.Send("hi again"); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, bob, "Hi Bob [+15550005151]")
+	ms = r.waitLogs(id, "the second message answered", func(ms []tenant.Message) bool {
+		return count(ms, "in", tenant.MsgReplied) == 2 && count(ms, "out", tenant.MsgReplied) == 3
+	})
+	for _, m := range ms {
+		if m.Chat != bob.JID().String() {
+			t.Errorf("%s %q logged in chat %s, want %s", m.Direction, m.Body, m.Chat, bob.JID())
+		}
+	}
+	expectNothing(t, bob, 500*time.Millisecond)
 }
