@@ -381,6 +381,7 @@ func (c *conn) handleOutgoingMessage(n *waBinary.Node) {
 				}
 				continue
 			}
+			contact.sawSession(c.dev, jid) // lid.go
 			c.s.recordSent(c.dev, contact, id, msg)
 			c.s.deliveryReceipt(c.dev, contact, to, id)
 		}

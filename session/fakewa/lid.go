@@ -115,6 +115,26 @@ func (c *Contact) address(d *device) (waBinary.Attrs, error) {
 	return attrs, nil
 }
 
+// sawSession records where d's client keeps the session it used to send
+// to the contact at jid: a client that wrote first starts it there (under
+// the LID when it sends to the number and knows the pair).
+func (c *Contact) sawSession(d *device, jid types.JID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v := c.views[d.jid]
+	if v == nil {
+		v = &clientView{}
+		c.views[d.jid] = v
+	}
+	if v.session != "" {
+		return
+	}
+	v.session = "pn"
+	if jid.Server == types.HiddenUserServer || v.mapped {
+		v.session = "lid"
+	}
+}
+
 // newLIDLocked picks a LID user no contact has.
 func (s *Server) newLIDLocked() types.JID {
 	for {

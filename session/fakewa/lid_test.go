@@ -86,3 +86,40 @@ func TestContactMovesFromNumberToLID(t *testing.T) {
 		t.Fatalf("%d undecryptable messages", n)
 	}
 }
+
+// When the client writes first, its session lives where it sent: a
+// contact first written to by LID answers by LID; one first written to
+// by number must name both before it answers by LID.
+func TestClientWritesFirstByLIDOrByNumber(t *testing.T) {
+	s := newServer(t, Options{})
+	phone := s.NewPhone("")
+	tc := newClient(t, s, "")
+	pair(t, tc, phone)
+	cara, dan := phone.NewContact("", "Cara"), phone.NewContact("", "Dan")
+	for _, to := range []struct {
+		c   *Contact
+		jid types.JID
+	}{{cara, cara.LID()}, {dan, dan.JID()}} {
+		if _, err := tc.cli.SendMessage(context.Background(), to.jid, &waE2E.Message{Conversation: proto.String("hello")}); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := to.c.Next(10 * time.Second); err != nil || got.Text != "hello" {
+			t.Fatalf("%s got %q (%v)", to.jid, got.Text, err)
+		}
+	}
+	cara.SetAddressing(ByLIDOnly)
+	id, err := cara.Send("answer by lid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msg := waitFor[*events.Message](tc, 10*time.Second, func(m *events.Message) bool { return m.Info.ID == id }); msg.Message.GetConversation() != "answer by lid" {
+		t.Fatalf("got %q", msg.Message.GetConversation())
+	}
+	dan.SetAddressing(ByLID)
+	if _, err := dan.Send("too early"); err == nil {
+		t.Fatal("a contact written to by number answered by LID straight away")
+	}
+	if n := tc.count(func(e any) bool { _, ok := e.(*events.UndecryptableMessage); return ok }); n != 0 {
+		t.Fatalf("%d undecryptable messages", n)
+	}
+}
