@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"go.mau.fi/whatsmeow/types"
+
 	"wabot/session/fakewa"
 	"wabot/tenant"
 )
@@ -101,4 +103,27 @@ func TestALIDWithNoKnownNumberIsAnsweredUnderTheLIDUntilTheNumberComes(t *testin
 		}
 	}
 	expectNothing(t, bob, 500*time.Millisecond)
+}
+
+// In a group a member who writes by LID, the number alongside, is logged
+// by number, and {{phone}} is the number.
+func TestAGroupMemberWritingByLIDIsLoggedByNumber(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, Options{})
+	cfg := rules(tenant.Rule{Match: tenant.MatchContains, Pattern: "hello", Reply: "hi {{phone}}"})
+	cfg.ReplyInGroups = true
+	id, phone := r.tenant(cfg)
+	group, _ := types.ParseJID("120363000000000002@g.us")
+	ann := phone.NewContact("15550006363", "Ann")
+	ann.SetAddressing(fakewa.ByLID)
+	if _, err := ann.SendGroup(group, "hello group"); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, ann, "hi +15550006363")
+	ms := r.waitLogs(id, "the group message answered", func(ms []tenant.Message) bool {
+		return count(ms, "in", tenant.MsgReplied) == 1 && count(ms, "out", tenant.MsgReplied) == 1
+	})
+	if in := ms[0]; in.Chat != group.String() || in.Sender != ann.JID().String() {
+		t.Fatalf("the group message logged in %s from %s, want %s from %s", in.Chat, in.Sender, group, ann.JID())
+	}
 }

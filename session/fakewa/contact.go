@@ -466,13 +466,16 @@ func (c *Contact) SendGroup(group types.JID, text string) (string, error) {
 		return "", errors.New("fakewa: the number has no linked device")
 	}
 	for _, d := range devs {
+		attrs, err := c.groupAddress(d) // lid.go
+		if err != nil {
+			return "", err
+		}
 		encType, ct, err := c.encryptFor(d, dist)
 		if err != nil {
 			return "", err
 		}
-		s.deliver(d, id, waBinary.Node{Tag: "message", Attrs: waBinary.Attrs{
-			"from": group, "participant": c.jid, "id": id, "t": unixString(time.Now()), "type": "text", "notify": c.name,
-		}, Content: []waBinary.Node{
+		attrs["from"], attrs["id"], attrs["t"], attrs["type"], attrs["notify"] = group, id, unixString(time.Now()), "text", c.name
+		s.deliver(d, id, waBinary.Node{Tag: "message", Attrs: attrs, Content: []waBinary.Node{
 			{Tag: "enc", Attrs: waBinary.Attrs{"v": "2", "type": encType}, Content: ct},
 			{Tag: "enc", Attrs: waBinary.Attrs{"v": "2", "type": "skmsg"}, Content: skmsg},
 		}})

@@ -115,6 +115,27 @@ func (c *Contact) address(d *device) (waBinary.Attrs, error) {
 	return attrs, nil
 }
 
+// groupAddress is address for a group message: the sender is the
+// participant, and a LID participant comes with addressing_mode="lid"
+// and the number as participant_pn.
+func (c *Contact) groupAddress(d *device) (waBinary.Attrs, error) {
+	a, err := c.address(d)
+	if err != nil {
+		return nil, err
+	}
+	out := waBinary.Attrs{"participant": a["from"]}
+	if lid, ok := a["sender_lid"]; ok {
+		out["participant_lid"] = lid
+	}
+	if pn, ok := a["sender_pn"]; ok {
+		out["participant_pn"] = pn
+	}
+	if c.addressing == ByLID || c.addressing == ByLIDOnly {
+		out["addressing_mode"] = "lid"
+	}
+	return out, nil
+}
+
 // sawSession records where d's client keeps the session it used to send
 // to the contact at jid: a client that wrote first starts it there (under
 // the LID when it sends to the number and knows the pair).
