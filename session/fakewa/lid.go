@@ -130,7 +130,7 @@ func (c *Contact) groupAddress(d *device) (waBinary.Attrs, error) {
 	if pn, ok := a["sender_pn"]; ok {
 		out["participant_pn"] = pn
 	}
-	if c.addressing == ByLID || c.addressing == ByLIDOnly {
+	if from, _ := a["from"].(types.JID); from.Server == types.HiddenUserServer {
 		out["addressing_mode"] = "lid"
 	}
 	return out, nil
