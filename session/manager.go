@@ -119,6 +119,10 @@ type Sender interface {
 	// Upload encrypts a file and uploads it to WhatsApp's media servers,
 	// for a media message to point to.
 	Upload(ctx context.Context, data []byte, kind whatsmeow.MediaType) (whatsmeow.UploadResponse, error)
+	// PhoneOfLID returns the phone-number JID whatsmeow knows for a
+	// linked id (an @lid JID), or an empty JID when it knows none, so one
+	// person is one chat however WhatsApp addresses them.
+	PhoneOfLID(ctx context.Context, lid types.JID) (types.JID, error)
 }
 
 // ReceiptHandler is a TenantPipeline that also hears WhatsApp's delivery

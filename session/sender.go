@@ -100,3 +100,13 @@ func (s *supervisor) OwnJID() types.JID {
 	}
 	return types.EmptyJID
 }
+
+// PhoneOfLID looks lid up in whatsmeow's LID store, which whatsmeow fills
+// from messages' alternate senders, user info and history sync.
+func (s *supervisor) PhoneOfLID(ctx context.Context, lid types.JID) (types.JID, error) {
+	cli := s.liveClient()
+	if cli == nil || cli.Store == nil || cli.Store.LIDs == nil {
+		return types.EmptyJID, ErrOffline
+	}
+	return cli.Store.LIDs.GetPNForLID(ctx, lid)
+}

@@ -32,10 +32,11 @@ func NewID(prefix string) string {
 
 // PhoneOf turns a JID such as "15550001111@s.whatsapp.net" (or a device's,
 // "15550001111:7@s.whatsapp.net") into "+15550001111"; "" when it has no
-// user part.
+// user part or is not a phone number's JID: a linked id ("…@lid") or a
+// group's digits are no number to call or show.
 func PhoneOf(jid string) string {
-	user, _, ok := strings.Cut(jid, "@")
-	if !ok {
+	user, server, ok := strings.Cut(jid, "@")
+	if !ok || server != "s.whatsapp.net" {
 		return ""
 	}
 	user, _, _ = strings.Cut(user, ":")

@@ -44,8 +44,9 @@ func (t *tenantBot) HandleMessage(evt *events.Message) bool {
 	if kind == "" {
 		return true // protocol traffic (key shares, history sync, revokes...)
 	}
+	chat, sender := t.byPhone(info)
 	in := inbound{
-		chat: info.Chat, sender: info.Sender, name: info.PushName, text: text, kind: kind,
+		chat: chat, sender: sender, name: info.PushName, text: text, kind: kind,
 		waID: info.ID, isGroup: info.IsGroup, at: info.Timestamp, status: tenant.MsgReceived,
 	}
 	if in.at.IsZero() {
@@ -75,6 +76,69 @@ func (t *tenantBot) HandleMessage(evt *events.Message) bool {
 	}
 	t.enqueue(in.chat.String(), id, true)
 	return true
+}
+
+// byPhone returns the message's chat and sender by phone number when the
+// sender is a linked id (@lid) whose number whatsmeow knows: from the
+// message's alternate sender, else from whatsmeow's LID store. One person
+// is then one chat, whichever way WhatsApp addressed them, {{phone}} is a
+// number, and replies go to the number (whatsmeow encrypts them for the
+// LID's session). An unknown LID stays as it is: the message is kept and
+// answered under the LID.
+func (t *tenantBot) byPhone(info types.MessageInfo) (chat, sender types.JID) {
+	chat, sender = info.Chat, info.Sender
+	if sender.Server != types.HiddenUserServer {
+		return chat, sender
+	}
+	pn := info.SenderAlt
+	if pn.Server != types.DefaultUserServer {
+		ctx, cancel := context.WithTimeout(t.ctx, 5*time.Second)
+		var err error
+		pn, err = t.out.PhoneOfLID(ctx, sender.ToNonAD())
+		cancel()
+		if err != nil {
+			t.log.Warn("cannot look up the phone number of a linked id; keeping the LID", "lid", sender.ToNonAD().String(), "err", err)
+			return chat, sender
+		}
+	}
+	if pn.Server != types.DefaultUserServer || pn.User == "" {
+		t.log.Debug("no phone number known for a linked id; keeping the LID", "lid", sender.ToNonAD().String())
+		return chat, sender
+	}
+	pn = types.JID{User: pn.User, Server: types.DefaultUserServer, Device: sender.Device}
+	if !info.IsGroup {
+		chat = pn.ToNonAD() // a 1:1 chat is the sender
+		t.mergeLIDChat(sender.ToNonAD(), chat)
+	}
+	return chat, pn
+}
+
+// mergeLIDChat moves what was stored under lid before its number was
+// known (a person who first wrote by LID alone) into the number's chat,
+// once per LID and run: the person stays one conversation.
+func (t *tenantBot) mergeLIDChat(lid, pn types.JID) {
+	t.mu.Lock()
+	done := t.merged[lid]
+	t.mu.Unlock()
+	if done {
+		return
+	}
+	ctx, cancel := context.WithTimeout(t.ctx, 10*time.Second)
+	defer cancel()
+	moved, err := t.b.store.MergeChat(ctx, t.id, lid.String(), pn.String())
+	if err != nil {
+		t.log.Warn("cannot merge a linked id's chat into its number's", "lid", lid.String(), "err", err)
+		return // tried again with the next message
+	}
+	t.mu.Lock()
+	if len(t.merged) > 10000 {
+		t.merged = map[types.JID]bool{} // a bound; merging again finds nothing to move
+	}
+	t.merged[lid] = true
+	t.mu.Unlock()
+	if moved > 0 {
+		t.log.Info("merged a linked id's chat into its number's", "lid", lid.String(), "chat", pn.String(), "messages", moved)
+	}
 }
 
 // answerable reports whether the bot answers messages of kind: texts and

@@ -236,6 +236,9 @@ func (o *offlineSender) Upload(context.Context, []byte, whatsmeow.MediaType) (wh
 func (o *offlineSender) IsOnWhatsApp(context.Context, []string) ([]types.IsOnWhatsAppResponse, error) {
 	return nil, session.ErrOffline
 }
+func (o *offlineSender) PhoneOfLID(context.Context, types.JID) (types.JID, error) {
+	return types.EmptyJID, nil
+}
 func (o *offlineSender) OwnJID() types.JID {
 	return types.NewJID("15550000001", types.DefaultUserServer)
 }

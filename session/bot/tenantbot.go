@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.mau.fi/whatsmeow/types"
 	"golang.org/x/time/rate"
 
 	"wabot/session"
@@ -46,6 +47,8 @@ type tenantBot struct {
 	chatRL   map[string]*rate.Limiter
 
 	snd *sender // API sends
+
+	merged map[types.JID]bool // LIDs whose earlier chat was merged under the number this run (inbound.go), under mu
 }
 
 func newTenantBot(b *Bot, id string, out session.Sender) *tenantBot {
@@ -53,7 +56,7 @@ func newTenantBot(b *Bot, id string, out session.Sender) *tenantBot {
 	return &tenantBot{
 		b: b, id: id, out: out, log: b.log.With("tenant", id),
 		ctx: ctx, cancel: cancel, sem: make(chan struct{}, b.opts.ParallelChats),
-		chats: map[string]*chatQueue{}, chatRL: map[string]*rate.Limiter{}, onCh: make(chan struct{}),
+		chats: map[string]*chatQueue{}, chatRL: map[string]*rate.Limiter{}, onCh: make(chan struct{}), merged: map[types.JID]bool{},
 		snd: newSender(b.opts.Send),
 	}
 }

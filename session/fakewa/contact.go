@@ -33,11 +33,14 @@ type Contact struct {
 	s      *Server
 	phone  *Phone
 	jid    types.JID
+	lid    types.JID // the contact's linked id, see lid.go
 	name   string
 	signal *signalStore
 
-	mu   sync.Mutex // one Signal operation at a time
-	sent map[string]*waE2E.Message
+	mu         sync.Mutex // one Signal operation at a time
+	sent       map[string]*waE2E.Message
+	addressing Addressing                // how its messages name it
+	views      map[types.JID]*clientView // by linked device, see lid.go
 
 	inboxMu sync.Mutex
 	inbox   []Received
@@ -93,11 +96,14 @@ func (p *Phone) NewContact(number, name string) *Contact {
 	c := &Contact{
 		s: s, phone: p, name: name,
 		jid:    types.NewJID(number, types.DefaultUserServer),
+		lid:    s.newLIDLocked(),
 		signal: newSignalStore(keys.NewKeyPair(), mrand.Uint32N(16380)+1),
 		sent:   map[string]*waE2E.Message{},
+		views:  map[types.JID]*clientView{},
 		notify: make(chan struct{}, 1),
 	}
 	s.contacts[number] = c
+	s.lidContacts[c.lid.User] = c
 	return c
 }
 
@@ -146,6 +152,10 @@ func (c *Contact) deliver(id string, msg *waE2E.Message, _ bool) error {
 		return errors.New("fakewa: the number has no linked device")
 	}
 	for _, d := range devs {
+		attrs, err := c.address(d) // lid.go
+		if err != nil {
+			return err
+		}
 		encType, ct, err := c.encryptFor(d, plaintext)
 		if err != nil {
 			return fmt.Errorf("fakewa: encrypting for %s: %w", d.jid, err)
@@ -154,13 +164,8 @@ func (c *Contact) deliver(id string, msg *waE2E.Message, _ bool) error {
 		if mt := encMediaType(msg); mt != "" {
 			enc["mediatype"] = mt
 		}
-		node := waBinary.Node{Tag: "message", Attrs: waBinary.Attrs{
-			"from":   c.jid,
-			"id":     id,
-			"t":      unixString(time.Now()),
-			"type":   messageType(msg),
-			"notify": c.name,
-		}, Content: []waBinary.Node{{Tag: "enc", Attrs: enc, Content: ct}}}
+		attrs["id"], attrs["t"], attrs["type"], attrs["notify"] = id, unixString(time.Now()), messageType(msg), c.name
+		node := waBinary.Node{Tag: "message", Attrs: attrs, Content: []waBinary.Node{{Tag: "enc", Attrs: enc, Content: ct}}}
 		s.deliver(d, id, node)
 	}
 	return nil
@@ -362,7 +367,7 @@ func (c *conn) handleOutgoingMessage(n *waBinary.Node) {
 	for _, p := range participants.GetChildren() {
 		jid, _ := p.Attrs["jid"].(types.JID)
 		c.s.mu.Lock()
-		contact := c.s.contacts[jid.User]
+		contact := c.s.contactOfLocked(jid) // by number or by LID
 		c.s.mu.Unlock()
 		if contact == nil || jid.Device != 0 {
 			continue
@@ -376,6 +381,7 @@ func (c *conn) handleOutgoingMessage(n *waBinary.Node) {
 				}
 				continue
 			}
+			contact.sawSession(c.dev, jid) // lid.go
 			c.s.recordSent(c.dev, contact, id, msg)
 			c.s.deliveryReceipt(c.dev, contact, to, id)
 		}
@@ -460,13 +466,16 @@ func (c *Contact) SendGroup(group types.JID, text string) (string, error) {
 		return "", errors.New("fakewa: the number has no linked device")
 	}
 	for _, d := range devs {
+		attrs, err := c.groupAddress(d) // lid.go
+		if err != nil {
+			return "", err
+		}
 		encType, ct, err := c.encryptFor(d, dist)
 		if err != nil {
 			return "", err
 		}
-		s.deliver(d, id, waBinary.Node{Tag: "message", Attrs: waBinary.Attrs{
-			"from": group, "participant": c.jid, "id": id, "t": unixString(time.Now()), "type": "text", "notify": c.name,
-		}, Content: []waBinary.Node{
+		attrs["from"], attrs["id"], attrs["t"], attrs["type"], attrs["notify"] = group, id, unixString(time.Now()), "text", c.name
+		s.deliver(d, id, waBinary.Node{Tag: "message", Attrs: attrs, Content: []waBinary.Node{
 			{Tag: "enc", Attrs: waBinary.Attrs{"v": "2", "type": encType}, Content: ct},
 			{Tag: "enc", Attrs: waBinary.Attrs{"v": "2", "type": "skmsg"}, Content: skmsg},
 		}})

@@ -475,7 +475,7 @@ func (s *Server) usync(c *conn, q waBinary.Node) waBinary.Node {
 			continue
 		}
 		var devs []waBinary.Node
-		if s.contacts[jid.User] != nil || s.phones[jid.User] != nil {
+		if s.contactOfLocked(jid) != nil || s.phones[jid.User] != nil {
 			devs = append(devs, waBinary.Node{Tag: "device", Attrs: waBinary.Attrs{"id": "0"}})
 		}
 		users = append(users, waBinary.Node{Tag: "user", Attrs: waBinary.Attrs{"jid": jid.ToNonAD()}, Content: []waBinary.Node{
@@ -503,7 +503,7 @@ func (s *Server) bundleNode(jid types.JID) waBinary.Node {
 	s.mu.Lock()
 	var store *signalStore
 	if jid.Device == 0 {
-		if ct := s.contacts[jid.User]; ct != nil {
+		if ct := s.contactOfLocked(jid); ct != nil {
 			store = ct.signal
 		} else if p := s.phones[jid.User]; p != nil {
 			store = p.signal

@@ -21,6 +21,9 @@ import (
 // the group and the member.
 func (s *Server) deliveryReceipt(d *device, contact *Contact, chat types.JID, id string) {
 	attrs := waBinary.Attrs{"from": contact.jid, "id": id, "t": unixString(time.Now())}
+	if chat.Server == types.HiddenUserServer {
+		attrs["from"] = contact.lid // the receipt comes from the address the message went to
+	}
 	if chat.Server == types.GroupServer {
 		attrs["from"], attrs["participant"] = chat, contact.jid
 	}

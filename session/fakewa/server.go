@@ -53,6 +53,7 @@ type Server struct {
 	phones      map[string]*Phone        // by phone number
 	devices     map[types.JID]*device    // by device JID (number:device)
 	contacts    map[string]*Contact      // by contact number
+	lidContacts map[string]*Contact      // by contact LID user, see lid.go
 	groups      map[string][]types.JID   // group id → members
 	qrRefs      map[string]*registration // QR reference → pairing connection
 	codePairs   map[string]*codePairing  // phone number → pending code pairing
@@ -99,6 +100,7 @@ func NewServer(opts Options) (*Server, error) {
 		phones:      map[string]*Phone{},
 		devices:     map[types.JID]*device{},
 		contacts:    map[string]*Contact{},
+		lidContacts: map[string]*Contact{},
 		groups:      map[string][]types.JID{},
 		qrRefs:      map[string]*registration{},
 		codePairs:   map[string]*codePairing{},
