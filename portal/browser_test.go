@@ -443,7 +443,8 @@ func TestBrowserInboxLiveAndReply(t *testing.T) {
 		ok, err := chromedp.Run(wctx, chromedp.Evaluate[bool](hasBubble("out", "Two loaves are set aside.")))
 		return err == nil && ok
 	})
-	by := val(t, ctx, chromedp.Text(css(`[data-testid="bubble"][data-direction="out"]:last-child [data-testid="bubble-by"]`)))
+	by := val(t, ctx, chromedp.Evaluate[string](`Array.from(document.querySelectorAll('[data-testid="bubble"][data-direction="out"]'))
+		.filter(b => b.textContent.includes("Two loaves are set aside.")).map(b => b.querySelector('[data-testid="bubble-by"]').textContent).join()`))
 	if by != "inbox@example.com" {
 		t.Fatalf("the reply's author shows as %q", by)
 	}
@@ -451,4 +452,44 @@ func TestBrowserInboxLiveAndReply(t *testing.T) {
 		chromedp.WithPollingTimeout(30*time.Second), chromedp.WithPollingInterval(300*time.Millisecond)))
 	fits("thread after the reply")
 	screenshot(ctx, t, "inbox-thread-390")
+
+	// A quick reply, inserted by typing "/" and its start, is sent while
+	// the connection is cut: it reaches the contact once, after the
+	// reconnect.
+	run(t, ctx,
+		chromedp.Navigate(base+"/app/settings/quick-replies"),
+		chromedp.SendKeys(css(`#qr-shortcut`), "hours"),
+		chromedp.SendKeys(css(`#qr-body`), "We bake from 7 am to 6 pm."),
+		chromedp.Click(css(`[data-testid="quick-save"]`)),
+		chromedp.WaitVisible(css(`[data-testid="quick-row"]`)),
+		chromedp.Navigate(href),
+		chromedp.WaitVisible(css(`[data-testid="reply-text"]`)),
+		chromedp.SendKeys(css(`[data-testid="reply-text"]`), "Hours: /ho"),
+		chromedp.WaitVisible(css(`[data-testid="quick-suggest"] li`)),
+		chromedp.SendKeys(css(`[data-testid="reply-text"]`), "\t"), // Tab takes the first offer
+	)
+	if got := val(t, ctx, chromedp.Evaluate[string](`document.querySelector('[data-testid="reply-text"]').value`)); got != "Hours: We bake from 7 am to 6 pm." {
+		t.Fatalf("after choosing the quick reply the box holds %q", got)
+	}
+	dropped := val(t, ctx, chromedp.Evaluate[string](fmt.Sprintf(`fetch("/dev/fake/tenants/%s/drop", {method: "POST"}).then(r => String(r.status))`, u.TenantID), chromedp.EvalAwaitPromise))
+	if dropped != "204" {
+		t.Fatalf("drop: %s", dropped)
+	}
+	run(t, ctx, chromedp.Click(css(`[data-testid="reply-send"]`)))
+	// The browser follows the post to the thread meanwhile: each check
+	// runs on whichever page is there.
+	rigtest.WaitFor(t, 45*time.Second, "the quick reply in the contact's outbox", func() bool {
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		ok, err := chromedp.Run(wctx, chromedp.Evaluate[bool](fmt.Sprintf(`fetch("/dev/fake/tenants/%s/outbox").then(r => r.json())
+			.then(o => (o.messages || []).filter(m => m.text === "Hours: We bake from 7 am to 6 pm.").length === 1)`, u.TenantID), chromedp.EvalAwaitPromise))
+		return err == nil && ok
+	})
+	// Once, even after the redirect's page re-read and a while longer.
+	run(t, ctx, chromedp.Navigate(href), chromedp.WaitVisible(css(`[data-testid="reply-text"]`)))
+	n := val(t, ctx, chromedp.Evaluate[int](fmt.Sprintf(`fetch("/dev/fake/tenants/%s/outbox").then(r => r.json())
+		.then(o => (o.messages || []).filter(m => m.text.startsWith("Hours:") || m.text.includes("Two loaves")).length)`, u.TenantID), chromedp.EvalAwaitPromise))
+	if n != 2 {
+		t.Fatalf("the contact got %d of the 2 replies", n)
+	}
 }
