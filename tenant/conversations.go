@@ -71,6 +71,125 @@ func (s *Store) Conversations(ctx context.Context, tenantID string, q Conversati
 		}
 		before = c
 	}
+	var out []Conversation
+	var readMarks []int64
+	var err error
+	plain := !q.Unread && q.AssignedTo == "" && !q.Paused && strings.TrimSpace(q.Search) == ""
+	walked := false
+	if plain {
+		out, readMarks, walked, err = s.recentConversations(ctx, tenantID, before, q.Limit+1)
+		if err != nil {
+			return nil, "", err
+		}
+	}
+	if !walked {
+		if out, readMarks, err = s.groupedConversations(ctx, tenantID, before, q); err != nil {
+			return nil, "", err
+		}
+	}
+	next := ""
+	if len(out) > q.Limit {
+		out = out[:q.Limit]
+		next = strconv.FormatInt(out[q.Limit-1].Last.ID, 10)
+	}
+	// A page is at most 200 chats: three indexed look-ups each.
+	for i := range out {
+		c := &out[i]
+		if c.Last, err = s.threadMessage(ctx, tenantID, c.Last.ID); err != nil {
+			return nil, "", err
+		}
+		if err := s.db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM messages
+			WHERE tenant_id = ? AND chat = ? AND id > ? AND direction = 'in' AND status <> 'duplicate'`,
+			tenantID, c.Chat, readMarks[i]).Scan(&c.Unread); err != nil {
+			return nil, "", fmt.Errorf("counting unread messages: %w", err)
+		}
+		c.Name = c.ContactName
+		if c.Name == "" {
+			if c.Name, err = s.lastSenderName(ctx, tenantID, c.Chat); err != nil {
+				return nil, "", err
+			}
+		}
+		c.Phone = chatPhone(c.Chat)
+	}
+	return out, next, nil
+}
+
+// walkRows bounds recentConversations: past this many messages without
+// a full page (a few chats with long threads), grouping is cheaper.
+const walkRows = 5000
+
+// recentConversations finds the chats of a page of the unfiltered list
+// by walking the log newest first, keeping each chat at its newest
+// message: a page costs a few rows per chat, not a pass over the whole
+// log. walked is false when it gave up after walkRows messages.
+func (s *Store) recentConversations(ctx context.Context, tenantID string, before int64, n int) (out []Conversation, readMarks []int64, walked bool, err error) {
+	seen := map[string]bool{}
+	cursor, scanned := before, 0
+	for len(out) < n && scanned < walkRows {
+		type row struct {
+			chat string
+			id   int64
+		}
+		rows, err := s.db.read.QueryContext(ctx, `SELECT chat, id FROM messages
+			WHERE tenant_id = ? AND id < ? AND status <> 'duplicate' ORDER BY id DESC LIMIT 500`, tenantID, cursor)
+		if err != nil {
+			return nil, nil, false, fmt.Errorf("reading conversations: %w", err)
+		}
+		var batch []row
+		for rows.Next() {
+			var r row
+			if err := rows.Scan(&r.chat, &r.id); err != nil {
+				rows.Close()
+				return nil, nil, false, fmt.Errorf("reading conversations: %w", err)
+			}
+			batch = append(batch, r)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, nil, false, fmt.Errorf("reading conversations: %w", err)
+		}
+		if len(batch) == 0 {
+			return out, readMarks, true, nil
+		}
+		scanned += len(batch)
+		for _, r := range batch {
+			cursor = r.id
+			if seen[r.chat] || len(out) == n {
+				continue
+			}
+			seen[r.chat] = true
+			// On a later page, a chat with a message at or after the
+			// cursor was listed on an earlier one.
+			if before < 1<<62-1 {
+				var newer int
+				if err := s.db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM messages
+					WHERE tenant_id = ? AND chat = ? AND id >= ? AND status <> 'duplicate' LIMIT 1) AS x`, tenantID, r.chat, before).Scan(&newer); err != nil {
+					return nil, nil, false, fmt.Errorf("reading conversations: %w", err)
+				}
+				if newer > 0 {
+					continue
+				}
+			}
+			c := Conversation{Chat: r.chat}
+			c.Last.ID = r.id
+			var paused, waiting int
+			var readMark int64
+			err := s.db.read.QueryRowContext(ctx, `SELECT contact_name, bot_paused, waiting, COALESCE(assigned_to, ''), last_read_id
+				FROM chats WHERE tenant_id = ? AND chat = ?`, tenantID, r.chat).Scan(&c.ContactName, &paused, &waiting, &c.AssignedTo, &readMark)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return nil, nil, false, fmt.Errorf("reading a chat's state: %w", err)
+			}
+			c.BotPaused, c.Waiting = paused != 0, waiting != 0
+			out = append(out, c)
+			readMarks = append(readMarks, readMark)
+		}
+	}
+	return out, readMarks, len(out) == n, nil
+}
+
+// groupedConversations finds the chats of a page by grouping the whole
+// log by chat, which every filter needs.
+func (s *Store) groupedConversations(ctx context.Context, tenantID string, before int64, q ConversationQuery) ([]Conversation, []int64, error) {
 	query := conversationsSQL
 	args := []any{tenantID, tenantID, before}
 	if q.Unread {
@@ -104,8 +223,9 @@ func (s *Store) Conversations(ctx context.Context, tenantID string, q Conversati
 	args = append(args, q.Limit+1)
 	rows, err := s.db.read.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, "", fmt.Errorf("reading conversations: %w", err)
+		return nil, nil, fmt.Errorf("reading conversations: %w", err)
 	}
+	defer rows.Close()
 	var out []Conversation
 	var readMarks []int64
 	for rows.Next() {
@@ -113,42 +233,16 @@ func (s *Store) Conversations(ctx context.Context, tenantID string, q Conversati
 		var paused, waiting int
 		var readMark int64
 		if err := rows.Scan(&c.Chat, &c.Last.ID, &c.ContactName, &paused, &waiting, &c.AssignedTo, &readMark); err != nil {
-			rows.Close()
-			return nil, "", fmt.Errorf("reading conversations: %w", err)
+			return nil, nil, fmt.Errorf("reading conversations: %w", err)
 		}
 		c.BotPaused, c.Waiting = paused != 0, waiting != 0
 		out = append(out, c)
 		readMarks = append(readMarks, readMark)
 	}
-	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, "", fmt.Errorf("reading conversations: %w", err)
+		return nil, nil, fmt.Errorf("reading conversations: %w", err)
 	}
-	next := ""
-	if len(out) > q.Limit {
-		out = out[:q.Limit]
-		next = strconv.FormatInt(out[q.Limit-1].Last.ID, 10)
-	}
-	// A page is at most 200 chats: three indexed look-ups each.
-	for i := range out {
-		c := &out[i]
-		if c.Last, err = s.threadMessage(ctx, tenantID, c.Last.ID); err != nil {
-			return nil, "", err
-		}
-		if err := s.db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM messages
-			WHERE tenant_id = ? AND chat = ? AND id > ? AND direction = 'in' AND status <> 'duplicate'`,
-			tenantID, c.Chat, readMarks[i]).Scan(&c.Unread); err != nil {
-			return nil, "", fmt.Errorf("counting unread messages: %w", err)
-		}
-		c.Name = c.ContactName
-		if c.Name == "" {
-			if c.Name, err = s.lastSenderName(ctx, tenantID, c.Chat); err != nil {
-				return nil, "", err
-			}
-		}
-		c.Phone = chatPhone(c.Chat)
-	}
-	return out, next, nil
+	return out, readMarks, nil
 }
 
 // threadMessage reads one message with its body cut for a list.
@@ -306,8 +400,16 @@ func (s *Store) InboxMark(ctx context.Context, tenantID string) (string, error) 
 }
 
 // MarkRead marks a chat's inbound messages up to upToID as read; a read
-// mark never moves back.
+// mark never moves back. A mark already there writes nothing, so a live
+// page that re-reads an open chat does not count as a change itself.
 func (s *Store) MarkRead(ctx context.Context, tenantID, chat string, upToID int64) error {
+	st, err := s.ChatStateOf(ctx, tenantID, chat)
+	if err != nil {
+		return err
+	}
+	if st.LastReadID >= upToID {
+		return nil
+	}
 	if err := s.upsertChat(ctx, tenantID, chat, `last_read_id = CASE WHEN last_read_id < ? THEN ? ELSE last_read_id END`, upToID, upToID); err != nil {
 		return fmt.Errorf("marking a chat read: %w", err)
 	}

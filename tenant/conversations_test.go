@@ -216,21 +216,29 @@ func TestConversationsPaging(t *testing.T) {
 		storeIn(t, st, a.ID, tenant.Inbound{Chat: chat, Sender: chat, WAID: "W" + strconv.Itoa(i), Body: "m"})
 		want = append([]string{chat}, want...)
 	}
-	var got []string
-	cursor := ""
-	for pages := 0; ; pages++ {
-		cs, next, err := st.Conversations(ctx, a.ID, tenant.ConversationQuery{Limit: 3, Cursor: cursor})
-		if err != nil || pages > 3 {
-			t.Fatalf("page %d: %v", pages, err)
+	// The oldest chat writes again: it moves to the top, and its older
+	// message does not list it a second time on a later page.
+	oldest := want[len(want)-1]
+	storeIn(t, st, a.ID, tenant.Inbound{Chat: oldest, Sender: oldest, WAID: "again", Body: "m"})
+	want = append([]string{oldest}, want[:len(want)-1]...)
+	for _, q := range []tenant.ConversationQuery{{}, {Search: "m"}} { // walked, and grouped
+		var got []string
+		cursor := ""
+		for pages := 0; ; pages++ {
+			q.Limit, q.Cursor = 3, cursor
+			cs, next, err := st.Conversations(ctx, a.ID, q)
+			if err != nil || pages > 3 {
+				t.Fatalf("page %d: %v", pages, err)
+			}
+			got = append(got, chatsOf(cs)...)
+			if next == "" {
+				break
+			}
+			cursor = next
 		}
-		got = append(got, chatsOf(cs)...)
-		if next == "" {
-			break
+		if !slices.Equal(got, want) {
+			t.Fatalf("pages of %+v: %v, want %v", q, got, want)
 		}
-		cursor = next
-	}
-	if !slices.Equal(got, want) {
-		t.Fatalf("pages %v, want %v", got, want)
 	}
 	_, _, err := st.Conversations(ctx, a.ID, tenant.ConversationQuery{Cursor: "x"})
 	wantCode(t, err, tenant.CodeInvalid)
@@ -375,6 +383,7 @@ func BenchmarkConversations(b *testing.B) {
 		q    tenant.ConversationQuery
 	}{
 		{"list", tenant.ConversationQuery{}},
+		{"page2", tenant.ConversationQuery{Cursor: "99000"}},
 		{"unread", tenant.ConversationQuery{Unread: true}},
 		{"search", tenant.ConversationQuery{Search: "number 99999"}},
 	} {
@@ -387,6 +396,13 @@ func BenchmarkConversations(b *testing.B) {
 			}
 		})
 	}
+	b.Run("unreadchats", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := st.UnreadChats(ctx, tenants[0]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("mark", func(b *testing.B) {
 		for b.Loop() {
 			if _, err := st.InboxMark(ctx, tenants[0]); err != nil {
@@ -394,4 +410,29 @@ func BenchmarkConversations(b *testing.B) {
 			}
 		}
 	})
+}
+
+// Reading a chat again up to the same message changes nothing the live
+// pages watch.
+func TestMarkReadTwiceIsNoChange(t *testing.T) {
+	ctx := context.Background()
+	st, clk := openStore(t)
+	_, a := newTenant(t, st, "a@example.com", "A")
+	id := storeIn(t, st, a.ID, tenant.Inbound{Chat: chatA, Sender: chatA, WAID: "1", Body: "hi"})
+	if err := st.MarkRead(ctx, a.ID, chatA, id); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := st.InboxMark(ctx, a.ID)
+	clk.Advance(time.Second)
+	if err := st.MarkRead(ctx, a.ID, chatA, id); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := st.InboxMark(ctx, a.ID); after != before {
+		t.Fatalf("the mark moved from %s to %s", before, after)
+	}
+	clk.Advance(time.Second)
+	storeIn(t, st, a.ID, tenant.Inbound{Chat: chatA, Sender: chatA, WAID: "2", Body: "again"})
+	if after, _ := st.InboxMark(ctx, a.ID); after == before {
+		t.Fatal("a new message left the mark as it was")
+	}
 }
