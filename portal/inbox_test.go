@@ -232,3 +232,26 @@ func TestInboxStreamSignalsNewMessages(t *testing.T) {
 	}
 	t.Fatalf("the stream ended without a changed event: %v", sc.Err())
 }
+
+// A thread shows media as the log does, and marks a message the bot
+// skipped because a person had taken over.
+func TestInboxThreadShowsMediaAndSkips(t *testing.T) {
+	e := newEnv(t, map[string]string{"WABOT_APPROVAL": "auto"})
+	b, id := e.tenantUser("media@example.com", "Media Shop")
+	const chat = "15550002222@s.whatsapp.net" // logMedia's contact
+	logMedia(t, e.app, id, "", tenant.MessageMedia{Kind: tenant.MediaImage, MIME: "image/png"}, testPNG(t, 40, 30))
+	logMedia(t, e.app, id, "", tenant.MessageMedia{Kind: tenant.MediaLocation, Latitude: 52.52, Longitude: 13.405, PlaceName: "Depot"}, nil)
+	if _, _, err := e.app.Store().StoreInbound(context.Background(), id, tenant.Inbound{Chat: chat, Sender: chat, WAID: "SKIP1", Kind: "text",
+		Body: "still there?", Status: tenant.MsgIgnored, Error: "bot paused: a person answers this chat"}); err != nil {
+		t.Fatal(err)
+	}
+	r := b.get("/app/chats/" + chat)
+	for _, want := range []string{`data-testid="media-image"`, `data-testid="media-location"`, "Depot", `data-testid="bubble-skipped"`} {
+		if !strings.Contains(r.body, want) {
+			t.Errorf("thread lacks %s", want)
+		}
+	}
+	if strings.Count(r.body, `data-testid="bubble-skipped"`) != 1 {
+		t.Error("more than the skipped message is marked skipped")
+	}
+}
