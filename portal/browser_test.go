@@ -363,3 +363,133 @@ func TestBrowserLogShowsMedia(t *testing.T) {
 		chromedp.WaitVisible(css(`a[data-testid="media-map"]`)))
 	screenshot(ctx, t, "logs-media-390")
 }
+
+// TestBrowserInboxLiveAndReply: on a 390 px phone, a contact's message
+// appears in the chats list and then in the open thread without a
+// reload; the reply typed in the box reaches the contact through the
+// fake WhatsApp; list and thread are two views that fit the screen.
+func TestBrowserInboxLiveAndReply(t *testing.T) {
+	a, base := demoEnv(t, map[string]string{"WABOT_APPROVAL": "auto", "WABOT_SEND_PACING": "false"})
+	ctx := newBrowser(t)
+	token, _ := a.Store().CreateLoginLink(context.Background(), "inbox@example.com", false)
+	run(t, ctx,
+		chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(3), chromedp.EmulateMobile),
+		chromedp.Navigate(base+"/auth/link?token="+token),
+		chromedp.Click(css(`[data-testid="link-signin"]`)),
+		chromedp.WaitVisible(css(`#name`)),
+		chromedp.SendKeys(css(`#name`), "Inbox Shop"),
+		chromedp.Click(css(`[data-testid="create-tenant-submit"]`)),
+		chromedp.WaitVisible(css(`[data-testid="simulate-scan"]`)),
+		chromedp.Click(css(`[data-testid="simulate-scan"]`)),
+		chromedp.WaitVisible(css(`[data-testid="connected"]`)),
+	)
+	u, _ := a.Store().UserByEmail(context.Background(), "inbox@example.com")
+	contactWrites := func(text string) {
+		t.Helper()
+		sent := val(t, ctx, chromedp.Evaluate[string](fmt.Sprintf(`fetch("/dev/fake/tenants/%s/messages", {method: "POST", headers: {"Content-Type": "application/json"},
+			body: JSON.stringify({from: "+15550003333", name: "Bea", text: %q})}).then(r => String(r.status))`, u.TenantID, text), chromedp.EvalAwaitPromise))
+		if sent != "202" {
+			t.Fatalf("contact message: %s", sent)
+		}
+	}
+	fits := func(what string) {
+		t.Helper()
+		if val(t, ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth + 1`)) {
+			screenshot(ctx, t, what)
+			t.Fatalf("%s at 390 px overflows sideways", what)
+		}
+	}
+
+	// The list is open when the first message comes: it appears there live.
+	run(t, ctx, chromedp.Navigate(base+"/app/chats"), chromedp.WaitVisible(css(`[data-testid="chats-empty"]`)))
+	val(t, ctx, chromedp.Evaluate[bool](`window.__stay = "same page"; true`))
+	contactWrites("Hi, are you open today?")
+	run(t, ctx, chromedp.WaitVisible(css(`[data-testid="chat-row"][data-chat="15550003333@s.whatsapp.net"]`)))
+	if got := val(t, ctx, chromedp.Evaluate[string](`window.__stay || ""`)); got != "same page" {
+		t.Fatal("the list reloaded instead of updating live")
+	}
+	if title := val(t, ctx, chromedp.Evaluate[string](`document.title`)); !strings.HasPrefix(title, "(1) Chats") {
+		t.Fatalf("title %q, want the unread count", title)
+	}
+	fits("chats")
+	screenshot(ctx, t, "inbox-list-390")
+
+	// Open the chat: on a phone the thread replaces the list.
+	href := val(t, ctx, chromedp.Evaluate[string](`document.querySelector('[data-testid="chat-row"]').href`))
+	run(t, ctx, chromedp.Navigate(href), chromedp.WaitVisible(css(`[data-testid="reply-text"]`)))
+	if val(t, ctx, chromedp.Evaluate[bool](`document.querySelector('.inbox-list').getBoundingClientRect().width > 0`)) {
+		t.Fatal("at 390 px the list still shows beside the thread")
+	}
+	fits("thread")
+	val(t, ctx, chromedp.Evaluate[bool](`window.__stay = "same page"; true`))
+	contactWrites("I need two loaves.")
+	hasBubble := func(dir, text string) string {
+		return fmt.Sprintf(`Array.from(document.querySelectorAll('[data-testid="bubble"][data-direction=%q] [data-testid="bubble-body"]')).some(b => b.textContent.includes(%q))`, dir, text)
+	}
+	val(t, ctx, chromedp.Poll[bool](hasBubble("in", "I need two loaves."), chromedp.WithPollingTimeout(30*time.Second)))
+	if got := val(t, ctx, chromedp.Evaluate[string](`window.__stay || ""`)); got != "same page" {
+		t.Fatal("the thread reloaded instead of updating live")
+	}
+
+	// The reply goes out from the box and reaches the contact.
+	run(t, ctx,
+		chromedp.SendKeys(css(`[data-testid="reply-text"]`), "Yes, until 6 pm. Two loaves are set aside."),
+		chromedp.Click(css(`[data-testid="reply-send"]`)),
+	)
+	// The form posts and the browser follows the redirect to the thread.
+	rigtest.WaitFor(t, 30*time.Second, "the reply in the thread", func() bool {
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		ok, err := chromedp.Run(wctx, chromedp.Evaluate[bool](hasBubble("out", "Two loaves are set aside.")))
+		return err == nil && ok
+	})
+	by := val(t, ctx, chromedp.Evaluate[string](`Array.from(document.querySelectorAll('[data-testid="bubble"][data-direction="out"]'))
+		.filter(b => b.textContent.includes("Two loaves are set aside.")).map(b => b.querySelector('[data-testid="bubble-by"]').textContent).join()`))
+	if by != "inbox@example.com" {
+		t.Fatalf("the reply's author shows as %q", by)
+	}
+	val(t, ctx, chromedp.Poll[bool](fmt.Sprintf(`fetch("/dev/fake/tenants/%s/outbox").then(r => r.json()).then(o => (o.messages || []).filter(m => m.text.includes("Two loaves are set aside.")).length === 1)`, u.TenantID),
+		chromedp.WithPollingTimeout(30*time.Second), chromedp.WithPollingInterval(300*time.Millisecond)))
+	fits("thread after the reply")
+	screenshot(ctx, t, "inbox-thread-390")
+
+	// A quick reply, inserted by typing "/" and its start, is sent while
+	// the connection is cut: it reaches the contact once, after the
+	// reconnect.
+	run(t, ctx,
+		chromedp.Navigate(base+"/app/settings/quick-replies"),
+		chromedp.SendKeys(css(`#qr-shortcut`), "hours"),
+		chromedp.SendKeys(css(`#qr-body`), "We bake from 7 am to 6 pm."),
+		chromedp.Click(css(`[data-testid="quick-save"]`)),
+		chromedp.WaitVisible(css(`[data-testid="quick-row"]`)),
+		chromedp.Navigate(href),
+		chromedp.WaitVisible(css(`[data-testid="reply-text"]`)),
+		chromedp.SendKeys(css(`[data-testid="reply-text"]`), "Hours: /ho"),
+		chromedp.WaitVisible(css(`[data-testid="quick-suggest"] li`)),
+		chromedp.SendKeys(css(`[data-testid="reply-text"]`), "\t"), // Tab takes the first offer
+	)
+	if got := val(t, ctx, chromedp.Evaluate[string](`document.querySelector('[data-testid="reply-text"]').value`)); got != "Hours: We bake from 7 am to 6 pm." {
+		t.Fatalf("after choosing the quick reply the box holds %q", got)
+	}
+	dropped := val(t, ctx, chromedp.Evaluate[string](fmt.Sprintf(`fetch("/dev/fake/tenants/%s/drop", {method: "POST"}).then(r => String(r.status))`, u.TenantID), chromedp.EvalAwaitPromise))
+	if dropped != "204" {
+		t.Fatalf("drop: %s", dropped)
+	}
+	run(t, ctx, chromedp.Click(css(`[data-testid="reply-send"]`)))
+	// The browser follows the post to the thread meanwhile: each check
+	// runs on whichever page is there.
+	rigtest.WaitFor(t, 45*time.Second, "the quick reply in the contact's outbox", func() bool {
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		ok, err := chromedp.Run(wctx, chromedp.Evaluate[bool](fmt.Sprintf(`fetch("/dev/fake/tenants/%s/outbox").then(r => r.json())
+			.then(o => (o.messages || []).filter(m => m.text === "Hours: We bake from 7 am to 6 pm.").length === 1)`, u.TenantID), chromedp.EvalAwaitPromise))
+		return err == nil && ok
+	})
+	// Once, even after the redirect's page re-read and a while longer.
+	run(t, ctx, chromedp.Navigate(href), chromedp.WaitVisible(css(`[data-testid="reply-text"]`)))
+	n := val(t, ctx, chromedp.Evaluate[int](fmt.Sprintf(`fetch("/dev/fake/tenants/%s/outbox").then(r => r.json())
+		.then(o => (o.messages || []).filter(m => m.text.startsWith("Hours:") || m.text.includes("Two loaves")).length)`, u.TenantID), chromedp.EvalAwaitPromise))
+	if n != 2 {
+		t.Fatalf("the contact got %d of the 2 replies", n)
+	}
+}

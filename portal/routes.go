@@ -16,8 +16,8 @@ import (
 // JSON API, auth<Step> for sign-in. Verbs: Show (GET a page or a JSON
 // body), Save (replace a configuration), Create (a tenant), New (start a
 // link attempt or ask for a pairing code), Confirm (GET: ask before an
-// action) and Apply (POST: carry it out). linkEvents is the link page's
-// live stream.
+// action) and Apply (POST: carry it out). linkEvents and chatsEvents are
+// the link page's and the inbox's live streams.
 func (p *Portal) Routes(e *echo.Echo) {
 	e.Use(p.loadUser)
 	e.GET("/static/*", staticHandler())
@@ -38,6 +38,17 @@ func (p *Portal) Routes(e *echo.Echo) {
 	scoped.POST("/link", p.linkNew)
 	scoped.GET("/link/events", p.linkEvents)
 	scoped.POST("/link/phone", p.linkPhoneNew)
+	scoped.GET("/chats", p.chatsShow) // inbox.go
+	scoped.GET("/chats/events", p.chatsEvents)
+	scoped.GET("/chats/:chat", p.chatShow)
+	scoped.POST("/chats/:chat/reply", p.chatReply)
+	scoped.POST("/chats/:chat/pause", p.chatPause)
+	scoped.POST("/chats/:chat/resume", p.chatResume)
+	scoped.POST("/chats/:chat/assign", p.chatAssign)
+	scoped.POST("/chats/:chat/contact", p.chatContact)
+	scoped.GET("/settings/quick-replies", p.quickRepliesShow)
+	scoped.POST("/settings/quick-replies", p.quickReplyCreate)
+	scoped.POST("/settings/quick-replies/:id/delete", p.quickReplyDelete)
 	scoped.GET("/logs", p.logsShow)
 	scoped.GET("/logs/:id", p.messageShow)
 	scoped.GET("/media/:id", p.mediaShow) // media.go

@@ -63,6 +63,8 @@ type SendRequest struct {
 	Text           string
 	ReplyTo        int64  // a message of the tenant to quote; 0 for none
 	IdempotencyKey string // "" for none
+	// AuthorID is the person who typed it in the inbox; "" for the API.
+	AuthorID string
 	// Media, when set, makes it a media message; Text is then optional
 	// and, when given, the caption (unless Media.Caption is).
 	Media *SendMedia
@@ -312,6 +314,7 @@ type NewOutbound struct {
 	WAID           string
 	CheckNumber    bool
 	IdempotencyKey string
+	AuthorID       string // the person who typed it in the inbox, "" for none
 	// Media, when set, is queued with the message in its transaction,
 	// linked to the tenant's file; Text is its caption.
 	Media *OutboundMedia
@@ -413,9 +416,10 @@ func (s *Store) QueueOutbound(ctx context.Context, tenantID string, o NewOutboun
 		}
 		var id int64
 		if err := tx.QueryRowContext(ctx, `INSERT INTO messages (tenant_id, direction, source, chat, sender, wa_id, kind, body, status, quote_id,
-				idempotency_key, check_number, first_contact, created_at, updated_at)
-			VALUES (?, 'out', 'api', ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?) RETURNING id`,
-			tenantID, o.Chat, o.Sender, o.WAID, kind, o.Text, quote, key, boolInt(o.CheckNumber), boolInt(seen == 0), ms(now), ms(now)).Scan(&id); err != nil {
+				idempotency_key, check_number, first_contact, author_id, created_at, updated_at)
+			VALUES (?, 'out', 'api', ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			tenantID, o.Chat, o.Sender, o.WAID, kind, o.Text, quote, key, boolInt(o.CheckNumber), boolInt(seen == 0),
+			sql.NullString{String: o.AuthorID, Valid: o.AuthorID != ""}, ms(now), ms(now)).Scan(&id); err != nil {
 			return err
 		}
 		if o.Media != nil {

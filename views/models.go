@@ -295,3 +295,93 @@ type Choice struct {
 	Value string
 	Label string
 }
+
+// ChatsView is the conversations page: the list, and the open chat's
+// thread when one is open (two views on a phone, side by side wider).
+type ChatsView struct {
+	Chrome    Chrome
+	Chats     []ChatRow
+	Search    string
+	Filter    string // "", "unread", "mine" or "paused"
+	Filters   []FilterLink
+	NextURL   string // the list's older page; "" at the end
+	StreamURL string // the live stream; changed events make the page re-read itself
+	Mark      string // what the page shows, as the stream compares it
+	Thread    *ThreadView
+	// QuickRepliesURL manages the workspace's quick replies.
+	QuickRepliesURL string
+}
+
+// ChatRow is one conversation of the list.
+type ChatRow struct {
+	Chat     string
+	URL      string
+	Name     string // the contact's name, else the number
+	Phone    string
+	Preview  string // the last message, cut
+	LastOut  bool   // the last message was sent, not received
+	At       string
+	AtISO    string
+	Unread   int
+	Answerer string // "Bot", "Bot paused", "Waiting for a person"
+	Assigned string // the assignee's name, "" when unassigned
+	Open     bool   // the chat the page shows
+}
+
+// ThreadView is an open conversation: its messages as bubbles, the reply
+// box and the chat's actions.
+type ThreadView struct {
+	Chat        string
+	Base        string // /app/chats/{chat}: the actions post below it
+	Name        string
+	Phone       string
+	Messages    []BubbleView
+	OlderURL    string
+	NewestURL   string // set when an older page is shown
+	BotPaused   bool
+	Waiting     bool
+	AssignedTo  string // the assignee's name, "" when unassigned
+	AssignedMe  bool
+	ContactName string
+	Note        string
+	ContactErrs map[string]string
+	// The reply box: the text is kept when it comes back with an error.
+	ReplyText    string
+	ReplyError   string
+	ReplyKey     string // one per render: a double submit sends once
+	QuickReplies []QuickReplyView
+}
+
+// BubbleView is one message of a thread.
+type BubbleView struct {
+	ID        int64
+	Direction string // "in" or "out"
+	Body      string
+	Cut       bool
+	URL       string // the message's page in the log
+	Kind      string
+	At        string
+	AtISO     string
+	Mark      string // out: queued, sent, delivered, read, failed
+	MarkLabel string
+	By        string // out: "bot · rule 2", a person's name, "API"
+	Skipped   bool   // in: left unanswered because a person has taken over
+	Error     string
+	Media     *MediaView
+}
+
+// QuickReplyView is a saved snippet.
+type QuickReplyView struct {
+	ID       string
+	Shortcut string
+	Body     string
+}
+
+// QuickRepliesView is the page that manages quick replies.
+type QuickRepliesView struct {
+	Chrome   Chrome
+	Replies  []QuickReplyView
+	Shortcut string
+	Body     string
+	Errors   map[string]string
+}

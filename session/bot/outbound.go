@@ -147,7 +147,7 @@ func (b *Bot) Send(ctx context.Context, tenantID string, req tenant.SendRequest)
 	}
 	m, created, err := b.store.QueueOutbound(ctx, tenantID, tenant.NewOutbound{
 		Chat: chat, Sender: sender, Text: text, ReplyTo: req.ReplyTo, WAID: whatsmeow.GenerateMessageID(),
-		CheckNumber: isPhone, IdempotencyKey: req.IdempotencyKey, Media: media,
+		CheckNumber: isPhone, IdempotencyKey: req.IdempotencyKey, AuthorID: req.AuthorID, Media: media,
 	}, tenant.QueueLimits{MaxQueued: b.opts.Send.MaxQueued, IdempotencyTTL: b.opts.Send.IdempotencyTTL})
 	if err != nil {
 		return m, false, err

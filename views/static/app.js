@@ -1,4 +1,5 @@
-// wabot portal: live link panel, QR countdown, copy buttons. Plain script,
+// wabot portal: live link panel and inbox, quick replies, QR countdown,
+// copy buttons. Plain script,
 // no build step; every page works without it (the link page falls back to
 // a meta refresh).
 (function () {
@@ -51,6 +52,109 @@
     window.addEventListener("pagehide", function () { es.close(); });
   }
 
+
+  // The inbox follows the server: a "changed" event makes the page read
+  // itself again and swap the list and the open thread (the reply box is
+  // left alone, so nothing typed is lost). Opening the thread's page is
+  // what reads it, so a message that arrives while it is open is read.
+  function followInbox() {
+    var inbox = document.getElementById("inbox");
+    if (!inbox || !window.EventSource || !window.fetch || !window.DOMParser) return;
+    var src = inbox.getAttribute("data-stream");
+    var es = new EventSource(src + "?mark=" + encodeURIComponent(inbox.getAttribute("data-mark") || ""));
+    var busy = false, again = false;
+    var refresh = function () {
+      if (busy) { again = true; return; }
+      busy = true;
+      fetch(location.href, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+        .then(function (r) { return r.ok ? r.text() : null; })
+        .then(function (html) {
+          if (!html) return;
+          var doc = new DOMParser().parseFromString(html, "text/html");
+          ["chat-list", "thread-messages"].forEach(function (id) {
+            var now = document.getElementById(id), fresh = doc.getElementById(id);
+            if (!now || !fresh) return;
+            var atEnd = now.scrollHeight - now.scrollTop - now.clientHeight < 40;
+            now.innerHTML = fresh.innerHTML;
+            if (id === "thread-messages" && atEnd) now.scrollTop = now.scrollHeight;
+          });
+          document.title = doc.title;
+        })
+        .catch(function () {})
+        .then(function () { busy = false; if (again) { again = false; refresh(); } });
+    };
+    es.addEventListener("changed", refresh);
+    es.addEventListener("error", function () {
+      if (es.readyState === EventSource.CLOSED) setTimeout(function () { location.reload(); }, 5000);
+    });
+    window.addEventListener("pagehide", function () { es.close(); });
+    var thread = document.getElementById("thread-messages");
+    if (thread) thread.scrollTop = thread.scrollHeight;
+  }
+
+  // Quick replies: choosing one in the select inserts it at the caret;
+  // typing "/" and a shortcut offers the matching ones (Enter, Tab or a
+  // click inserts the first or the chosen one). Without script the
+  // select and its Insert button do the same through the server.
+  function quickReplies() {
+    var box = document.getElementById("reply-text");
+    var select = document.getElementById("quick");
+    if (!box || !select) return;
+    var list = box.form.querySelector(".quick-suggest");
+    var replies = [];
+    Array.prototype.forEach.call(select.options, function (o) {
+      if (o.value) replies.push({ shortcut: o.getAttribute("data-shortcut"), body: o.getAttribute("data-body") });
+    });
+    var insertBtn = box.form.querySelector("[data-testid=quick-insert]");
+    if (insertBtn) insertBtn.hidden = true;
+    var insert = function (body, from, to) {
+      box.value = box.value.slice(0, from) + body + box.value.slice(to);
+      var at = from + body.length;
+      box.focus();
+      box.setSelectionRange(at, at);
+    };
+    select.addEventListener("change", function () {
+      var o = select.options[select.selectedIndex];
+      if (o && o.value) insert(o.getAttribute("data-body"), box.selectionStart, box.selectionEnd);
+      select.selectedIndex = 0;
+    });
+    // The "/word" just before the caret, if any.
+    var typed = function () {
+      var before = box.value.slice(0, box.selectionStart);
+      var m = /(^|\s)\/([a-z0-9_-]*)$/.exec(before);
+      return m ? { word: m[2], from: before.length - m[2].length - 1 } : null;
+    };
+    var shown = [];
+    var hide = function () { list.hidden = true; list.innerHTML = ""; shown = []; };
+    var choose = function (q) {
+      var t = typed();
+      if (t) insert(q.body, t.from, box.selectionStart);
+      hide();
+    };
+    box.addEventListener("input", function () {
+      var t = typed();
+      if (!t) return hide();
+      shown = replies.filter(function (q) { return q.shortcut.indexOf(t.word) === 0; }).slice(0, 8);
+      if (!shown.length) return hide();
+      list.innerHTML = "";
+      shown.forEach(function (q, i) {
+        var li = document.createElement("li");
+        li.setAttribute("role", "option");
+        if (i === 0) li.setAttribute("aria-selected", "true");
+        li.textContent = "/" + q.shortcut + " — " + q.body;
+        li.addEventListener("mousedown", function (ev) { ev.preventDefault(); choose(q); });
+        list.appendChild(li);
+      });
+      list.hidden = false;
+    });
+    box.addEventListener("keydown", function (ev) {
+      if (list.hidden || !shown.length) return;
+      if (ev.key === "Enter" || ev.key === "Tab") { ev.preventDefault(); choose(shown[0]); }
+      if (ev.key === "Escape") hide();
+    });
+    box.addEventListener("blur", hide);
+  }
+
   // Forms marked data-async post in the background: the page stays and
   // the live panel shows what happens.
   document.addEventListener("submit", function (ev) {
@@ -70,5 +174,7 @@
     startCountdowns(document);
     bindCopy(document);
     followPanel();
+    followInbox();
+    quickReplies();
   });
 })();
