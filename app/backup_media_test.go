@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"errors"
 	"io"
 	"io/fs"
@@ -268,12 +269,24 @@ func TestBackupBeforeMediaRestores(t *testing.T) {
 	src := t.TempDir()
 	srcData := filepath.Join(src, "data")
 	os.MkdirAll(srcData, 0o700)
-	os.WriteFile(filepath.Join(srcData, "wabot.db"), sqliteFile(t, true, false), 0o600)
+	// Schema 6 as a release before media made it: its own migrations,
+	// read from the source tree, so later migrations need no undoing here.
 	raw := tenanttest.Raw(t, filepath.Join(srcData, "wabot.db"))
-	for _, q := range []string{`DROP TABLE message_media`, `DROP TABLE media_files`, `PRAGMA user_version = 6`} {
-		if _, err := raw.Exec(q); err != nil {
+	for v := 1; v <= 6; v++ {
+		files, _ := filepath.Glob(filepath.Join("..", "tenant", "migrations", fmt.Sprintf("%04d_*.sql", v)))
+		if len(files) != 1 {
+			t.Fatalf("migration %d: %v", v, files)
+		}
+		body, err := os.ReadFile(files[0])
+		if err != nil {
 			t.Fatal(err)
 		}
+		if _, err := raw.Exec(string(body)); err != nil {
+			t.Fatalf("%s: %v", files[0], err)
+		}
+	}
+	if _, err := raw.Exec(`PRAGMA user_version = 6`); err != nil {
+		t.Fatal(err)
 	}
 	raw.Close()
 	file := filepath.Join(t.TempDir(), "backup.tar.gz")
