@@ -119,7 +119,7 @@ func (t *tenantBot) sendBusy(dropped int64, chat, text string) {
 	if err != nil {
 		return
 	}
-	written, err := t.logReplies(nil, []tenant.Reply{{InID: dropped, Chat: chat, Body: text}})
+	written, err := t.logReplies(nil, []tenant.Reply{{InID: dropped, Chat: chat, Body: text, Origin: tenant.OriginBusy}})
 	if err != nil {
 		return
 	}
