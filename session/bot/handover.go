@@ -28,7 +28,7 @@ func (t *tenantBot) pausedIn(chat string) (string, outcome) {
 	switch {
 	case !c.BotPaused:
 		return "", answered
-	case c.PausedBy == tenant.PausedByKeyword && c.LastHumanAt.IsZero():
+	case c.Waiting:
 		return tenant.ReasonBotPaused + ": the customer asked for a person", answered
 	}
 	return tenant.ReasonBotPaused + ": a person is answering", answered
@@ -58,6 +58,15 @@ func (t *tenantBot) handOver(in inbound, cfg *config, welcome *tenant.Reply, fil
 		return later
 	}
 	return t.sendAll(in, written)
+}
+
+// pausedNow reports whether the bot must keep quiet in chat, for replies
+// outside the answering of a message (the busy reply); unknown is quiet.
+func (t *tenantBot) pausedNow(chat string) bool {
+	ctx, cancel := context.WithTimeout(t.ctx, 10*time.Second)
+	defer cancel()
+	c, err := t.b.store.ChatStateOf(ctx, t.id, chat)
+	return err != nil || c.BotPaused
 }
 
 // resumeLoop gives the tenant's idle paused chats back to the bot every

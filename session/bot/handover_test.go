@@ -114,9 +114,14 @@ func TestHandoverKeywordPausesTheChatWithOneReply(t *testing.T) {
 		}
 	}
 	expectNothing(t, ann, 300*time.Millisecond)
+	// A person answers Ann: she no longer waits, and the log says so.
+	if err := r.store.NoteHumanReply(ctx, id, ann.JID().String(), "user-1"); err != nil {
+		t.Fatal(err)
+	}
+	if row := r.inRow(id, send(t, ann, "thanks")); row.Error != "the bot is paused in this chat: a person is answering" {
+		t.Fatalf("after a person's reply: %s %q", row.Status, row.Error)
+	}
 
-	// Bob's first message is his hand-over: welcome first, as for any
-	// chat's first message.
 	send(t, bob, "bananas")
 	expect(t, bob, "Welcome!")
 	expect(t, bob, "Sorry?")
@@ -124,8 +129,14 @@ func TestHandoverKeywordPausesTheChatWithOneReply(t *testing.T) {
 	expect(t, bob, "9 to 5")
 	send(t, bob, "agent")
 	expect(t, bob, "A person will answer you, Bob.")
+	// Cat's first message asks for a person: the welcome still comes
+	// first, as for any chat's first message.
+	cat := phone.NewContact("", "Cat")
+	send(t, cat, "agent")
+	expect(t, cat, "Welcome!")
+	expect(t, cat, "A person will answer you, Cat.")
 
-	ms := r.waitLogs(id, "every reply sent", func(ms []tenant.Message) bool { return count(ms, "out", tenant.MsgReplied) == 7 })
+	ms := r.waitLogs(id, "every reply sent", func(ms []tenant.Message) bool { return count(ms, "out", tenant.MsgReplied) == 9 })
 	byChat := map[string][]string{}
 	for _, m := range ms {
 		if m.Direction == "out" {
@@ -137,6 +148,9 @@ func TestHandoverKeywordPausesTheChatWithOneReply(t *testing.T) {
 	}
 	if got := strings.Join(byChat[bob.JID().String()], ","); got != "welcome,fallback,rule 1,hand-over" {
 		t.Errorf("Bob's replies came from %s", got)
+	}
+	if got := strings.Join(byChat[cat.JID().String()], ","); got != "welcome,hand-over" {
+		t.Errorf("Cat's replies came from %s", got)
 	}
 
 	// The pause is in the database: a restart keeps it.
