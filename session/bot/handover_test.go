@@ -224,3 +224,27 @@ func TestBotResumesAQuietChatByItself(t *testing.T) {
 		t.Fatalf("replies came from %s", got)
 	}
 }
+
+// The webhook hears of a hand-over message as of one a rule answered,
+// and its reply is not used: the hand-over reply is the answer.
+func TestHandoverTellsTheWebhookWithoutUsingItsReply(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, Options{AllowPrivateWebhooks: true, OutboxPoll: 50 * time.Millisecond})
+	h := newHook(t, "webhook says")
+	h.secret = "k"
+	cfg := rules()
+	cfg.Webhook = tenant.Webhook{URL: h.srv.URL, Secret: h.secret}
+	cfg.Handover = tenant.Handover{Keywords: []string{"agent"}, Reply: "A person comes.", ResumeAfterMinutes: 60}
+	_, phone := r.tenant(cfg)
+	ann := phone.NewContact("", "Ann")
+	send(t, ann, "agent please")
+	expect(t, ann, "A person comes.")
+	waitFor(t, "the webhook delivery", func() bool { return len(h.texts()) == 1 })
+	h.mu.Lock()
+	matched := h.got[0].RuleMatched
+	h.mu.Unlock()
+	if !matched {
+		t.Fatal("the webhook was told no rule matched a hand-over")
+	}
+	expectNothing(t, ann, 300*time.Millisecond)
+}
