@@ -114,6 +114,8 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, opts ...Option) (a 
 		WebhookMaxAttempts:   cfg.WebhookMaxAttempts,
 		WebhookBaseDelay:     cfg.WebhookRetryDelay,
 		Retention:            cfg.MessageRetention,
+		ResumeCheck:          cfg.HandoverResumeCheck,
+		ResumeUnit:           cfg.HandoverResumeUnit,
 		Observer:             a.metrics,
 		Media:                a.media,
 		MediaLink:            mediaLink,

@@ -66,6 +66,13 @@ type Config struct {
 	LogFormat string // "auto", "text" or "json"
 	LogLevel  string // "debug", "info", "warn" or "error"
 
+	// HandoverResumeCheck and HandoverResumeUnit are bot.Options'
+	// ResumeCheck and ResumeUnit; zero in production (30 s and a minute).
+	// End-to-end tests shorten them to watch the bot resume. Not
+	// configurable.
+	HandoverResumeCheck time.Duration
+	HandoverResumeUnit  time.Duration
+
 	// ProviderHTTPClient reaches the sign-in providers; nil in production.
 	// Tests point it at fakes of Google's endpoints. Not configurable.
 	ProviderHTTPClient *http.Client

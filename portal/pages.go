@@ -488,6 +488,16 @@ func botFromForm(c echo.Context) tenant.BotConfig {
 		Webhook:       tenant.Webhook{URL: c.FormValue("webhook_url"), Secret: c.FormValue("webhook_secret")},
 		Limits: tenant.Limits{QueuePerChat: atoi("queue_per_chat"), PerChatPerMinute: atoi("per_chat_per_minute"),
 			PerTenantPerMinute: atoi("per_tenant_per_minute")},
+		Handover: tenant.Handover{Keywords: strings.Split(c.FormValue("handover_keywords"), ","), Reply: c.FormValue("handover_reply")},
+	}
+	if v := strings.TrimSpace(c.FormValue("handover_resume_after_minutes")); v != "" {
+		// Not a number is out of range, shown beside the field; left
+		// empty it is the default.
+		if n, err := strconv.Atoi(v); err == nil {
+			cfg.Handover.ResumeAfterMinutes = n
+		} else {
+			cfg.Handover.ResumeAfterMinutes = -1
+		}
 	}
 	n := min(atoi("rule_count"), tenant.MaxRules+1)
 	cfg.Rules = []tenant.Rule{}
@@ -579,7 +589,12 @@ func botView(ch views.Chrome, cfg tenant.BotConfig, errs map[string]string) view
 		WelcomeReply: cfg.WelcomeReply, FallbackReply: cfg.FallbackReply, BusyReply: cfg.BusyReply,
 		WebhookURL: cfg.Webhook.URL, WebhookSecret: cfg.Webhook.Secret,
 		QueuePerChat: cfg.Limits.QueuePerChat, PerChatPerMinute: cfg.Limits.PerChatPerMinute, PerTenantPerMinute: cfg.Limits.PerTenantPerMinute,
-		Errors: errs,
+		HandoverKeywords: strings.Join(cfg.Handover.Keywords, ", "), HandoverReply: cfg.Handover.Reply,
+		HandoverResumeMinutes: cfg.Handover.ResumeAfterMinutes,
+		Errors:                errs,
+	}
+	if v.HandoverResumeMinutes == 0 {
+		v.HandoverResumeMinutes = cfg.Handover.ResumeAfter()
 	}
 	for _, r := range cfg.Rules {
 		rf := views.RuleForm{Kind: r.Kind, Match: r.Match, Pattern: r.Pattern, Reply: r.Reply}

@@ -17,14 +17,30 @@ import (
 
 // BotConfig is how a tenant's bot answers.
 type BotConfig struct {
-	Enabled       bool    `json:"enabled"`
-	ReplyInGroups bool    `json:"reply_in_groups"`
-	Rules         []Rule  `json:"rules"`
-	WelcomeReply  string  `json:"welcome_reply"`
-	FallbackReply string  `json:"fallback_reply"`
-	BusyReply     string  `json:"busy_reply"`
-	Webhook       Webhook `json:"webhook"`
-	Limits        Limits  `json:"limits"`
+	Enabled       bool     `json:"enabled"`
+	ReplyInGroups bool     `json:"reply_in_groups"`
+	Rules         []Rule   `json:"rules"`
+	WelcomeReply  string   `json:"welcome_reply"`
+	FallbackReply string   `json:"fallback_reply"`
+	BusyReply     string   `json:"busy_reply"`
+	Webhook       Webhook  `json:"webhook"`
+	Limits        Limits   `json:"limits"`
+	Handover      Handover `json:"handover"`
+}
+
+// Handover is how the bot hands a chat over to a person: a customer who
+// writes one of the keywords pauses the bot there and gets the reply; a
+// paused chat gets the bot back once neither a person's reply nor the
+// pause is more recent than ResumeAfterMinutes.
+type Handover struct {
+	// Keywords are matched as whole words (or phrases), ignoring case,
+	// anywhere in a message's text: "agent" matches "Agent please!" but
+	// not "agents" or "reagent".
+	Keywords []string `json:"keywords"`
+	Reply    string   `json:"reply"`
+	// ResumeAfterMinutes is the idle time before the bot resumes; 0 (a
+	// configuration from before hand-over existed) is the default, 60.
+	ResumeAfterMinutes int `json:"resume_after_minutes"`
 }
 
 // Rule answers messages that match: the first matching rule wins.
@@ -113,6 +129,9 @@ const (
 	MaxPatternLength = 500
 	MaxReplyLength   = 4096
 	MaxURLLength     = 2048
+	MaxKeywords      = 20
+	MaxKeywordLength = 50
+	MaxResumeMinutes = 7 * 24 * 60
 )
 
 // DefaultBotConfig is a new tenant's configuration: enabled, with no rules
@@ -123,6 +142,8 @@ func DefaultBotConfig() BotConfig {
 		Rules:     []Rule{},
 		BusyReply: "Thanks for your messages! We are catching up and will answer shortly.",
 		Limits:    Limits{QueuePerChat: 20, PerChatPerMinute: 6, PerTenantPerMinute: 60},
+		Handover: Handover{Keywords: []string{}, ResumeAfterMinutes: 60,
+			Reply: "Thanks! A person from our team will answer you here shortly."},
 	}
 }
 
@@ -145,6 +166,15 @@ func (c *BotConfig) Normalize() {
 	c.Webhook.Secret = strings.TrimSpace(c.Webhook.Secret)
 	if c.Limits.QueuePerChat == 0 {
 		c.Limits.QueuePerChat = def.Limits.QueuePerChat
+	}
+	if c.Handover.Keywords != nil {
+		kw := []string{}
+		for _, k := range c.Handover.Keywords {
+			if k = strings.TrimSpace(k); k != "" {
+				kw = append(kw, k)
+			}
+		}
+		c.Handover.Keywords = kw
 	}
 }
 
@@ -229,6 +259,7 @@ func (c *BotConfig) Validate() error {
 	if l := c.Limits.PerTenantPerMinute; l < 0 || l > 100000 {
 		f["limits.per_tenant_per_minute"] = "Choose 0 (no limit) to 100000."
 	}
+	c.Handover.validate(f)
 	if len(f) > 0 {
 		return &Error{Code: CodeInvalid, Msg: "the bot configuration has errors", Fields: f}
 	}

@@ -44,6 +44,7 @@ type Message struct {
 	Status     MessageStatus
 	Error      string
 	ReplyTo    int64
+	Origin     string // what the bot answered with ("rule 2", "hand-over"…; see Reply.Origin); "" otherwise
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
 }
@@ -90,7 +91,7 @@ func (s *Store) Messages(ctx context.Context, tenantID string, q MessageQuery) (
 	if q.Preview > 0 {
 		chars = min(q.Preview, chars)
 	}
-	sqlq := `SELECT id, tenant_id, direction, chat, sender, sender_name, wa_id, kind, substr(body, 1, ?), status, error, COALESCE(reply_to, 0), created_at, updated_at
+	sqlq := `SELECT id, tenant_id, direction, chat, sender, sender_name, wa_id, kind, substr(body, 1, ?), status, error, COALESCE(reply_to, 0), origin, created_at, updated_at
 		FROM messages WHERE tenant_id = ?`
 	args := []any{chars + 1, tenantID}
 	if q.Before != "" {
@@ -138,7 +139,7 @@ func (s *Store) Messages(ctx context.Context, tenantID string, q MessageQuery) (
 		var m Message
 		var created, updated int64
 		if err := rows.Scan(&m.ID, &m.TenantID, &m.Direction, &m.Chat, &m.Sender, &m.SenderName, &m.WAID, &m.Kind, &m.Body,
-			&m.Status, &m.Error, &m.ReplyTo, &created, &updated); err != nil {
+			&m.Status, &m.Error, &m.ReplyTo, &m.Origin, &created, &updated); err != nil {
 			return nil, "", err
 		}
 		m.CreatedAt, m.UpdatedAt = fromMS(created), fromMS(updated)
@@ -183,9 +184,9 @@ func cutBody(body string, chars int) (string, bool) {
 func (s *Store) MessageByID(ctx context.Context, tenantID string, id int64) (Message, error) {
 	m := Message{ID: id, TenantID: tenantID}
 	var created, updated int64
-	err := s.db.read.QueryRowContext(ctx, `SELECT direction, chat, sender, sender_name, wa_id, kind, substr(body, 1, ?), status, error, COALESCE(reply_to, 0), created_at, updated_at
+	err := s.db.read.QueryRowContext(ctx, `SELECT direction, chat, sender, sender_name, wa_id, kind, substr(body, 1, ?), status, error, COALESCE(reply_to, 0), origin, created_at, updated_at
 		FROM messages WHERE id = ? AND tenant_id = ?`, MaxBodyBytes+1, id, tenantID).
-		Scan(&m.Direction, &m.Chat, &m.Sender, &m.SenderName, &m.WAID, &m.Kind, &m.Body, &m.Status, &m.Error, &m.ReplyTo, &created, &updated)
+		Scan(&m.Direction, &m.Chat, &m.Sender, &m.SenderName, &m.WAID, &m.Kind, &m.Body, &m.Status, &m.Error, &m.ReplyTo, &m.Origin, &created, &updated)
 	if errors.Is(err, sql.ErrNoRows) {
 		return m, ErrNotFound
 	}

@@ -42,7 +42,23 @@ type Reply struct {
 	// Attachment, when set, is sent with it, Body its caption; it is
 	// logged as the reply's media (linkReplyFile).
 	Attachment *RuleAttachment
+	// Origin says what the bot answered with: OriginRule(n), OriginWelcome,
+	// OriginFallback, OriginWebhook, OriginHandover or OriginBusy.
+	Origin string
 }
+
+// What wrote a bot reply, as messages.origin keeps it.
+const (
+	OriginWelcome  = "welcome"
+	OriginFallback = "fallback"
+	OriginWebhook  = "webhook"
+	OriginHandover = "hand-over"
+	OriginBusy     = "busy"
+)
+
+// OriginRule is the origin of a reply by the configuration's rule n,
+// counted from 1 as the Bot page shows them.
+func OriginRule(n int) string { return fmt.Sprintf("rule %d", n) }
 
 // StoreInbound writes the inbound row, its body cut to MaxBodyBytes. A
 // message already stored (same chat and WhatsApp id) is logged once more
@@ -147,45 +163,53 @@ func (s *Store) LogReplies(ctx context.Context, tenantID string, welcome *Reply,
 	now := ms(s.now())
 	var written []Reply
 	err := s.db.inTx(ctx, func(tx *sql.Tx) error {
-		written = written[:0]
-		all := replies
-		if welcome != nil {
-			res, err := tx.ExecContext(ctx, `INSERT INTO welcomed_chats (tenant_id, chat, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
-				tenantID, welcome.Chat, now)
-			if err != nil {
-				return err
-			}
-			if n, _ := res.RowsAffected(); n == 1 {
-				all = append([]Reply{*welcome}, replies...)
-			}
-		}
-		for _, r := range all {
-			r = decide(r)
-			// What is logged is what is sent: the caller sends the
-			// written rows.
-			r.Body = cutUTF8(r.Body, MaxBodyBytes)
-			waID := r.WAID
-			if waID == "" {
-				waID = "-"
-			}
-			kind, err := replyKind(ctx, tx, tenantID, &r)
-			if err != nil {
-				return err
-			}
-			if err := tx.QueryRowContext(ctx, `INSERT INTO messages (tenant_id, direction, chat, sender, wa_id, kind, body, status, error, reply_to, created_at, updated_at)
-				VALUES (?, 'out', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-				tenantID, r.Chat, r.Sender, waID, kind, r.Body, r.Status, r.Error, r.InID, now, now).Scan(&r.ID); err != nil {
-				return err
-			}
-			if err := linkReplyFile(ctx, tx, tenantID, r, fromMS(now)); err != nil {
-				return err
-			}
-			written = append(written, r)
-		}
-		return nil
+		var err error
+		written, err = logRepliesTx(ctx, tx, tenantID, welcome, replies, decide, now)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("logging replies: %w", err)
+	}
+	return written, nil
+}
+
+// logRepliesTx is LogReplies inside tx, for callers that write more with
+// the replies (HandOver).
+func logRepliesTx(ctx context.Context, tx *sql.Tx, tenantID string, welcome *Reply, replies []Reply, decide func(Reply) Reply, now int64) ([]Reply, error) {
+	all := replies
+	if welcome != nil {
+		res, err := tx.ExecContext(ctx, `INSERT INTO welcomed_chats (tenant_id, chat, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
+			tenantID, welcome.Chat, now)
+		if err != nil {
+			return nil, err
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			all = append([]Reply{*welcome}, replies...)
+		}
+	}
+	var written []Reply
+	for _, r := range all {
+		r = decide(r)
+		// What is logged is what is sent: the caller sends the written
+		// rows.
+		r.Body = cutUTF8(r.Body, MaxBodyBytes)
+		waID := r.WAID
+		if waID == "" {
+			waID = "-"
+		}
+		kind, err := replyKind(ctx, tx, tenantID, &r)
+		if err != nil {
+			return nil, err
+		}
+		if err := tx.QueryRowContext(ctx, `INSERT INTO messages (tenant_id, direction, chat, sender, wa_id, kind, body, status, error, reply_to, origin, created_at, updated_at)
+			VALUES (?, 'out', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			tenantID, r.Chat, r.Sender, waID, kind, r.Body, r.Status, r.Error, r.InID, r.Origin, now, now).Scan(&r.ID); err != nil {
+			return nil, err
+		}
+		if err := linkReplyFile(ctx, tx, tenantID, r, fromMS(now)); err != nil {
+			return nil, err
+		}
+		written = append(written, r)
 	}
 	return written, nil
 }
@@ -247,7 +271,7 @@ func (s *Store) SetReplyStatus(ctx context.Context, id int64, status MessageStat
 
 // RepliesTo lists the replies logged for an inbound message, in order.
 func (s *Store) RepliesTo(ctx context.Context, inID int64) ([]Reply, error) {
-	rows, err := s.db.read.QueryContext(ctx, `SELECT id, chat, sender, wa_id, body, status, error FROM messages
+	rows, err := s.db.read.QueryContext(ctx, `SELECT id, chat, sender, wa_id, body, status, error, origin FROM messages
 		WHERE reply_to = ? AND direction = 'out' ORDER BY id`, inID)
 	if err != nil {
 		return nil, fmt.Errorf("reading replies to %d: %w", inID, err)
@@ -256,7 +280,7 @@ func (s *Store) RepliesTo(ctx context.Context, inID int64) ([]Reply, error) {
 	var out []Reply
 	for rows.Next() {
 		r := Reply{InID: inID}
-		if err := rows.Scan(&r.ID, &r.Chat, &r.Sender, &r.WAID, &r.Body, &r.Status, &r.Error); err != nil {
+		if err := rows.Scan(&r.ID, &r.Chat, &r.Sender, &r.WAID, &r.Body, &r.Status, &r.Error, &r.Origin); err != nil {
 			return nil, err
 		}
 		out = append(out, r)

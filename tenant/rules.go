@@ -123,16 +123,26 @@ func (c *CompiledRules) Match(kind, text string) (string, bool) {
 // MatchRule is Match that also returns the matching rule's attachment
 // (nil for none).
 func (c *CompiledRules) MatchRule(kind, text string) (string, *RuleAttachment, bool) {
+	i := c.MatchAt(kind, text)
+	if i < 0 {
+		return "", nil, false
+	}
+	return c.rules[i].reply, c.rules[i].attach, true
+}
+
+// MatchAt returns the index of the first rule that matches, as Match
+// decides, or -1: a reply records which rule wrote it.
+func (c *CompiledRules) MatchAt(kind, text string) int {
 	head := cutUTF8(text, MatchWindow)
 	trimmed := strings.TrimSpace(text)
 	whole := len(trimmed) <= MatchWindow
 	lower := strings.ToLower(cutUTF8(trimmed, MatchWindow))
-	for _, r := range c.rules {
+	for i, r := range c.rules {
 		if !KindMatches(r.kind, kind) {
 			continue
 		}
 		if r.kind != "" && r.pattern == "" {
-			return r.reply, r.attach, true // every message of the kind
+			return i // every message of the kind
 		}
 		var ok bool
 		switch r.match {
@@ -146,10 +156,10 @@ func (c *CompiledRules) MatchRule(kind, text string) (string, *RuleAttachment, b
 			ok = r.re.MatchString(head)
 		}
 		if ok {
-			return r.reply, r.attach, true
+			return i
 		}
 	}
-	return "", nil, false
+	return -1
 }
 
 // cutUTF8 returns s cut to at most n bytes without splitting a character.

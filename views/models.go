@@ -176,7 +176,11 @@ type BotView struct {
 	QueuePerChat       int
 	PerChatPerMinute   int
 	PerTenantPerMinute int
-	Errors             map[string]string
+	// The hand-over to a person: keywords comma-separated as typed.
+	HandoverKeywords      string
+	HandoverReply         string
+	HandoverResumeMinutes int
+	Errors                map[string]string
 }
 
 // AdminTenantRow is one tenant in the admin table.

@@ -39,6 +39,13 @@ type Options struct {
 	StoreRetryFor        time.Duration // how long an inbound message's store is retried (2m)
 	Retention            time.Duration // message log age kept (90 days)
 	RetentionEvery       time.Duration // how often old rows are removed (1h)
+	// ResumeCheck is how often each tenant's paused chats are checked for
+	// the bot to resume (30s).
+	ResumeCheck time.Duration
+	// ResumeUnit is how long one of the configuration's
+	// handover.resume_after_minutes lasts: a minute, shortened only by
+	// tests that watch the bot resume.
+	ResumeUnit time.Duration
 	// Send paces and bounds messages sent through the API.
 	Send SendOptions
 	// Media keeps the files of media messages; nil leaves them undownloaded
@@ -78,6 +85,8 @@ func (o Options) withDefaults() Options {
 	def(&o.StoreRetryFor, 2*time.Minute)
 	def(&o.Retention, 90*24*time.Hour)
 	def(&o.RetentionEvery, time.Hour)
+	def(&o.ResumeCheck, 30*time.Second)
+	def(&o.ResumeUnit, time.Minute)
 	o.Send = o.Send.withDefaults()
 	if o.Resolver == nil {
 		o.Resolver = net.DefaultResolver

@@ -116,10 +116,10 @@ func (t *tenantBot) answer(id int64) {
 // per overflow.
 func (t *tenantBot) sendBusy(dropped int64, chat, text string) {
 	jid, err := types.ParseJID(chat)
-	if err != nil {
+	if err != nil || t.pausedNow(chat) { // a person has the chat (handover.go)
 		return
 	}
-	written, err := t.logReplies(nil, []tenant.Reply{{InID: dropped, Chat: chat, Body: text}})
+	written, err := t.logReplies(nil, []tenant.Reply{{InID: dropped, Chat: chat, Body: text, Origin: tenant.OriginBusy}})
 	if err != nil {
 		return
 	}

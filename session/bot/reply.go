@@ -103,10 +103,31 @@ func (t *tenantBot) process(id int64) outcome {
 		t.setInbound(id, tenant.MsgIgnored, "group chats are not answered")
 		return answered
 	}
+	// A person has the chat: the bot stays silent (handover.go).
+	if reason, out := t.pausedIn(in.chat.String()); out != answered || reason != "" {
+		if out == answered {
+			t.setInbound(id, tenant.MsgIgnored, reason)
+		}
+		return out
+	}
 	phone := tenant.PhoneOf(in.sender.String())
 	fill := func(reply string) string { return tenant.Fill(reply, in.name, phone, in.text) }
+	chat := in.chat.String()
+	var welcome *tenant.Reply
+	if cfg.WelcomeReply != "" {
+		welcome = &tenant.Reply{InID: id, Chat: chat, Body: fill(cfg.WelcomeReply), Origin: tenant.OriginWelcome}
+	}
+	if cfg.Handover.AsksForPerson(in.text) {
+		return t.handOver(in, cfg, welcome, fill)
+	}
 
-	reply, attach, matched := cfg.rules.MatchRule(in.kind, in.text)
+	rule := cfg.rules.MatchAt(in.kind, in.text)
+	matched := rule >= 0
+	var answer tenant.Reply
+	if matched {
+		r := cfg.Rules[rule]
+		answer = tenant.Reply{Body: r.Reply, Attachment: r.Attachment, Origin: tenant.OriginRule(rule + 1)}
+	}
 	if cfg.Webhook.URL != "" {
 		r, ok, err := t.b.webhookReply(t.ctx, t.id, in, cfg, matched)
 		switch {
@@ -115,19 +136,15 @@ func (t *tenantBot) process(id int64) outcome {
 		case err != nil:
 			t.log.Error("cannot queue a webhook delivery", "err", err)
 		case ok && r != "":
-			reply, attach, matched = r, nil, true
+			answer, matched = tenant.Reply{Body: r, Origin: tenant.OriginWebhook}, true
 		}
-	}
-	chat := in.chat.String()
-	var welcome *tenant.Reply
-	if cfg.WelcomeReply != "" {
-		welcome = &tenant.Reply{InID: id, Chat: chat, Body: fill(cfg.WelcomeReply)}
 	}
 	var replies []tenant.Reply
 	if matched {
-		replies = append(replies, tenant.Reply{InID: id, Chat: chat, Body: fill(reply), Attachment: attach})
+		answer.InID, answer.Chat, answer.Body = id, chat, fill(answer.Body)
+		replies = append(replies, answer)
 	} else if cfg.FallbackReply != "" {
-		replies = append(replies, tenant.Reply{InID: id, Chat: chat, Body: fill(cfg.FallbackReply)})
+		replies = append(replies, tenant.Reply{InID: id, Chat: chat, Body: fill(cfg.FallbackReply), Origin: tenant.OriginFallback})
 	}
 	written, err := t.logReplies(welcome, replies)
 	if err != nil {
@@ -147,10 +164,18 @@ func (t *tenantBot) process(id int64) outcome {
 // within the rate limits and with the WhatsApp id it will be sent with:
 // after a crash, recovery finds all of them and sends each id once.
 func (t *tenantBot) logReplies(welcome *tenant.Reply, replies []tenant.Reply) ([]tenant.Reply, error) {
+	return t.logWith(func(ctx context.Context, decide func(tenant.Reply) tenant.Reply) ([]tenant.Reply, error) {
+		return t.b.store.LogReplies(ctx, t.id, welcome, replies, decide)
+	})
+}
+
+// logWith runs a store method that logs replies (LogReplies, HandOver),
+// deciding each one's status and WhatsApp id as logReplies says.
+func (t *tenantBot) logWith(write func(context.Context, func(tenant.Reply) tenant.Reply) ([]tenant.Reply, error)) ([]tenant.Reply, error) {
 	own := t.out.OwnJID().String()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(t.ctx), 10*time.Second)
 	defer cancel()
-	written, err := t.b.store.LogReplies(ctx, t.id, welcome, replies, func(r tenant.Reply) tenant.Reply {
+	written, err := write(ctx, func(r tenant.Reply) tenant.Reply {
 		r.Sender = own
 		if !t.allow(r.Chat) {
 			r.Status, r.Error = tenant.MsgRateLimited, "over the tenant's or the chat's reply rate limit"

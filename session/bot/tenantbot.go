@@ -69,8 +69,9 @@ func (t *tenantBot) start() {
 	}
 	t.setConfig(cfg)
 	t.resume()
-	t.wg.Add(1)
+	t.wg.Add(2)
 	go t.sendLoop()
+	go t.resumeLoop() // handover.go
 }
 
 func (t *tenantBot) setConfig(c tenant.BotConfig) {
