@@ -242,7 +242,7 @@ func TestInboxThreadShowsMediaAndSkips(t *testing.T) {
 	logMedia(t, e.app, id, "", tenant.MessageMedia{Kind: tenant.MediaImage, MIME: "image/png"}, testPNG(t, 40, 30))
 	logMedia(t, e.app, id, "", tenant.MessageMedia{Kind: tenant.MediaLocation, Latitude: 52.52, Longitude: 13.405, PlaceName: "Depot"}, nil)
 	if _, _, err := e.app.Store().StoreInbound(context.Background(), id, tenant.Inbound{Chat: chat, Sender: chat, WAID: "SKIP1", Kind: "text",
-		Body: "still there?", Status: tenant.MsgIgnored, Error: "bot paused: a person answers this chat"}); err != nil {
+		Body: "still there?", Status: tenant.MsgIgnored, Error: tenant.ReasonBotPaused + ": a person is answering"}); err != nil {
 		t.Fatal(err)
 	}
 	r := b.get("/app/chats/" + chat)

@@ -471,5 +471,5 @@ func ValidChat(chat string) bool { return chatJIDPattern.MatchString(chat) }
 // SkippedPaused reports whether an inbound message was left unanswered
 // because a person had taken over the chat.
 func SkippedPaused(m Message) bool {
-	return m.Direction == "in" && m.Status == MsgIgnored && strings.Contains(strings.ToLower(m.Error), "paused")
+	return m.Direction == "in" && m.Status == MsgIgnored && strings.HasPrefix(m.Error, ReasonBotPaused)
 }

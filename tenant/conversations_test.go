@@ -260,7 +260,7 @@ func TestThread(t *testing.T) {
 		tenant.QueueLimits{IdempotencyTTL: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
-	storeIn(t, st, a.ID, tenant.Inbound{Chat: chatA, Sender: chatA, WAID: "2", Body: "skipped", Status: tenant.MsgIgnored, Error: "bot paused: a person answers"})
+	storeIn(t, st, a.ID, tenant.Inbound{Chat: chatA, Sender: chatA, WAID: "2", Body: "skipped", Status: tenant.MsgIgnored, Error: tenant.ReasonBotPaused + ": a person is answering"})
 	ms, older, err := st.Thread(ctx, a.ID, chatA, "", 10)
 	if err != nil || older != "" {
 		t.Fatalf("thread: %v, older %q", err, older)
