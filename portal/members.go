@@ -154,7 +154,7 @@ func (p *Portal) tenantSwitch(c echo.Context) error {
 	id := c.FormValue("tenant")
 	if _, err := p.store.RoleOf(ctx, id, u.ID); err != nil {
 		if errors.Is(err, tenant.ErrNotFound) {
-			return &tenant.Error{Code: tenant.CodeForbidden, Msg: "you are not a member of that workspace"}
+			return &tenant.Error{Code: tenant.CodeNotFound, Msg: "you have no such workspace"}
 		}
 		return err
 	}

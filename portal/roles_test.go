@@ -1,0 +1,288 @@
+package portal_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"wabot/app/apptest"
+	"wabot/portal"
+	"wabot/tenant"
+	"wabot/tenant/tenanttest"
+)
+
+// agentRoutes are the /app and /api/portal routes any member may use: the
+// conversations, quick replies, the message log and media, and their own
+// workspaces. ownerRoutes are the rest. A route in neither fails
+// TestEveryAppRouteHasARole, so none slips through unclassified.
+var agentRoutes = []string{
+	"GET /app", "POST /app/tenant", "GET /app/tenant/new", "POST /app/tenant/switch",
+	"GET /app/chats", "GET /app/chats/events", "GET /app/chats/:chat",
+	"POST /app/chats/:chat/reply", "POST /app/chats/:chat/pause", "POST /app/chats/:chat/resume",
+	"POST /app/chats/:chat/assign", "POST /app/chats/:chat/contact",
+	"GET /app/settings/quick-replies", "POST /app/settings/quick-replies", "POST /app/settings/quick-replies/:id/delete",
+	"GET /app/logs", "GET /app/logs/:id", "GET /app/media/:id",
+	"POST /api/portal/tenant", "GET /api/portal/tenant/current/logs",
+}
+
+var ownerRoutes = []string{
+	"GET /app/link", "POST /app/link", "GET /app/link/events", "POST /app/link/phone",
+	"GET /app/bot", "POST /app/bot", "GET /app/session/:action", "POST /app/session/:action",
+	"GET /app/settings/webhooks", "POST /app/settings/webhooks", "POST /app/settings/webhooks/:id/test",
+	"POST /app/settings/webhooks/:id/secret", "GET /app/settings/webhooks/:id/delete", "POST /app/settings/webhooks/:id/delete",
+	"POST /app/settings/webhooks/deliveries/:id/resend",
+	"GET /app/settings/keys", "POST /app/settings/keys", "GET /app/settings/keys/:id/revoke", "POST /app/settings/keys/:id/revoke",
+	"GET /app/settings/members", "POST /app/settings/members", "POST /app/settings/members/:user/role", "POST /app/settings/members/:user/remove",
+	"GET /api/portal/tenant/current/qr", "GET /api/portal/tenant/current/status", "GET /api/portal/tenant/current/bot",
+	"PUT /api/portal/tenant/current/bot", "POST /api/portal/tenant/current/link", "POST /api/portal/tenant/current/link/phone",
+}
+
+// invite has owner invite email with role on the Members page and returns
+// the link the page shows.
+func invite(t *testing.T, owner *browser, email, role string) string {
+	t.Helper()
+	r := owner.postForm("/app/settings/members", url.Values{"email": {email}, "role": {role}})
+	if r.status != http.StatusOK {
+		t.Fatalf("invite: %d %s", r.status, r.body)
+	}
+	m := regexp.MustCompile(`data-testid="invite-url"[^>]*|value="([^"]+/invite/[^"]+)"`).FindAllStringSubmatch(r.body, -1)
+	for _, g := range m {
+		if g[1] != "" {
+			return g[1]
+		}
+	}
+	t.Fatalf("no invitation link on the page:\n%.2000s", r.body)
+	return ""
+}
+
+// joinByLink follows an invitation link as a signed-out invitee: the link
+// sends them to sign in, the one-time login link brings them back, and
+// the invitation's page asks before joining.
+func (e *env) joinByLink(link, email string) *browser {
+	e.t.Helper()
+	b := e.browser()
+	path := strings.TrimPrefix(link, e.url)
+	if r := b.get(path); r.status != http.StatusOK || !strings.Contains(r.url, "next="+url.QueryEscape(path)) {
+		e.t.Fatalf("signed-out invitation link: %d at %s", r.status, r.url)
+	}
+	token, err := e.app.Store().CreateLoginLink(context.Background(), email, false)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	landed := apptest.SignIn(e.t, b.c, e.url+"/auth/link?token="+url.QueryEscape(token)+"&next="+url.QueryEscape(path))
+	if !strings.HasSuffix(landed, path) {
+		e.t.Fatalf("after signing in: at %s, want the invitation", landed)
+	}
+	page := b.get(path)
+	if page.status != http.StatusOK || testidText(e.t, page.body, "invitation-accept") == "" {
+		e.t.Fatalf("invitation page: %d %.1500s", page.status, page.body)
+	}
+	if r := b.postForm(path, nil); r.status != http.StatusOK || !strings.HasSuffix(r.url, "/app/chats") && !strings.HasSuffix(r.url, "/app") {
+		e.t.Fatalf("accept: %d at %s", r.status, r.url)
+	}
+	return b
+}
+
+// TestEveryAppRouteHasARole walks every /app and /api/portal route as an
+// agent: owner-only ones answer 403, the agent's anything but 403.
+func TestEveryAppRouteHasARole(t *testing.T) {
+	e := newEnv(t, map[string]string{"WABOT_APPROVAL": "auto"})
+	owner, tid := e.tenantUser("owner@roles.example", "Roles Shop")
+	agent := e.joinByLink(invite(t, owner, "agent@roles.example", "agent"), "agent@roles.example")
+	agentUser, _ := e.app.Store().UserByEmail(context.Background(), "agent@roles.example")
+	if r, err := e.app.Store().RoleOf(context.Background(), tid, agentUser.ID); err != nil || r != tenant.RoleAgent {
+		t.Fatalf("agent's role %q, %v", r, err)
+	}
+
+	ec := echo.New()
+	p := portal.New(portal.Config{BaseURL: e.cfg.BaseURL}, slog.New(slog.DiscardHandler), tenanttest.Open(t), nil, nil)
+	t.Cleanup(p.Close)
+	p.Routes(ec)
+	fill := strings.NewReplacer(":chat", "15550001111@s.whatsapp.net", ":id", "1", ":action", "restart", ":user", agentUser.ID)
+	seen := 0
+	for _, rt := range ec.Routes() {
+		if rt.Method == echo.RouteNotFound || !(strings.HasPrefix(rt.Path, "/app") || strings.HasPrefix(rt.Path, "/api/portal")) {
+			continue
+		}
+		key := rt.Method + " " + rt.Path
+		ownerOnly := slices.Contains(ownerRoutes, key)
+		if !ownerOnly && !slices.Contains(agentRoutes, key) {
+			t.Errorf("route %s is in neither agentRoutes nor ownerRoutes: decide who may use it", key)
+			continue
+		}
+		seen++
+		status := agent.status(rt.Method, fill.Replace(rt.Path))
+		switch {
+		case ownerOnly && status != http.StatusForbidden:
+			t.Errorf("agent %s: %d, want 403", key, status)
+		case !ownerOnly && status == http.StatusForbidden:
+			t.Errorf("agent %s: 403, want it allowed", key)
+		}
+	}
+	if want := len(agentRoutes) + len(ownerRoutes); seen != want {
+		t.Errorf("walked %d routes; the lists name %d (a listed route is gone?)", seen, want)
+	}
+	// The owner is not refused where the agent is.
+	if s := owner.status(http.MethodGet, "/app/bot"); s != http.StatusOK {
+		t.Errorf("owner's Bot page: %d", s)
+	}
+	// The agent's 403 is a page that says why.
+	if r := agent.get("/app/bot"); r.status != http.StatusForbidden || !strings.Contains(r.body, "owners may open this") {
+		t.Errorf("agent's Bot page: %d %.500s", r.status, r.body)
+	}
+}
+
+// status sends an empty request and returns the status, reading no
+// further than the headers (a live stream would never end).
+func (b *browser) status(method, path string) int {
+	b.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var body io.Reader
+	req, _ := http.NewRequestWithContext(ctx, method, b.e.url+path, body)
+	if method != http.MethodGet {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if strings.HasPrefix(path, "/api/") {
+			req.Header.Set("Content-Type", "application/json")
+		}
+	}
+	r, err := b.c.Do(req)
+	if err != nil {
+		b.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	r.Body.Close()
+	return r.StatusCode
+}
+
+// TestInvitationLinkIsSingleUseAndForItsEmail: the link joins its invitee
+// once; a second use, and anyone else, get a refusal page.
+func TestInvitationLinkIsSingleUseAndForItsEmail(t *testing.T) {
+	e := newEnv(t, map[string]string{"WABOT_APPROVAL": "auto"})
+	owner, _ := e.tenantUser("owner@invite.example", "Invite Shop")
+	link := invite(t, owner, "agent@invite.example", "agent")
+	path := strings.TrimPrefix(link, e.url)
+
+	stranger := e.browser()
+	stranger.loginLink("stranger@invite.example", false)
+	if r := stranger.get(path); r.status != http.StatusOK || testidText(t, r.body, "invitation-wrong-user") == "" {
+		t.Fatalf("someone else's view: %d %.800s", r.status, r.body)
+	}
+	if r := stranger.postForm(path, nil); r.status != http.StatusForbidden {
+		t.Fatalf("someone else accepting: %d", r.status)
+	}
+
+	agent := e.joinByLink(link, "agent@invite.example")
+	if r := agent.get("/app/chats"); r.status != http.StatusOK || testidText(t, r.body, "current-tenant") != "Invite Shop" {
+		t.Fatalf("agent's chats: %d %.800s", r.status, r.body)
+	}
+	// Used: a second acceptance and anyone else's view are refused.
+	if r := agent.postForm(path, nil); r.status != http.StatusForbidden || !strings.Contains(r.body, "already used") {
+		t.Errorf("second use: %d %.500s", r.status, r.body)
+	}
+	if r := stranger.get(path); r.status != http.StatusForbidden || !strings.Contains(r.body, "already used") {
+		t.Errorf("used link for someone else: %d %.500s", r.status, r.body)
+	}
+	if r := e.browser().get("/invite/NOTATOKEN"); r.status != http.StatusOK || !strings.Contains(r.url, "next=") {
+		t.Errorf("signed out, unknown token: %d at %s (sign in first)", r.status, r.url)
+	}
+	// The owner's audit trail names the invitation and the join.
+	log, _ := e.app.Store().AuditLog(context.Background(), 10)
+	var actions []string
+	for _, l := range log {
+		actions = append(actions, l.ActorEmail+" "+l.Action)
+	}
+	for _, want := range []string{"owner@invite.example invite member", "agent@invite.example join"} {
+		if !slices.Contains(actions, want) {
+			t.Errorf("audit log %v lacks %q", actions, want)
+		}
+	}
+}
+
+// TestGoogleSignInAcceptsTheInvitation: the invitee signs in with Google
+// under the invited email and is a member without opening the link.
+func TestGoogleSignInAcceptsTheInvitation(t *testing.T) {
+	e := newEnv(t, map[string]string{"WABOT_APPROVAL": "auto"})
+	owner, _ := e.tenantUser("owner@g.example", "Google Shop")
+	invite(t, owner, "agent@g.example", "agent")
+	b := e.browser()
+	e.google.signInAs(googleUser{Sub: "g-agent", Email: "agent@g.example", EmailVerified: true})
+	r := b.get("/auth/google")
+	if r.status != http.StatusOK || !strings.HasSuffix(r.url, "/app/chats") {
+		t.Fatalf("after Google: %d at %s", r.status, r.url)
+	}
+	if r := b.get("/app/bot"); r.status != http.StatusForbidden {
+		t.Errorf("the agent's Bot page: %d, want 403", r.status)
+	}
+}
+
+// TestRemovedMemberLosesAccessAtOnce: after removal, the member's next
+// request and their open live stream no longer reach the tenant.
+func TestRemovedMemberLosesAccessAtOnce(t *testing.T) {
+	e := newEnv(t, map[string]string{"WABOT_APPROVAL": "auto"})
+	owner, _ := e.tenantUser("owner@remove.example", "Remove Shop")
+	agent := e.joinByLink(invite(t, owner, "agent@remove.example", "agent"), "agent@remove.example")
+	agentUser, _ := e.app.Store().UserByEmail(context.Background(), "agent@remove.example")
+
+	rig := newStreamRig(t, e, portal.Config{StreamRecheck: 200 * time.Millisecond})
+	status, ended := rig.openStreamAt(t, agent, "/app/chats/events")
+	if status != http.StatusOK {
+		t.Fatalf("agent's inbox stream: %d", status)
+	}
+	if endsWithin(ended, time.Second) {
+		t.Fatal("the stream ended while still a member")
+	}
+	// The last owner cannot be removed; the agent can.
+	ownerUser, _ := e.app.Store().UserByEmail(context.Background(), "owner@remove.example")
+	if r := owner.postForm("/app/settings/members/"+ownerUser.ID+"/remove", nil); r.status != http.StatusConflict {
+		t.Errorf("removing the last owner: %d", r.status)
+	}
+	if r := owner.postForm("/app/settings/members/"+agentUser.ID+"/remove", nil); r.status != http.StatusOK || !strings.Contains(r.body, "Member removed") {
+		t.Fatalf("remove: %d %.500s", r.status, r.body)
+	}
+	if !endsWithin(ended, 10*time.Second) {
+		t.Fatal("the removed member's stream still runs")
+	}
+	if r := agent.get("/app/chats"); !strings.HasSuffix(r.url, "/app") || testidText(t, r.body, "current-tenant") != "" {
+		t.Errorf("removed member's chats: %d at %s", r.status, r.url)
+	}
+	if r := agent.get("/api/portal/tenant/current/logs"); r.status == http.StatusOK {
+		t.Errorf("removed member's API: %d", r.status)
+	}
+}
+
+// TestSwitchingTenants: a member of two workspaces works in one per
+// browser session and switches in the header.
+func TestSwitchingTenants(t *testing.T) {
+	e := newEnv(t, map[string]string{"WABOT_APPROVAL": "auto"})
+	owner, first := e.tenantUser("agency@switch.example", "First Shop")
+	r := owner.postJSON(http.MethodPost, "/api/portal/tenant", map[string]string{"name": "Second Shop"})
+	if r.status != http.StatusCreated {
+		t.Fatalf("second workspace: %d %s", r.status, r.body)
+	}
+	if r := owner.get("/app/chats"); testidText(t, r.body, "current-tenant") != "Second Shop" {
+		t.Errorf("after creating: current %q, want the new one", testidText(t, r.body, "current-tenant"))
+	}
+	if r := owner.postForm("/app/tenant/switch", url.Values{"tenant": {first}}); r.status != http.StatusOK || testidText(t, r.body, "current-tenant") != "First Shop" {
+		t.Errorf("after switching: %d current %q", r.status, testidText(t, r.body, "current-tenant"))
+	}
+	// Another browser of the same user keeps its own current tenant.
+	other := e.browser()
+	other.loginLink("agency@switch.example", false)
+	if r := other.get("/app/chats"); testidText(t, r.body, "current-tenant") != "First Shop" {
+		t.Errorf("a fresh session: current %q, want the first membership", testidText(t, r.body, "current-tenant"))
+	}
+	// A workspace one is not in cannot be switched to.
+	_, foreign := e.tenantUser("else@switch.example", "Else Shop")
+	if r := owner.postForm("/app/tenant/switch", url.Values{"tenant": {foreign}}); r.status != http.StatusNotFound {
+		t.Errorf("switching to someone else's: %d", r.status)
+	}
+}
