@@ -286,3 +286,58 @@ func TestSwitchingTenants(t *testing.T) {
 		t.Errorf("switching to someone else's: %d", r.status)
 	}
 }
+
+// TestAssignToAMemberAndTheAuditTrail: the thread's assign control lists
+// the workspace's members; an agent's pause, assignment and owner's role
+// change are in the audit log with who did them.
+func TestAssignToAMemberAndTheAuditTrail(t *testing.T) {
+	e := newEnv(t, map[string]string{"WABOT_APPROVAL": "auto"})
+	owner, tid := e.tenantUser("owner@assign.example", "Assign Shop")
+	agent := e.joinByLink(invite(t, owner, "agent@assign.example", "agent"), "agent@assign.example")
+	agentUser, _ := e.app.Store().UserByEmail(context.Background(), "agent@assign.example")
+	_, _ = e.tenantUser("outsider@assign.example", "Outside Shop")
+	outsider, _ := e.app.Store().UserByEmail(context.Background(), "outsider@assign.example")
+	customerWrites(t, e, tid, inboxChat, "Dora", "Hello")
+	base := "/app/chats/" + inboxChat
+
+	page := owner.get(base)
+	for _, who := range []string{"owner@assign.example", "agent@assign.example"} {
+		if !strings.Contains(testidText(t, page.body, "assign-to"), who) {
+			t.Errorf("the assign control lacks %s: %q", who, testidText(t, page.body, "assign-to"))
+		}
+	}
+	if r := owner.postForm(base+"/assign", url.Values{"to": {agentUser.ID}}); r.status != http.StatusOK || testidText(t, r.body, "assigned-to") != "Assigned to agent@assign.example" {
+		t.Errorf("assign to the agent: %d %q", r.status, testidText(t, r.body, "assigned-to"))
+	}
+	if r := agent.get("/app/chats?filter=mine"); !strings.Contains(r.body, `data-chat="`+inboxChat+`"`) {
+		t.Errorf("the agent's \"assigned to me\" lacks the chat: %d", r.status)
+	}
+	if r := owner.postForm(base+"/assign", url.Values{"to": {outsider.ID}}); r.status != http.StatusUnprocessableEntity {
+		t.Errorf("assign to someone of another workspace: %d", r.status)
+	}
+	if r := agent.postForm(base+"/pause", nil); r.status != http.StatusOK {
+		t.Fatalf("agent pauses: %d", r.status)
+	}
+	if r := owner.postForm("/app/settings/members/"+agentUser.ID+"/role", url.Values{"role": {"owner"}}); r.status != http.StatusOK {
+		t.Fatalf("role change: %d", r.status)
+	}
+	if r := agent.get("/app/bot"); r.status != http.StatusOK {
+		t.Errorf("the new owner's Bot page: %d", r.status)
+	}
+	log, _ := e.app.Store().AuditLog(context.Background(), 20)
+	var got []string
+	for _, l := range log {
+		if l.TenantID == tid {
+			got = append(got, l.ActorEmail+" "+l.Action+" "+l.Detail)
+		}
+	}
+	for _, want := range []string{
+		"owner@assign.example assign chat " + inboxChat + " to agent@assign.example",
+		"agent@assign.example pause bot " + inboxChat,
+		"owner@assign.example change member role agent@assign.example to owner",
+	} {
+		if !slices.Contains(got, want) {
+			t.Errorf("audit log lacks %q:\n%s", want, strings.Join(got, "\n"))
+		}
+	}
+}
