@@ -33,7 +33,7 @@ func (p *Portal) renderMembers(c echo.Context, status int, v views.MembersView) 
 		return err
 	}
 	for _, in := range ins {
-		v.Invitations = append(v.Invitations, views.InvitationRow{Email: in.Email, Role: string(in.Role), Expires: in.ExpiresAt.Format("2 Jan 2006 15:04 UTC")})
+		v.Invitations = append(v.Invitations, views.InvitationRow{ID: in.ID, Email: in.Email, Role: string(in.Role), Expires: in.ExpiresAt.Format("2 Jan 2006 15:04 UTC")})
 	}
 	v.Chrome = p.chrome(c, "Members", "members")
 	c.Response().Header().Set("Cache-Control", "no-store") // it may hold a fresh invitation link
@@ -95,6 +95,21 @@ func (p *Portal) memberRemoveApply(c echo.Context) error {
 		return c.Redirect(http.StatusSeeOther, "/app")
 	}
 	p.flash(c, "ok", "Member removed.")
+	return c.Redirect(http.StatusSeeOther, "/app/settings/members")
+}
+
+// invitationRevokeApply withdraws an invitation not yet accepted.
+func (p *Portal) invitationRevokeApply(c echo.Context) error {
+	ctx := c.Request().Context()
+	t := currentTenant(c)
+	u, _ := currentUser(c)
+	if err := p.store.RevokeInvitation(ctx, t.ID, c.Param("id")); err != nil {
+		return err
+	}
+	if err := p.store.Audit(ctx, u, "revoke invitation", t.ID, ""); err != nil {
+		return err
+	}
+	p.flash(c, "ok", "Invitation withdrawn.")
 	return c.Redirect(http.StatusSeeOther, "/app/settings/members")
 }
 

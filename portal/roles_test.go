@@ -42,6 +42,7 @@ var ownerRoutes = []string{
 	"POST /app/settings/webhooks/deliveries/:id/resend",
 	"GET /app/settings/keys", "POST /app/settings/keys", "GET /app/settings/keys/:id/revoke", "POST /app/settings/keys/:id/revoke",
 	"GET /app/settings/members", "POST /app/settings/members", "POST /app/settings/members/:user/role", "POST /app/settings/members/:user/remove",
+	"POST /app/settings/members/invitations/:id/revoke",
 	"GET /api/portal/tenant/current/qr", "GET /api/portal/tenant/current/status", "GET /api/portal/tenant/current/bot",
 	"PUT /api/portal/tenant/current/bot", "POST /api/portal/tenant/current/link", "POST /api/portal/tenant/current/link/phone",
 }
@@ -193,6 +194,21 @@ func TestInvitationLinkIsSingleUseAndForItsEmail(t *testing.T) {
 	}
 	if r := e.browser().get("/invite/NOTATOKEN"); r.status != http.StatusOK || !strings.Contains(r.url, "next=") {
 		t.Errorf("signed out, unknown token: %d at %s (sign in first)", r.status, r.url)
+	}
+	// A withdrawn invitation's link is refused too.
+	withdrawn := strings.TrimPrefix(invite(t, owner, "later@invite.example", "agent"), e.url)
+	page := owner.get("/app/settings/members")
+	action := regexp.MustCompile(`action="(/app/settings/members/invitations/[0-9a-f]+/revoke)"`).FindStringSubmatch(page.body)
+	if action == nil {
+		t.Fatalf("no withdraw button:\n%.2000s", page.body)
+	}
+	if r := owner.postForm(action[1], nil); r.status != http.StatusOK || strings.Contains(r.body, "later@invite.example") {
+		t.Errorf("withdraw: %d, still listed: %v", r.status, strings.Contains(r.body, "later@invite.example"))
+	}
+	later := e.browser()
+	later.loginLink("later@invite.example", false)
+	if r := later.get(withdrawn); r.status != http.StatusForbidden {
+		t.Errorf("withdrawn link: %d", r.status)
 	}
 	// The owner's audit trail names the invitation and the join.
 	log, _ := e.app.Store().AuditLog(context.Background(), 10)

@@ -82,6 +82,7 @@ func (p *Portal) Routes(e *echo.Echo) {
 	owner.POST("/settings/members", p.memberInvite)
 	owner.POST("/settings/members/:user/role", p.memberRoleApply)
 	owner.POST("/settings/members/:user/remove", p.memberRemoveApply)
+	owner.POST("/settings/members/invitations/:id/revoke", p.invitationRevokeApply)
 
 	admin := e.Group("/admin", p.requireUser, p.requireAdmin)
 	admin.GET("", p.adminShow)

@@ -15,6 +15,7 @@ const InvitationTTL = 7 * 24 * time.Hour
 
 // Invitation is an owner's offer to join a tenant with a role.
 type Invitation struct {
+	ID         string // the token's hash: names it on the Members page, opens nothing
 	TenantID   string
 	TenantName string
 	Email      string
@@ -54,14 +55,14 @@ func (s *Store) CreateInvitation(ctx context.Context, tenantID, email string, ro
 	return token, nil
 }
 
-const selectInvitation = `SELECT i.tenant_id, t.name, i.email, i.role, i.invited_by, i.created_at, i.expires_at, i.used_at, COALESCE(i.used_by, '')
+const selectInvitation = `SELECT i.token_hash, i.tenant_id, t.name, i.email, i.role, i.invited_by, i.created_at, i.expires_at, i.used_at, COALESCE(i.used_by, '')
 	FROM invitations i JOIN tenants t ON t.id = i.tenant_id`
 
 func scanInvitation(row interface{ Scan(...any) error }) (Invitation, error) {
 	var in Invitation
 	var created, expires int64
 	var used sql.NullInt64
-	err := row.Scan(&in.TenantID, &in.TenantName, &in.Email, &in.Role, &in.InvitedBy, &created, &expires, &used, &in.UsedBy)
+	err := row.Scan(&in.ID, &in.TenantID, &in.TenantName, &in.Email, &in.Role, &in.InvitedBy, &created, &expires, &used, &in.UsedBy)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Invitation{}, ErrInvitationInvalid
 	}
@@ -125,31 +126,25 @@ func (s *Store) AcceptPendingInvitations(ctx context.Context, user User) ([]Invi
 	var out []Invitation
 	err := s.db.inTx(ctx, func(tx *sql.Tx) error {
 		out = nil
-		rows, err := tx.QueryContext(ctx, `SELECT i.token_hash, i.tenant_id, t.name, i.email, i.role, i.invited_by, i.created_at, i.expires_at, i.used_at, COALESCE(i.used_by, '')
-			FROM invitations i JOIN tenants t ON t.id = i.tenant_id
-			WHERE i.email = ? AND i.used_at IS NULL AND i.expires_at > ? ORDER BY i.created_at`, strings.ToLower(user.Email), ms(now))
+		rows, err := tx.QueryContext(ctx, selectInvitation+` WHERE i.email = ? AND i.used_at IS NULL AND i.expires_at > ? ORDER BY i.created_at`,
+			strings.ToLower(user.Email), ms(now))
 		if err != nil {
 			return err
 		}
-		var hashes []string
 		for rows.Next() {
-			var hash string
-			var in Invitation
-			var created, expires int64
-			var used sql.NullInt64
-			if err := rows.Scan(&hash, &in.TenantID, &in.TenantName, &in.Email, &in.Role, &in.InvitedBy, &created, &expires, &used, &in.UsedBy); err != nil {
+			in, err := scanInvitation(rows)
+			if err != nil {
 				rows.Close()
 				return err
 			}
-			in.CreatedAt, in.ExpiresAt = fromMS(created), fromMS(expires)
-			hashes, out = append(hashes, hash), append(out, in)
+			out = append(out, in)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		for i, in := range out {
-			if err := acceptInTx(ctx, tx, hashes[i], in, user.ID, now); err != nil {
+		for _, in := range out {
+			if err := acceptInTx(ctx, tx, in.ID, in, user.ID, now); err != nil {
 				return err
 			}
 		}
@@ -179,4 +174,17 @@ func (s *Store) PendingInvitations(ctx context.Context, tenantID string) ([]Invi
 		out = append(out, in)
 	}
 	return out, rows.Err()
+}
+
+// RevokeInvitation withdraws one of the tenant's unspent invitations by
+// its ID; ErrNotFound if there is none such.
+func (s *Store) RevokeInvitation(ctx context.Context, tenantID, id string) error {
+	res, err := s.db.write.ExecContext(ctx, `DELETE FROM invitations WHERE tenant_id = ? AND token_hash = ? AND used_at IS NULL`, tenantID, id)
+	if err != nil {
+		return fmt.Errorf("revoking an invitation: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
 }

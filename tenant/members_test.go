@@ -108,6 +108,21 @@ func TestInvitationsAreSingleUseExpireAndBindTheEmail(t *testing.T) {
 		t.Errorf("pending after acceptance: %+v", p)
 	}
 
+	// Revoked: gone, and only by its own tenant.
+	revoked, _ := st.CreateInvitation(ctx, acme.ID, "stranger@example.com", tenant.RoleOwner, owner.ID)
+	p, _ := st.PendingInvitations(ctx, acme.ID)
+	if len(p) != 1 {
+		t.Fatalf("pending %+v", p)
+	}
+	_, other := newTenant(t, st, "other@example.com", "Other")
+	wantNotFound(t, st.RevokeInvitation(ctx, other.ID, p[0].ID))
+	if err := st.RevokeInvitation(ctx, acme.ID, p[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.AcceptInvitation(ctx, revoked, stranger); err != tenant.ErrInvitationInvalid {
+		t.Errorf("revoked: %v; want invalid", err)
+	}
+
 	// Expired: refused, a minute after its seven days.
 	late, _ := st.CreateInvitation(ctx, acme.ID, "stranger@example.com", tenant.RoleAgent, owner.ID)
 	clk.Advance(tenant.InvitationTTL + time.Minute)
