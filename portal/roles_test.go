@@ -357,3 +357,29 @@ func TestAssignToAMemberAndTheAuditTrail(t *testing.T) {
 		}
 	}
 }
+
+// TestDemotedOwnersLinkStreamEnds: the link page's stream is an owner's;
+// made an agent, the member's open stream ends at the next check.
+func TestDemotedOwnersLinkStreamEnds(t *testing.T) {
+	e := newEnv(t, map[string]string{"WABOT_APPROVAL": "auto"})
+	owner, _ := e.tenantUser("owner@demote.example", "Demote Shop")
+	second := e.joinByLink(invite(t, owner, "second@demote.example", "owner"), "second@demote.example")
+	secondUser, _ := e.app.Store().UserByEmail(context.Background(), "second@demote.example")
+	rig := newStreamRig(t, e, portal.Config{StreamRecheck: 200 * time.Millisecond})
+	status, ended := rig.openStream(t, second)
+	if status != http.StatusOK {
+		t.Fatalf("second owner's link stream: %d", status)
+	}
+	if endsWithin(ended, time.Second) {
+		t.Fatal("the stream ended while still an owner")
+	}
+	if r := owner.postForm("/app/settings/members/"+secondUser.ID+"/role", url.Values{"role": {"agent"}}); r.status != http.StatusOK {
+		t.Fatalf("demote: %d", r.status)
+	}
+	if !endsWithin(ended, 10*time.Second) {
+		t.Fatal("the demoted member's link stream still runs")
+	}
+	if r := second.get("/app/link"); r.status != http.StatusForbidden {
+		t.Errorf("demoted member's Link page: %d", r.status)
+	}
+}
