@@ -77,6 +77,24 @@ func (p *Portal) memberRoleApply(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/app/settings/members")
 }
 
+// memberRemoveConfirm asks before a member is removed.
+func (p *Portal) memberRemoveConfirm(c echo.Context) error {
+	ctx := c.Request().Context()
+	t := currentTenant(c)
+	u, _ := currentUser(c)
+	who := c.Param("user")
+	if _, err := p.store.RoleOf(ctx, t.ID, who); err != nil {
+		return err
+	}
+	v := views.ConfirmView{Chrome: p.chrome(c, "Remove a member", "members"), Title: "Remove " + p.emailOf(c, who) + "?",
+		Message: "They lose access to " + t.Name + " at once, including pages they have open; chats assigned to them become unassigned.",
+		Action:  "/app/settings/members/" + who + "/remove", Button: "Remove", Cancel: "/app/settings/members", Danger: true}
+	if who == u.ID {
+		v.Title, v.Message, v.Button = "Leave "+t.Name+"?", "You lose access to "+t.Name+" at once.", "Leave"
+	}
+	return Render(c, http.StatusOK, views.ConfirmPage(v))
+}
+
 // memberRemoveApply takes a member out of the workspace: their next
 // request and their open live streams no longer reach it.
 func (p *Portal) memberRemoveApply(c echo.Context) error {

@@ -41,7 +41,7 @@ var ownerRoutes = []string{
 	"POST /app/settings/webhooks/:id/secret", "GET /app/settings/webhooks/:id/delete", "POST /app/settings/webhooks/:id/delete",
 	"POST /app/settings/webhooks/deliveries/:id/resend",
 	"GET /app/settings/keys", "POST /app/settings/keys", "GET /app/settings/keys/:id/revoke", "POST /app/settings/keys/:id/revoke",
-	"GET /app/settings/members", "POST /app/settings/members", "POST /app/settings/members/:user/role", "POST /app/settings/members/:user/remove",
+	"GET /app/settings/members", "POST /app/settings/members", "POST /app/settings/members/:user/role", "GET /app/settings/members/:user/remove", "POST /app/settings/members/:user/remove",
 	"POST /app/settings/members/invitations/:id/revoke",
 	"GET /api/portal/tenant/current/qr", "GET /api/portal/tenant/current/status", "GET /api/portal/tenant/current/bot",
 	"PUT /api/portal/tenant/current/bot", "POST /api/portal/tenant/current/link", "POST /api/portal/tenant/current/link/phone",
@@ -260,6 +260,9 @@ func TestRemovedMemberLosesAccessAtOnce(t *testing.T) {
 	ownerUser, _ := e.app.Store().UserByEmail(context.Background(), "owner@remove.example")
 	if r := owner.postForm("/app/settings/members/"+ownerUser.ID+"/remove", nil); r.status != http.StatusConflict {
 		t.Errorf("removing the last owner: %d", r.status)
+	}
+	if r := owner.get("/app/settings/members/" + agentUser.ID + "/remove"); r.status != http.StatusOK || !strings.Contains(testidText(t, r.body, "confirm"), "agent@remove.example") {
+		t.Fatalf("removal's confirmation: %d %.500s", r.status, r.body)
 	}
 	if r := owner.postForm("/app/settings/members/"+agentUser.ID+"/remove", nil); r.status != http.StatusOK || !strings.Contains(r.body, "Member removed") {
 		t.Fatalf("remove: %d %.500s", r.status, r.body)

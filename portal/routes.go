@@ -81,6 +81,7 @@ func (p *Portal) Routes(e *echo.Echo) {
 	owner.GET("/settings/members", p.membersShow) // members.go
 	owner.POST("/settings/members", p.memberInvite)
 	owner.POST("/settings/members/:user/role", p.memberRoleApply)
+	owner.GET("/settings/members/:user/remove", p.memberRemoveConfirm)
 	owner.POST("/settings/members/:user/remove", p.memberRemoveApply)
 	owner.POST("/settings/members/invitations/:id/revoke", p.invitationRevokeApply)
 
