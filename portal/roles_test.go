@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/oauth2-proxy/mockoidc"
 
 	"wabot/app/apptest"
 	"wabot/portal"
@@ -384,5 +385,22 @@ func TestDemotedOwnersLinkStreamEnds(t *testing.T) {
 	}
 	if r := second.get("/app/link"); r.status != http.StatusForbidden {
 		t.Errorf("demoted member's Link page: %d", r.status)
+	}
+}
+
+// TestOIDCSignInAcceptsTheInvitation: single sign-on under the invited
+// email joins as Google's does.
+func TestOIDCSignInAcceptsTheInvitation(t *testing.T) {
+	e, m := oidcEnv(t, map[string]string{"WABOT_APPROVAL": "auto"})
+	owner, tid := e.tenantUser("owner@sso.example", "SSO Shop")
+	invite(t, owner, "agent@sso.example", "agent")
+	m.QueueUser(&mockoidc.MockUser{Subject: "kc-agent", Email: "agent@sso.example", EmailVerified: true})
+	b := e.browser()
+	if r := b.get("/auth/oidc"); r.status != http.StatusOK || !strings.HasSuffix(r.url, "/app/chats") || testidText(t, r.body, "current-tenant") != "SSO Shop" {
+		t.Fatalf("after single sign-on: %d at %s", r.status, r.url)
+	}
+	u, _ := e.app.Store().UserByEmail(context.Background(), "agent@sso.example")
+	if r, err := e.app.Store().RoleOf(context.Background(), tid, u.ID); err != nil || r != tenant.RoleAgent {
+		t.Errorf("role %q, %v; want agent", r, err)
 	}
 }
