@@ -113,8 +113,8 @@ func (d *demo) phone(tenantID string) *fakewa.Phone {
 
 // routes adds /dev/fake/tenants/{id}/ scan, messages, outbox, drop and
 // unlink, with which a person or a test plays the tenant's phone and
-// contacts; the fakewa build alone has them. Each needs the tenant's own
-// user or an admin, like any other tenant data.
+// contacts; the fakewa build alone has them. Each needs an owner of the
+// tenant or an admin, like the Link page.
 func (d *demo) routes(e *echo.Echo, st *tenant.Store) {
 	if d.srv == nil {
 		return // the remote fake has its own control API
@@ -126,7 +126,11 @@ func (d *demo) routes(e *echo.Echo, st *tenant.Store) {
 				return &tenant.Error{Code: tenant.CodeUnauthorized, Msg: "unauthorized"}
 			}
 			id := c.Param("id")
-			if !tenant.ValidTenantID(id) || (u.TenantID != id && !u.IsAdmin) {
+			if !tenant.ValidTenantID(id) {
+				return echo.NewHTTPError(http.StatusNotFound)
+			}
+			// Playing the phone is linking: an owner's, like the Link page.
+			if role, err := st.RoleOf(c.Request().Context(), id, u.ID); !u.IsAdmin && (err != nil || role != tenant.RoleOwner) {
 				return echo.NewHTTPError(http.StatusNotFound)
 			}
 			if _, err := st.TenantByID(c.Request().Context(), id); err != nil {

@@ -116,7 +116,8 @@ func TestAPIErrors(t *testing.T) {
 	if r.status != http.StatusCreated || r.json(t)["status"] != "PENDING" {
 		t.Fatalf("create: %d %s", r.status, r.body)
 	}
-	if r := b.postJSON(http.MethodPost, "/api/portal/tenant", map[string]string{"name": "Second"}); r.status != http.StatusConflict {
+	// A second workspace is allowed; it becomes the browser's current one.
+	if r := b.postJSON(http.MethodPost, "/api/portal/tenant", map[string]string{"name": "Second"}); r.status != http.StatusCreated {
 		t.Errorf("second tenant: %d %s", r.status, r.body)
 	}
 	r = b.postJSON(http.MethodPut, "/api/portal/tenant/current/bot", map[string]any{

@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -107,7 +108,7 @@ func (p *Portal) apiV1AdminTenantCreate(c echo.Context) error {
 	}
 	t, err := p.store.CreateTenant(ctx, owner.ID, in.Name, p.cfg.AutoApprove)
 	if tenant.ErrorCode(err) == tenant.CodeConflict {
-		return newAPIError(http.StatusConflict, "conflict", in.OwnerEmail+" already has a workspace")
+		return newAPIError(http.StatusConflict, "conflict", fmt.Sprintf("%s already owns %d workspaces, the most one person may", in.OwnerEmail, tenant.MaxOwnedTenants))
 	}
 	if err != nil {
 		return err

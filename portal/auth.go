@@ -390,12 +390,30 @@ func (p *Portal) authCallback(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	u, err := p.store.SignIn(c.Request().Context(), ident, slices.Contains(p.cfg.AdminEmails, strings.ToLower(ident.Email)))
+	ctx := c.Request().Context()
+	u, err := p.store.SignIn(ctx, ident, slices.Contains(p.cfg.AdminEmails, strings.ToLower(ident.Email)))
 	if err != nil {
 		return err
 	}
+	// The provider verified the email: that is what an invitation names,
+	// so the invitee need not open its link.
+	joined, err := p.store.AcceptPendingInvitations(ctx, u)
+	if err != nil {
+		return err
+	}
+	for _, in := range joined {
+		if err := p.store.Audit(ctx, u, "join", in.TenantID, u.Email+" as "+string(in.Role)+" (signed in by "+ident.Provider+")"); err != nil {
+			return err
+		}
+	}
 	if err := p.signIn(c, u); err != nil {
 		return err
+	}
+	if len(joined) > 0 {
+		p.browser.Put(ctx, sessionTenantKey, joined[len(joined)-1].TenantID)
+		if u.TenantID == "" {
+			u.TenantID = joined[0].TenantID // landing: the workspace, not /admin
+		}
 	}
 	return c.Redirect(http.StatusSeeOther, landing(u, next))
 }

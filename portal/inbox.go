@@ -280,6 +280,13 @@ func (p *Portal) threadView(c echo.Context, pg inboxPage) (*views.ThreadView, er
 	if state.AssignedTo != "" {
 		tv.AssignedTo = p.userName(c, state.AssignedTo, names)
 	}
+	members, err := p.store.Members(ctx, t.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range members {
+		tv.Members = append(tv.Members, views.MemberChoice{ID: m.UserID, Name: cmpOr(m.Name, m.Email), Current: m.UserID == state.AssignedTo})
+	}
 	tv.Name = state.ContactName
 	if tv.Name == "" {
 		for i := len(msgs) - 1; i >= 0 && tv.Name == ""; i-- {
@@ -409,6 +416,9 @@ func (p *Portal) chatReply(c echo.Context) error {
 		if err := p.store.NoteHumanReply(ctx, t.ID, chat, u.ID); err != nil {
 			return err
 		}
+		if err := p.store.Audit(ctx, u, "reply", t.ID, chat); err != nil {
+			return err
+		}
 	}
 	return c.Redirect(http.StatusSeeOther, chatURL(chat))
 }
@@ -441,35 +451,52 @@ func replyProblem(text string) string {
 
 // chatPause and chatResume hand the chat to a person and back to the bot.
 func (p *Portal) chatPause(c echo.Context) error {
-	return p.chatAction(c, func(tenantID, chat, userID string) error {
+	return p.chatAction(c, "pause bot", func(tenantID, chat, userID string) error {
 		return p.store.PauseBot(c.Request().Context(), tenantID, chat, userID, false)
 	})
 }
 
 func (p *Portal) chatResume(c echo.Context) error {
-	return p.chatAction(c, func(tenantID, chat, _ string) error {
+	return p.chatAction(c, "resume bot", func(tenantID, chat, _ string) error {
 		return p.store.ResumeBot(c.Request().Context(), tenantID, chat)
 	})
 }
 
-// chatAssign assigns the chat to the signed-in user (to=me) or nobody.
+// chatAssign assigns the chat to the signed-in user (to=me), another
+// member of the tenant (to=their id) or nobody (to empty); the store
+// refuses anyone else.
 func (p *Portal) chatAssign(c echo.Context) error {
-	return p.chatAction(c, func(tenantID, chat, userID string) error {
-		to := ""
-		if c.FormValue("to") == "me" {
+	return p.chatAction(c, "assign chat", func(tenantID, chat, userID string) error {
+		to := c.FormValue("to")
+		if to == "me" {
 			to = userID
 		}
 		return p.store.Assign(c.Request().Context(), tenantID, chat, to)
 	})
 }
 
-func (p *Portal) chatAction(c echo.Context, do func(tenantID, chat, userID string) error) error {
+// chatAction does a chat's action and records who did it in the audit log.
+func (p *Portal) chatAction(c echo.Context, action string, do func(tenantID, chat, userID string) error) error {
 	chat, err := p.chatOfTenant(c)
 	if err != nil {
 		return err
 	}
 	u, _ := currentUser(c)
 	if err := do(currentTenant(c).ID, chat, u.ID); err != nil {
+		return err
+	}
+	detail := chat
+	if action == "assign chat" {
+		switch to := c.FormValue("to"); to {
+		case "":
+			detail += " to nobody"
+		case "me":
+			detail += " to " + u.Email
+		default:
+			detail += " to " + p.emailOf(c, to)
+		}
+	}
+	if err := p.store.Audit(c.Request().Context(), u, action, currentTenant(c).ID, detail); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, chatURL(chat))
@@ -547,7 +574,7 @@ func (p *Portal) chatsEvents(c echo.Context) error {
 		case <-lifetime.C:
 			return nil
 		case <-recheck.C:
-			if !p.streamAllowed(ctx, token, u.ID, t.ID) {
+			if !p.streamAllowed(ctx, token, u.ID, t.ID, false) {
 				return nil
 			}
 		case <-keepalive.C:

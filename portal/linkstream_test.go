@@ -166,8 +166,14 @@ func newStreamRig(t *testing.T, e *env, cfg portal.Config) *streamRig {
 // returned channel is closed when the server ends the stream.
 func (r *streamRig) openStream(t *testing.T, b *browser) (status int, ended <-chan struct{}) {
 	t.Helper()
+	return r.openStreamAt(t, b, "/app/link/events")
+}
+
+// openStreamAt opens the live stream at path, as openStream does.
+func (r *streamRig) openStreamAt(t *testing.T, b *browser, path string) (status int, ended <-chan struct{}) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, r.url+"/app/link/events", nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, r.url+path, nil)
 	req.AddCookie(b.cookie("wabot_session"))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

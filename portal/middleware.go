@@ -13,9 +13,15 @@ import (
 )
 
 const (
-	ctxUser   = "wabot.user"
-	ctxTenant = "wabot.tenant"
+	ctxUser        = "wabot.user"
+	ctxTenant      = "wabot.tenant"
+	ctxRole        = "wabot.role"
+	ctxMemberships = "wabot.memberships"
 )
+
+// sessionTenantKey holds the browser session's current tenant: a user in
+// several tenants works in one per browser, chosen in the header.
+const sessionTenantKey = "tid"
 
 // loadUser puts the signed-in user, if any, into the request context. A
 // session whose user is gone is treated as signed out.
@@ -26,12 +32,63 @@ func (p *Portal) loadUser(next echo.HandlerFunc) echo.HandlerFunc {
 			u, err := p.store.UserByID(ctx, uid)
 			switch {
 			case err == nil:
+				if u, err = p.resolveTenant(c, u); err != nil {
+					return err
+				}
 				c.Set(ctxUser, u)
 			case errors.Is(err, tenant.ErrNotFound):
 				p.browser.Remove(ctx, sessionUserKey)
 			default:
 				return err
 			}
+		}
+		return next(c)
+	}
+}
+
+// resolveTenant is the one place that decides a request's tenant and role:
+// the session's current tenant if the user is still its member, else
+// their first membership. The user's TenantID becomes that tenant, so a
+// removed member loses it on their next request.
+func (p *Portal) resolveTenant(c echo.Context, u tenant.User) (tenant.User, error) {
+	ctx := c.Request().Context()
+	ms, err := p.store.Memberships(ctx, u.ID)
+	if err != nil {
+		return u, err
+	}
+	u.TenantID = ""
+	if len(ms) == 0 {
+		return u, nil
+	}
+	cur := ms[0]
+	if want := p.browser.GetString(ctx, sessionTenantKey); want != "" {
+		for _, m := range ms {
+			if m.TenantID == want {
+				cur = m
+			}
+		}
+	}
+	u.TenantID = cur.TenantID
+	c.Set(ctxRole, cur.Role)
+	c.Set(ctxMemberships, ms)
+	return u, nil
+}
+
+// currentRole is the signed-in user's role in the current tenant ("" without one).
+func currentRole(c echo.Context) tenant.Role {
+	r, _ := c.Get(ctxRole).(tenant.Role)
+	return r
+}
+
+// errOwnerOnly refuses an agent what only an owner may do.
+var errOwnerOnly = &tenant.Error{Code: tenant.CodeForbidden, Msg: "only the workspace's owners may open this; ask an owner"}
+
+// requireOwner guards the routes an agent may not use: everything but the
+// conversations.
+func (p *Portal) requireOwner(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if currentRole(c) != tenant.RoleOwner {
+			return errOwnerOnly
 		}
 		return next(c)
 	}
@@ -106,7 +163,12 @@ func (p *Portal) flash(c echo.Context, kind, text string) {
 
 func (p *Portal) chrome(c echo.Context, title, active string) views.Chrome {
 	u, _ := currentUser(c)
-	ch := views.Chrome{Title: title, Email: u.Email, IsAdmin: u.IsAdmin, HasTenant: u.TenantID != "", Active: active, Demo: p.cfg.Demo}
+	ch := views.Chrome{Title: title, Email: u.Email, IsAdmin: u.IsAdmin, HasTenant: u.TenantID != "", Active: active, Demo: p.cfg.Demo,
+		IsOwner: currentRole(c) == tenant.RoleOwner}
+	ms, _ := c.Get(ctxMemberships).([]tenant.Membership)
+	for _, m := range ms {
+		ch.Tenants = append(ch.Tenants, views.TenantChoice{ID: m.TenantID, Name: m.TenantName, Role: string(m.Role), Current: m.TenantID == u.TenantID})
+	}
 	if f := p.browser.PopString(c.Request().Context(), flashKey); f != "" {
 		kind, text, _ := strings.Cut(f, "|")
 		ch.Flash = views.Flash{Kind: kind, Text: text}

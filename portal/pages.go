@@ -45,6 +45,10 @@ func (p *Portal) dashboardShow(c echo.Context) error {
 	if u.TenantID == "" {
 		return Render(c, http.StatusOK, views.CreateTenantPage(views.CreateTenantView{Chrome: p.chrome(c, "Create your workspace", "app")}))
 	}
+	if currentRole(c) != tenant.RoleOwner {
+		// An agent's home is the conversations.
+		return c.Redirect(http.StatusSeeOther, "/app/chats")
+	}
 	ctx := c.Request().Context()
 	t, err := p.store.TenantByID(ctx, u.TenantID)
 	if err != nil {
@@ -90,6 +94,8 @@ func (p *Portal) createTenantAndSession(c echo.Context, name string) (tenant.Ten
 		return t, err
 	}
 	p.log.Info("tenant created", "tenant", t.ID, "status", t.Status, "user", u.ID)
+	// The new workspace becomes this browser's current one.
+	p.browser.Put(c.Request().Context(), sessionTenantKey, t.ID)
 	if err := p.sessions.Add(t.ID); err != nil {
 		p.log.Error("cannot start the new tenant's session", "tenant", t.ID, "err", err)
 	}
@@ -246,7 +252,7 @@ func (p *Portal) linkEvents(c echo.Context) error {
 		case <-lifetime.C:
 			return nil
 		case <-recheck.C:
-			if !p.streamAllowed(ctx, token, u.ID, t.ID) {
+			if !p.streamAllowed(ctx, token, u.ID, t.ID, true) {
 				return nil
 			}
 			continue

@@ -3,12 +3,16 @@ package portal
 import (
 	"context"
 	"sync"
+
+	"wabot/tenant"
 )
 
 // streamAllowed re-reads the browser session behind token from the store:
-// it must still exist and sign in userID, who must still have tenantID.
-// Errors end the stream too; the page reconnects and is checked afresh.
-func (p *Portal) streamAllowed(ctx context.Context, token, userID, tenantID string) bool {
+// it must still exist and sign in userID, who must still be a member of
+// tenantID, an owner when ownerOnly: a removed member's or demoted owner's
+// open stream ends at the next check. Errors end the stream too; the page
+// reconnects and is checked afresh.
+func (p *Portal) streamAllowed(ctx context.Context, token, userID, tenantID string, ownerOnly bool) bool {
 	if token == "" {
 		return false
 	}
@@ -18,8 +22,8 @@ func (p *Portal) streamAllowed(ctx context.Context, token, userID, tenantID stri
 	if err != nil || p.browser.GetString(fresh, sessionUserKey) != userID {
 		return false
 	}
-	u, err := p.store.UserByID(ctx, userID)
-	if err != nil || u.TenantID != tenantID {
+	role, err := p.store.RoleOf(ctx, tenantID, userID)
+	if err != nil || (ownerOnly && role != tenant.RoleOwner) {
 		return false
 	}
 	_, err = p.store.TenantByID(ctx, tenantID)

@@ -441,17 +441,15 @@ func (s *Store) SetContact(ctx context.Context, tenantID, chat, name, note strin
 	return nil
 }
 
-// Assign gives a chat to one of the tenant's users ("" unassigns it).
+// Assign gives a chat to one of the tenant's members ("" unassigns it).
 func (s *Store) Assign(ctx context.Context, tenantID, chat, userID string) error {
 	var to sql.NullString
 	if userID != "" {
-		var owner sql.NullString
-		err := s.db.read.QueryRowContext(ctx, `SELECT tenant_id FROM users WHERE id = ?`, userID).Scan(&owner)
-		if errors.Is(err, sql.ErrNoRows) || (err == nil && owner.String != tenantID) {
-			return &Error{Code: CodeInvalid, Msg: "that person is not in this workspace", Fields: map[string]string{"user": "Choose a member of this workspace."}}
-		}
-		if err != nil {
-			return fmt.Errorf("reading a user: %w", err)
+		if _, err := s.RoleOf(ctx, tenantID, userID); err != nil {
+			if errors.Is(err, ErrNotFound) {
+				return &Error{Code: CodeInvalid, Msg: "that person is not in this workspace", Fields: map[string]string{"user": "Choose a member of this workspace."}}
+			}
+			return fmt.Errorf("reading a membership: %w", err)
 		}
 		to = sql.NullString{String: userID, Valid: true}
 	}

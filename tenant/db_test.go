@@ -125,3 +125,38 @@ func TestWebSessionExpiryMigratesToMilliseconds(t *testing.T) {
 		t.Fatalf("the migrated session is not found: %v %v", found, err)
 	}
 }
+
+func TestATenantsUserBecomesItsOwnerOnMigrating(t *testing.T) {
+	ctx := context.Background()
+	st, err := Open(filepath.Join(t.TempDir(), "wabot.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ms, err := loadMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms[:9] {
+		if _, err := st.db.write.ExecContext(ctx, m.sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.db.write.ExecContext(ctx, `PRAGMA user_version = 9;
+		INSERT INTO tenants (id, name, status, created_at, updated_at) VALUES ('t1', 'Acme', 'ACTIVE', 1, 1);
+		INSERT INTO users (id, email, tenant_id, created_at) VALUES ('u1', 'owner@example.com', 't1', 1), ('u2', 'alone@example.com', NULL, 1)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := st.RoleOf(ctx, "t1", "u1"); err != nil || r != RoleOwner {
+		t.Errorf("role %q, %v; want owner", r, err)
+	}
+	if u, err := st.UserByID(ctx, "u1"); err != nil || u.TenantID != "t1" {
+		t.Errorf("user %+v, %v; want tenant t1", u, err)
+	}
+	if m, err := st.Memberships(ctx, "u2"); err != nil || len(m) != 0 {
+		t.Errorf("a user without a tenant got %+v, %v", m, err)
+	}
+}

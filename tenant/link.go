@@ -182,7 +182,7 @@ func (s *Store) Overviews(ctx context.Context, state LinkState) ([]Overview, err
 	q := `SELECT t.id, t.name, t.status, t.created_at, t.updated_at,
 		s.state, COALESCE(s.jid, ''), COALESCE(s.push_name, ''), s.connected_at, COALESCE(s.error_code, ''), COALESCE(s.last_error, ''), s.reconnect_attempts, s.reconnects,
 		w.status, w.last_seen_at, w.restarts,
-		COALESCE((SELECT email FROM users u WHERE u.tenant_id = t.id ORDER BY u.created_at LIMIT 1), '')
+		COALESCE((SELECT u.email FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.tenant_id = t.id AND m.role = 'owner' ORDER BY m.created_at, u.created_at LIMIT 1), '')
 		FROM tenants t JOIN wa_sessions s ON s.tenant_id = t.id JOIN workers w ON w.tenant_id = t.id`
 	var args []any
 	if state != "" {

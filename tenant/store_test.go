@@ -3,6 +3,7 @@ package tenant_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -73,7 +74,7 @@ func TestCreateTenantValidatesTheName(t *testing.T) {
 	}
 }
 
-func TestCreateTenantOncePerUser(t *testing.T) {
+func TestCreateTenantSeveralPerUserUpToALimit(t *testing.T) {
 	ctx := context.Background()
 	for _, auto := range []bool{true, false} {
 		st, clk := openStore(t)
@@ -114,10 +115,21 @@ func TestCreateTenantOncePerUser(t *testing.T) {
 			t.Errorf("worker %+v, %v", w, err)
 		}
 
-		_, err = st.CreateTenant(ctx, u.ID, "Acme Two", true)
+		// A second workspace is allowed (an agency's), up to the limit;
+		// the user's default tenant stays the first.
+		for i := 2; i <= tenant.MaxOwnedTenants; i++ {
+			clk.Advance(time.Millisecond)
+			if _, err := st.CreateTenant(ctx, u.ID, fmt.Sprintf("Acme %d", i), true); err != nil {
+				t.Fatalf("workspace %d: %v", i, err)
+			}
+		}
+		_, err = st.CreateTenant(ctx, u.ID, "One too many", true)
 		wantCode(t, err, tenant.CodeConflict)
-		if all, err := st.Tenants(ctx); err != nil || len(all) != 1 {
-			t.Errorf("after a conflict: %d tenants, %v; want 1", len(all), err)
+		if all, err := st.Tenants(ctx); err != nil || len(all) != tenant.MaxOwnedTenants {
+			t.Errorf("after a conflict: %d tenants, %v; want %d", len(all), err, tenant.MaxOwnedTenants)
+		}
+		if owner, err := st.UserByID(ctx, u.ID); err != nil || owner.TenantID != tn.ID {
+			t.Errorf("owner of several %+v, %v; want first tenant %s", owner, err, tn.ID)
 		}
 	}
 }

@@ -32,14 +32,19 @@ type Tenant struct {
 
 const maxTenantName = 80
 
+// MaxOwnedTenants is how many workspaces one user may create.
+const MaxOwnedTenants = 10
+
 // ValidateTenantName trims name and checks it (see ValidateName).
 func ValidateTenantName(name string) (string, error) {
 	return ValidateName(name, maxTenantName, "workspace")
 }
 
 // CreateTenant creates userID's tenant with its session and worker rows
-// (its bot configuration is the default until saved). A user has at most one tenant: a second is a conflict. autoApprove
-// makes it ACTIVE at once, else PENDING.
+// (its bot configuration is the default until saved); the user becomes its
+// owner. A user may own several (an agency runs several businesses), up to
+// MaxOwnedTenants, so one account cannot fill the admin's approval queue.
+// autoApprove makes it ACTIVE at once, else PENDING.
 func (s *Store) CreateTenant(ctx context.Context, userID, name string, autoApprove bool) (Tenant, error) {
 	name, err := ValidateTenantName(name)
 	if err != nil {
@@ -51,15 +56,16 @@ func (s *Store) CreateTenant(ctx context.Context, userID, name string, autoAppro
 		t.Status = StatusActive
 	}
 	err = s.db.inTx(ctx, func(tx *sql.Tx) error {
-		var existing sql.NullString
-		if err := tx.QueryRowContext(ctx, `SELECT tenant_id FROM users WHERE id = ?`, userID).Scan(&existing); err != nil {
+		var owned int
+		if err := tx.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM memberships WHERE user_id = u.id AND role = 'owner') FROM users u WHERE u.id = ?`,
+			userID).Scan(&owned); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
 				return ErrNotFound
 			}
 			return err
 		}
-		if existing.Valid {
-			return Errorf(CodeConflict, "you already have a workspace")
+		if owned >= MaxOwnedTenants {
+			return Errorf(CodeConflict, "you already own %d workspaces, the most one person may create", MaxOwnedTenants)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO tenants (id, name, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
 			t.ID, t.Name, t.Status, ms(now), ms(now)); err != nil {
@@ -71,7 +77,7 @@ func (s *Store) CreateTenant(ctx context.Context, userID, name string, autoAppro
 		if _, err := tx.ExecContext(ctx, `INSERT INTO workers (tenant_id, status, updated_at) VALUES (?, 'STOPPED', ?)`, t.ID, ms(now)); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `UPDATE users SET tenant_id = ? WHERE id = ?`, t.ID, userID)
+		_, err := tx.ExecContext(ctx, `INSERT INTO memberships (tenant_id, user_id, role, created_at) VALUES (?, ?, 'owner', ?)`, t.ID, userID, ms(now))
 		return err
 	})
 	if err != nil {
@@ -98,9 +104,9 @@ func (s *Store) TenantByID(ctx context.Context, id string) (Tenant, error) {
 	return scanTenant(s.db.read.QueryRowContext(ctx, selectTenant+` WHERE id = ?`, id))
 }
 
-// TenantOfUser returns the tenant the user belongs to, or ErrNotFound.
+// TenantOfUser returns the user's first tenant, or ErrNotFound.
 func (s *Store) TenantOfUser(ctx context.Context, userID string) (Tenant, error) {
-	return scanTenant(s.db.read.QueryRowContext(ctx, selectTenant+` WHERE id = (SELECT tenant_id FROM users WHERE id = ?)`, userID))
+	return scanTenant(s.db.read.QueryRowContext(ctx, selectTenant+` WHERE id = (SELECT tenant_id FROM memberships WHERE user_id = ? ORDER BY created_at, tenant_id LIMIT 1)`, userID))
 }
 
 // Tenants lists every tenant, oldest first.

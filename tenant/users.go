@@ -18,7 +18,7 @@ type User struct {
 	Email       string
 	Name        string
 	IsAdmin     bool
-	TenantID    string // empty until they create or join a tenant
+	TenantID    string // the current tenant; empty until they create or join one
 	CreatedAt   time.Time
 	LastLoginAt time.Time
 }
@@ -31,7 +31,11 @@ type Identity struct {
 	Name     string
 }
 
-const selectUser = `SELECT id, email, name, is_admin, COALESCE(tenant_id, ''), created_at, last_login_at FROM users`
+// selectUser's tenant is the user's first membership: the portal replaces
+// it with the browser session's current tenant.
+const selectUser = `SELECT id, email, name, is_admin,
+	COALESCE((SELECT m.tenant_id FROM memberships m WHERE m.user_id = users.id ORDER BY m.created_at, m.tenant_id LIMIT 1), ''),
+	created_at, last_login_at FROM users`
 
 func scanUser(row interface{ Scan(...any) error }) (User, error) {
 	var u User

@@ -346,6 +346,7 @@ type ThreadView struct {
 	Waiting     bool
 	AssignedTo  string // the assignee's name, "" when unassigned
 	AssignedMe  bool
+	Members     []MemberChoice // whom the chat can be assigned to
 	ContactName string
 	Note        string
 	ContactErrs map[string]string
@@ -388,4 +389,11 @@ type QuickRepliesView struct {
 	Shortcut string
 	Body     string
 	Errors   map[string]string
+}
+
+// MemberChoice is a member in a thread's assign control.
+type MemberChoice struct {
+	ID      string
+	Name    string
+	Current bool // the chat is assigned to them
 }
