@@ -26,6 +26,9 @@ type Messaging interface {
 	Messages(ctx context.Context, tenantID string, q tenant.APIMessageQuery) ([]tenant.APIMessage, string, error)
 	Chats(ctx context.Context, tenantID, cursor string, limit int) ([]tenant.Chat, string, error)
 	CheckContacts(ctx context.Context, tenantID string, phones []string) ([]tenant.ContactCheck, error)
+	// ReadReceipts tells customers their messages were read, when the
+	// tenant asks for it; it does not wait.
+	ReadReceipts(tenantID, chat string, msgs []tenant.Message)
 }
 
 // messageV1 is one message under /api/v1. Every key is present; what does

@@ -223,3 +223,19 @@ func TestBotRuleForAKindOfMessage(t *testing.T) {
 		t.Fatalf("an unknown kind: %d %.300s", r.status, r.body)
 	}
 }
+
+// The Bot page's read-receipts box is saved and shown again.
+func TestBotPageReadReceipts(t *testing.T) {
+	e := newEnv(t, map[string]string{"WABOT_APPROVAL": "auto"})
+	b, _ := e.tenantUser("ticks@example.com", "Tick Shop")
+	form := url.Values{"op": {"save"}, "enabled": {"1"}, "read_receipts": {"1"}, "rule_count": {"0"}, "queue_per_chat": {"20"}}
+	if r := b.postForm("/app/bot", form); r.status != http.StatusOK && r.status != http.StatusSeeOther {
+		t.Fatalf("save: %d %.300s", r.status, r.body)
+	}
+	if cfg := b.get("/api/portal/tenant/current/bot").json(t); cfg["read_receipts"] != true {
+		t.Fatalf("read_receipts stored as %v", cfg["read_receipts"])
+	}
+	if page := b.get("/app/bot").body; !strings.Contains(page, `name="read_receipts" value="1" checked`) {
+		t.Error("the Bot page does not show read receipts on")
+	}
+}

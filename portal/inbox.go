@@ -254,9 +254,17 @@ func (p *Portal) threadView(c echo.Context, pg inboxPage) (*views.ThreadView, er
 	}
 	if pg.before == "" && len(msgs) > 0 {
 		// Opening the chat reads it.
-		if err := p.store.MarkRead(ctx, t.ID, pg.chat, msgs[len(msgs)-1].ID); err != nil {
+		before, err := p.store.MarkRead(ctx, t.ID, pg.chat, msgs[len(msgs)-1].ID)
+		if err != nil {
 			return nil, err
 		}
+		var read []tenant.Message
+		for _, m := range msgs {
+			if m.ID > before {
+				read = append(read, m.Message)
+			}
+		}
+		p.bot.ReadReceipts(t.ID, pg.chat, read)
 	}
 	state, err := p.store.ChatStateOf(ctx, t.ID, pg.chat)
 	if err != nil {

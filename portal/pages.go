@@ -488,6 +488,7 @@ func botFromForm(c echo.Context) tenant.BotConfig {
 	cfg := tenant.BotConfig{
 		Enabled:       c.FormValue("enabled") != "",
 		ReplyInGroups: c.FormValue("reply_in_groups") != "",
+		ReadReceipts:  c.FormValue("read_receipts") != "",
 		WelcomeReply:  c.FormValue("welcome_reply"),
 		FallbackReply: c.FormValue("fallback_reply"),
 		BusyReply:     c.FormValue("busy_reply"),
@@ -591,7 +592,7 @@ func (p *Portal) ruleUploads(c echo.Context, tenantID string, rules []tenant.Rul
 
 func botView(ch views.Chrome, cfg tenant.BotConfig, errs map[string]string) views.BotView {
 	v := views.BotView{
-		Chrome: ch, Enabled: cfg.Enabled, ReplyInGroups: cfg.ReplyInGroups,
+		Chrome: ch, Enabled: cfg.Enabled, ReplyInGroups: cfg.ReplyInGroups, ReadReceipts: cfg.ReadReceipts,
 		WelcomeReply: cfg.WelcomeReply, FallbackReply: cfg.FallbackReply, BusyReply: cfg.BusyReply,
 		WebhookURL: cfg.Webhook.URL, WebhookSecret: cfg.Webhook.Secret,
 		QueuePerChat: cfg.Limits.QueuePerChat, PerChatPerMinute: cfg.Limits.PerChatPerMinute, PerTenantPerMinute: cfg.Limits.PerTenantPerMinute,

@@ -119,6 +119,9 @@ type Sender interface {
 	// Upload encrypts a file and uploads it to WhatsApp's media servers,
 	// for a media message to point to.
 	Upload(ctx context.Context, data []byte, kind whatsmeow.MediaType) (whatsmeow.UploadResponse, error)
+	// MarkRead tells WhatsApp that messages ids of sender in chat were
+	// read (blue ticks on the customer's phone).
+	MarkRead(ctx context.Context, chat, sender types.JID, ids []string) error
 	// PhoneOfLID returns the phone-number JID whatsmeow knows for a
 	// linked id (an @lid JID), or an empty JID when it knows none, so one
 	// person is one chat however WhatsApp addresses them.

@@ -85,6 +85,15 @@ func (s *supervisor) Upload(ctx context.Context, data []byte, kind whatsmeow.Med
 	return cli.Upload(ctx, data, kind)
 }
 
+// MarkRead sends a read receipt for messages of sender in chat.
+func (s *supervisor) MarkRead(ctx context.Context, chat, sender types.JID, ids []string) error {
+	cli := s.liveClient()
+	if cli == nil || !cli.IsLoggedIn() {
+		return ErrOffline
+	}
+	return cli.MarkRead(ctx, ids, time.Now(), chat, sender)
+}
+
 // NewMessageID returns an id in WhatsApp's format.
 func (s *supervisor) NewMessageID() string {
 	if cli := s.liveClient(); cli != nil {

@@ -402,18 +402,19 @@ func (s *Store) InboxMark(ctx context.Context, tenantID string) (string, error) 
 // MarkRead marks a chat's inbound messages up to upToID as read; a read
 // mark never moves back. A mark already there writes nothing, so a live
 // page that re-reads an open chat does not count as a change itself.
-func (s *Store) MarkRead(ctx context.Context, tenantID, chat string, upToID int64) error {
+// It returns the mark before, so a caller knows which messages it read.
+func (s *Store) MarkRead(ctx context.Context, tenantID, chat string, upToID int64) (before int64, err error) {
 	st, err := s.ChatStateOf(ctx, tenantID, chat)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if st.LastReadID >= upToID {
-		return nil
+		return st.LastReadID, nil
 	}
 	if err := s.upsertChat(ctx, tenantID, chat, `last_read_id = CASE WHEN last_read_id < ? THEN ? ELSE last_read_id END`, upToID, upToID); err != nil {
-		return fmt.Errorf("marking a chat read: %w", err)
+		return 0, fmt.Errorf("marking a chat read: %w", err)
 	}
-	return nil
+	return st.LastReadID, nil
 }
 
 // Bounds of what the business keeps about a contact.

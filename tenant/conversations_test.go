@@ -76,11 +76,11 @@ func TestConversationsListUnreadAndNames(t *testing.T) {
 	if c := byChat[ann]; c.Name != "Ann" {
 		t.Fatalf("ann's name falls back to the last name she sent: %+v", c)
 	}
-	if err := st.MarkRead(ctx, a.ID, ann, a2); err != nil {
+	if _, err := st.MarkRead(ctx, a.ID, ann, a2); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.MarkRead(ctx, a.ID, ann, 1); err != nil { // never moves back
-		t.Fatal(err)
+	if before, err := st.MarkRead(ctx, a.ID, ann, 1); err != nil || before != a2 { // never moves back
+		t.Fatalf("a mark behind the last: the mark before was %d (want %d), %v", before, a2, err)
 	}
 	if err := st.SetContact(ctx, a.ID, bob, "Bob the Builder", "wants a quote"); err != nil {
 		t.Fatal(err)
@@ -129,7 +129,7 @@ func TestConversationsUnreadFilter(t *testing.T) {
 			t.Fatalf("chat A: %+v (3 unread, the bot's reply last)", c)
 		}
 	}
-	if err := st.MarkRead(ctx, a.ID, chatA, last); err != nil {
+	if _, err := st.MarkRead(ctx, a.ID, chatA, last); err != nil {
 		t.Fatal(err)
 	}
 	cs = conversations(t, st, a.ID, tenant.ConversationQuery{Unread: true})
@@ -419,12 +419,12 @@ func TestMarkReadTwiceIsNoChange(t *testing.T) {
 	st, clk := openStore(t)
 	_, a := newTenant(t, st, "a@example.com", "A")
 	id := storeIn(t, st, a.ID, tenant.Inbound{Chat: chatA, Sender: chatA, WAID: "1", Body: "hi"})
-	if err := st.MarkRead(ctx, a.ID, chatA, id); err != nil {
+	if _, err := st.MarkRead(ctx, a.ID, chatA, id); err != nil {
 		t.Fatal(err)
 	}
 	before, _ := st.InboxMark(ctx, a.ID)
 	clk.Advance(time.Second)
-	if err := st.MarkRead(ctx, a.ID, chatA, id); err != nil {
+	if _, err := st.MarkRead(ctx, a.ID, chatA, id); err != nil {
 		t.Fatal(err)
 	}
 	if after, _ := st.InboxMark(ctx, a.ID); after != before {

@@ -167,6 +167,7 @@ type BotView struct {
 	Chrome             Chrome
 	Enabled            bool
 	ReplyInGroups      bool
+	ReadReceipts       bool
 	Rules              []RuleForm
 	WelcomeReply       string
 	FallbackReply      string

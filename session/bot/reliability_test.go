@@ -233,6 +233,9 @@ func (o *offlineSender) DownloadToFile(context.Context, whatsmeow.DownloadableMe
 func (o *offlineSender) Upload(context.Context, []byte, whatsmeow.MediaType) (whatsmeow.UploadResponse, error) {
 	return whatsmeow.UploadResponse{}, session.ErrOffline
 }
+func (o *offlineSender) MarkRead(context.Context, types.JID, types.JID, []string) error {
+	return session.ErrOffline
+}
 func (o *offlineSender) IsOnWhatsApp(context.Context, []string) ([]types.IsOnWhatsAppResponse, error) {
 	return nil, session.ErrOffline
 }

@@ -502,10 +502,27 @@ func (c *conn) handleReceipt(n *waBinary.Node) {
 	if ag.OptionalString("type") == "retry" {
 		return
 	}
-	c.acknowledge(ag.OptionalString("id"))
+	ids := []string{ag.OptionalString("id")}
 	if list, ok := n.GetOptionalChildByTag("list"); ok {
 		for _, item := range list.GetChildren() {
-			c.acknowledge(item.AttrGetter().OptionalString("id"))
+			ids = append(ids, item.AttrGetter().OptionalString("id"))
+		}
+	}
+	for _, id := range ids {
+		c.acknowledge(id)
+	}
+	// A read receipt for a contact's messages: the contact's phone shows
+	// blue ticks (tests read them with Contact.ReadByLinkedDevice).
+	if ag.OptionalString("type") == "read" {
+		if to, ok := n.Attrs["to"].(types.JID); ok {
+			c.s.mu.Lock()
+			ct := c.s.contactOfLocked(to)
+			c.s.mu.Unlock()
+			if ct != nil {
+				ct.inboxMu.Lock()
+				ct.readByPeer = append(ct.readByPeer, ids...)
+				ct.inboxMu.Unlock()
+			}
 		}
 	}
 }

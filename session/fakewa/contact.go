@@ -45,7 +45,10 @@ type Contact struct {
 	inboxMu sync.Mutex
 	inbox   []Received
 	unread  []string // ids received and not read (see Read)
-	notify  chan struct{}
+	// readByPeer are the ids of the contact's messages a linked device
+	// sent read receipts for.
+	readByPeer []string
+	notify     chan struct{}
 }
 
 // Received is a message a contact got from a linked device.
@@ -549,4 +552,12 @@ func (c *Contact) decryptGroup(group, from types.JID, content []byte) (*waE2E.Me
 		return nil, err
 	}
 	return unpadMessage(pt)
+}
+
+// ReadByLinkedDevice returns the ids of the contact's messages that the
+// linked device marked read (read receipts it sent), in order.
+func (c *Contact) ReadByLinkedDevice() []string {
+	c.inboxMu.Lock()
+	defer c.inboxMu.Unlock()
+	return append([]string(nil), c.readByPeer...)
 }
