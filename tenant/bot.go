@@ -17,11 +17,11 @@ import (
 
 // BotConfig is how a tenant's bot answers.
 type BotConfig struct {
-	Enabled       bool     `json:"enabled"`
-	ReplyInGroups bool     `json:"reply_in_groups"`
+	Enabled       bool `json:"enabled"`
+	ReplyInGroups bool `json:"reply_in_groups"`
 	// ReadReceipts: opening a chat in the inbox tells the customer's
 	// WhatsApp that their messages were read.
-	ReadReceipts bool `json:"read_receipts"`
+	ReadReceipts  bool     `json:"read_receipts"`
 	Rules         []Rule   `json:"rules"`
 	WelcomeReply  string   `json:"welcome_reply"`
 	FallbackReply string   `json:"fallback_reply"`
