@@ -239,3 +239,22 @@ func TestBotPageReadReceipts(t *testing.T) {
 		t.Error("the Bot page does not show read receipts on")
 	}
 }
+
+// The log says which rule wrote a bot reply.
+func TestLogShowsWhatWroteAReply(t *testing.T) {
+	e := newEnv(t, map[string]string{"WABOT_APPROVAL": "auto"})
+	b, id := e.tenantUser("origin@example.com", "Origin Shop")
+	ctx := context.Background()
+	in, _, err := e.app.Store().StoreInbound(ctx, id, tenant.Inbound{Chat: "1555@s.whatsapp.net", Sender: "1555@s.whatsapp.net",
+		WAID: "o1", Kind: "text", Body: "price?", Status: tenant.MsgReceived})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.app.Store().LogReplies(ctx, id, nil, []tenant.Reply{{InID: in, Chat: "1555@s.whatsapp.net", Body: "See the list", Origin: tenant.OriginRule(2)}},
+		func(r tenant.Reply) tenant.Reply { r.Status, r.WAID = tenant.MsgPending, "3EB0ORIGIN"; return r }); err != nil {
+		t.Fatal(err)
+	}
+	if page := b.get("/app/logs").body; !strings.Contains(page, `data-testid="message-origin">bot · rule 2<`) {
+		t.Fatal("the log does not say which rule wrote the reply")
+	}
+}

@@ -104,7 +104,7 @@ func messageViews(ms []tenant.Message, media map[int64]tenant.MessageMedia) []vi
 		}
 		out = append(out, views.MessageView{
 			ID: m.ID, Direction: m.Direction, Chat: chatName(m.Chat), Sender: sender,
-			Body: m.Body, Cut: m.Cut, URL: "/app/logs/" + strconv.FormatInt(m.ID, 10), Kind: m.Kind, Status: string(m.Status), StatusLabel: messageStatusLabel(m.Status), Error: m.Error,
+			Body: m.Body, Cut: m.Cut, URL: "/app/logs/" + strconv.FormatInt(m.ID, 10), Kind: m.Kind, Status: string(m.Status), StatusLabel: messageStatusLabel(m.Status), Error: m.Error, Origin: m.Origin,
 			At: m.CreatedAt.UTC().Format("2 Jan 15:04:05"), AtISO: m.CreatedAt.UTC().Format(time.RFC3339),
 		})
 		if md, ok := media[m.ID]; ok {

@@ -66,6 +66,7 @@ type MessageView struct {
 	At          string
 	AtISO       string
 	Media       *MediaView // nil for a text message
+	Origin      string     // what wrote an outgoing message: "rule 2", "welcome", …
 }
 
 // MediaView is a message's media as the log shows it. Only what the
