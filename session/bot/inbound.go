@@ -2,7 +2,6 @@ package bot
 
 import (
 	"context"
-	"strings"
 	"time"
 
 	"go.mau.fi/whatsmeow/types"
@@ -40,7 +39,8 @@ func (t *tenantBot) HandleMessage(evt *events.Message) bool {
 	if info.IsFromMe || info.Chat.Server == types.BroadcastServer || info.Chat.Server == types.NewsletterServer {
 		return true // status updates, broadcasts and our own messages are not for the bot
 	}
-	kind, text := classify(evt)
+	media := mediaOf(evt.Message)
+	kind, text := classify(evt, media)
 	if kind == "" {
 		return true // protocol traffic (key shares, history sync, revokes...)
 	}
@@ -52,7 +52,7 @@ func (t *tenantBot) HandleMessage(evt *events.Message) bool {
 	if in.at.IsZero() {
 		in.at = time.Now()
 	}
-	in.media = mediaOf(evt.Message)
+	in.media = media
 	cfg := t.cfg.Load()
 	switch {
 	case !answerable(kind):
@@ -154,7 +154,7 @@ func answerable(kind string) bool {
 
 // classify returns the kind of a message and its text (a media message's
 // caption); an empty kind means it is not a message a person sent.
-func classify(evt *events.Message) (kind, text string) {
+func classify(evt *events.Message, media *tenant.MessageMedia) (kind, text string) {
 	m := evt.Message
 	if evt.IsEdit {
 		return "edit", m.GetProtocolMessage().GetEditedMessage().GetConversation()
@@ -166,38 +166,8 @@ func classify(evt *events.Message) (kind, text string) {
 		return "text", m.GetExtendedTextMessage().GetText()
 	case m.GetReactionMessage() != nil:
 		return "reaction", m.GetReactionMessage().GetText()
-	case m.GetImageMessage() != nil:
-		return "image", m.GetImageMessage().GetCaption()
-	case m.GetVideoMessage() != nil:
-		return "video", m.GetVideoMessage().GetCaption()
-	case m.GetAudioMessage() != nil:
-		if m.GetAudioMessage().GetPTT() {
-			return "voice", ""
-		}
-		return "audio", ""
-	case m.GetDocumentMessage() != nil:
-		d := m.GetDocumentMessage()
-		if d.GetCaption() != "" {
-			return "document", d.GetCaption()
-		}
-		return "document", d.GetFileName()
-	case m.GetDocumentWithCaptionMessage() != nil:
-		d := m.GetDocumentWithCaptionMessage().GetMessage().GetDocumentMessage()
-		if d.GetCaption() != "" {
-			return "document", d.GetCaption()
-		}
-		return "document", d.GetFileName()
-	case m.GetStickerMessage() != nil:
-		return "sticker", ""
-	case m.GetLocationMessage() != nil:
-		l := m.GetLocationMessage()
-		return "location", strings.TrimSpace(l.GetName() + " " + l.GetAddress())
-	case m.GetLiveLocationMessage() != nil:
-		return "location", m.GetLiveLocationMessage().GetCaption()
-	case m.GetContactMessage() != nil:
-		return "contact", m.GetContactMessage().GetDisplayName()
-	case m.GetContactsArrayMessage() != nil:
-		return "contact", m.GetContactsArrayMessage().GetDisplayName()
+	case media != nil:
+		return string(media.Kind), mediaText(media)
 	case m.GetPollCreationMessage() != nil, m.GetPollCreationMessageV3() != nil, m.GetPollUpdateMessage() != nil:
 		return "poll", ""
 	case m.GetProtocolMessage() != nil, m.GetSenderKeyDistributionMessage() != nil:

@@ -3,9 +3,9 @@ package bot
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"go.mau.fi/whatsmeow"
@@ -91,45 +91,50 @@ func mediaOf(m *waE2E.Message) *tenant.MessageMedia {
 	return nil
 }
 
+// mediaText is what rules, the log and the webhook read as a media
+// message's text: its caption, else a document's file name, a location's
+// name and address, or a contact card's name.
+func mediaText(md *tenant.MessageMedia) string {
+	switch {
+	case md.Caption != "":
+		return md.Caption
+	case md.Kind == tenant.MediaDocument:
+		return md.FileName
+	case md.Kind == tenant.MediaLocation:
+		return strings.TrimSpace(md.PlaceName + " " + md.Address)
+	case md.Kind == tenant.MediaContact:
+		return md.ContactName
+	}
+	return ""
+}
+
 // downloadable is the part of a stored reference whatsmeow downloads.
 func downloadable(ref []byte) (whatsmeow.DownloadableMessage, error) {
 	var m waE2E.Message
 	if err := proto.Unmarshal(ref, &m); err != nil {
 		return nil, err
 	}
-	for _, d := range []whatsmeow.DownloadableMessage{m.GetImageMessage(), m.GetStickerMessage(), m.GetVideoMessage(),
-		m.GetAudioMessage(), m.GetDocumentMessage()} {
-		if d != nil && !isNilMedia(d) {
-			return d, nil
-		}
+	switch {
+	case m.ImageMessage != nil:
+		return m.ImageMessage, nil
+	case m.StickerMessage != nil:
+		return m.StickerMessage, nil
+	case m.VideoMessage != nil:
+		return m.VideoMessage, nil
+	case m.AudioMessage != nil:
+		return m.AudioMessage, nil
+	case m.DocumentMessage != nil:
+		return m.DocumentMessage, nil
 	}
 	return nil, errors.New("the stored reference names no file")
 }
 
-// isNilMedia reports a typed nil inside the interface (a Get… of a message
-// without that part).
-func isNilMedia(d whatsmeow.DownloadableMessage) bool {
-	switch x := d.(type) {
-	case *waE2E.ImageMessage:
-		return x == nil
-	case *waE2E.StickerMessage:
-		return x == nil
-	case *waE2E.VideoMessage:
-		return x == nil
-	case *waE2E.AudioMessage:
-		return x == nil
-	case *waE2E.DocumentMessage:
-		return x == nil
-	}
-	return d == nil
-}
-
-// fetchMedia downloads and stores the file of message in, if it has one
+// downloadMedia downloads and stores the file of message in, if it has one
 // still pending, and returns its media (nil when it has none). It returns
 // stopped when the pipeline stops and later when the store cannot be read
 // or written for now; answered means go on (stored, or failed for good,
 // which the log shows with the reason).
-func (t *tenantBot) fetchMedia(in inbound) (*tenant.MessageMedia, outcome) {
+func (t *tenantBot) downloadMedia(in inbound) (*tenant.MessageMedia, outcome) {
 	if !tenant.MediaKind(in.kind).Valid() {
 		return nil, answered
 	}
@@ -145,8 +150,8 @@ func (t *tenantBot) fetchMedia(in inbound) (*tenant.MessageMedia, outcome) {
 	case md.Status != tenant.MediaPending || t.b.opts.Media == nil:
 		return &md, answered
 	}
-	if limit := t.b.opts.Media.Limits().MaxFor(md.Kind); limit > 0 && md.Size > limit {
-		return t.mediaFailed(md, fmt.Sprintf("the %s is %d bytes, over the %d-byte limit for this kind of file", md.Kind, md.Size, limit), true)
+	if err := t.b.opts.Media.Limits().CheckSize(md.Kind, md.Size); err != nil {
+		return t.mediaFailed(md, err.Error(), true)
 	}
 	d, err := downloadable(md.Download)
 	if err != nil {

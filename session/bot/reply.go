@@ -87,7 +87,7 @@ func (t *tenantBot) process(id int64) outcome {
 	}
 	// The file first, whether the bot answers or not: the log shows it,
 	// and the webhook's download link works when the webhook is called.
-	media, out := t.fetchMedia(in)
+	media, out := t.downloadMedia(in)
 	if out != answered {
 		return out
 	}
