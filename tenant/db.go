@@ -2,8 +2,10 @@ package tenant
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"embed"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -23,10 +25,14 @@ import (
 // through write, a pool of one connection, so SQLite never answers "database
 // is locked"; reads use read, a small pool of query-only connections that
 // WAL lets run beside the writer.
+//
+// On PostgreSQL both are the same pool: the server runs writers side by
+// side, and path is the URL without its password.
 type db struct {
-	write *sql.DB
-	read  *sql.DB
-	path  string
+	write   *sql.DB
+	read    *sql.DB
+	path    string
+	dialect Dialect
 }
 
 // SQLiteDSN returns a go-sqlite3 data source name for path with every
@@ -99,15 +105,44 @@ func openDB(path string) (*db, error) {
 	}
 	r.SetMaxOpenConns(4)
 	r.SetMaxIdleConns(4)
-	return &db{write: w, read: r, path: path}, nil
+	return &db{write: w, read: r, path: path, dialect: SQLite}, nil
 }
+
+// postgresPoolSize caps one instance's connections to PostgreSQL for the
+// app's rows; writers run side by side there, unlike SQLite's one.
+const postgresPoolSize = 16
+
+// OpenURL opens the database named by a WABOT_DATABASE_URL value: a
+// postgres:// URL, or else the path of an SQLite file.
+func OpenURL(ctx context.Context, databaseURL string) (*Store, error) {
+	if !IsPostgresURL(databaseURL) {
+		return Open(databaseURL)
+	}
+	pool, err := PostgresDB(databaseURL, postgresPoolSize)
+	if err != nil {
+		return nil, err
+	}
+	if err := pool.PingContext(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connecting to PostgreSQL at %s: %w", RedactURL(databaseURL), err)
+	}
+	d := &db{write: pool, read: pool, path: RedactURL(databaseURL), dialect: Postgres}
+	return &Store{db: d, now: time.Now}, nil
+}
+
+// Dialect is the engine behind the store.
+func (s *Store) Dialect() Dialect { return s.db.dialect }
 
 // Close closes the database.
 func (s *Store) Close() error {
+	if s.db.read == s.db.write {
+		return s.db.write.Close()
+	}
 	return errors.Join(s.db.read.Close(), s.db.write.Close())
 }
 
-// Path is the database file.
+// Path is the database file (for PostgreSQL, its URL without the
+// password).
 func (s *Store) Path() string { return s.db.path }
 
 // Ping checks that the database answers a query on both pools.
@@ -140,25 +175,53 @@ type migration struct {
 	version int
 	name    string
 	sql     string
+	dialect Dialect // "" when written for both
 }
 
-func loadMigrations() ([]migration, error) {
+// loadMigrations returns the migrations for dialect in order. A migration
+// is written once, NNNN_name.sql, in the SQL both engines take (SQLite's
+// types, which postgresDDL maps); where the engines need different
+// statements, NNNN_name.sqlite.sql and NNNN_name.postgres.sql replace it.
+func loadMigrations(dialect Dialect) ([]migration, error) {
 	entries, err := fs.ReadDir(migrationFiles, "migrations")
 	if err != nil {
 		return nil, err
 	}
-	var out []migration
+	byVersion := map[int]migration{}
 	for _, e := range entries {
-		num, _, ok := strings.Cut(e.Name(), "_")
+		num, rest, ok := strings.Cut(e.Name(), "_")
 		v, err := strconv.Atoi(num)
 		if !ok || err != nil {
 			return nil, fmt.Errorf("migration %s: name must start with a number and an underscore", e.Name())
+		}
+		base := strings.TrimSuffix(rest, ".sql")
+		own := Dialect("")
+		for _, d := range []Dialect{SQLite, Postgres} {
+			if strings.HasSuffix(base, "."+string(d)) {
+				own = d
+			}
+		}
+		if own != "" && own != dialect {
+			continue
+		}
+		if prev, dup := byVersion[v]; dup && (own == "") == (prev.dialect == "") {
+			return nil, fmt.Errorf("migration %s: number %d is taken by %s", e.Name(), v, prev.name)
+		} else if dup && own == "" {
+			continue // the dialect's own file wins
 		}
 		b, err := migrationFiles.ReadFile("migrations/" + e.Name())
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, migration{version: v, name: e.Name(), sql: string(b)})
+		text := string(b)
+		if dialect == Postgres && own == "" {
+			text = postgresDDL(text)
+		}
+		byVersion[v] = migration{version: v, name: e.Name(), sql: text, dialect: own}
+	}
+	out := make([]migration, 0, len(byVersion))
+	for _, m := range byVersion {
+		out = append(out, m)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
 	for i, m := range out {
@@ -171,7 +234,7 @@ func loadMigrations() ([]migration, error) {
 
 // SchemaVersion is the schema version this binary writes.
 func SchemaVersion() int {
-	ms, err := loadMigrations()
+	ms, err := loadMigrations(SQLite)
 	if err != nil {
 		panic(err) // embedded files are checked by tests
 	}
@@ -187,38 +250,109 @@ var ErrSchemaTooNew = errors.New("database schema is newer than this binary")
 // binary, which would otherwise be silently misread.
 func (s *Store) Migrate(ctx context.Context) (int, error) {
 	db := s.db
-	ms, err := loadMigrations()
+	ms, err := loadMigrations(db.dialect)
 	if err != nil {
 		return 0, err
 	}
-	var current int
-	if err := db.write.QueryRowContext(ctx, "PRAGMA user_version").Scan(&current); err != nil {
-		return 0, fmt.Errorf("reading schema version: %w", err)
-	}
-	if current > len(ms) {
-		return 0, fmt.Errorf("%w: %s is at version %d, this binary knows up to %d; run the newer wabot or restore a backup",
-			ErrSchemaTooNew, filepath.Base(db.path), current, len(ms))
+	if db.dialect == Postgres {
+		if _, err := db.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS wabot_schema (version BIGINT NOT NULL)`); err != nil {
+			return 0, fmt.Errorf("preparing the schema version table: %w", err)
+		}
 	}
 	applied := 0
-	for _, m := range ms[current:] {
+	for {
+		// Each migration reads the version again inside its transaction:
+		// instances starting together on one PostgreSQL database wait for
+		// each other on the advisory lock and apply each migration once.
+		done := false
+		var name string
 		err := db.inTx(ctx, func(tx *sql.Tx) error {
+			if db.dialect == Postgres {
+				if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7726102)`); err != nil {
+					return err
+				}
+			}
+			current, err := schemaVersion(ctx, tx, db.dialect)
+			if err != nil {
+				return fmt.Errorf("reading schema version: %w", err)
+			}
+			if current > len(ms) {
+				return fmt.Errorf("%w: %s is at version %d, this binary knows up to %d; run the newer wabot or restore a backup",
+					ErrSchemaTooNew, filepath.Base(db.path), current, len(ms))
+			}
+			if current == len(ms) {
+				done = true
+				return nil
+			}
+			m := ms[current]
+			name = m.name
 			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 				return err
 			}
-			_, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", m.version))
-			return err
+			return setSchemaVersion(ctx, tx, db.dialect, m.version)
 		})
 		if err != nil {
-			return applied, fmt.Errorf("applying migration %s: %w", m.name, err)
+			if name != "" {
+				err = fmt.Errorf("applying migration %s: %w", name, err)
+			}
+			return applied, err
+		}
+		if done {
+			return applied, nil
 		}
 		applied++
 	}
-	return applied, nil
+}
+
+type queryer interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+func schemaVersion(ctx context.Context, q queryer, dialect Dialect) (int, error) {
+	var v int
+	if dialect == Postgres {
+		err := q.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM wabot_schema`).Scan(&v)
+		return v, err
+	}
+	err := q.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v)
+	return v, err
+}
+
+func setSchemaVersion(ctx context.Context, q queryer, dialect Dialect, v int) error {
+	if dialect == Postgres {
+		if _, err := q.ExecContext(ctx, `DELETE FROM wabot_schema`); err != nil {
+			return err
+		}
+		_, err := q.ExecContext(ctx, `INSERT INTO wabot_schema (version) VALUES (?)`, v)
+		return err
+	}
+	_, err := q.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", v))
+	return err
 }
 
 // StoredSchemaVersion returns the schema version of the database.
 func (s *Store) StoredSchemaVersion(ctx context.Context) (int, error) {
-	var v int
-	err := s.db.read.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v)
-	return v, err
+	if s.db.dialect == Postgres {
+		if _, err := s.db.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS wabot_schema (version BIGINT NOT NULL)`); err != nil {
+			return 0, err
+		}
+	}
+	return schemaVersion(ctx, s.db.read, s.db.dialect)
+}
+
+// MigrationsDigest is a digest of every migration this binary carries,
+// which names test template databases.
+func MigrationsDigest() string {
+	h := sha256.New()
+	for _, d := range []Dialect{SQLite, Postgres} {
+		ms, err := loadMigrations(d)
+		if err != nil {
+			panic(err)
+		}
+		for _, m := range ms {
+			fmt.Fprintf(h, "%s %d %s\n", d, m.version, m.sql)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }

@@ -99,7 +99,7 @@ func TestWebSessionExpiryMigratesToMilliseconds(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	ms, err := loadMigrations()
+	ms, err := loadMigrations(SQLite)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +133,7 @@ func TestATenantsUserBecomesItsOwnerOnMigrating(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	ms, err := loadMigrations()
+	ms, err := loadMigrations(SQLite)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -94,7 +94,7 @@ func (s *Store) SignIn(ctx context.Context, id Identity, makeAdmin bool) (User, 
 			}
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE users SET last_login_at = ?, name = CASE WHEN ? <> '' THEN ? ELSE name END,
-			is_admin = is_admin OR ? WHERE id = ?`, ms(now), id.Name, id.Name, makeAdmin, userID); err != nil {
+			is_admin = CASE WHEN ? = 1 THEN 1 ELSE is_admin END WHERE id = ?`, ms(now), id.Name, id.Name, makeAdmin, userID); err != nil {
 			return err
 		}
 		return nil
