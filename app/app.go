@@ -39,8 +39,10 @@ type App struct {
 	metrics  *metrics
 	bot      *bot.Bot
 	sessions *session.Manager
-	portal   *portal.Portal
-	demo     *demo
+	// pgDevices holds the device stores when they live in PostgreSQL.
+	pgDevices *session.PostgresDevices
+	portal    *portal.Portal
+	demo      *demo
 
 	// background work (supervisors, cleaners) runs under bgCtx and is
 	// waited for by bg.
@@ -125,7 +127,16 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, opts ...Option) (a 
 			MaxQueued: cfg.SendMaxQueued, NoPacing: !cfg.SendPacing,
 		},
 	}, log.With("component", "bot"), a.store)
+	var devices session.DeviceStores
+	if cfg.DatabaseURL != "" {
+		pg, err := session.NewPostgresDevices(ctx, cfg.DatabaseURL, st, log.With("component", "devices"))
+		if err != nil {
+			return nil, err
+		}
+		a.pgDevices, devices = pg, pg
+	}
 	a.sessions = session.NewManager(session.Config{
+		Devices:              devices,
 		SessionsDir:          cfg.SessionsDir,
 		ReconnectMaxAttempts: cfg.ReconnectMaxAttempts,
 		HeartbeatInterval:    cfg.HeartbeatInterval,
@@ -247,6 +258,11 @@ func (a *App) Shutdown(ctx context.Context) error {
 			errs = append(errs, errors.New("background work did not stop before the deadline"))
 		}
 		a.demo.close()
+		if a.pgDevices != nil {
+			if err := a.pgDevices.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("closing device stores: %w", err))
+			}
+		}
 		if err := a.store.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("closing database: %w", err))
 		}
@@ -257,7 +273,10 @@ func (a *App) Shutdown(ctx context.Context) error {
 
 func openAndMigrate(ctx context.Context, cfg *Config, log *slog.Logger) (*tenant.Store, error) {
 	path := filepath.Join(cfg.DataDir, "wabot.db")
-	st, err := tenant.Open(path)
+	if cfg.DatabaseURL != "" {
+		path = cfg.DatabaseURL
+	}
+	st, err := tenant.OpenURL(ctx, path)
 	if err != nil {
 		return nil, err
 	}
@@ -267,7 +286,7 @@ func openAndMigrate(ctx context.Context, cfg *Config, log *slog.Logger) (*tenant
 		return nil, err
 	}
 	if n > 0 {
-		log.Info("database migrated", "path", path, "applied", n, "version", tenant.SchemaVersion())
+		log.Info("database migrated", "database", st.Path(), "applied", n, "version", tenant.SchemaVersion())
 	}
 	return st, nil
 }

@@ -22,6 +22,10 @@ type Config struct {
 	BaseURL     *url.URL
 	DataDir     string
 	SessionsDir string
+	// DatabaseURL is a postgres:// URL when the app database and every
+	// tenant's device store live in PostgreSQL; empty for SQLite files
+	// under DataDir and SessionsDir.
+	DatabaseURL string
 
 	GoogleClientID     string
 	GoogleClientSecret string
@@ -126,6 +130,13 @@ var settings = []setting{
 		return nil
 	}},
 	{"WABOT_DATA_DIR", "./data", "folder of the app database and generated secrets", nonEmpty(func(c *Config, v string) { c.DataDir = v })},
+	{"WABOT_DATABASE_URL", "", "postgres://user:password@host/db puts the app database and the WhatsApp device stores in PostgreSQL (empty: SQLite files under the data and sessions folders)", func(c *Config, v string) error {
+		if v != "" && !tenant.IsPostgresURL(v) {
+			return errors.New("accepted: empty (SQLite), or a postgres:// or postgresql:// URL")
+		}
+		c.DatabaseURL = v
+		return nil
+	}},
 	{"WABOT_SESSIONS_DIR", "./sessions", "folder with one WhatsApp device store per tenant", nonEmpty(func(c *Config, v string) { c.SessionsDir = v })},
 	{"WABOT_GOOGLE_CLIENT_ID", "", "enables Sign in with Google", func(c *Config, v string) error { c.GoogleClientID = v; return nil }},
 	{"WABOT_GOOGLE_CLIENT_SECRET", "", "Google OAuth client secret", func(c *Config, v string) error { c.GoogleClientSecret = v; return nil }},
@@ -341,7 +352,11 @@ func loadConfig(getenv func(string) string, fs *flag.FlagSet, flags map[string]*
 			v = *flags[s.env]
 		}
 		if err := s.parse(c, strings.TrimSpace(v)); err != nil {
-			problems = append(problems, fmt.Sprintf("invalid %s=%q: %v", s.env, v, err))
+			shown := fmt.Sprintf("%q", v)
+			if strings.Contains(s.env, "SECRET") || s.env == "WABOT_DATABASE_URL" {
+				shown = "(not shown: it may hold a password)"
+			}
+			problems = append(problems, fmt.Sprintf("invalid %s=%s: %v", s.env, shown, err))
 		}
 	}
 	if len(problems) == 0 {

@@ -2,18 +2,15 @@ package session
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"go.mau.fi/whatsmeow"
-	"go.mau.fi/whatsmeow/store/sqlstore"
 
 	"wabot/tenant"
 )
@@ -22,10 +19,10 @@ import (
 // The goroutines the supervisor starts for it (connect, phone pairing) are
 // tracked in tasks and end with it: teardown cancels ctx, then waits.
 type client struct {
-	gen       int
-	cli       *whatsmeow.Client
-	db        *sql.DB
-	container *sqlstore.Container
+	gen int
+	cli *whatsmeow.Client
+	// closeStore closes the device store behind cli.
+	closeStore func()
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -46,38 +43,13 @@ type client struct {
 // frame socket race with itself, so only a dial that hangs is cancelled.
 const dialGrace = 3 * time.Second
 
-// Per-connection SQLite caches of a device store, kept small so idle
-// tenants stay small: 64 KiB of pages and 24 prepared statements (enough
-// for whatsmeow's per-message queries).
-const (
-	dsnCacheSize     = "-64"
-	dsnStmtCacheSize = "24"
-)
-
 func (s *supervisor) openClient() error {
-	path := filepath.Join(s.dir, "whatsmeow.db")
-	if err := privateStore(s.dir, path); err != nil {
-		return fmt.Errorf("preparing device store: %w", err)
-	}
-	db, err := sql.Open("sqlite3", tenant.SQLiteDSN(path, "_cache_size", dsnCacheSize, "_stmt_cache_size", dsnStmtCacheSize))
-	if err != nil {
-		return err
-	}
-	db.SetMaxOpenConns(4)
-	db.SetMaxIdleConns(1)
-	db.SetConnMaxIdleTime(time.Minute)
 	wlog := newWALogger(s.log)
-	container := sqlstore.NewWithDB(db, "sqlite3", wlog)
 	ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
 	defer cancel()
-	if err := container.Upgrade(ctx); err != nil {
-		db.Close()
-		return fmt.Errorf("preparing device store: %w", err)
-	}
-	dev, err := container.GetFirstDevice(ctx)
+	dev, closeStore, err := s.m.cfg.Devices.Open(ctx, s.id, s.dir, wlog)
 	if err != nil {
-		db.Close()
-		return fmt.Errorf("reading device store: %w", err)
+		return err
 	}
 	s.gen++
 	cli := whatsmeow.NewClient(dev, wlog.Sub("client"))
@@ -88,14 +60,14 @@ func (s *supervisor) openClient() error {
 	cli.DisableLoginAutoReconnect = true
 	cli.SynchronousAck = true
 	cli.EnableDecryptedEventBuffer = true
-	c := &client{gen: s.gen, cli: cli, db: db, container: container}
+	c := &client{gen: s.gen, cli: cli, closeStore: closeStore}
 	// Only teardown ends a generation: a live socket must be closed before
 	// its context ends (see close), so the supervisor's own cancellation
 	// does not reach it directly.
 	c.ctx, c.cancel = context.WithCancel(context.WithoutCancel(s.ctx))
 	if err := s.m.connector.Prepare(cli); err != nil {
 		c.cancel()
-		db.Close()
+		closeStore()
 		return err
 	}
 	cli.AddEventHandlerWithSuccessStatus(s.eventHandler(c))
@@ -241,6 +213,5 @@ func (c *client) close(dialing bool) {
 	c.tasks.Wait()
 	c.cli.Disconnect()
 	c.cli.RemoveEventHandlers()
-	c.container.Close()
-	c.db.Close()
+	c.closeStore()
 }

@@ -169,6 +169,13 @@ func (s *supervisor) onPairSuccess(e *events.PairSuccess) {
 	}
 	s.qrCodes = nil
 	s.sess.JID = e.ID.String()
+	if c := s.client; c != nil {
+		// In a shared device store this row is how the next start finds
+		// the tenant's device; whatsmeow saved the device itself already.
+		if err := s.m.cfg.Devices.Linked(s.ctx, s.id, c.cli.Store); err != nil {
+			s.log.Error("cannot record the linked device; the next start will need a new QR code", "err", err)
+		}
+	}
 	s.saveSession()
 }
 
@@ -348,7 +355,7 @@ func (s *supervisor) onLoggedOut(e *events.LoggedOut) {
 	s.log.Warn("logged out by WhatsApp", "on_connect", e.OnConnect, "reason", e.Reason.String())
 	s.teardown()
 	s.forgetOpenMessages("not answered: the phone unlinked this device")
-	if err := removeDir(s.dir); err != nil {
+	if err := s.m.cfg.Devices.Remove(s.ctx, s.id, s.dir); err != nil {
 		s.log.Error("cannot remove device store", "err", err)
 	}
 	s.sess = tenant.Link{TenantID: s.id, State: tenant.StateLoggedOut, ErrorCode: tenant.ProblemLoggedOut, LastError: loggedOutText, Reconnects: s.sess.Reconnects}

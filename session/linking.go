@@ -66,7 +66,7 @@ func (s *supervisor) beginLink() {
 func (s *supervisor) reset() error {
 	s.teardown()
 	s.forgetOpenMessages("not answered: the WhatsApp link was reset")
-	if err := removeDir(s.dir); err != nil {
+	if err := s.m.cfg.Devices.Remove(s.ctx, s.id, s.dir); err != nil {
 		s.fail(tenant.ProblemStoreFailed, storeFailedText(err))
 		return err
 	}

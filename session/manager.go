@@ -43,6 +43,8 @@ type Config struct {
 	DeviceName         string        // shown in the phone's linked devices ("wabot")
 	// Observer hears about reconnects (metrics); nil hears nothing.
 	Observer Observer
+	// Devices keeps the tenants' device stores; nil means SQLiteDevices.
+	Devices DeviceStores
 }
 
 // Observer is told about connection events, for metrics.
@@ -55,6 +57,9 @@ type noObserver struct{}
 func (noObserver) Reconnect() {}
 
 func (c Config) withDefaults() Config {
+	if c.Devices == nil {
+		c.Devices = SQLiteDevices{}
+	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
 			*d = v

@@ -47,13 +47,34 @@ type rig struct {
 	log       *slog.Logger
 }
 
+// newRig's database and device stores are SQLite files, or PostgreSQL
+// with WABOT_TEST_BACKEND=postgres.
 func newRig(t testing.TB, opts fakewa.Options, tweak func(*Config)) *rig {
 	t.Helper()
+	return newRigOn(t, tenanttest.Backend(), opts, tweak)
+}
+
+func newRigOn(t testing.TB, backend tenant.Dialect, opts fakewa.Options, tweak func(*Config)) *rig {
+	t.Helper()
 	dir := t.TempDir()
-	st := tenanttest.OpenAt(t, filepath.Join(dir, "wabot.db"))
+	log := rigtest.Logger("SESSION_LOG")
+	var st *tenant.Store
+	var devices DeviceStores
+	if backend == tenant.Postgres {
+		st = tenanttest.OpenPostgres(t)
+		pg, err := NewPostgresDevices(context.Background(), tenanttest.URL(t, st), st, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { pg.Close() }) // after the manager's shutdown below
+		devices = pg
+	} else {
+		st = tenanttest.OpenAt(t, filepath.Join(dir, "wabot.db"))
+	}
 	srv := fakewatest.NewServer(t, opts)
-	r := &rig{t: t, dir: dir, store: st, srv: srv, log: rigtest.Logger("SESSION_LOG")}
+	r := &rig{t: t, dir: dir, store: st, srv: srv, log: log}
 	r.cfg = Config{
+		Devices:              devices,
 		SessionsDir:          filepath.Join(dir, "sessions"),
 		ReconnectMaxAttempts: 4,
 		HeartbeatInterval:    200 * time.Millisecond,
@@ -215,7 +236,11 @@ func TestLinkStoresScannableQRThenConnects(t *testing.T) {
 	if len(devs) != 1 || devs[0].Name != "wabot" {
 		t.Fatalf("the phone lists %+v; the device name should say wabot", devs)
 	}
-	if _, err := os.Stat(filepath.Join(r.cfg.SessionsDir, id, "whatsmeow.db")); err != nil {
+	if r.store.Dialect() == tenant.Postgres {
+		if got, err := r.store.DeviceJID(context.Background(), id); err != nil || got != jid.String() {
+			t.Fatalf("the tenant's device in PostgreSQL is %q (%v), want %s", got, err, jid)
+		}
+	} else if _, err := os.Stat(filepath.Join(r.cfg.SessionsDir, id, "whatsmeow.db")); err != nil {
 		t.Fatalf("device store not under sessions/<tenantId>/: %v", err)
 	}
 	if w := r.worker(id); w.Status != tenant.WorkerRunning {

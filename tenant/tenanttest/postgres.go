@@ -63,6 +63,20 @@ func OpenPostgres(t testing.TB) *tenant.Store {
 	return st
 }
 
+// URL is the address of the database behind st, password included: a
+// store's Path() leaves the password out.
+func URL(t testing.TB, st *tenant.Store) string {
+	t.Helper()
+	if st.Dialect() != tenant.Postgres {
+		return st.Path()
+	}
+	u, ok := realURLs.Load(st.Path())
+	if !ok {
+		t.Fatalf("no test database behind %s", st.Path())
+	}
+	return u.(string)
+}
+
 // realURLs maps a store's Path() (the URL without its password) back to
 // the URL Raw connects with.
 var realURLs sync.Map

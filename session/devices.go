@@ -1,0 +1,154 @@
+package session
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"go.mau.fi/whatsmeow/store"
+	"go.mau.fi/whatsmeow/store/sqlstore"
+	"go.mau.fi/whatsmeow/types"
+	waLog "go.mau.fi/whatsmeow/util/log"
+
+	"wabot/tenant"
+)
+
+// DeviceStores is where the tenants' WhatsApp device stores (their keys,
+// sessions and contacts) live: one SQLite file per tenant folder by
+// default, or one PostgreSQL database for all (PostgresDevices).
+type DeviceStores interface {
+	// Open returns the tenant's device, a new unlinked one when it has
+	// none, and what closes the store behind it.
+	Open(ctx context.Context, tenantID, dir string, log waLog.Logger) (*store.Device, func(), error)
+	// Linked records the device as the tenant's once pairing gave it a JID.
+	Linked(ctx context.Context, tenantID string, dev *store.Device) error
+	// Remove deletes the tenant's device store (reset, logout).
+	Remove(ctx context.Context, tenantID, dir string) error
+}
+
+// Per-connection SQLite caches of a device store, kept small so idle
+// tenants stay small: 64 KiB of pages and 24 prepared statements (enough
+// for whatsmeow's per-message queries).
+const (
+	dsnCacheSize     = "-64"
+	dsnStmtCacheSize = "24"
+)
+
+// SQLiteDevices keeps each tenant's device store in whatsmeow.db in the
+// tenant's folder.
+type SQLiteDevices struct{}
+
+func (SQLiteDevices) Open(ctx context.Context, _, dir string, log waLog.Logger) (*store.Device, func(), error) {
+	path := filepath.Join(dir, "whatsmeow.db")
+	if err := privateStore(dir, path); err != nil {
+		return nil, nil, fmt.Errorf("preparing device store: %w", err)
+	}
+	db, err := sql.Open("sqlite3", tenant.SQLiteDSN(path, "_cache_size", dsnCacheSize, "_stmt_cache_size", dsnStmtCacheSize))
+	if err != nil {
+		return nil, nil, err
+	}
+	db.SetMaxOpenConns(4)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxIdleTime(time.Minute)
+	container := sqlstore.NewWithDB(db, "sqlite3", log)
+	if err := container.Upgrade(ctx); err != nil {
+		db.Close()
+		return nil, nil, fmt.Errorf("preparing device store: %w", err)
+	}
+	dev, err := container.GetFirstDevice(ctx)
+	if err != nil {
+		db.Close()
+		return nil, nil, fmt.Errorf("reading device store: %w", err)
+	}
+	return dev, func() { container.Close() }, nil
+}
+
+func (SQLiteDevices) Linked(context.Context, string, *store.Device) error { return nil }
+
+func (SQLiteDevices) Remove(_ context.Context, _, dir string) error { return removeDir(dir) }
+
+// PostgresDevices keeps every tenant's device in one PostgreSQL database,
+// in whatsmeow's tables; the app database's tenant_devices row says which
+// device is whose, so a tenant only ever opens its own.
+type PostgresDevices struct {
+	st        *tenant.Store
+	db        *sql.DB
+	container *sqlstore.Container
+}
+
+// devicePoolSize caps one instance's connections for device stores: a
+// message holds one while whatsmeow decrypts and the bot stores it.
+const devicePoolSize = 32
+
+// NewPostgresDevices opens the device stores in the PostgreSQL database at
+// databaseURL (the app's database) and brings whatsmeow's tables up to
+// date.
+func NewPostgresDevices(ctx context.Context, databaseURL string, st *tenant.Store, log *slog.Logger) (*PostgresDevices, error) {
+	db, err := tenant.PgxDB(databaseURL, devicePoolSize)
+	if err != nil {
+		return nil, err
+	}
+	container := sqlstore.NewWithDB(db, "pgx", newWALogger(log))
+	if err := container.Upgrade(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("preparing the device stores in PostgreSQL: %w", err)
+	}
+	return &PostgresDevices{st: st, db: db, container: container}, nil
+}
+
+func (p *PostgresDevices) Open(ctx context.Context, tenantID, _ string, log waLog.Logger) (*store.Device, func(), error) {
+	dev, err := p.device(ctx, tenantID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if dev == nil {
+		dev = p.container.NewDevice()
+	}
+	dev.Log = log // the container's logger would lose the tenant
+	return dev, func() {}, nil
+}
+
+func (p *PostgresDevices) device(ctx context.Context, tenantID string) (*store.Device, error) {
+	jid, err := p.st.DeviceJID(ctx, tenantID)
+	if err != nil || jid == "" {
+		return nil, err
+	}
+	parsed, err := types.ParseJID(jid)
+	if err != nil {
+		return nil, fmt.Errorf("the device of tenant %s has a bad JID %q: %w", tenantID, jid, err)
+	}
+	dev, err := p.container.GetDevice(ctx, parsed)
+	if err != nil {
+		return nil, fmt.Errorf("reading device store: %w", err)
+	}
+	return dev, nil
+}
+
+func (p *PostgresDevices) Linked(ctx context.Context, tenantID string, dev *store.Device) error {
+	if dev.ID == nil {
+		return fmt.Errorf("the device of tenant %s has no JID after pairing", tenantID)
+	}
+	return p.st.SetDeviceJID(ctx, tenantID, dev.ID.String())
+}
+
+func (p *PostgresDevices) Remove(ctx context.Context, tenantID, dir string) error {
+	dev, err := p.device(ctx, tenantID)
+	if err != nil {
+		return err
+	}
+	if dev != nil {
+		if err := p.container.DeleteDevice(ctx, dev); err != nil {
+			return fmt.Errorf("deleting the device store of tenant %s: %w", tenantID, err)
+		}
+	}
+	if err := p.st.ForgetDevice(ctx, tenantID); err != nil {
+		return err
+	}
+	return removeDir(dir) // media downloads in flight, files of an SQLite past
+}
+
+// Close closes the device stores' pool, after every client is gone.
+func (p *PostgresDevices) Close() error { return p.db.Close() }
