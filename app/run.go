@@ -55,6 +55,9 @@ Usage:
   wabot admin grant EMAIL           make a user an admin
   wabot backup FILE                 write a consistent backup of a running instance to FILE (.tar.gz)
   wabot restore FILE                restore a backup into empty data and sessions folders
+  wabot migrate-to-postgres --database-url URL
+                                    copy this SQLite installation (database and device
+                                    stores) into an empty PostgreSQL database
   wabot systemd-unit [--bin PATH]   print the systemd unit file
   wabot version                     print the version
 
@@ -64,7 +67,7 @@ Flags (each also read from the environment variable named; a flag wins):
 // commandArgs is how many positional arguments each command takes.
 var commandArgs = map[string]int{
 	"serve": 0, "migrate": 0, "login-link": 1, "tenants": 0, "tenant": 2, "admin": 2,
-	"backup": 1, "restore": 1, "systemd-unit": 0,
+	"backup": 1, "restore": 1, "systemd-unit": 0, "migrate-to-postgres": 0,
 }
 
 // Run is the whole program: it parses args (without the program name),
@@ -154,6 +157,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runBackup(ctx, cfg, log, stdout, pos[0])
 	case "restore":
 		return runRestore(ctx, cfg, log, stdout, pos[0])
+	case "migrate-to-postgres":
+		return runMigrateToPostgres(ctx, cfg, log, stdout)
 	default:
 		return runServe(ctx, cfg, log, getenv, isTerminal(stderr))
 	}

@@ -74,6 +74,7 @@ func (SQLiteDevices) Remove(_ context.Context, _, dir string) error { return rem
 // in whatsmeow's tables; the app database's tenant_devices row says which
 // device is whose, so a tenant only ever opens its own.
 type PostgresDevices struct {
+	url       string
 	st        *tenant.Store
 	db        *sql.DB
 	container *sqlstore.Container
@@ -96,7 +97,7 @@ func NewPostgresDevices(ctx context.Context, databaseURL string, st *tenant.Stor
 		db.Close()
 		return nil, fmt.Errorf("preparing the device stores in PostgreSQL: %w", err)
 	}
-	return &PostgresDevices{st: st, db: db, container: container}, nil
+	return &PostgresDevices{url: databaseURL, st: st, db: db, container: container}, nil
 }
 
 func (p *PostgresDevices) Open(ctx context.Context, tenantID, _ string, log waLog.Logger) (*store.Device, func(), error) {
@@ -152,3 +153,69 @@ func (p *PostgresDevices) Remove(ctx context.Context, tenantID, dir string) erro
 
 // Close closes the device stores' pool, after every client is gone.
 func (p *PostgresDevices) Close() error { return p.db.Close() }
+
+// SharedLIDTable is whatsmeow's map of linked ids to phone numbers: in a
+// shared store, one table for all devices.
+const SharedLIDTable = "whatsmeow_lid_map"
+
+// CopySQLiteStore copies the device store file at path (wabot
+// migrate-to-postgres) into PostgreSQL and records its device as the
+// tenant's. It returns the device's JID ("" for a store never linked,
+// which is left out) and the rows of each table in the file.
+func (p *PostgresDevices) CopySQLiteStore(ctx context.Context, tenantID, path string) (string, []tenant.TableCount, error) {
+	db, err := sql.Open("sqlite3", tenant.SQLiteDSN(path))
+	if err != nil {
+		return "", nil, err
+	}
+	defer db.Close()
+	// The file may be from an older whatsmeow: same schema on both sides.
+	container := sqlstore.NewWithDB(db, "sqlite3", waLog.Noop)
+	if err := container.Upgrade(ctx); err != nil {
+		return "", nil, fmt.Errorf("upgrading %s: %w", path, err)
+	}
+	dev, err := container.GetFirstDevice(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	if dev.ID == nil {
+		return "", nil, nil
+	}
+	tables, err := tenant.SQLiteTables(ctx, db, "whatsmeow_")
+	if err != nil {
+		return "", nil, err
+	}
+	var own []string
+	for _, t := range tables {
+		if t != "whatsmeow_version" && t != SharedLIDTable {
+			own = append(own, t)
+		}
+	}
+	dst, err := tenant.PostgresDB(p.url, 2)
+	if err != nil {
+		return "", nil, err
+	}
+	defer dst.Close()
+	counts, err := tenant.CopyTables(ctx, db, dst, own, false)
+	if err != nil {
+		return "", nil, err
+	}
+	lids, err := tenant.CopyTables(ctx, db, dst, []string{SharedLIDTable}, true)
+	if err != nil {
+		return "", nil, err
+	}
+	counts = append(counts, lids...)
+	for i := range counts {
+		counts[i].Target = 0 // whole-table counts; the caller counts once at the end
+	}
+	if err := p.Linked(ctx, tenantID, dev); err != nil {
+		return "", nil, err
+	}
+	return dev.ID.String(), counts, nil
+}
+
+// Rows counts a device-store table's rows across every tenant.
+func (p *PostgresDevices) Rows(ctx context.Context, table string) (int64, error) {
+	var n int64
+	err := p.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM "`+table+`"`).Scan(&n)
+	return n, err
+}

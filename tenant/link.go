@@ -212,3 +212,11 @@ func (s *Store) Overviews(ctx context.Context, state LinkState) ([]Overview, err
 	}
 	return out, rows.Err()
 }
+
+// LastHeartbeat is the newest heartbeat of a running session: recent
+// means a wabot is running on this database.
+func (s *Store) LastHeartbeat(ctx context.Context) (time.Time, error) {
+	var at sql.NullInt64
+	err := s.db.read.QueryRowContext(ctx, `SELECT MAX(last_seen_at) FROM workers WHERE status = ?`, WorkerRunning).Scan(&at)
+	return fromNullMS(at), err
+}

@@ -50,6 +50,10 @@ type Options struct {
 	// fakewa build, the demo's own fake, which its /dev/fake routes drive)
 	// instead of to a fake the harness starts.
 	NoFake bool
+	// Fake, when set, is the fake WhatsApp to connect to instead of a new
+	// one: a wabot started again over the same folders (or database)
+	// finds the devices its last run linked.
+	Fake *fakewa.Server
 	// LogOnFailure prints the captured log, after shutdown, when the test
 	// failed.
 	LogOnFailure bool
@@ -78,7 +82,10 @@ func Start(t testing.TB, opts Options) *App {
 	h := &App{Config: cfg, Logs: &rigtest.Buffer{}}
 	var appOpts []app.Option
 	if !opts.NoFake {
-		h.Fake = fakewatest.NewServer(t, fakewa.Options{})
+		h.Fake = opts.Fake
+		if h.Fake == nil {
+			h.Fake = fakewatest.NewServer(t, fakewa.Options{})
+		}
 		appOpts = append(appOpts, app.WithConnector(h.Fake))
 	}
 	a, err := app.New(context.Background(), cfg, app.NewLogger(h.Logs, cfg.LogFormat, cfg.LogLevel), appOpts...)

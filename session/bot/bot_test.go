@@ -35,12 +35,25 @@ type rig struct {
 	bot   *Bot
 	m     *session.Manager
 	log   *slog.Logger
+	// devices holds the device stores in PostgreSQL; nil for SQLite files.
+	devices session.DeviceStores
 }
 
 func newRig(t *testing.T, opts Options) *rig {
 	t.Helper()
 	dir := t.TempDir()
-	st := tenanttest.OpenAt(t, filepath.Join(dir, "wabot.db"))
+	log := rigtest.Logger("BOT_LOG")
+	// SQLite files, or PostgreSQL with WABOT_TEST_BACKEND=postgres.
+	st := tenanttest.Open(t)
+	var devices session.DeviceStores
+	if st.Dialect() == tenant.Postgres {
+		pg, err := session.NewPostgresDevices(context.Background(), tenanttest.URL(t, st), st, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { pg.Close() })
+		devices = pg
+	}
 	srv := fakewatest.NewServer(t, fakewa.Options{})
 	if opts.Media == nil {
 		media, err := tenant.NewMediaStore(st, filepath.Join(dir, "media"), tenant.DefaultMediaLimits())
@@ -49,7 +62,7 @@ func newRig(t *testing.T, opts Options) *rig {
 		}
 		opts.Media = media
 	}
-	r := &rig{t: t, dir: dir, store: st, srv: srv, opts: opts, log: rigtest.Logger("BOT_LOG")}
+	r := &rig{t: t, dir: dir, store: st, srv: srv, opts: opts, log: log, devices: devices}
 	t.Cleanup(r.stop)
 	r.start()
 	return r
@@ -58,7 +71,7 @@ func newRig(t *testing.T, opts Options) *rig {
 func (r *rig) start() {
 	r.bot = New(r.opts, r.log, r.store)
 	r.bot.Start()
-	r.m = session.NewManager(session.Config{SessionsDir: filepath.Join(r.dir, "sessions"), ReconnectBaseDelay: 20 * time.Millisecond},
+	r.m = session.NewManager(session.Config{SessionsDir: filepath.Join(r.dir, "sessions"), ReconnectBaseDelay: 20 * time.Millisecond, Devices: r.devices},
 		r.log, r.store, r.srv, r.bot)
 	if err := r.m.Start(context.Background()); err != nil {
 		r.t.Fatal(err)
