@@ -138,7 +138,14 @@ func openExisting(ctx context.Context, cfg *Config, log *slog.Logger) (*tenant.S
 
 const backupManifest = "wabot-backup.txt"
 
+// errBackupPostgres: backups are of SQLite files; PostgreSQL has its own
+// consistent dumps.
+var errBackupPostgres = &UsageError{Msg: "wabot backup and restore work on SQLite installations; with WABOT_DATABASE_URL, back up the database with pg_dump (it holds every tenant's device store too) and the data folder (media, secrets) with your file backups"}
+
 func runBackup(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer, file string) error {
+	if cfg.DatabaseURL != "" {
+		return errBackupPostgres
+	}
 	if _, err := os.Stat(filepath.Join(cfg.DataDir, "wabot.db")); err != nil {
 		return &UsageError{Msg: fmt.Sprintf("no wabot database in %s", cfg.DataDir)}
 	}
@@ -366,6 +373,9 @@ type restoreLimits struct{ file, total int64 }
 
 // runRestore restores a backup into folders without a database.
 func runRestore(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer, file string) error {
+	if cfg.DatabaseURL != "" {
+		return errBackupPostgres
+	}
 	if _, err := os.Lstat(filepath.Join(cfg.DataDir, "wabot.db")); err == nil {
 		return &UsageError{Msg: fmt.Sprintf("%s already holds a database; restore into an empty data folder (stop wabot and move the old one aside first)", cfg.DataDir)}
 	}

@@ -59,6 +59,12 @@ func PostgresDB(databaseURL string, maxConns int) (*sql.DB, error) {
 	if cfg.RuntimeParams["application_name"] == "" {
 		cfg.RuntimeParams["application_name"] = "wabot"
 	}
+	// A write that waits this long for a lock fails, as SQLite's busy
+	// timeout makes it: the bot's retries and redelivery take over rather
+	// than a message hanging on a stuck transaction elsewhere.
+	if cfg.RuntimeParams["lock_timeout"] == "" {
+		cfg.RuntimeParams["lock_timeout"] = "10s"
+	}
 	db := sql.OpenDB(rebindConnector{stdlib.GetConnector(*cfg)})
 	db.SetMaxOpenConns(maxConns)
 	db.SetMaxIdleConns(maxConns)

@@ -35,6 +35,7 @@ func (r *rig) startWith(cfg session.Config) {
 	r.bot = New(r.opts, r.log, r.store)
 	r.bot.Start()
 	cfg.SessionsDir = filepath.Join(r.dir, "sessions")
+	cfg.Devices = r.devices
 	r.m = session.NewManager(cfg, r.log, r.store, r.srv, r.bot)
 	if err := r.m.Start(context.Background()); err != nil {
 		r.t.Fatal(err)
@@ -371,8 +372,15 @@ func holdWriteLock(t *testing.T, path string) (release func()) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	if _, err := conn.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil {
-		t.Fatal(err)
+	lock := []string{"BEGIN IMMEDIATE"}
+	if tenant.IsPostgresURL(path) {
+		// Writers wait; readers go on, as with SQLite's write lock.
+		lock = []string{"BEGIN", "LOCK TABLE messages IN EXCLUSIVE MODE"}
+	}
+	for _, stmt := range lock {
+		if _, err := conn.ExecContext(context.Background(), stmt); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return func() {
 		if _, err := conn.ExecContext(context.Background(), "ROLLBACK"); err != nil {

@@ -482,8 +482,9 @@ func (sk *soak) settle() {
 // log says were sent.
 func (sk *soak) recovered() bool {
 	rows, err := sk.raw.Query(`SELECT tenant_id,
-		SUM(direction = 'in' AND status <> 'duplicate'), SUM(direction = 'in' AND status = 'replied'),
-		SUM(status IN ('received', 'pending'))
+		SUM(CASE WHEN direction = 'in' AND status <> 'duplicate' THEN 1 ELSE 0 END),
+		SUM(CASE WHEN direction = 'in' AND status = 'replied' THEN 1 ELSE 0 END),
+		SUM(CASE WHEN status IN ('received', 'pending') THEN 1 ELSE 0 END)
 		FROM messages GROUP BY tenant_id`)
 	if err != nil {
 		sk.fatalf("counting messages: %v", err)
