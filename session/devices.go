@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
 	"go.mau.fi/whatsmeow/store"
 	"go.mau.fi/whatsmeow/store/sqlstore"
 	"go.mau.fi/whatsmeow/types"
@@ -76,7 +78,8 @@ func (SQLiteDevices) Remove(_ context.Context, _, dir string) error { return rem
 type PostgresDevices struct {
 	url       string
 	st        *tenant.Store
-	db        *sql.DB
+	pool      *pgxpool.Pool
+	db        *sql.DB // for the stores' schema and the command line
 	container *sqlstore.Container
 }
 
@@ -88,31 +91,45 @@ const devicePoolSize = 32
 // databaseURL (the app's database) and brings whatsmeow's tables up to
 // date.
 func NewPostgresDevices(ctx context.Context, databaseURL string, st *tenant.Store, log *slog.Logger) (*PostgresDevices, error) {
-	db, err := tenant.PgxDB(databaseURL, devicePoolSize)
+	pool, err := tenant.PgxPool(ctx, databaseURL, devicePoolSize)
 	if err != nil {
 		return nil, err
 	}
+	db := stdlib.OpenDBFromPool(pool)
 	container := sqlstore.NewWithDB(db, "pgx", newWALogger(log))
 	if err := container.Upgrade(ctx); err != nil {
 		db.Close()
+		pool.Close()
 		return nil, fmt.Errorf("preparing the device stores in PostgreSQL: %w", err)
 	}
-	return &PostgresDevices{url: databaseURL, st: st, db: db, container: container}, nil
+	return &PostgresDevices{url: databaseURL, st: st, pool: pool, db: db, container: container}, nil
 }
 
 func (p *PostgresDevices) Open(ctx context.Context, tenantID, _ string, log waLog.Logger) (*store.Device, func(), error) {
-	dev, err := p.device(ctx, tenantID)
+	// Each client generation gets its own handle on the shared pool, as
+	// with SQLite its own file handle: closing it at teardown makes a send
+	// still running on the old client fail instead of writing the Signal
+	// sessions behind the new client's back (two writers of one session
+	// reuse a message counter, and the contact cannot decrypt). Its own
+	// container also keeps whatsmeow's caches (the LID map) the tenant's.
+	db := stdlib.OpenDBFromPool(p.pool)
+	container := sqlstore.NewWithDB(db, "pgx", log)
+	dev, err := p.deviceIn(ctx, container, tenantID)
 	if err != nil {
+		db.Close()
 		return nil, nil, err
 	}
 	if dev == nil {
-		dev = p.container.NewDevice()
+		dev = container.NewDevice()
 	}
-	dev.Log = log // the container's logger would lose the tenant
-	return dev, func() {}, nil
+	return dev, func() { container.Close() }, nil
 }
 
 func (p *PostgresDevices) device(ctx context.Context, tenantID string) (*store.Device, error) {
+	return p.deviceIn(ctx, p.container, tenantID)
+}
+
+func (p *PostgresDevices) deviceIn(ctx context.Context, container *sqlstore.Container, tenantID string) (*store.Device, error) {
 	jid, err := p.st.DeviceJID(ctx, tenantID)
 	if err != nil || jid == "" {
 		return nil, err
@@ -121,7 +138,7 @@ func (p *PostgresDevices) device(ctx context.Context, tenantID string) (*store.D
 	if err != nil {
 		return nil, fmt.Errorf("the device of tenant %s has a bad JID %q: %w", tenantID, jid, err)
 	}
-	dev, err := p.container.GetDevice(ctx, parsed)
+	dev, err := container.GetDevice(ctx, parsed)
 	if err != nil {
 		return nil, fmt.Errorf("reading device store: %w", err)
 	}
@@ -152,7 +169,11 @@ func (p *PostgresDevices) Remove(ctx context.Context, tenantID, dir string) erro
 }
 
 // Close closes the device stores' pool, after every client is gone.
-func (p *PostgresDevices) Close() error { return p.db.Close() }
+func (p *PostgresDevices) Close() error {
+	err := p.db.Close()
+	p.pool.Close()
+	return err
+}
 
 // SharedLIDTable is whatsmeow's map of linked ids to phone numbers: in a
 // shared store, one table for all devices.

@@ -17,6 +17,7 @@ import (
 	"sync"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 )
 
@@ -71,20 +72,28 @@ func PostgresDB(databaseURL string, maxConns int) (*sql.DB, error) {
 	return db, nil
 }
 
-// PgxDB opens a plain pgx pool ($n placeholders): whatsmeow's device
-// stores speak PostgreSQL's own form.
-func PgxDB(databaseURL string, maxConns int) (*sql.DB, error) {
-	cfg, err := pgx.ParseConfig(databaseURL)
+// PgxPool opens a pgx pool ($n placeholders, pgx's own) of at most
+// maxConns connections: whatsmeow's device stores speak PostgreSQL's own
+// form, and each tenant's store takes its connections from this pool
+// through a database/sql handle of its own (stdlib.OpenDBFromPool), which
+// it can close without closing the pool.
+func PgxPool(ctx context.Context, databaseURL string, maxConns int) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("the database URL %s does not parse", RedactURL(databaseURL))
 	}
-	if cfg.RuntimeParams["application_name"] == "" {
-		cfg.RuntimeParams["application_name"] = "wabot-devices"
+	rp := cfg.ConnConfig.RuntimeParams
+	if rp["application_name"] == "" {
+		rp["application_name"] = "wabot-devices"
 	}
-	db := stdlib.OpenDB(*cfg)
-	db.SetMaxOpenConns(maxConns)
-	db.SetMaxIdleConns(maxConns)
-	return db, nil
+	// As SQLite's busy timeout bounds a device store's waits: a write
+	// that needs rows another transaction holds fails and is retried
+	// rather than waiting forever.
+	if rp["lock_timeout"] == "" {
+		rp["lock_timeout"] = "10s"
+	}
+	cfg.MaxConns = int32(maxConns)
+	return pgxpool.NewWithConfig(ctx, cfg)
 }
 
 type rebindConnector struct{ driver.Connector }
