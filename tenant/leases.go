@@ -45,14 +45,18 @@ type Lease struct {
 // HeartbeatInstance records that the instance is alive (creating its row
 // on the first beat). A draining instance counts for nobody's fair share.
 func (s *Store) HeartbeatInstance(ctx context.Context, inst Instance) error {
-	now := ms(s.now())
-	_, err := s.db.write.ExecContext(ctx, `INSERT INTO instances (id, hostname, started_at, heartbeat_at, draining) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, draining = excluded.draining`,
-		inst.ID, inst.Hostname, ms(inst.StartedAt), now, inst.Draining)
+	err := s.db.inTx(ctx, func(tx *sql.Tx) error { return heartbeatTx(ctx, tx, inst, s.now()) })
 	if err != nil {
 		return fmt.Errorf("recording instance heartbeat: %w", err)
 	}
 	return nil
+}
+
+func heartbeatTx(ctx context.Context, tx *sql.Tx, inst Instance, now time.Time) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO instances (id, hostname, started_at, heartbeat_at, draining) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, draining = excluded.draining`,
+		inst.ID, inst.Hostname, ms(inst.StartedAt), ms(now), inst.Draining)
+	return err
 }
 
 // RemoveInstance deletes a stopped instance's row.
@@ -101,8 +105,41 @@ type Claim struct {
 // free, so each goes to one of them and the others try again next time.
 func (s *Store) ClaimLeases(ctx context.Context, owner string, validity time.Duration) (Claim, error) {
 	var c Claim
-	now := s.now()
 	err := s.db.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		c, err = claimLeasesTx(ctx, tx, owner, s.now(), validity)
+		return err
+	})
+	if err != nil {
+		return Claim{}, fmt.Errorf("claiming tenant leases: %w", err)
+	}
+	return c, nil
+}
+
+// LeaseRound is an instance's regular turn in one transaction, so it
+// waits for the database's writer once: its heartbeat, RenewLeases, then
+// ClaimLeases.
+func (s *Store) LeaseRound(ctx context.Context, inst Instance, validity time.Duration, held map[string]int64) (still []Lease, c Claim, err error) {
+	now := s.now()
+	err = s.db.inTx(ctx, func(tx *sql.Tx) error {
+		if err := heartbeatTx(ctx, tx, inst, now); err != nil {
+			return err
+		}
+		if still, err = renewTx(ctx, tx, inst.ID, now, validity, held); err != nil {
+			return err
+		}
+		c, err = claimLeasesTx(ctx, tx, inst.ID, now, validity)
+		return err
+	})
+	if err != nil {
+		return nil, Claim{}, fmt.Errorf("renewing and claiming tenant leases: %w", err)
+	}
+	return still, c, nil
+}
+
+func claimLeasesTx(ctx context.Context, tx *sql.Tx, owner string, now time.Time, validity time.Duration) (Claim, error) {
+	var c Claim
+	err := func() error {
 		// Tenants created since the last claim get their (free) lease rows.
 		if _, err := tx.ExecContext(ctx, `INSERT INTO tenant_leases (tenant_id)
 			SELECT id FROM tenants WHERE id NOT IN (SELECT tenant_id FROM tenant_leases) ON CONFLICT DO NOTHING`); err != nil {
@@ -130,11 +167,8 @@ func (s *Store) ClaimLeases(ctx context.Context, owner string, validity time.Dur
 			WHERE owner = '' OR expires_at < ? ORDER BY expires_at, tenant_id LIMIT ?)`, owner, now, validity, ms(now), want)
 		c.Held += len(c.Claimed)
 		return err
-	})
-	if err != nil {
-		return Claim{}, fmt.Errorf("claiming tenant leases: %w", err)
-	}
-	return c, nil
+	}()
+	return c, err
 }
 
 // ClaimLease gives owner the tenant's lease if it is unowned or expired,
@@ -206,9 +240,21 @@ func markSuspended(ctx context.Context, tx *sql.Tx, ls []Lease) error {
 // their number; the epoch is compared here rather than in it, since only
 // owner's own claims ever write owner's name into a row.
 func (s *Store) RenewLeases(ctx context.Context, owner string, validity time.Duration, held map[string]int64) ([]Lease, error) {
-	now := s.now()
 	var out []Lease
 	err := s.db.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		out, err = renewTx(ctx, tx, owner, s.now(), validity, held)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("renewing tenant leases: %w", err)
+	}
+	return out, nil
+}
+
+func renewTx(ctx context.Context, tx *sql.Tx, owner string, now time.Time, validity time.Duration, held map[string]int64) ([]Lease, error) {
+	var out []Lease
+	err := func() error {
 		exp := ms(now.Add(validity))
 		if _, err := tx.ExecContext(ctx, `UPDATE tenant_leases SET expires_at = ? WHERE owner = ?`, exp, owner); err != nil {
 			return err
@@ -232,11 +278,8 @@ func (s *Store) RenewLeases(ctx context.Context, owner string, validity time.Dur
 			}
 		}
 		return rows.Err()
-	})
-	if err != nil {
-		return nil, fmt.Errorf("renewing tenant leases: %w", err)
-	}
-	return out, nil
+	}()
+	return out, err
 }
 
 // ReleaseLeases gives up owner's leases (after their sessions were
@@ -328,4 +371,38 @@ func (s *Store) fencedTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		}
 		return fn(tx)
 	})
+}
+
+// LastMessageID is the newest message row's id (0 without any): where an
+// instance starts looking for sends queued elsewhere.
+func (s *Store) LastMessageID(ctx context.Context) (int64, error) {
+	var id int64
+	if err := s.db.read.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM messages`).Scan(&id); err != nil {
+		return 0, fmt.Errorf("reading the last message id: %w", err)
+	}
+	return id, nil
+}
+
+// QueuedSendsAfter lists the tenants with API sends queued in message rows
+// newer than after, and the newest id looked at: an instance holding a
+// tenant wakes its sender for a send another instance queued. It reads a
+// range of the primary key, however big the log.
+func (s *Store) QueuedSendsAfter(ctx context.Context, after int64) (tenants []string, last int64, err error) {
+	if last, err = s.LastMessageID(ctx); err != nil || last <= after {
+		return nil, max(last, after), err
+	}
+	rows, err := s.db.read.QueryContext(ctx, `SELECT DISTINCT tenant_id FROM messages
+		WHERE id > ? AND id <= ? AND status = 'pending' AND source = 'api'`, after, last)
+	if err != nil {
+		return nil, after, fmt.Errorf("reading queued sends: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, after, err
+		}
+		tenants = append(tenants, id)
+	}
+	return tenants, last, rows.Err()
 }
