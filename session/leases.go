@@ -176,8 +176,18 @@ func (m *Manager) leaseRound(ctx context.Context) error {
 			delete(m.lease.parked, id)
 		}
 	}
+	// A lease claimed here during the round (an action on a free tenant)
+	// was not in before: it stays.
+	for id, x := range m.lease.held {
+		if _, was := before[id]; !was {
+			if _, ok := held[id]; !ok {
+				held[id] = x
+			}
+		}
+	}
+	n := len(held)
 	m.lease.held = held
-	m.lease.count.Store(int64(len(held)))
+	m.lease.count.Store(int64(n))
 	m.lease.until = start.Add(m.cfg.LeaseValid - m.cfg.LeaseMargin)
 	m.lease.mu.Unlock()
 	select {
@@ -189,9 +199,9 @@ func (m *Manager) leaseRound(ctx context.Context) error {
 	}
 	m.moved("lost", lost)
 	m.moved("acquired", len(claim.Claimed))
-	m.log.Debug("lease round", "held", len(held), "claimed", len(claim.Claimed), "lost", lost, "fair_share", claim.FairShare, "took", time.Since(start))
+	m.log.Debug("lease round", "held", n, "claimed", len(claim.Claimed), "lost", lost, "fair_share", claim.FairShare, "took", time.Since(start))
 	m.reconcile()
-	if over := len(held) - claim.FairShare; claim.FairShare > 0 && over > 0 {
+	if over := n - claim.FairShare; claim.FairShare > 0 && over > 0 {
 		m.shed(ctx, min(over, m.cfg.LeaseShed))
 	}
 	return nil
