@@ -62,10 +62,17 @@ type leases struct {
 	started time.Time
 	host    string
 
+	// round serializes what changes which leases are held: a round, a
+	// claim for one tenant, the release of shed leases.
+	round sync.Mutex
+
 	mu     sync.Mutex
 	held   map[string]tenant.Lease
 	parked map[string]bool // stopped by Stop (suspension): not started again until Add
-	until  time.Time       // local clock: sessions stop then unless a renewal moves it
+	// shedding: held, but being given up; its session is stopping and is
+	// not started again.
+	shedding map[string]bool
+	until    time.Time // local clock: sessions stop then unless a renewal moves it
 	// renewed is signalled after each renewal, so the watchdog re-arms.
 	renewed chan struct{}
 
@@ -87,6 +94,7 @@ func (l *leases) init() {
 	l.host, _ = os.Hostname()
 	l.held = map[string]tenant.Lease{}
 	l.parked = map[string]bool{}
+	l.shedding = map[string]bool{}
 	l.inflight = map[int64]bool{}
 	l.renewed = make(chan struct{}, 1)
 	l.ctx, l.cancel = context.WithCancel(context.Background())
@@ -153,6 +161,8 @@ func (m *Manager) beat(ctx context.Context, draining bool) error {
 // what is above the fair share. It returns an error when the leases could
 // not be renewed (the watchdog then stops the sessions in time).
 func (m *Manager) leaseRound(ctx context.Context) error {
+	m.lease.round.Lock()
+	defer m.lease.round.Unlock()
 	start := time.Now() // before the statements: the leases last at least validity from here
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.LeaseValid-m.cfg.LeaseMargin)
 	defer cancel()
@@ -174,6 +184,7 @@ func (m *Manager) leaseRound(ctx context.Context) error {
 		if _, ok := held[id]; !ok {
 			lost++
 			delete(m.lease.parked, id)
+			delete(m.lease.shedding, id)
 		}
 	}
 	// A lease claimed here during the round (an action on a free tenant)
@@ -201,8 +212,11 @@ func (m *Manager) leaseRound(ctx context.Context) error {
 	m.moved("acquired", len(claim.Claimed))
 	m.log.Debug("lease round", "held", n, "claimed", len(claim.Claimed), "lost", lost, "fair_share", claim.FairShare, "took", time.Since(start))
 	m.reconcile()
-	if over := n - claim.FairShare; claim.FairShare > 0 && over > 0 {
-		m.shed(ctx, min(over, m.cfg.LeaseShed))
+	m.lease.mu.Lock()
+	over := n - len(m.lease.shedding) - claim.FairShare
+	m.lease.mu.Unlock()
+	if claim.FairShare > 0 && over > 0 {
+		m.shed(min(over, m.cfg.LeaseShed))
 	}
 	return nil
 }
@@ -214,6 +228,9 @@ func (m *Manager) reconcile() {
 	want := map[string]int64{}
 	all := map[string]int64{}
 	for id, x := range m.lease.held {
+		if m.lease.shedding[id] {
+			continue // stopping: it counts as not held here
+		}
 		all[id] = x.Epoch
 		if !x.Suspended && !m.lease.parked[id] {
 			want[id] = x.Epoch
@@ -261,21 +278,22 @@ func (m *Manager) stopSupervisors(ss []*supervisor) {
 	}
 }
 
-// shed gives up n of the longest-held leases: their sessions disconnect,
+// shed gives up n of the longest-held leases, in the background so the
+// renewals go on: their sessions disconnect (writing their last rows),
 // then the leases are released for an instance below its share.
-func (m *Manager) shed(ctx context.Context, n int) {
+func (m *Manager) shed(n int) {
 	m.lease.mu.Lock()
 	all := make([]tenant.Lease, 0, len(m.lease.held))
-	for _, x := range m.lease.held {
-		all = append(all, x)
+	for id, x := range m.lease.held {
+		if !m.lease.shedding[id] {
+			all = append(all, x)
+		}
 	}
 	slices.SortFunc(all, func(a, b tenant.Lease) int { return a.AcquiredAt.Compare(b.AcquiredAt) })
 	out := all[:min(n, len(all))]
 	for _, x := range out {
-		delete(m.lease.held, x.TenantID)
-		delete(m.lease.parked, x.TenantID)
+		m.lease.shedding[x.TenantID] = true
 	}
-	m.lease.count.Store(int64(len(m.lease.held)))
 	m.lease.mu.Unlock()
 	m.mu.Lock()
 	var gone []*supervisor
@@ -286,23 +304,38 @@ func (m *Manager) shed(ctx context.Context, n int) {
 		}
 	}
 	m.mu.Unlock()
-	m.stopSupervisorsWritingLast(gone)
-	if err := m.store.ReleaseLeases(ctx, m.cfg.InstanceID, out); err != nil {
-		m.log.Warn("cannot release tenant leases; they move when they expire", "err", err)
-	}
-	m.moved("released", len(out))
-	m.log.Info("gave tenants up to other instances", "count", len(out))
-}
-
-// stopSupervisorsWritingLast stops sessions this instance still owns,
-// letting them record that they stopped.
-func (m *Manager) stopSupervisorsWritingLast(ss []*supervisor) {
-	for _, s := range ss {
-		s.cancel()
-	}
-	for _, s := range ss {
-		<-s.done
-	}
+	m.lease.wg.Go(func() {
+		for _, s := range gone {
+			s.cancel()
+		}
+		for _, s := range gone {
+			<-s.done
+		}
+		m.lease.round.Lock()
+		defer m.lease.round.Unlock()
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(m.lease.ctx), 10*time.Second)
+		defer cancel()
+		if err := m.store.ReleaseLeases(ctx, m.cfg.InstanceID, out); err != nil {
+			// Still held (and renewed): the next round sheds again.
+			m.log.Warn("cannot release tenant leases", "err", err)
+			m.lease.mu.Lock()
+			for _, x := range out {
+				delete(m.lease.shedding, x.TenantID)
+			}
+			m.lease.mu.Unlock()
+			return
+		}
+		m.lease.mu.Lock()
+		for _, x := range out {
+			delete(m.lease.held, x.TenantID)
+			delete(m.lease.shedding, x.TenantID)
+			delete(m.lease.parked, x.TenantID)
+		}
+		m.lease.count.Store(int64(len(m.lease.held)))
+		m.lease.mu.Unlock()
+		m.moved("released", len(out))
+		m.log.Info("gave tenants up to other instances", "count", len(out))
+	})
 }
 
 // leaseLoop runs a lease round every LeaseRenew until the Manager stops.
@@ -412,7 +445,12 @@ func (m *Manager) target(ctx context.Context, tenantID string) (s *supervisor, o
 	if owner != "" && owner != m.cfg.InstanceID && l.ExpiresAt.After(time.Now()) {
 		return nil, owner, nil
 	}
+	m.lease.round.Lock()
 	l, ok, err := m.store.ClaimLease(ctx, tenantID, m.cfg.InstanceID, m.cfg.LeaseValid)
+	if ok {
+		m.lease.hold(l)
+	}
+	m.lease.round.Unlock()
 	if err != nil {
 		return nil, "", err
 	}
@@ -425,7 +463,6 @@ func (m *Manager) target(ctx context.Context, tenantID string) (s *supervisor, o
 		}
 		return nil, owner, nil
 	}
-	m.lease.hold(l)
 	m.moved("acquired", 1)
 	m.lease.mu.Lock()
 	parked := m.lease.parked[tenantID]
@@ -702,6 +739,8 @@ func (m *Manager) stopLeaseLoops(ctx context.Context) {
 // another instance takes them at its next round, and removes this
 // instance.
 func (m *Manager) releaseLeases(ctx context.Context) error {
+	m.lease.round.Lock()
+	defer m.lease.round.Unlock()
 	m.lease.mu.Lock()
 	held := make([]tenant.Lease, 0, len(m.lease.held))
 	for _, x := range m.lease.held {

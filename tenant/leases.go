@@ -237,8 +237,9 @@ func markSuspended(ctx context.Context, tx *sql.Tx, ls []Lease) error {
 // returns those still its own: held maps each tenant the instance believes
 // it holds to the epoch it holds it under, and a lease counts only with
 // that owner and that epoch. One statement renews them all, whatever
-// their number; the epoch is compared here rather than in it, since only
-// owner's own claims ever write owner's name into a row.
+// their number; the epoch is compared after it, since only owner's own
+// claims ever write owner's name into a row. Leases in owner's name that
+// held does not list are released.
 func (s *Store) RenewLeases(ctx context.Context, owner string, validity time.Duration, held map[string]int64) ([]Lease, error) {
 	var out []Lease
 	err := s.db.inTx(ctx, func(tx *sql.Tx) error {
@@ -253,33 +254,45 @@ func (s *Store) RenewLeases(ctx context.Context, owner string, validity time.Dur
 }
 
 func renewTx(ctx context.Context, tx *sql.Tx, owner string, now time.Time, validity time.Duration, held map[string]int64) ([]Lease, error) {
-	var out []Lease
-	err := func() error {
-		exp := ms(now.Add(validity))
-		if _, err := tx.ExecContext(ctx, `UPDATE tenant_leases SET expires_at = ? WHERE owner = ?`, exp, owner); err != nil {
-			return err
+	exp := ms(now.Add(validity))
+	if _, err := tx.ExecContext(ctx, `UPDATE tenant_leases SET expires_at = ? WHERE owner = ?`, exp, owner); err != nil {
+		return nil, err
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT l.tenant_id, l.epoch, l.acquired_at, t.status FROM tenant_leases l
+		JOIN tenants t ON t.id = l.tenant_id WHERE l.owner = ?`, owner)
+	if err != nil {
+		return nil, err
+	}
+	var out, unknown []Lease
+	for rows.Next() {
+		l := Lease{ExpiresAt: fromMS(exp)}
+		var acq int64
+		var st Status
+		if err := rows.Scan(&l.TenantID, &l.Epoch, &acq, &st); err != nil {
+			rows.Close()
+			return nil, err
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT l.tenant_id, l.epoch, l.acquired_at, t.status FROM tenant_leases l
-			JOIN tenants t ON t.id = l.tenant_id WHERE l.owner = ?`, owner)
-		if err != nil {
-			return err
+		l.AcquiredAt, l.Suspended = fromMS(acq), st == StatusSuspended
+		if e, ok := held[l.TenantID]; ok && e == l.Epoch {
+			out = append(out, l)
+		} else {
+			unknown = append(unknown, l)
 		}
-		defer rows.Close()
-		for rows.Next() {
-			l := Lease{ExpiresAt: fromMS(exp)}
-			var acq int64
-			var st Status
-			if err := rows.Scan(&l.TenantID, &l.Epoch, &acq, &st); err != nil {
-				return err
-			}
-			if e, ok := held[l.TenantID]; ok && e == l.Epoch {
-				l.AcquiredAt, l.Suspended = fromMS(acq), st == StatusSuspended
-				out = append(out, l)
-			}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	// A lease in owner's name it does not know it holds runs nowhere:
+	// freed, it goes to whoever claims next instead of being renewed
+	// forever.
+	for _, l := range unknown {
+		if _, err := tx.ExecContext(ctx, `UPDATE tenant_leases SET owner = '', expires_at = 0 WHERE tenant_id = ? AND owner = ? AND epoch = ?`,
+			l.TenantID, owner, l.Epoch); err != nil {
+			return nil, err
 		}
-		return rows.Err()
-	}()
-	return out, err
+	}
+	return out, nil
 }
 
 // ReleaseLeases gives up owner's leases (after their sessions were

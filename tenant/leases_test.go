@@ -93,8 +93,18 @@ func TestLeasesAreSharedFairlyAndExpiredOnesMove(t *testing.T) {
 		t.Fatal(err)
 	}
 	beat(t, st, "b")
-	if got := claim(t, st, "b"); len(got.Claimed) != 2 {
+	got := claim(t, st, "b")
+	if len(got.Claimed) != 2 {
 		t.Fatalf("b claimed %d released leases, want 2", len(got.Claimed))
+	}
+	// A lease in b's name that b does not know it holds runs nowhere: the
+	// renewal frees it instead of keeping it.
+	keep := heldBy(got.Claimed[:1])
+	if still, err := st.RenewLeases(ctx, "b", validity, keep); err != nil || len(still) != 1 {
+		t.Fatalf("renewed %+v, %v", still, err)
+	}
+	if owner, _, err := st.LeaseOf(ctx, got.Claimed[1].TenantID); err != nil || owner != "" {
+		t.Fatalf("the unknown lease is still %q's (%v)", owner, err)
 	}
 }
 
