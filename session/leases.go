@@ -107,6 +107,12 @@ func (l *leases) lease(id string) (tenant.Lease, bool) {
 	return x, ok
 }
 
+func (l *leases) isShedding(id string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.shedding[id]
+}
+
 func (l *leases) epochs() map[string]int64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()

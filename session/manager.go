@@ -263,6 +263,9 @@ func (m *Manager) Add(tenantID string) error {
 	m.setDeviceName()
 	m.lease.park(tenantID, false)
 	if l, ok := m.lease.lease(tenantID); ok {
+		if m.lease.isShedding(tenantID) {
+			return nil // moving to another instance, which starts it
+		}
 		return m.startSupervisor(tenantID, l.Epoch)
 	}
 	ctx, cancel := context.WithTimeout(m.ctx, 30*time.Second)
