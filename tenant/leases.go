@@ -56,8 +56,17 @@ func heartbeatTx(ctx context.Context, tx *sql.Tx, inst Instance, now time.Time) 
 	_, err := tx.ExecContext(ctx, `INSERT INTO instances (id, hostname, started_at, heartbeat_at, draining) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, draining = excluded.draining`,
 		inst.ID, inst.Hostname, ms(inst.StartedAt), ms(now), inst.Draining)
+	if err != nil {
+		return err
+	}
+	// Every start is a new instance id: the rows of those that died
+	// without removing theirs go after a day.
+	_, err = tx.ExecContext(ctx, `DELETE FROM instances WHERE heartbeat_at < ?`, ms(now.Add(-instanceForgetAfter)))
 	return err
 }
+
+// instanceForgetAfter is how long a silent instance's row is kept.
+const instanceForgetAfter = 24 * time.Hour
 
 // RemoveInstance deletes a stopped instance's row.
 func (s *Store) RemoveInstance(ctx context.Context, id string) error {
