@@ -193,15 +193,6 @@ func (m *Manager) leaseRound(ctx context.Context) error {
 			delete(m.lease.shedding, id)
 		}
 	}
-	// A lease claimed here during the round (an action on a free tenant)
-	// was not in before: it stays.
-	for id, x := range m.lease.held {
-		if _, was := before[id]; !was {
-			if _, ok := held[id]; !ok {
-				held[id] = x
-			}
-		}
-	}
 	n := len(held)
 	m.lease.held = held
 	m.lease.count.Store(int64(n))
@@ -508,8 +499,8 @@ const codeTimeout = "timeout"
 
 // ask writes a control request for the tenant's owner and waits for its
 // answer until ctx ends (a minute at most).
-func (m *Manager) ask(ctx context.Context, owner, tenantID string, action tenant.Action, arg string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+func (m *Manager) ask(parent context.Context, owner, tenantID string, action tenant.Action, arg string) (string, error) {
+	ctx, cancel := context.WithTimeout(parent, time.Minute)
 	defer cancel()
 	exp, _ := ctx.Deadline()
 	// Listening before the request is written: no answer is missed.
@@ -532,10 +523,10 @@ func (m *Manager) ask(ctx context.Context, owner, tenantID string, action tenant
 		}
 		select {
 		case <-ctx.Done():
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return "", context.DeadlineExceeded
+			if parent.Err() != nil {
+				return "", parent.Err() // the caller's own deadline, as if it ran here
 			}
-			return "", ctx.Err()
+			return "", errNoAnswer
 		case <-wake:
 		}
 	}

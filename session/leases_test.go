@@ -23,9 +23,11 @@ import (
 func leaseRig(t *testing.T) *rig {
 	waker := tenant.NewPollWaker(100 * time.Millisecond)
 	return newRig(t, fakewa.Options{}, func(c *Config) {
-		c.LeaseRenew = 200 * time.Millisecond
-		c.LeaseValid = 1500 * time.Millisecond
-		c.LeaseMargin = 500 * time.Millisecond
+		// Short enough to move within seconds, long enough that a busy
+		// machine's slow write does not stop every session.
+		c.LeaseRenew = 250 * time.Millisecond
+		c.LeaseValid = 4 * time.Second
+		c.LeaseMargin = 1500 * time.Millisecond
 		c.ControlPoll = 100 * time.Millisecond
 		c.Waker = waker // one process: notifications reach the other manager at once
 	})
