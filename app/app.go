@@ -141,7 +141,10 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, opts ...Option) (a 
 		ReconnectMaxAttempts: cfg.ReconnectMaxAttempts,
 		HeartbeatInterval:    cfg.HeartbeatInterval,
 		Observer:             a.metrics,
+		InstanceID:           cfg.InstanceID,
+		ControlActor:         cliActor,
 	}, log.With("component", "sessions"), a.store, connector, a.bot)
+	a.metrics.leases(a.sessions)
 	a.portal = portal.New(portal.Config{
 		BaseURL:            cfg.BaseURL,
 		Media:              a.media,
@@ -193,11 +196,6 @@ func (a *App) Start() error {
 	if err := a.sessions.Start(a.bgCtx); err != nil {
 		return err
 	}
-	a.bg.Add(1)
-	go func() {
-		defer a.bg.Done()
-		a.controlLoop(a.bgCtx)
-	}()
 	a.bg.Add(1)
 	go func() {
 		defer a.bg.Done()

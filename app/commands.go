@@ -24,6 +24,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"wabot/session"
 	"wabot/tenant"
 )
 
@@ -51,6 +52,34 @@ func runTenants(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Wr
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cell(o.Tenant.ID), cell(o.Tenant.Name), cell(string(o.Tenant.Status)),
 			cell(string(o.Link.State)), cell(number), seen, cell(o.Owner))
+	}
+	return w.Flush()
+}
+
+// runInstances prints the live wabot instances sharing the database, one
+// line each, with the tenants whose sessions each runs.
+func runInstances(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer) error {
+	st, err := openExisting(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	list, err := st.LiveInstances(ctx, session.DefaultLeaseValid)
+	if err != nil {
+		return err
+	}
+	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "ID\tHOST\tTENANTS\tSTARTED\tLAST BEAT\tSTATE")
+	for _, in := range list {
+		state := "running"
+		if in.Draining {
+			state = "draining"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%s\n", cell(in.ID), cell(in.Hostname), in.Tenants,
+			in.StartedAt.UTC().Format(time.RFC3339), in.HeartbeatAt.UTC().Format(time.RFC3339), state)
+	}
+	if len(list) == 0 {
+		fmt.Fprintln(w, "(no running instance)")
 	}
 	return w.Flush()
 }

@@ -37,6 +37,7 @@ type Config struct {
 	AllowedDomains []string
 	TrustedProxies []netip.Prefix
 	MetricsToken   string
+	InstanceID     string // this instance among several on one database; empty: host name and a random suffix
 
 	WebhookAllowPrivate  bool
 	WebhookMaxAttempts   int           // deliveries tried before failed
@@ -193,6 +194,7 @@ var settings = []setting{
 		return nil
 	}},
 	{"WABOT_METRICS_TOKEN", "", "bearer token for /metrics; empty: loopback only", func(c *Config, v string) error { c.MetricsToken = v; return nil }},
+	{"WABOT_INSTANCE_ID", "", "this instance's id among several sharing a database; empty: the host name and a random suffix", func(c *Config, v string) error { c.InstanceID = v; return nil }},
 	{"WABOT_WEBHOOK_ALLOW_PRIVATE", "false", "allow webhooks to loopback and private addresses", func(c *Config, v string) error {
 		b, err := strconv.ParseBool(v)
 		if err != nil {

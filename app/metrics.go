@@ -30,6 +30,7 @@ type metrics struct {
 	rateLimited prometheus.Counter
 	deferred    prometheus.Counter
 	http        *prometheus.CounterVec
+	leaseMoves  *prometheus.CounterVec
 }
 
 func newMetrics(st *tenant.Store) *metrics {
@@ -52,8 +53,14 @@ func newMetrics(st *tenant.Store) *metrics {
 			Help: "Replies put off because the connection to WhatsApp was down or dropped during the send; each is sent again, with the same id, once connected."}),
 		http: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wabot_http_requests_total",
 			Help: "HTTP requests by route pattern, method and status."}, []string{"route", "method", "status"}),
+		leaseMoves: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wabot_lease_moves_total",
+			Help: "Tenant leases this instance acquired, released (shutting down, or giving its share up to another instance) or lost (claimed elsewhere, or not renewed in time)."},
+			[]string{"move"}),
 	}
-	m.reg.MustRegister(m.messages, m.replyDelay, m.reconnects, m.webhooks, m.queueDrops, m.rateLimited, m.deferred, m.http,
+	for _, how := range []string{"acquired", "released", "lost"} {
+		m.leaseMoves.WithLabelValues(how) // every series from the start, at 0
+	}
+	m.reg.MustRegister(m.messages, m.replyDelay, m.reconnects, m.webhooks, m.queueDrops, m.rateLimited, m.deferred, m.http, m.leaseMoves,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&stateCollector{store: st})
 	return m
@@ -78,6 +85,16 @@ func (m *metrics) Replied(d time.Duration) { m.replyDelay.Observe(d.Seconds()) }
 func (m *metrics) Webhook(result string) { m.webhooks.WithLabelValues(result).Inc() }
 
 func (m *metrics) SendDeferred() { m.deferred.Inc() }
+
+// LeaseMoved counts a lease that moved to or from this instance.
+func (m *metrics) LeaseMoved(how string) { m.leaseMoves.WithLabelValues(how).Inc() }
+
+// leases adds the gauge of tenant leases this instance holds.
+func (m *metrics) leases(s interface{ LeasesHeld() int }) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "wabot_leases_held",
+		Help: "Tenant leases this instance holds: the tenants whose WhatsApp sessions run here."},
+		func() float64 { return float64(s.LeasesHeld()) }))
+}
 
 // middleware counts requests by Echo's route pattern ("/admin/tenants/:id/:action"),
 // never by raw path, and by a fixed set of methods: every label comes

@@ -50,6 +50,7 @@ Usage:
   wabot migrate [flags]             apply database migrations and exit
   wabot login-link EMAIL [--admin]  print a one-time sign-in URL (15 minutes, single use)
   wabot tenants                     list tenants with status, session state, number, last seen
+  wabot instances                   list running wabot instances and how many tenants each runs
   wabot tenant ACTION ID            ACTION is reset, restart, suspend, resume or approve;
                                     the running wabot carries it out
   wabot admin grant EMAIL           make a user an admin
@@ -66,7 +67,7 @@ Flags (each also read from the environment variable named; a flag wins):
 
 // commandArgs is how many positional arguments each command takes.
 var commandArgs = map[string]int{
-	"serve": 0, "migrate": 0, "login-link": 1, "tenants": 0, "tenant": 2, "admin": 2,
+	"serve": 0, "migrate": 0, "login-link": 1, "tenants": 0, "instances": 0, "tenant": 2, "admin": 2,
 	"backup": 1, "restore": 1, "systemd-unit": 0, "migrate-to-postgres": 0,
 }
 
@@ -146,6 +147,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runLoginLink(ctx, cfg, log, stdout, pos[0], *admin)
 	case "tenants":
 		return runTenants(ctx, cfg, log, stdout)
+	case "instances":
+		return runInstances(ctx, cfg, log, stdout)
 	case "tenant":
 		return runTenantAction(ctx, cfg, log, stdout, pos[0], pos[1])
 	case "admin":

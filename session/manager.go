@@ -41,10 +41,30 @@ type Config struct {
 	RestartMaxDelay    time.Duration // cap (1m)
 	ConnectConcurrency int           // tenants connecting at once at start (32)
 	DeviceName         string        // shown in the phone's linked devices ("wabot")
-	// Observer hears about reconnects (metrics); nil hears nothing.
+	// Observer hears about reconnects (metrics); nil hears nothing. One
+	// that is also a LeaseObserver hears about lease moves.
 	Observer Observer
 	// Devices keeps the tenants' device stores; nil means SQLiteDevices.
 	Devices DeviceStores
+
+	// Leases (leases.go): this instance's id (NewInstanceID), how often
+	// leases are renewed (5s) and for how long (15s), how long before an
+	// unrenewed lease expires the sessions stop (a third of the validity),
+	// how many leases above the fair share are given up per round (2).
+	InstanceID  string
+	LeaseRenew  time.Duration
+	LeaseValid  time.Duration
+	LeaseMargin time.Duration
+	LeaseShed   int
+	// ControlPoll: how often control requests and queued sends are looked
+	// for without a wake-up, and live pages of tenants running elsewhere
+	// refreshed (1s).
+	ControlPoll time.Duration
+	// Waker wakes this instance for control requests; a PollWaker of
+	// ControlPoll when nil.
+	Waker tenant.Waker
+	// ControlActor is who the audit log names for command-line requests.
+	ControlActor tenant.User
 }
 
 // Observer is told about connection events, for metrics.
@@ -84,6 +104,22 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Observer == nil {
 		c.Observer = noObserver{}
+	}
+	if c.InstanceID == "" {
+		c.InstanceID = NewInstanceID()
+	}
+	def(&c.LeaseRenew, DefaultLeaseRenew)
+	def(&c.LeaseValid, DefaultLeaseValid)
+	def(&c.LeaseMargin, c.LeaseValid/3)
+	if c.LeaseShed <= 0 {
+		c.LeaseShed = 2
+	}
+	def(&c.ControlPoll, time.Second)
+	if c.Waker == nil {
+		c.Waker = tenant.NewPollWaker(c.ControlPoll)
+	}
+	if c.ControlActor.ID == "" {
+		c.ControlActor = tenant.User{ID: "cli", Email: "command line"}
 	}
 	return c
 }
@@ -168,6 +204,7 @@ type Manager struct {
 	connectSem chan struct{}
 
 	subscribers subscribers
+	lease       leases // leases.go
 
 	mu       sync.Mutex
 	sups     map[string]*supervisor
@@ -190,11 +227,13 @@ func NewManager(cfg Config, log *slog.Logger, st *tenant.Store, connector Connec
 	}
 	cfg = cfg.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Manager{
-		cfg: cfg, log: log, store: st, connector: connector, pipeline: pipeline,
+	m := &Manager{
+		cfg: cfg, log: log.With("instance", cfg.InstanceID), store: st, connector: connector, pipeline: pipeline,
 		connectSem: make(chan struct{}, cfg.ConnectConcurrency),
 		sups:       map[string]*supervisor{}, ctx: ctx, cancel: cancel,
 	}
+	m.lease.init()
+	return m
 }
 
 // setDeviceName sets the name the phone lists for linked devices. It is a
@@ -206,60 +245,66 @@ func (m *Manager) setDeviceName() {
 	})
 }
 
-// Start launches a supervisor for every tenant that is not suspended.
-// Tenants with a stored device connect at once (ConnectConcurrency at a
-// time); the others wait for a link attempt.
+// Start claims this instance's share of the tenant leases and launches a
+// supervisor for every tenant it holds that is not suspended (with one
+// instance: every tenant), then keeps the leases (leases.go). Tenants with
+// a stored device connect at once (ConnectConcurrency at a time); the
+// others wait for a link attempt.
 func (m *Manager) Start(ctx context.Context) error {
 	m.setDeviceName()
-	tenants, err := m.store.Tenants(ctx)
-	if err != nil {
-		return fmt.Errorf("listing tenants: %w", err)
-	}
-	for _, t := range tenants {
-		if t.Status == tenant.StatusSuspended {
-			continue
-		}
-		if err := m.Add(t.ID); err != nil {
-			m.log.Error("cannot start tenant session", "tenant", t.ID, "err", err)
-		}
+	if err := m.startLeases(ctx); err != nil {
+		return fmt.Errorf("claiming tenant leases: %w", err)
 	}
 	return nil
 }
 
 // Add starts the tenant's supervisor if it is not running (new tenant,
-// resume after suspension).
+// resume after suspension): here when this instance holds or can claim
+// its lease, otherwise on the instance holding it.
 func (m *Manager) Add(tenantID string) error {
 	if !tenant.ValidTenantID(tenantID) {
 		return fmt.Errorf("refusing tenant id %q: not one wabot generated", tenantID)
 	}
 	m.setDeviceName()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.shutdown {
-		return errors.New("session manager is shutting down")
+	m.lease.park(tenantID, false)
+	if l, ok := m.lease.lease(tenantID); ok {
+		if m.lease.isShedding(tenantID) {
+			return nil // moving to another instance, which starts it
+		}
+		return m.startSupervisor(tenantID, l.Epoch)
 	}
-	if _, ok := m.sups[tenantID]; ok {
-		return nil
+	ctx, cancel := context.WithTimeout(m.ctx, 30*time.Second)
+	defer cancel()
+	_, owner, err := m.target(ctx, tenantID)
+	if owner != "" {
+		// The owner starts it; nobody waits for that here.
+		_, err = m.store.AskControl(ctx, tenant.ControlRequest{TenantID: tenantID, Action: tenant.ControlStart, ExpiresAt: time.Now().Add(time.Minute)})
+		m.cfg.Waker.Notify(ctx, controlChannelPrefix+owner)
 	}
-	s := newSupervisor(m, tenantID)
-	m.sups[tenantID] = s
-	m.wg.Add(1)
-	go func() {
-		defer m.wg.Done()
-		s.loop()
-	}()
-	return nil
+	if errors.Is(err, ErrNotRunning) {
+		return nil // a suspended tenant, resumed by its status
+	}
+	return err
 }
 
 // Stop stops the tenant's supervisor (suspension), disconnecting its
-// client and keeping its link.
+// client and keeping its link, here or on the instance running it.
 func (m *Manager) Stop(ctx context.Context, tenantID string) error {
 	m.mu.Lock()
 	s := m.sups[tenantID]
 	delete(m.sups, tenantID)
 	m.mu.Unlock()
+	m.lease.park(tenantID, true)
 	if s == nil {
-		return nil
+		if _, ok := m.lease.lease(tenantID); ok {
+			return nil
+		}
+		owner, l, err := m.store.LeaseOf(ctx, tenantID)
+		if err != nil || owner == "" || owner == m.cfg.InstanceID || !l.ExpiresAt.After(time.Now()) {
+			return err
+		}
+		_, err = m.ask(ctx, owner, tenantID, tenant.ControlStop, "")
+		return err
 	}
 	s.cancel()
 	select {
@@ -270,7 +315,7 @@ func (m *Manager) Stop(ctx context.Context, tenantID string) error {
 	}
 }
 
-// Running reports whether the tenant has a supervisor.
+// Running reports whether the tenant has a supervisor here.
 func (m *Manager) Running(tenantID string) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -293,71 +338,64 @@ func (m *Manager) get(tenantID string) (*supervisor, error) {
 
 // Link starts a link attempt: new QR codes, unless the tenant is linked.
 func (m *Manager) Link(ctx context.Context, tenantID string) error {
-	s, err := m.get(tenantID)
-	if err != nil {
-		return err
-	}
-	_, err = s.do(ctx, command{kind: cmdLink})
+	_, err := m.command(ctx, tenantID, command{kind: cmdLink})
 	return err
 }
 
 // LinkPhone starts pairing by phone-number code and returns the
 // 8-character code to type on the phone.
 func (m *Manager) LinkPhone(ctx context.Context, tenantID, phone string) (string, error) {
-	s, err := m.get(tenantID)
-	if err != nil {
-		return "", err
-	}
-	return s.do(ctx, command{kind: cmdLinkPhone, phone: phone})
+	return m.command(ctx, tenantID, command{kind: cmdLinkPhone, phone: phone})
 }
 
 // Restart reconnects the tenant's client, keeping its link.
 func (m *Manager) Restart(ctx context.Context, tenantID string) error {
-	s, err := m.get(tenantID)
-	if err != nil {
-		return err
-	}
-	_, err = s.do(ctx, command{kind: cmdRestart})
+	_, err := m.command(ctx, tenantID, command{kind: cmdRestart})
 	return err
 }
 
 // Reset disconnects, deletes sessions/<tenantId>/ and starts a new link
 // attempt: the seed's manual reset in one call.
 func (m *Manager) Reset(ctx context.Context, tenantID string) error {
-	s, err := m.get(tenantID)
-	if err != nil {
-		return err
-	}
-	_, err = s.do(ctx, command{kind: cmdReset})
+	_, err := m.command(ctx, tenantID, command{kind: cmdReset})
 	return err
 }
 
 // Logout unlinks the device from WhatsApp (when it can reach it), then
 // resets.
 func (m *Manager) Logout(ctx context.Context, tenantID string) error {
-	s, err := m.get(tenantID)
-	if err != nil {
-		return err
-	}
-	_, err = s.do(ctx, command{kind: cmdLogout})
+	_, err := m.command(ctx, tenantID, command{kind: cmdLogout})
 	return err
 }
 
 // Shutdown stops every supervisor in parallel; each disconnects its client.
 // It returns when all have stopped or ctx ends.
+// Then it releases this instance's leases, so another instance takes
+// the tenants within seconds; a session that did not stop in time keeps
+// its lease until it expires.
 func (m *Manager) Shutdown(ctx context.Context) error {
 	m.mu.Lock()
+	first := !m.shutdown
 	m.shutdown = true
 	m.mu.Unlock()
+	if first {
+		m.stopLeaseLoops(ctx)
+	}
 	m.cancel()
 	done := make(chan struct{})
 	go func() { m.wg.Wait(); close(done) }()
 	select {
 	case <-done:
-		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("sessions did not stop in time: %w", ctx.Err())
 	}
+	if !first {
+		return nil
+	}
+	if err := m.releaseLeases(ctx); err != nil {
+		m.log.Warn("cannot release tenant leases; other instances take them when they expire", "err", err)
+	}
+	return nil
 }
 
 // dir is the tenant's device store folder; the id was validated by Add.

@@ -56,3 +56,14 @@ func (b *subscribers) notify(tenantID string) {
 		}
 	}
 }
+
+// tenants lists the tenants someone subscribed to.
+func (b *subscribers) tenants() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]string, 0, len(b.byTenant))
+	for id := range b.byTenant {
+		out = append(out, id)
+	}
+	return out
+}

@@ -60,8 +60,11 @@ type (
 // only writer of the tenant's session and worker rows; whatsmeow's
 // handlers post events to it and never wait on it for long.
 type supervisor struct {
-	m      *Manager
-	id     string
+	m     *Manager
+	id    string
+	epoch int64 // of the lease it runs under; its ctx carries the fence
+	// quiet: its lease is gone or going; stopping, it writes nothing more.
+	quiet  atomic.Bool
 	log    *slog.Logger
 	dir    string
 	ctx    context.Context
@@ -109,10 +112,10 @@ type supervisor struct {
 	sessDirty bool
 }
 
-func newSupervisor(m *Manager, id string) *supervisor {
-	ctx, cancel := context.WithCancel(m.ctx)
+func newSupervisor(m *Manager, id string, epoch int64) *supervisor {
+	ctx, cancel := context.WithCancel(tenant.WithFence(m.ctx, id, m.cfg.InstanceID, epoch))
 	return &supervisor{
-		m: m, id: id, log: m.log.With("tenant", id), dir: m.dir(id),
+		m: m, id: id, epoch: epoch, log: m.log.With("tenant", id), dir: m.dir(id),
 		ctx: ctx, cancel: cancel,
 		cmds:   make(chan command),
 		events: make(chan clientEvent, 64),
@@ -355,6 +358,9 @@ func (s *supervisor) fail(code tenant.Problem, text string) {
 // saveSession writes the session row, then tells the tenant's subscribers,
 // so what they re-read is the new row.
 func (s *supervisor) saveSession() {
+	if s.quiet.Load() {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), 30*time.Second)
 	defer cancel()
 	s.sess.TenantID = s.id
@@ -368,6 +374,9 @@ func (s *supervisor) saveSession() {
 }
 
 func (s *supervisor) saveWorker(status tenant.WorkerStatus) {
+	if s.quiet.Load() {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), 30*time.Second)
 	defer cancel()
 	s.worker.TenantID = s.id

@@ -68,7 +68,7 @@ func (s *Store) ChatStateOf(ctx context.Context, tenantID, chat string) (ChatSta
 // list and its arguments) on it.
 func (s *Store) upsertChat(ctx context.Context, tenantID, chat, set string, args ...any) error {
 	now := ms(s.now())
-	return s.db.inTx(ctx, func(tx *sql.Tx) error {
+	return s.fencedTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO chats (tenant_id, chat, updated_at) VALUES (?, ?, ?)
 			ON CONFLICT (tenant_id, chat) DO NOTHING`, tenantID, chat, now); err != nil {
 			return err

@@ -29,6 +29,16 @@ const (
 	Postgres Dialect = "postgres"
 )
 
+// shareLock ends a SELECT that must keep the rows it read from changing
+// until the transaction ends. SQLite's writer holds the whole database,
+// so it needs none.
+func (d Dialect) shareLock() string {
+	if d == Postgres {
+		return " FOR SHARE"
+	}
+	return ""
+}
+
 // IsPostgresURL reports whether s names a PostgreSQL database
 // (postgres://… or postgresql://…) rather than a file.
 func IsPostgresURL(s string) bool {

@@ -109,7 +109,7 @@ func ensureChatTx(ctx context.Context, tx *sql.Tx, tenantID, chat string, now in
 func (s *Store) HandOver(ctx context.Context, tenantID string, welcome *Reply, reply Reply, decide func(Reply) Reply) ([]Reply, error) {
 	now := ms(s.now())
 	var written []Reply
-	err := s.db.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.fencedTx(ctx, func(tx *sql.Tx) error {
 		if err := ensureChatTx(ctx, tx, tenantID, reply.Chat, now); err != nil {
 			return err
 		}

@@ -24,7 +24,7 @@ func (s *Store) MergeChat(ctx context.Context, tenantID, from, to string) (int64
 		return 0, fmt.Errorf("merging chat %s into %s: only a LID merges into a phone number", from, to)
 	}
 	var moved int64
-	err := s.db.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.fencedTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, mergeChatMessages, to, from, to, tenantID, from, to)
 		if err != nil {
 			return err

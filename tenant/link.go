@@ -115,7 +115,7 @@ func (s *Store) LinkOf(ctx context.Context, tenantID string) (Link, error) {
 // told once, and never lost to a crash between the two writes.
 func (s *Store) SaveLink(ctx context.Context, x Link) error {
 	var queued int
-	err := s.db.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.fencedTx(ctx, func(tx *sql.Tx) error {
 		var prev LinkState
 		var prevCode sql.NullString
 		err := tx.QueryRowContext(ctx, `SELECT state, error_code FROM wa_sessions WHERE tenant_id = ?`, x.TenantID).Scan(&prev, &prevCode)

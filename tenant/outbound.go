@@ -568,7 +568,7 @@ func (s *Store) MarkOutboundSent(ctx context.Context, tenantID string, id int64)
 	now := ms(s.now())
 	var m APIMessage
 	var queued int
-	err := s.db.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.fencedTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE messages SET status = 'replied', sent_at = ?, updated_at = ?,
 			delivery = CASE WHEN delivery IN ('delivered', 'read') THEN delivery ELSE 'sent' END
 			WHERE id = ? AND tenant_id = ? AND status = 'pending'`, now, now, id, tenantID)
@@ -616,7 +616,7 @@ func apiMessageTx(ctx context.Context, tx *sql.Tx, tenantID string, id int64) (A
 func (s *Store) FailOutbound(ctx context.Context, tenantID string, id int64, reason, msg string) (APIMessage, error) {
 	var m APIMessage
 	var queued int
-	err := s.db.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.fencedTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE messages SET status = 'failed', reason = ?, error = ?, updated_at = ?
 			WHERE id = ? AND tenant_id = ? AND status = 'pending'`, reason, msg, ms(s.now()), id, tenantID)
 		if err != nil {
@@ -672,7 +672,7 @@ func (s *Store) ApplyReceipt(ctx context.Context, tenantID string, waIDs []strin
 		AND delivery IN (` + allowed + `) AND status IN ('pending', 'replied') RETURNING id`
 	var out []APIMessage
 	var queued int
-	err := s.db.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.fencedTx(ctx, func(tx *sql.Tx) error {
 		out, queued = nil, 0
 		rows, err := tx.QueryContext(ctx, q, args...)
 		if err != nil {

@@ -75,7 +75,7 @@ func (s *Store) StoreInbound(ctx context.Context, tenantID string, in Inbound) (
 		in.Media = &md
 	}
 	var queued int
-	err = s.db.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.fencedTx(ctx, func(tx *sql.Tx) error {
 		err := tx.QueryRowContext(ctx, `INSERT INTO messages (tenant_id, direction, chat, sender, sender_name, wa_id, kind, body, status, error, created_at, updated_at)
 			VALUES (?, 'in', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (tenant_id, chat, wa_id) WHERE direction = 'in' AND status <> 'duplicate' DO NOTHING
@@ -162,7 +162,7 @@ func (s *Store) SetInboundStatus(ctx context.Context, id int64, status MessageSt
 func (s *Store) LogReplies(ctx context.Context, tenantID string, welcome *Reply, replies []Reply, decide func(Reply) Reply) ([]Reply, error) {
 	now := ms(s.now())
 	var written []Reply
-	err := s.db.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.fencedTx(ctx, func(tx *sql.Tx) error {
 		var err error
 		written, err = logRepliesTx(ctx, tx, tenantID, welcome, replies, decide, now)
 		return err
@@ -223,7 +223,7 @@ func (s *Store) SetReplyStatus(ctx context.Context, id int64, status MessageStat
 		sentAt = sql.NullInt64{Int64: now, Valid: true}
 	}
 	var queued int
-	err := s.db.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.fencedTx(ctx, func(tx *sql.Tx) error {
 		var tenantID string
 		var prev MessageStatus
 		err := tx.QueryRowContext(ctx, `SELECT tenant_id, status FROM messages WHERE id = ? AND direction = 'out'`, id).Scan(&tenantID, &prev)
@@ -295,7 +295,7 @@ func (s *Store) RepliesTo(ctx context.Context, inID int64) ([]Reply, error) {
 // rows it closed.
 func (s *Store) AbandonOpen(ctx context.Context, tenantID, reason string) (int64, error) {
 	var n int64
-	err := s.db.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.fencedTx(ctx, func(tx *sql.Tx) error {
 		now := ms(s.now())
 		for _, q := range []string{
 			`UPDATE messages SET status = 'ignored', error = ?, updated_at = ? WHERE tenant_id = ? AND direction = 'in' AND status = 'received'`,

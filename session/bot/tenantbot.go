@@ -52,7 +52,7 @@ type tenantBot struct {
 }
 
 func newTenantBot(b *Bot, id string, out session.Sender) *tenantBot {
-	ctx, cancel := context.WithCancel(b.ctx)
+	ctx, cancel := context.WithCancel(session.Fence(b.ctx, out)) // its writes carry the lease
 	return &tenantBot{
 		b: b, id: id, out: out, log: b.log.With("tenant", id),
 		ctx: ctx, cancel: cancel, sem: make(chan struct{}, b.opts.ParallelChats),

@@ -55,3 +55,18 @@ func Raw(t testing.TB, path string) *sql.DB {
 	t.Cleanup(func() { db.Close() })
 	return db
 }
+
+// Reopen returns another store over st's database, with its own
+// connections, as a second wabot instance has; closed when the test ends.
+func Reopen(t testing.TB, st *tenant.Store) *tenant.Store {
+	t.Helper()
+	if st.Dialect() != tenant.Postgres {
+		return OpenAt(t, st.Path())
+	}
+	other, err := tenant.OpenURL(context.Background(), URL(t, st))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Close() })
+	return other
+}
