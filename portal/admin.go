@@ -210,7 +210,7 @@ func (p *Portal) adminShow(c echo.Context) error {
 	}
 	v.States = append(v.States, views.FilterLink{Label: "All", Count: allStates, Active: q.State == "", URL: facet(func(f *adminQuery) { f.State = "" })})
 	for _, st := range tenant.LinkStates {
-		label, _ := stateWords(st)
+		label, _ := stateWords(loc(c), st)
 		v.States = append(v.States, views.FilterLink{Label: label, Value: string(st), Count: list.States[st], Active: q.State == st,
 			URL: facet(func(f *adminQuery) { f.State = st })})
 	}
@@ -220,7 +220,7 @@ func (p *Portal) adminShow(c echo.Context) error {
 	}
 	v.Statuses = append(v.Statuses, views.FilterLink{Label: "All", Count: allStatuses, Active: q.Status == "", URL: facet(func(f *adminQuery) { f.Status = "" })})
 	for _, st := range tenant.Statuses {
-		v.Statuses = append(v.Statuses, views.FilterLink{Label: tenantView(tenant.Tenant{Status: st}).StatusLabel, Value: string(st), Count: list.Statuses[st],
+		v.Statuses = append(v.Statuses, views.FilterLink{Label: tenantView(loc(c), tenant.Tenant{Status: st}).StatusLabel, Value: string(st), Count: list.Statuses[st],
 			Active: q.Status == st, URL: facet(func(f *adminQuery) { f.Status = st })})
 	}
 
@@ -229,13 +229,13 @@ func (p *Portal) adminShow(c echo.Context) error {
 		return err
 	}
 	for _, o := range list.Overviews {
-		label, _ := stateWords(o.Link.State)
+		label, _ := stateWords(loc(c), o.Link.State)
 		row := views.AdminTenantRow{
 			ID: o.Tenant.ID, Name: o.Tenant.Name, Owner: o.Owner, Status: string(o.Tenant.Status),
 			State: string(o.Link.State), StateLabel: label, Number: tenant.PhoneOf(o.Link.JID),
-			LastSeen: ago(o.Worker.LastSeenAt, now), Restarts: o.Worker.Restarts, LastError: o.Link.LastError,
+			LastSeen: loc(c).Ago(o.Worker.LastSeenAt, now), Restarts: o.Worker.Restarts, LastError: o.Link.LastError,
 			WorkerStatus: string(o.Worker.Status),
-			MediaBytes:   humanSize(usage[o.Tenant.ID].Bytes), MediaFiles: usage[o.Tenant.ID].Files,
+			MediaBytes:   humanSize(loc(c), usage[o.Tenant.ID].Bytes), MediaFiles: usage[o.Tenant.ID].Files,
 		}
 		for _, a := range adminActions(o.Tenant.Status) {
 			row.Actions = append(row.Actions, views.AdminAction{Name: a, URL: q.actionURL(o.Tenant.ID, a)})
@@ -251,7 +251,7 @@ func (p *Portal) adminShow(c echo.Context) error {
 	for _, l := range audit.Lines {
 		byActor, byTenant := q, q
 		byActor.AuditActor, byActor.AuditPage = l.ActorEmail, 1
-		row := views.AuditRow{At: l.At.UTC().Format("2 Jan 2006 15:04:05"), Actor: l.ActorEmail, ActorURL: byActor.url("#audit"),
+		row := views.AuditRow{At: loc(c).DateTimeSeconds(l.At), Actor: l.ActorEmail, ActorURL: byActor.url("#audit"),
 			Action: l.Action, TenantID: l.TenantID, Tenant: l.TenantName, Detail: l.Detail}
 		if l.TenantID != "" {
 			byTenant.AuditTenant, byTenant.AuditPage = l.TenantID, 1

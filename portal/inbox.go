@@ -180,10 +180,11 @@ func withQuery(path string, vals url.Values) string {
 }
 
 func (p *Portal) chatRow(c echo.Context, cv tenant.Conversation, open string, keep url.Values, names map[string]string) views.ChatRow {
+	l := loc(c)
 	row := views.ChatRow{
-		Chat: cv.Chat, Name: cmpOr(cv.Name, chatName(cv.Chat)), Phone: cv.Phone, Preview: previewOf(cv.Last.Kind, cv.Last.Body),
-		LastOut: cv.Last.Direction == "out", At: shortTime(cv.Last.CreatedAt), AtISO: cv.Last.CreatedAt.UTC().Format(time.RFC3339),
-		Unread: cv.Unread, Answerer: answerer(cv.BotPaused, cv.Waiting), Open: cv.Chat == open,
+		Chat: cv.Chat, Name: cmpOr(cv.Name, chatName(cv.Chat)), Phone: cv.Phone, Preview: previewOf(l, cv.Last.Kind, cv.Last.Body),
+		LastOut: cv.Last.Direction == "out", At: shortTime(l, cv.Last.CreatedAt), AtISO: cv.Last.CreatedAt.UTC().Format(time.RFC3339),
+		Unread: cv.Unread, Answerer: answerer(l, cv.BotPaused, cv.Waiting), Open: cv.Chat == open,
 	}
 	vals := url.Values{}
 	for _, k := range []string{"q", "filter"} {
@@ -199,33 +200,33 @@ func (p *Portal) chatRow(c echo.Context, cv tenant.Conversation, open string, ke
 }
 
 // previewOf is what the list shows of a message: its text, else its kind.
-func previewOf(kind, body string) string {
+func previewOf(l *views.Locale, kind, body string) string {
 	if strings.TrimSpace(body) != "" {
 		return body
 	}
 	if kind != "" && kind != "text" {
-		return "(" + kind + ")"
+		return "(" + views.KindLabel(l, kind) + ")"
 	}
 	return ""
 }
 
-func answerer(paused, waiting bool) string {
+func answerer(l *views.Locale, paused, waiting bool) string {
 	switch {
 	case waiting:
-		return "Waiting for a person"
+		return l.T("AnswererWaiting")
 	case paused:
-		return "Bot paused"
+		return l.T("AnswererPaused")
 	}
-	return "Bot"
+	return l.T("AnswererBot")
 }
 
 // shortTime is a list's time: the hour today, else the day.
-func shortTime(t time.Time) string {
+func shortTime(l *views.Locale, t time.Time) string {
 	t = t.UTC()
 	if now := time.Now().UTC(); t.YearDay() == now.YearDay() && t.Year() == now.Year() {
 		return t.Format("15:04")
 	}
-	return t.Format("2 Jan")
+	return l.Day(t)
 }
 
 // userName is a user's name or email, looked up once per page.
@@ -314,7 +315,7 @@ func (p *Portal) threadView(c echo.Context, pg inboxPage) (*views.ThreadView, er
 		tv.NewestURL = base
 	}
 	for _, m := range msgs {
-		tv.Messages = append(tv.Messages, bubbleOf(m, media))
+		tv.Messages = append(tv.Messages, bubbleOf(views.LocaleOf(ctx), m, media))
 	}
 	qs, err := p.store.QuickReplies(ctx, t.ID)
 	if err != nil {
@@ -334,14 +335,14 @@ func chatPhoneOf(chat string) string {
 }
 
 // bubbleOf is one message of a thread with its marks and who wrote it.
-func bubbleOf(m tenant.ThreadMessage, media map[int64]tenant.MessageMedia) views.BubbleView {
+func bubbleOf(l *views.Locale, m tenant.ThreadMessage, media map[int64]tenant.MessageMedia) views.BubbleView {
 	b := views.BubbleView{
 		ID: m.ID, Direction: m.Direction, Body: m.Body, Cut: m.Cut, URL: "/app/logs/" + strconv.FormatInt(m.ID, 10), Kind: m.Kind,
-		At: m.CreatedAt.UTC().Format("2 Jan 15:04"), AtISO: m.CreatedAt.UTC().Format(time.RFC3339),
+		At: l.DayTime(m.CreatedAt), AtISO: m.CreatedAt.UTC().Format(time.RFC3339),
 		Skipped: tenant.SkippedPaused(m.Message),
 	}
 	if md, ok := media[m.ID]; ok {
-		b.Media = mediaView(md, m.Body)
+		b.Media = mediaView(l, md, m.Body)
 	}
 	if m.Direction == "in" {
 		if !b.Skipped && m.Status == tenant.MsgFailed {
@@ -351,25 +352,27 @@ func bubbleOf(m tenant.ThreadMessage, media map[int64]tenant.MessageMedia) views
 	}
 	switch {
 	case m.AuthorID != "":
-		b.By = cmpOr(m.AuthorName, "a former member")
+		b.By = cmpOr(m.AuthorName, l.T("FormerMember"))
 	case m.Source == "api":
 		b.By = "API"
 	case m.Origin != "":
-		b.By = "bot · " + m.Origin
+		b.By = l.T("BotOrigin", "Origin", views.OriginLabel(l, m.Origin))
 	default:
-		b.By = "bot"
+		b.By = l.T("BotLower")
 	}
 	switch m.Status {
 	case tenant.MsgPending:
-		b.Mark, b.MarkLabel = "queued", "queued"
+		b.Mark, b.MarkLabel = "queued", l.T("MarkQueued")
 	case tenant.MsgReplied:
-		b.Mark = "sent"
-		if m.Delivery == "delivered" || m.Delivery == "read" {
-			b.Mark = m.Delivery
+		b.Mark, b.MarkLabel = "sent", l.T("MarkSent")
+		switch m.Delivery {
+		case "delivered":
+			b.Mark, b.MarkLabel = "delivered", l.T("MarkDelivered")
+		case "read":
+			b.Mark, b.MarkLabel = "read", l.T("MarkRead")
 		}
-		b.MarkLabel = b.Mark
 	default:
-		b.Mark, b.MarkLabel, b.Error = "failed", "not sent", m.Error
+		b.Mark, b.MarkLabel, b.Error = "failed", l.T("MarkNotSent"), m.Error
 	}
 	return b
 }

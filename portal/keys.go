@@ -50,7 +50,7 @@ func (p *Portal) keysView(c echo.Context, kp keyPage) (views.KeysView, error) {
 		DocsURL: "/docs/api", Errors: map[string]string{}}
 	now := time.Now()
 	for _, k := range keys {
-		row := views.KeyRow{ID: k.ID, Name: k.Name, Prefix: k.Prefix, Created: k.CreatedAt.UTC().Format("2 Jan 2006 15:04"),
+		row := views.KeyRow{ID: k.ID, Name: k.Name, Prefix: k.Prefix, Created: loc(c).DateTime(k.CreatedAt),
 			LastUsed: "never", RevokeURL: kp.base + "/" + k.ID + "/revoke"}
 		var scopes []string
 		for _, sc := range k.Scopes {
@@ -58,10 +58,10 @@ func (p *Portal) keysView(c echo.Context, kp keyPage) (views.KeysView, error) {
 		}
 		row.Scopes = strings.Join(scopes, ", ")
 		if !k.LastUsedAt.IsZero() {
-			row.LastUsed = ago(k.LastUsedAt, now)
+			row.LastUsed = loc(c).Ago(k.LastUsedAt, now)
 		}
 		if k.Revoked() {
-			row.Revoked = k.RevokedAt.UTC().Format("2 Jan 2006 15:04")
+			row.Revoked = loc(c).DateTime(k.RevokedAt)
 		}
 		v.Keys = append(v.Keys, row)
 	}

@@ -33,7 +33,7 @@ func (p *Portal) renderMembers(c echo.Context, status int, v views.MembersView) 
 		return err
 	}
 	for _, in := range ins {
-		v.Invitations = append(v.Invitations, views.InvitationRow{ID: in.ID, Email: in.Email, Role: string(in.Role), Expires: in.ExpiresAt.Format("2 Jan 2006 15:04 UTC")})
+		v.Invitations = append(v.Invitations, views.InvitationRow{ID: in.ID, Email: in.Email, Role: string(in.Role), Expires: loc(c).DateTime(in.ExpiresAt) + " UTC"})
 	}
 	v.Chrome = p.chrome(c, "Members", "members")
 	c.Response().Header().Set("Cache-Control", "no-store") // it may hold a fresh invitation link

@@ -58,11 +58,11 @@ func (p *Portal) webhooksView(c echo.Context) (views.WebhooksView, error) {
 		}
 		base := webhooksPath + "/" + s.ID
 		v.Subscriptions = append(v.Subscriptions, views.SubscriptionRow{ID: s.ID, URL: s.URL, Events: strings.Join(names, ", "),
-			Created: s.CreatedAt.UTC().Format("2 Jan 2006 15:04"), TestURL: base + "/test", RotateURL: base + "/secret", DeleteURL: base + "/delete"})
+			Created: loc(c).DateTime(s.CreatedAt), TestURL: base + "/test", RotateURL: base + "/secret", DeleteURL: base + "/delete"})
 	}
 	for _, d := range ds {
 		row := views.DeliveryRow{ID: d.ID, Event: string(d.EventType), URL: d.URL, Status: string(d.Status), Attempts: d.Attempts,
-			Error: d.LastError, Created: d.CreatedAt.UTC().Format("2 Jan 2006 15:04:05")}
+			Error: d.LastError, Created: loc(c).DateTimeSeconds(d.CreatedAt)}
 		if d.Status == tenant.DeliveryFailed {
 			row.ResendURL = webhooksPath + "/deliveries/" + d.ID + "/resend"
 		}
