@@ -197,5 +197,5 @@ func (p *Portal) tenantSwitch(c echo.Context) error {
 
 // tenantNew shows the create-workspace form to someone who has one already.
 func (p *Portal) tenantNew(c echo.Context) error {
-	return Render(c, http.StatusOK, views.CreateTenantPage(views.CreateTenantView{Chrome: p.chrome(c, "Create a workspace", "app")}))
+	return Render(c, http.StatusOK, views.CreateTenantPage(views.CreateTenantView{Chrome: p.chrome(c, loc(c).T("CreateWorkspaceHeading"), "app")}))
 }

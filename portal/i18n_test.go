@@ -1,0 +1,187 @@
+package portal_test
+
+import (
+	"io/fs"
+	"net/http"
+	"net/url"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/BurntSushi/toml"
+	"github.com/PuerkitoBio/goquery"
+
+	"wabot/views"
+)
+
+// i18nPages are the pages a workspace owner sees, each checked in every
+// language.
+var i18nPages = []string{
+	"/app", "/app/link", "/app/logs", "/app/bot", "/app/session/reset", "/app/session/logout",
+	"/app/tenant/new", "/app/no-such-page",
+}
+
+// words is what a page says: its text and the attributes people read
+// (labels of icons, placeholders, image descriptions), whitespace folded.
+// Code samples and what people typed (names, emails) are not words of
+// the portal.
+func words(t *testing.T, html string) map[string]bool {
+	t.Helper()
+	doc, err := goquery.NewDocumentFromReader(strings.NewReader(html))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc.Find("code, pre, script, style, bdi, .mono, [data-testid=who], [data-testid=current-tenant], [data-testid=switch-tenant], [data-testid=language-menu], input, textarea").Remove()
+	out := map[string]bool{}
+	add := func(s string) {
+		s = strings.Join(strings.Fields(s), " ")
+		if s != "" {
+			out[s] = true
+		}
+	}
+	doc.Find("body *").Each(func(_ int, s *goquery.Selection) {
+		for _, n := range s.Nodes {
+			for c := n.FirstChild; c != nil; c = c.NextSibling {
+				if c.Type == 1 { // text
+					add(c.Data)
+				}
+			}
+		}
+		for _, a := range []string{"title", "placeholder", "aria-label", "alt"} {
+			if v, ok := s.Attr(a); ok {
+				add(v)
+			}
+		}
+	})
+	doc.Find("title").Each(func(_ int, s *goquery.Selection) { add(s.Text()) })
+	return out
+}
+
+// englishWord is a string with an English word in it: what a translation
+// must not leave behind. Numbers, arrows, brand names and codes are not.
+var englishWord = regexp.MustCompile(`[A-Za-z]{2,}`)
+
+// sameInBoth are words a language writes as English does (brand names,
+// "URL", "Status" in Indonesian): the message files say so by giving the
+// same text, so they are read from there.
+func sameInBoth(t *testing.T, code string) map[string]bool {
+	t.Helper()
+	raw, err := fs.ReadFile(views.LocaleFS(), "active.en.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids map[string]any
+	if err := toml.Unmarshal(raw, &ids); err != nil {
+		t.Fatal(err)
+	}
+	en, other := views.NewLocale("en"), views.NewLocale(code)
+	same := map[string]bool{"wabot": true, "WhatsApp": true}
+	for id, v := range ids {
+		if _, plural := v.(map[string]any); plural {
+			for n := range 3 {
+				if en.N(id, n) == other.N(id, n) {
+					same[en.N(id, n)] = true
+				}
+			}
+		} else if en.T(id) == other.T(id) {
+			same[en.T(id)] = true
+		}
+	}
+	return same
+}
+
+// Every page, in every language, says nothing in English that the
+// language's file translates: a string left out of the message files, or
+// a component that forgot to look one up, fails here.
+func TestEveryPageIsTranslated(t *testing.T) {
+	e := newEnv(t, map[string]string{"WABOT_APPROVAL": "auto"})
+	b, _ := e.tenantUser("loja@example.com", "Loja da Ana")
+	get := func(path, lang string) resp {
+		r := b.do(http.MethodGet, path, nil, map[string]string{"Accept-Language": lang})
+		if r.status >= 500 {
+			t.Fatalf("%s in %s: %d", path, lang, r.status)
+		}
+		return r
+	}
+	// What the user typed and sizes ("1 GB") are not the portal's words.
+	data := map[string]bool{"Loja da Ana": true, "1 GB": true}
+	english := map[string]map[string]bool{}
+	for _, path := range i18nPages {
+		english[path] = map[string]bool{}
+		for w := range words(t, get(path, "en").body) {
+			english[path][strings.TrimSuffix(w, " · wabot")] = true
+		}
+	}
+	for _, l := range views.Languages[1:] {
+		same := sameInBoth(t, l.Code)
+		for _, path := range i18nPages {
+			r := get(path, l.Code)
+			if !strings.Contains(r.body, `<html lang="`+l.Code+`"`) {
+				t.Errorf("%s in %s: the page does not declare its language", path, l.Code)
+			}
+			var left []string
+			for w := range words(t, r.body) {
+				w = strings.TrimSuffix(w, " · wabot") // the page's title
+				if english[path][w] && englishWord.MatchString(w) && !same[w] && !data[w] {
+					left = append(left, w)
+				}
+			}
+			sort.Strings(left)
+			if len(left) > 0 {
+				t.Errorf("%s in %s still says in English: %q", path, l.Code, left)
+			}
+		}
+	}
+}
+
+// The header's menu changes the language and keeps it with the user:
+// another browser of the same user, with another Accept-Language, gets it.
+func TestLanguageChoiceIsStoredWithTheUser(t *testing.T) {
+	e := newEnv(t, map[string]string{"WABOT_APPROVAL": "auto"})
+	b, _ := e.tenantUser("tienda@example.com", "Tienda")
+	r := b.postForm("/language", url.Values{"lang": {"es"}, "next": {"/app/link"}})
+	if r.status != http.StatusOK || !strings.HasSuffix(r.url, "/app/link") {
+		t.Fatalf("choosing Spanish: %d at %s", r.status, r.url)
+	}
+	if !strings.Contains(r.body, `<html lang="es"`) || !strings.Contains(r.body, "Cómo vincular") {
+		t.Fatalf("the link page after choosing Spanish is not in Spanish")
+	}
+	other := e.browser()
+	other.loginLink("tienda@example.com", false)
+	r = other.do(http.MethodGet, "/app/link", nil, map[string]string{"Accept-Language": "hi"})
+	if !strings.Contains(r.body, `<html lang="es"`) {
+		t.Fatalf("another browser of the same user is not in Spanish: %.300s", r.body)
+	}
+	if r := b.postForm("/language", url.Values{"lang": {"xx"}}); r.status != http.StatusUnprocessableEntity {
+		t.Fatalf("an unknown language: %d", r.status)
+	}
+	// Only a path on this site is a place to go back to.
+	r = b.postForm("/language", url.Values{"lang": {"en"}, "next": {"//evil.example/"}})
+	if !strings.HasPrefix(r.url, e.url) {
+		t.Fatalf("the menu redirected off the site: %s", r.url)
+	}
+}
+
+// A workspace created by a Brazilian owner has its bot's built-in replies
+// in Portuguese; one created in English keeps English.
+func TestNewWorkspaceBotDefaultsFollowTheOwnersLanguage(t *testing.T) {
+	e := newEnv(t, map[string]string{"WABOT_APPROVAL": "auto"})
+	b := e.browser()
+	b.loginLink("padaria@example.com", false)
+	r := b.do(http.MethodPost, "/app/tenant", strings.NewReader(url.Values{"name": {"Padaria"}}.Encode()),
+		map[string]string{"Content-Type": "application/x-www-form-urlencoded", "Accept-Language": "pt-BR,pt;q=0.9"})
+	if r.status != http.StatusOK {
+		t.Fatalf("creating the workspace: %d", r.status)
+	}
+	r = b.do(http.MethodGet, "/app/bot", nil, map[string]string{"Accept-Language": "en"})
+	busy, _ := views.BotDefaults("pt-BR")
+	if !strings.Contains(r.body, busy) {
+		t.Fatalf("the new workspace's busy reply is not Portuguese: want %q", busy)
+	}
+	en, _ := e.tenantUser("shop@example.com", "Shop")
+	r = en.get("/app/bot")
+	if !strings.Contains(r.body, "We are catching up") {
+		t.Fatalf("an English workspace's busy reply is not English")
+	}
+}
