@@ -1,11 +1,14 @@
 package portal_test
 
 import (
+	"context"
 	"io/fs"
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -19,7 +22,8 @@ import (
 // language.
 var i18nPages = []string{
 	"/app", "/app/link", "/app/logs", "/app/bot", "/app/session/reset", "/app/session/logout",
-	"/app/tenant/new", "/app/no-such-page",
+	"/app/tenant/new", "/app/no-such-page", "/app/chats", "/app/chats/" + inboxChat, "/app/settings/quick-replies",
+	"/app/settings/keys", "/app/settings/webhooks", "/app/settings/members",
 }
 
 // words is what a page says: its text and the attributes people read
@@ -35,7 +39,7 @@ func words(t *testing.T, html string) map[string]bool {
 	doc.Find("code, pre, script, style, bdi, .mono, [data-testid=who], [data-testid=current-tenant], [data-testid=switch-tenant], [data-testid=language-menu], input, textarea").Remove()
 	out := map[string]bool{}
 	add := func(s string) {
-		s = strings.Join(strings.Fields(s), " ")
+		s = strings.Trim(strings.Join(strings.Fields(s), " "), "←→↑↓…·:() ")
 		if s != "" {
 			out[s] = true
 		}
@@ -96,8 +100,23 @@ func sameInBoth(t *testing.T, code string) map[string]bool {
 // a component that forgot to look one up, fails here.
 func TestEveryPageIsTranslated(t *testing.T) {
 	e := newEnv(t, map[string]string{"WABOT_APPROVAL": "auto"})
-	b, _ := e.tenantUser("loja@example.com", "Loja da Ana")
+	b, tid := e.tenantUser("loja@example.com", "Loja da Ana")
+	msg := customerWrites(t, e, tid, inboxChat, "Carla", "Oi, tem pão de queijo?")
+	pages := append(slices.Clone(i18nPages), "/app/logs/"+strconv.FormatInt(msg, 10))
+	token, err := e.app.Store().CreateLoginLink(context.Background(), "visitor@example.com", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	visitor := e.browser() // signed out: the sign-in pages
+	signedOut := map[string]bool{"/": true, "/auth/link?token=" + url.QueryEscape(token): true}
+	for path := range signedOut {
+		pages = append(pages, path)
+	}
 	get := func(path, lang string) resp {
+		b := b
+		if signedOut[path] {
+			b = visitor
+		}
 		r := b.do(http.MethodGet, path, nil, map[string]string{"Accept-Language": lang})
 		if r.status >= 500 {
 			t.Fatalf("%s in %s: %d", path, lang, r.status)
@@ -105,9 +124,9 @@ func TestEveryPageIsTranslated(t *testing.T) {
 		return r
 	}
 	// What the user typed and sizes ("1 GB") are not the portal's words.
-	data := map[string]bool{"Loja da Ana": true, "1 GB": true}
+	data := map[string]bool{"visitor@example.com": true, "Loja da Ana": true, "1 GB": true, "Carla": true, "Oi, tem pão de queijo?": true, "Carla +15557770001": true}
 	english := map[string]map[string]bool{}
-	for _, path := range i18nPages {
+	for _, path := range pages {
 		english[path] = map[string]bool{}
 		for w := range words(t, get(path, "en").body) {
 			english[path][strings.TrimSuffix(w, " · wabot")] = true
@@ -115,7 +134,7 @@ func TestEveryPageIsTranslated(t *testing.T) {
 	}
 	for _, l := range views.Languages[1:] {
 		same := sameInBoth(t, l.Code)
-		for _, path := range i18nPages {
+		for _, path := range pages {
 			r := get(path, l.Code)
 			if !strings.Contains(r.body, `<html lang="`+l.Code+`"`) {
 				t.Errorf("%s in %s: the page does not declare its language", path, l.Code)

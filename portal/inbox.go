@@ -23,8 +23,10 @@ import (
 // session is offline goes out after the reconnect, once.
 
 // chatFilters are the list's filters, in the order the page shows them.
-var chatFilters = []struct{ value, label string }{
-	{"", "All"}, {"unread", "Unread"}, {"mine", "Assigned to me"}, {"paused", "Bot paused"},
+func chatFilters(l *views.Locale) []struct{ value, label string } {
+	return []struct{ value, label string }{
+		{"", l.T("FilterAll")}, {"unread", l.T("FilterUnread")}, {"mine", l.T("FilterMine")}, {"paused", l.T("AnswererPaused")},
+	}
 }
 
 // inboxPage is the list and, when chat is set, its thread.
@@ -135,15 +137,15 @@ func (p *Portal) renderInbox(c echo.Context, status int, pg inboxPage) error {
 	if pg.chat != "" {
 		base = chatURL(pg.chat)
 	}
-	title := "Chats"
+	title := loc(c).T("NavChats")
 	if unread > 0 {
-		title = fmt.Sprintf("(%d) Chats", unread)
+		title = fmt.Sprintf("(%d) %s", unread, title)
 	}
 	v := views.ChatsView{
 		Chrome: p.chrome(c, title, "chats"), Search: q.Search, Filter: filter,
 		StreamURL: "/app/chats/events", Mark: mark, Thread: tv, QuickRepliesURL: "/app/settings/quick-replies",
 	}
-	for _, f := range chatFilters {
+	for _, f := range chatFilters(loc(c)) {
 		vals := url.Values{}
 		if q.Search != "" {
 			vals.Set("q", q.Search)
@@ -346,7 +348,7 @@ func bubbleOf(l *views.Locale, m tenant.ThreadMessage, media map[int64]tenant.Me
 	}
 	if m.Direction == "in" {
 		if !b.Skipped && m.Status == tenant.MsgFailed {
-			b.Error = m.Error
+			b.Error = messageError(l, m.Error)
 		}
 		return b
 	}
@@ -372,7 +374,7 @@ func bubbleOf(l *views.Locale, m tenant.ThreadMessage, media map[int64]tenant.Me
 			b.Mark, b.MarkLabel = "read", l.T("MarkRead")
 		}
 	default:
-		b.Mark, b.MarkLabel, b.Error = "failed", l.T("MarkNotSent"), m.Error
+		b.Mark, b.MarkLabel, b.Error = "failed", l.T("MarkNotSent"), messageError(l, m.Error)
 	}
 	return b
 }
@@ -407,7 +409,7 @@ func (p *Portal) chatReply(c echo.Context) error {
 		}
 		return p.renderInbox(c, http.StatusOK, inboxPage{chat: chat, replyText: text, replyKey: key})
 	}
-	if msg := replyProblem(text); msg != "" {
+	if msg := replyProblem(loc(c), text); msg != "" {
 		return p.renderInbox(c, http.StatusUnprocessableEntity, inboxPage{chat: chat, replyText: text, replyKey: key, replyError: msg})
 	}
 	_, created, err := p.bot.Send(ctx, t.ID, tenant.SendRequest{To: chat, Text: text, IdempotencyKey: key, AuthorID: u.ID})
@@ -448,14 +450,14 @@ func validReplyKey(k string) bool {
 }
 
 // replyProblem says what is wrong with a reply's text, "" when nothing.
-func replyProblem(text string) string {
+func replyProblem(l *views.Locale, text string) string {
 	switch n := utf8.RuneCountInString(text); {
 	case strings.TrimSpace(text) == "":
-		return "Write a reply first."
+		return l.T("ReplyEmpty")
 	case !utf8.ValidString(text):
-		return "The text is not valid UTF-8."
+		return l.T("ReplyNotUTF8")
 	case n > tenant.MaxTextChars:
-		return fmt.Sprintf("WhatsApp takes at most %d characters; this reply has %d.", tenant.MaxTextChars, n)
+		return l.T("ReplyTooLong", "Max", tenant.MaxTextChars, "N", n)
 	}
 	return ""
 }
@@ -528,7 +530,7 @@ func (p *Portal) chatContact(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	p.flash(c, "ok", "Contact saved.")
+	p.flash(c, "ok", loc(c).T("FlashContactSaved"))
 	return c.Redirect(http.StatusSeeOther, chatURL(chat))
 }
 
@@ -605,7 +607,7 @@ func (p *Portal) renderQuickReplies(c echo.Context, status int, shortcut, body s
 	if err != nil {
 		return err
 	}
-	v := views.QuickRepliesView{Chrome: p.chrome(c, "Quick replies", "chats"), Shortcut: shortcut, Body: body, Errors: errs}
+	v := views.QuickRepliesView{Chrome: p.chrome(c, loc(c).T("QuickReplies"), "chats"), Shortcut: shortcut, Body: body, Errors: errs}
 	for _, q := range qs {
 		v.Replies = append(v.Replies, views.QuickReplyView{ID: q.ID, Shortcut: q.Shortcut, Body: q.Body})
 	}
@@ -626,7 +628,7 @@ func (p *Portal) quickReplyCreate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	p.flash(c, "ok", "Quick reply saved.")
+	p.flash(c, "ok", loc(c).T("FlashQuickReplySaved"))
 	return c.Redirect(http.StatusSeeOther, "/app/settings/quick-replies")
 }
 
@@ -634,6 +636,6 @@ func (p *Portal) quickReplyDelete(c echo.Context) error {
 	if err := p.store.DeleteQuickReply(c.Request().Context(), currentTenant(c).ID, c.Param("id")); err != nil {
 		return err
 	}
-	p.flash(c, "ok", "Quick reply removed.")
+	p.flash(c, "ok", loc(c).T("FlashQuickReplyRemoved"))
 	return c.Redirect(http.StatusSeeOther, "/app/settings/quick-replies")
 }

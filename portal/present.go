@@ -87,7 +87,7 @@ func messageViews(l *views.Locale, ms []tenant.Message, media map[int64]tenant.M
 		}
 		out = append(out, views.MessageView{
 			ID: m.ID, Direction: m.Direction, Chat: chatName(m.Chat), Sender: sender,
-			Body: m.Body, Cut: m.Cut, URL: "/app/logs/" + strconv.FormatInt(m.ID, 10), Kind: m.Kind, Status: string(m.Status), StatusLabel: messageStatusLabel(l, m.Status), Error: m.Error, Origin: m.Origin,
+			Body: m.Body, Cut: m.Cut, URL: "/app/logs/" + strconv.FormatInt(m.ID, 10), Kind: m.Kind, Status: string(m.Status), StatusLabel: messageStatusLabel(l, m.Status), Error: messageError(l, m.Error), Origin: m.Origin,
 			At: l.Stamp(m.CreatedAt), AtISO: m.CreatedAt.UTC().Format(time.RFC3339),
 		})
 		if md, ok := media[m.ID]; ok {
@@ -213,3 +213,29 @@ func messageStatusLabel(l *views.Locale, s tenant.MessageStatus) string {
 
 // loc is the request's locale, which the middleware chose.
 func loc(c echo.Context) *views.Locale { return views.LocaleOf(c.Request().Context()) }
+
+// messageError is the reason stored with a message in the reader's
+// language. The pipeline stores its reasons in English (they are also the
+// API's); the ones it writes are known here, anything else (WhatsApp's
+// own errors) shows as stored.
+func messageError(l *views.Locale, s string) string {
+	switch s {
+	case "":
+		return ""
+	case "group chats are not answered":
+		return l.T("ReasonGroups")
+	case "the chat's queue was full":
+		return l.T("ReasonQueueFull")
+	case "the bot is turned off":
+		return l.T("ReasonBotOff")
+	case "no rule matched and there is no fallback reply":
+		return l.T("ReasonNoRule")
+	case "over the tenant's or the chat's reply rate limit":
+		return l.T("ReasonRateLimit")
+	case "the workspace is pending: the bot answers only for active workspaces":
+		return l.T("ReasonPending")
+	case "the workspace is suspended: the bot answers only for active workspaces":
+		return l.T("ReasonSuspended")
+	}
+	return s
+}

@@ -88,3 +88,17 @@ func OriginLabel(l *Locale, origin string) string {
 	}
 	return origin
 }
+
+// deliveryLabel is a webhook delivery's status (pending, delivered,
+// failed) in words.
+func deliveryLabel(ctx context.Context, status string) string {
+	switch status {
+	case "pending":
+		return T(ctx, "DeliveryPending")
+	case "delivered":
+		return T(ctx, "DeliveryDelivered")
+	case "failed":
+		return T(ctx, "DeliveryFailed")
+	}
+	return status
+}
