@@ -191,6 +191,7 @@ type AdminTenantRow struct {
 	Name         string
 	Owner        string
 	Status       string
+	StatusLabel  string // Status in words
 	State        string
 	StateLabel   string
 	Number       string
@@ -206,8 +207,9 @@ type AdminTenantRow struct {
 // AdminAction is a button of a tenant's row: approve, suspend, resume,
 // reset or restart, its URL asking for confirmation.
 type AdminAction struct {
-	Name string
-	URL  string
+	Name  string
+	Label string
+	URL   string
 }
 
 // AuditRow is one admin action; the URLs filter the log by its tenant
