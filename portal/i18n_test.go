@@ -216,3 +216,33 @@ func TestNewWorkspaceBotDefaultsFollowTheOwnersLanguage(t *testing.T) {
 		t.Fatalf("an English workspace's busy reply is not English")
 	}
 }
+
+// The store's field errors reach the forms in the reader's language, with
+// their numbers: the workspace's name, the bot's limits.
+func TestFormErrorsAreTranslated(t *testing.T) {
+	e := newEnv(t, map[string]string{"WABOT_APPROVAL": "auto"})
+	b, _ := e.tenantUser("erros@example.com", "Erros")
+	post := func(path string, form url.Values, lang string) resp {
+		return b.do(http.MethodPost, path, strings.NewReader(form.Encode()),
+			map[string]string{"Content-Type": "application/x-www-form-urlencoded", "Accept-Language": lang})
+	}
+	r := post("/app/tenant", url.Values{"name": {"  "}}, "es")
+	if r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, "Escribe un nombre para el espacio de trabajo.") {
+		t.Errorf("an empty workspace name in Spanish: %d, %s", r.status, between(r.body, `data-testid="error-name"`, "</p>"))
+	}
+	r = post("/app/bot", url.Values{"op": {"save"}, "queue_per_chat": {"5000"}, "enabled": {"1"}}, "pt-BR")
+	if r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, "Escolha de 1 a 1000.") {
+		t.Errorf("a queue too long in Portuguese: %d, %s", r.status, between(r.body, `data-testid="error-limits.queue_per_chat"`, "</p>"))
+	}
+	r = post("/app/bot", url.Values{"op": {"save"}, "queue_per_chat": {"5000"}, "enabled": {"1"}}, "en")
+	if !strings.Contains(r.body, "Choose 1 to 1000.") {
+		t.Errorf("the English field error changed: %s", between(r.body, `data-testid="error-limits.queue_per_chat"`, "</p>"))
+	}
+}
+
+// between is what s has after from, up to to: a part of a page to show.
+func between(s, from, to string) string {
+	_, after, _ := strings.Cut(s, from)
+	before, _, _ := strings.Cut(after, to)
+	return before
+}

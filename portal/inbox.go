@@ -417,7 +417,7 @@ func (p *Portal) chatReply(c echo.Context) error {
 	if errors.As(err, &de) && (de.Code == tenant.CodeInvalid || de.Code == tenant.CodeTooMany) {
 		msg := de.Msg
 		if f := de.Fields["text"]; f != "" {
-			msg = f
+			msg = fieldText(loc(c), f)
 		}
 		status := statusOf[de.Code]
 		return p.renderInbox(c, status, inboxPage{chat: chat, replyText: text, replyKey: key, replyError: msg})
@@ -525,7 +525,7 @@ func (p *Portal) chatContact(c echo.Context) error {
 	err = p.store.SetContact(c.Request().Context(), currentTenant(c).ID, chat, name, note)
 	var de *tenant.Error
 	if errors.As(err, &de) && de.Code == tenant.CodeInvalid {
-		return p.renderInbox(c, http.StatusUnprocessableEntity, inboxPage{chat: chat, contact: &contactForm{name: name, note: note, errs: de.Fields}})
+		return p.renderInbox(c, http.StatusUnprocessableEntity, inboxPage{chat: chat, contact: &contactForm{name: name, note: note, errs: fieldTexts(loc(c), de.Fields)}})
 	}
 	if err != nil {
 		return err
@@ -619,7 +619,7 @@ func (p *Portal) quickReplyCreate(c echo.Context) error {
 	_, err := p.store.SaveQuickReply(c.Request().Context(), currentTenant(c).ID, shortcut, body)
 	var de *tenant.Error
 	if errors.As(err, &de) && de.Code == tenant.CodeInvalid {
-		errs := de.Fields
+		errs := fieldTexts(loc(c), de.Fields)
 		if len(errs) == 0 {
 			errs = map[string]string{"shortcut": de.Msg}
 		}

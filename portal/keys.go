@@ -135,7 +135,7 @@ func (p *Portal) createKey(c echo.Context, kp keyPage) error {
 		if verr != nil {
 			return verr
 		}
-		v.Name, v.Errors = name, de.Fields
+		v.Name, v.Errors = name, fieldTexts(loc(c), de.Fields)
 		for i := range v.Scopes {
 			v.Scopes[i].Checked = slices.Contains(picked, v.Scopes[i].Value)
 		}

@@ -49,7 +49,7 @@ func (p *Portal) memberInvite(c echo.Context) error {
 	token, err := p.store.CreateInvitation(ctx, t.ID, email, tenant.Role(role), u.ID)
 	var de *tenant.Error
 	if errors.As(err, &de) && de.Code == tenant.CodeInvalid {
-		return p.renderMembers(c, http.StatusUnprocessableEntity, views.MembersView{Email: email, Role: role, Errors: de.Fields})
+		return p.renderMembers(c, http.StatusUnprocessableEntity, views.MembersView{Email: email, Role: role, Errors: fieldTexts(loc(c), de.Fields)})
 	}
 	if err != nil {
 		return err

@@ -116,7 +116,7 @@ func (p *Portal) tenantCreate(c echo.Context) error {
 	if errors.As(err, &de) && de.Code == tenant.CodeInvalid {
 		msg := de.Msg
 		if f := de.Fields["name"]; f != "" {
-			msg = f
+			msg = fieldText(loc(c), f)
 		}
 		return Render(c, http.StatusUnprocessableEntity, views.CreateTenantPage(views.CreateTenantView{
 			Chrome: p.chrome(c, loc(c).T("CreateWorkspaceHeading"), "app"), Name: name, Error: msg,
@@ -447,7 +447,7 @@ func (p *Portal) botSave(c echo.Context) error {
 	saved, err := p.bot.SaveConfig(c.Request().Context(), t.ID, cfg)
 	var de *tenant.Error
 	if errors.As(err, &de) && de.Code == tenant.CodeInvalid {
-		return Render(c, http.StatusUnprocessableEntity, views.BotPage(botView(p.chrome(c, loc(c).T("NavBot"), "bot"), saved, de.Fields)))
+		return Render(c, http.StatusUnprocessableEntity, views.BotPage(botView(p.chrome(c, loc(c).T("NavBot"), "bot"), saved, fieldTexts(loc(c), de.Fields))))
 	}
 	if err != nil {
 		return err

@@ -112,7 +112,7 @@ func (p *Portal) webhookCreate(c echo.Context) error {
 		if verr != nil {
 			return verr
 		}
-		v.URL, v.Errors = url, de.Fields
+		v.URL, v.Errors = url, fieldTexts(loc(c), de.Fields)
 		if de.Code == tenant.CodeConflict {
 			v.Errors = map[string]string{"url": de.Msg}
 		}

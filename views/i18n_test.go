@@ -16,9 +16,10 @@ import (
 )
 
 // messageUse finds a message id in code: T(ctx, "Id"), l.T("Id"),
-// N(ctx, "Id", n), loc(c).N("Id", n). Ids are always literals, so this
+// N(ctx, "Id", n), loc(c).N("Id", n), and a row of a table of sentences,
+// {regexp.MustCompile(`…`), "Id", …}. Ids are always literals, so this
 // finds every one.
-var messageUse = regexp.MustCompile(`\b[TN]\((?:[A-Za-z_][A-Za-z0-9_.()]*, )?"([A-Z][A-Za-z0-9]*)"`)
+var messageUse = regexp.MustCompile(`\b[TN]\((?:[A-Za-z_][A-Za-z0-9_.()]*, )?"([A-Z][A-Za-z0-9]*)"|regexp\.MustCompile\(.*\), "([A-Z][A-Za-z0-9]*)"`)
 
 // usedIDs is every message id the portal's code and templates use.
 func usedIDs(t *testing.T) map[string][]string {
@@ -38,7 +39,8 @@ func usedIDs(t *testing.T) map[string][]string {
 				t.Fatal(err)
 			}
 			for _, m := range messageUse.FindAllStringSubmatch(string(raw), -1) {
-				used[m[1]] = append(used[m[1]], f)
+				id := m[1] + m[2]
+				used[id] = append(used[id], f)
 			}
 		}
 	}

@@ -1,0 +1,82 @@
+package portal
+
+import (
+	"regexp"
+
+	"wabot/views"
+)
+
+// The store checks what people type and says what is wrong in English
+// sentences, one per field: the JSON API's words, which programs may
+// match. The portal shows them in its reader's language: each sentence a
+// form can get is matched here and looked up in the message files; its
+// numbers and quoted words carry over as written. A sentence not listed shows as the
+// store wrote it.
+var fieldSentences = []struct {
+	re   *regexp.Regexp
+	id   string
+	args []string // the template's fields, one per group of re
+}{
+	{regexp.MustCompile(`^Enter a name for the workspace\.$`), "FieldNameWorkspace", nil},
+	{regexp.MustCompile(`^Enter a name for the key\.$`), "FieldNameKey", nil},
+	{regexp.MustCompile(`^Use one line of visible text: control characters, text-direction marks and zero-width characters are not allowed\.$`), "FieldOneLine", nil},
+	{regexp.MustCompile(`^Use at most (\d+) characters\.$`), "FieldMaxChars", []string{"N"}},
+	{regexp.MustCompile(`^Use at most (\d+) characters on one line\.$`), "FieldMaxCharsLine", []string{"N"}},
+	{regexp.MustCompile(`^Use at most (\d+) characters; this text has (\d+)\.$`), "FieldMaxCharsHas", []string{"N", "M"}},
+	{regexp.MustCompile(`^Choose 1 to (\d+)\.$`), "FieldOneTo", []string{"N"}},
+	{regexp.MustCompile(`^Choose 0 \(no limit\) to (\d+)\.$`), "FieldZeroTo", []string{"N"}},
+	{regexp.MustCompile(`^Choose 1 to (\d+) minutes \(a week\)\.$`), "FieldResumeMinutes", []string{"N"}},
+	{regexp.MustCompile(`^Choose any message, or one of: (.+)\.$`), "FieldRuleKind", []string{"List"}},
+	{regexp.MustCompile(`^Choose exact, contains, prefix or regex\.$`), "FieldRuleMatch", nil},
+	{regexp.MustCompile(`^Enter what to match, or choose a kind of message to answer every one of\.$`), "FieldRulePattern", nil},
+	{regexp.MustCompile(`^Enter the reply to send\.$`), "FieldRuleReply", nil},
+	{regexp.MustCompile(`^At most (\d+) rules\.$`), "FieldMaxRules", []string{"N"}},
+	{regexp.MustCompile(`^The regular expressions together are too complex \(at most (\d+) instructions once compiled\)\.$`), "FieldRegexTooComplex", []string{"N"}},
+	{regexp.MustCompile(`^With this rule the regular expressions together compile to (\d+) instructions, at most (\d+) are allowed\. Simplify or remove some regular expressions\.$`), "FieldRegexRuleTooComplex", []string{"N", "M"}},
+	{regexp.MustCompile(`^There is no upload with this id; upload the file first\.$`), "FieldNoUpload", nil},
+	{regexp.MustCompile(`^Use image, video, audio, voice, document or sticker; leave it out to take it from the file's type\.$`), "FieldAttachmentKind", nil},
+	{regexp.MustCompile(`^Use a file name of at most 255 bytes, without slashes\.$`), "FieldFileName", nil},
+	{regexp.MustCompile(`^WhatsApp shows no text with audio, voice notes or stickers: leave the reply empty, or attach the file as a document\.$`), "FieldNoTextWithAudio", nil},
+	{regexp.MustCompile(`^The URL is too long\.$`), "FieldURLTooLong", nil},
+	{regexp.MustCompile(`^Enter an http:// or https:// URL without user name or password\.$`), "FieldURL", nil},
+	{regexp.MustCompile(`^Enter the URL to send events to\.$`), "FieldEventsURL", nil},
+	{regexp.MustCompile(`^Choose at least one event\.$`), "FieldOneEvent", nil},
+	{regexp.MustCompile(`^Choose at least one scope\.$`), "FieldOneScope", nil},
+	{regexp.MustCompile(`^Enter an email address\.$`), "FieldEmail", nil},
+	{regexp.MustCompile(`^Choose owner or agent\.$`), "FieldRole", nil},
+	{regexp.MustCompile(`^Enter the reply a customer gets when they ask for a person\.$`), "FieldHandoverReply", nil},
+	{regexp.MustCompile(`^Use at most (\d+) keywords\.$`), "FieldMaxKeywords", []string{"N"}},
+	{regexp.MustCompile(`^"(.*)" is too long: use at most (\d+) characters per keyword\.$`), "FieldKeywordTooLong", []string{"Q", "N"}},
+	{regexp.MustCompile(`^"(.*)" has no letter or digit; a keyword is a word or a few words\.$`), "FieldKeywordNoLetter", []string{"Q"}},
+	{regexp.MustCompile(`^Use 1 to 30 small letters, digits, _ or -\.$`), "FieldShortcut", nil},
+	{regexp.MustCompile(`^Write the text to insert\.$`), "FieldQuickReplyBody", nil},
+	{regexp.MustCompile(`^Choose a member of this workspace\.$`), "FieldMember", nil},
+}
+
+// fieldText is a store's field sentence in l's language.
+func fieldText(l *views.Locale, s string) string {
+	for _, f := range fieldSentences {
+		m := f.re.FindStringSubmatch(s)
+		if m == nil {
+			continue
+		}
+		var kv []any
+		for i, name := range f.args {
+			kv = append(kv, name, m[i+1]) // numbers as the store wrote them
+		}
+		return l.T(f.id, kv...)
+	}
+	return s
+}
+
+// fieldTexts is a form's field errors in l's language.
+func fieldTexts(l *views.Locale, fields map[string]string) map[string]string {
+	if fields == nil {
+		return nil
+	}
+	out := make(map[string]string, len(fields))
+	for k, v := range fields {
+		out[k] = fieldText(l, v)
+	}
+	return out
+}
