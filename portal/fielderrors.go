@@ -51,6 +51,47 @@ var fieldSentences = []struct {
 	{regexp.MustCompile(`^Use 1 to 30 small letters, digits, _ or -\.$`), "FieldShortcut", nil},
 	{regexp.MustCompile(`^Write the text to insert\.$`), "FieldQuickReplyBody", nil},
 	{regexp.MustCompile(`^Choose a member of this workspace\.$`), "FieldMember", nil},
+	// The API's own fields.
+	{regexp.MustCompile(`^Use 1 to 200\.$`), "FieldLimit200", nil},
+	{regexp.MustCompile(`^Use a whole number from 1 to (\d+)\.$`), "FieldWholeOneTo", []string{"N"}},
+	{regexp.MustCompile(`^Use a whole number from 1\.$`), "FieldWholeFromOne", nil},
+	{regexp.MustCompile(`^Use a chat id \(15551234567@s\.whatsapp\.net, 120363000000000000@g\.us\) or a number in international format \(\+15551234567\)\.$`), "FieldChat", nil},
+	{regexp.MustCompile(`^Enter the owner's email address\.$`), "FieldOwnerEmail", nil},
+	{regexp.MustCompile(`^Use the cursor of the previous page\.$`), "FieldCursor", nil},
+	{regexp.MustCompile(`^Use \+ and the international number, digits only \(\+15551234567\), or a chat id such as 15551234567@s\.whatsapp\.net or 120363000000000000@g\.us\.$`), "FieldTo", nil},
+	{regexp.MustCompile(`^Write the text to send\.$`), "FieldText", nil},
+	{regexp.MustCompile(`^WhatsApp takes at most (\d+) characters; this text has (\d+)\.$`), "FieldTextTooLong", []string{"N", "M"}},
+	{regexp.MustCompile(`^There is no upload with this id; upload the file with POST /api/v1/media first\.$`), "FieldNoUploadAPI", nil},
+	{regexp.MustCompile(`^Give either upload_id or url, not both\.$`), "FieldUploadOrURL", nil},
+	{regexp.MustCompile(`^Unknown field: leave it out\.$`), "FieldUnknown", nil},
+	{regexp.MustCompile(`^Enter the phone number in international format, such as \+15550001111\.$`), "FieldPhone", nil},
+}
+
+// apiMessages are the 422 answers' headline sentences, as the store and
+// the API write them (before sentence() capitalizes them).
+var apiMessages = []struct {
+	re *regexp.Regexp
+	id string
+}{
+	{regexp.MustCompile(`^the bot configuration has errors$`), "APIBotErrors"},
+	{regexp.MustCompile(`^the message has errors$`), "APIMessageErrors"},
+	{regexp.MustCompile(`^the webhook subscription has errors$`), "APIWebhookErrors"},
+	{regexp.MustCompile(`^the query has errors$`), "APIQueryErrors"},
+	{regexp.MustCompile(`^a query parameter is not valid$`), "APIQueryParam"},
+	{regexp.MustCompile(`^the upload has errors$`), "APIUploadErrors"},
+	{regexp.MustCompile(`^a field has the wrong type$`), "APIFieldType"},
+	{regexp.MustCompile(`^the body has a field this API does not know$`), "APIUnknownField"},
+	{regexp.MustCompile(`^the contact has errors$`), "APIContactErrors"},
+}
+
+// apiMessage is a 422 answer's headline in l's language.
+func apiMessage(l *views.Locale, s string) string {
+	for _, m := range apiMessages {
+		if m.re.MatchString(s) {
+			return l.T(m.id)
+		}
+	}
+	return s
 }
 
 // fieldText is a store's field sentence in l's language.

@@ -246,3 +246,38 @@ func between(s, from, to string) string {
 	before, _, _ := strings.Cut(after, to)
 	return before
 }
+
+// An API client that sends Accept-Language gets a 422's sentences in that
+// language; the codes and field names, which programs read, do not change,
+// and a client that sends none keeps English.
+func TestAPIValidationSentencesFollowAcceptLanguage(t *testing.T) {
+	e := newEnv(t, map[string]string{"WABOT_APPROVAL": "auto"})
+	owner, _ := e.tenantUser("api@example.com", "API Shop")
+	key := owner.createKey("/app/settings/keys", "reader", "messages:read")
+	program := e.browser()
+	get := func(lang string) map[string]any {
+		hdr := map[string]string{"Authorization": "Bearer " + key}
+		if lang != "" {
+			hdr["Accept-Language"] = lang
+		}
+		r := program.do(http.MethodGet, "/api/v1/messages?limit=500", nil, hdr)
+		if r.status != http.StatusUnprocessableEntity {
+			t.Fatalf("limit=500 (%s): %d %s", lang, r.status, r.body)
+		}
+		return r.json(t)["error"].(map[string]any)
+	}
+	es := get("es-MX,es;q=0.9")
+	if es["code"] != "validation_failed" || es["message"] != "Un parámetro de la consulta no es válido." {
+		t.Errorf("in Spanish: %v", es)
+	}
+	if f, _ := es["fields"].(map[string]any); f["limit"] != "Usa un número entero de 1 a 200." {
+		t.Errorf("the limit's sentence in Spanish: %v", es["fields"])
+	}
+	en := get("")
+	if en["message"] != "A query parameter is not valid." {
+		t.Errorf("without Accept-Language: %v", en)
+	}
+	if f, _ := en["fields"].(map[string]any); f["limit"] != "Use a whole number from 1 to 200." {
+		t.Errorf("the limit's sentence without Accept-Language: %v", en["fields"])
+	}
+}
