@@ -15,6 +15,7 @@ import (
 	"github.com/BurntSushi/toml"
 	"github.com/PuerkitoBio/goquery"
 
+	"wabot/tenant"
 	"wabot/views"
 )
 
@@ -279,5 +280,28 @@ func TestAPIValidationSentencesFollowAcceptLanguage(t *testing.T) {
 	}
 	if f, _ := en["fields"].(map[string]any); f["limit"] != "Use a whole number from 1 to 200." {
 		t.Errorf("the limit's sentence without Accept-Language: %v", en["fields"])
+	}
+}
+
+// A session's error is explained in the reader's language, by its code,
+// with the session's own English sentence kept under "technical details".
+func TestSessionErrorIsExplainedInTheReadersLanguage(t *testing.T) {
+	e := newEnv(t, map[string]string{"WABOT_APPROVAL": "auto"})
+	b, tid := e.tenantUser("banido@example.com", "Banido")
+	ctx := context.Background()
+	english := "WhatsApp has temporarily banned this number (101) for a while. Wait until then and press Restart; sending fewer unsolicited messages avoids bans."
+	if err := e.app.Store().SaveLink(ctx, tenant.Link{TenantID: tid, State: tenant.StateError, ErrorCode: tenant.ProblemTemporaryBan, LastError: english}); err != nil {
+		t.Fatal(err)
+	}
+	r := b.do(http.MethodGet, "/app/link", nil, map[string]string{"Accept-Language": "pt-BR"})
+	if got := between(r.body, `data-testid="error-text">`, "<"); got != views.NewLocale("pt-BR").T("ProblemTemporaryBan") {
+		t.Errorf("the error in Portuguese: %q", got)
+	}
+	if !strings.Contains(between(r.body, `data-testid="error-detail"`, "</details>"), "(101)") {
+		t.Error("the session's own sentence is not kept as the details")
+	}
+	r = b.do(http.MethodGet, "/app/link", nil, map[string]string{"Accept-Language": "en"})
+	if got := between(r.body, `data-testid="error-text">`, "<"); got != english {
+		t.Errorf("the error in English: %q", got)
 	}
 }

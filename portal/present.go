@@ -66,6 +66,9 @@ func sessionView(l *views.Locale, sess tenant.Link, worker tenant.Worker, now ti
 	}
 	// Only the PNG data URI wabot renders itself goes into the page, where
 	// templ's URL check is bypassed for it.
+	if text := problemText(l, sess.ErrorCode); text != "" && l.Code() != "en" && sess.LastError != "" {
+		v.LastError, v.ErrorDetail = text, sess.LastError
+	}
 	if sess.State == tenant.StateQRReady && strings.HasPrefix(sess.QRDataURI, "data:image/png;base64,") {
 		v.QRDataURI = sess.QRDataURI
 		v.QRExpiresAt = sess.QRExpiresAt.UTC().Format(time.RFC3339)
@@ -238,4 +241,29 @@ func messageError(l *views.Locale, s string) string {
 		return l.T("ReasonSuspended")
 	}
 	return s
+}
+
+// problemText says, in l's language, what a session's error code means and
+// what to do; the session's own sentence (English, with the details) is
+// shown beside it. "" for a code without one.
+func problemText(l *views.Locale, p tenant.Problem) string {
+	switch p {
+	case tenant.ProblemReconnectFailed:
+		return l.T("ProblemReconnectFailed")
+	case tenant.ProblemReplaced:
+		return l.T("ProblemReplaced")
+	case tenant.ProblemOutdated:
+		return l.T("ProblemOutdated")
+	case tenant.ProblemTemporaryBan:
+		return l.T("ProblemTemporaryBan")
+	case tenant.ProblemConnectFailure:
+		return l.T("ProblemConnectFailure")
+	case tenant.ProblemPairFailed:
+		return l.T("ProblemPairFailed")
+	case tenant.ProblemLoggedOut:
+		return l.T("ProblemLoggedOut")
+	case tenant.ProblemStoreFailed:
+		return l.T("ProblemStoreFailed")
+	}
+	return ""
 }

@@ -47,7 +47,10 @@ type SessionView struct {
 	Restarts       int
 	ErrorCode      string
 	LastError      string
-	Attempts       int
+	// ErrorDetail is the session's own English account of the error when
+	// LastError is its translation: what to quote to an operator.
+	ErrorDetail string
+	Attempts    int
 }
 
 // MessageView is one row of the message log.
