@@ -131,6 +131,9 @@ func pageMessage(l *views.Locale, status int, msg string) string {
 		}
 	}
 	if msg != "" {
+		if t := errorText(l, msg); t != msg {
+			return t
+		}
 		return strings.ToUpper(msg[:1]) + msg[1:]
 	}
 	return http.StatusText(status)

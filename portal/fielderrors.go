@@ -121,3 +121,43 @@ func fieldTexts(l *views.Locale, fields map[string]string) map[string]string {
 	}
 	return out
 }
+
+// errorSentences are the portal's own refusals (rate limits, roles,
+// sign-in), as error pages and flashes show them.
+var errorSentences = []struct {
+	re   *regexp.Regexp
+	id   string
+	args []string
+}{
+	{regexp.MustCompile(`^only the workspace's owners may open this; ask an owner$`), "ErrOwnerOnly", nil},
+	{regexp.MustCompile(`^too many sign-in attempts; wait a minute and try again$`), "ErrTooManySignIns", nil},
+	{regexp.MustCompile(`^too many live pages open; close some tabs and reload$`), "ErrTooManyStreams", nil},
+	{regexp.MustCompile(`^this sign-in attempt is invalid or expired; start again from the sign-in page$`), "ErrBadState", nil},
+	{regexp.MustCompile(`^the sign-in provider cannot be reached; try again shortly$`), "ErrProviderDown", nil},
+	{regexp.MustCompile(`^too many pairing codes for this workspace; wait a minute and try again$`), "ErrPairTenantMinute", nil},
+	{regexp.MustCompile(`^too many pairing codes for this workspace; wait (\d+) minutes and try again$`), "ErrPairTenant", []string{"N"}},
+	{regexp.MustCompile(`^too many pairing codes for this phone number; wait a minute and try again$`), "ErrPairNumberMinute", nil},
+	{regexp.MustCompile(`^too many pairing codes for this phone number; wait (\d+) minutes and try again$`), "ErrPairNumber", []string{"N"}},
+	{regexp.MustCompile(`^too many saves of the bot configuration; try again in (\d+) s$`), "ErrTooManySaves", []string{"N"}},
+	{regexp.MustCompile(`^WhatsApp did not answer in time; try again$`), "ErrWhatsAppSlow", nil},
+	{regexp.MustCompile(`^you have no such workspace$`), "ErrNoSuchWorkspace", nil},
+	{regexp.MustCompile(`^this message has no file$`), "ErrNoFile", nil},
+	{regexp.MustCompile(`^The file is still being downloaded from WhatsApp; try again in a moment\.$`), "ErrFilePending", nil},
+}
+
+// errorText is one of the portal's refusals in l's language; any other
+// message shows as written.
+func errorText(l *views.Locale, s string) string {
+	for _, f := range errorSentences {
+		m := f.re.FindStringSubmatch(s)
+		if m == nil {
+			continue
+		}
+		var kv []any
+		for i, name := range f.args {
+			kv = append(kv, name, m[i+1])
+		}
+		return l.T(f.id, kv...)
+	}
+	return s
+}

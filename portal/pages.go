@@ -276,7 +276,7 @@ func (p *Portal) linkNew(c echo.Context) error {
 		if tenant.ErrorCode(err) == "" {
 			return err
 		}
-		p.flash(c, "error", err.Error())
+		p.flash(c, "error", errorText(loc(c), err.Error()))
 	}
 	return c.Redirect(http.StatusSeeOther, "/app/link")
 }
@@ -295,7 +295,7 @@ func (p *Portal) linkPhoneNew(c echo.Context) error {
 		if tenant.ErrorCode(err) == "" && !errors.Is(err, context.DeadlineExceeded) {
 			return err
 		}
-		p.flash(c, "error", loc(c).T("FlashNoPairingCode", "Reason", err.Error()))
+		p.flash(c, "error", loc(c).T("FlashNoPairingCode", "Reason", errorText(loc(c), err.Error())))
 	} else {
 		p.flash(c, "ok", loc(c).T("FlashTypePairingCode", "Code", code))
 	}
@@ -441,7 +441,7 @@ func (p *Portal) botSave(c echo.Context) error {
 	if err := p.allowBotSave(c); err != nil {
 		// The form comes back as it was sent, so nothing typed is lost.
 		ch := p.chrome(c, loc(c).T("NavBot"), "bot")
-		ch.Flash = views.Flash{Kind: "error", Text: loc(c).T("FlashNotSaved", "Reason", err.Error())}
+		ch.Flash = views.Flash{Kind: "error", Text: loc(c).T("FlashNotSaved", "Reason", errorText(loc(c), err.Error()))}
 		return Render(c, http.StatusTooManyRequests, views.BotPage(botView(ch, cfg, nil)))
 	}
 	saved, err := p.bot.SaveConfig(c.Request().Context(), t.ID, cfg)
