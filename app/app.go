@@ -22,6 +22,7 @@ import (
 	"wabot/session"
 	"wabot/session/bot"
 	"wabot/tenant"
+	"wabot/views"
 )
 
 // App is one running wabot: tests start it on 127.0.0.1:0 and stop it like
@@ -82,6 +83,8 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, opts ...Option) (a 
 	if err != nil {
 		return nil, err
 	}
+	// A new workspace's bot greets in its owner's language.
+	st.SetBotDefaults(views.BotDefaults)
 	a = &App{cfg: cfg, log: log, store: st}
 	defer func() {
 		if err != nil {

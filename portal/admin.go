@@ -2,7 +2,6 @@ package portal
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -178,12 +177,12 @@ func (p *Portal) adminShow(c echo.Context) error {
 
 	now := time.Now()
 	v := views.AdminView{
-		Chrome: p.chrome(c, "Admin", "admin"), Search: q.Search, AuditTenant: q.AuditTenant, AuditActor: q.AuditActor,
+		Chrome: p.chrome(c, loc(c).T("NavAdmin"), "admin"), Search: q.Search, AuditTenant: q.AuditTenant, AuditActor: q.AuditActor,
 		Keep:      q.hidden("q", "page"),
 		AuditKeep: q.hidden("audit_tenant", "audit_actor", "audit_page"),
-		SortName:  sortLink(q, tenant.SortName, "Tenant"),
+		SortName:  sortLink(q, tenant.SortName, loc(c).T("Tenant")),
 		SortState: sortLink(q, tenant.SortState, "WhatsApp"),
-		SortSeen:  sortLink(q, tenant.SortLastSeen, "Last seen"),
+		SortSeen:  sortLink(q, tenant.SortLastSeen, loc(c).T("LastSeen")),
 	}
 	reset := q
 	reset.Search, reset.State, reset.Status, reset.Sort, reset.Desc, reset.Page = "", "", "", tenant.SortCreated, false, 1
@@ -208,9 +207,9 @@ func (p *Portal) adminShow(c echo.Context) error {
 	for _, st := range tenant.LinkStates {
 		allStates += list.States[st]
 	}
-	v.States = append(v.States, views.FilterLink{Label: "All", Count: allStates, Active: q.State == "", URL: facet(func(f *adminQuery) { f.State = "" })})
+	v.States = append(v.States, views.FilterLink{Label: loc(c).T("FilterAllStates"), Count: allStates, Active: q.State == "", URL: facet(func(f *adminQuery) { f.State = "" })})
 	for _, st := range tenant.LinkStates {
-		label, _ := stateWords(st)
+		label, _ := stateWords(loc(c), st)
 		v.States = append(v.States, views.FilterLink{Label: label, Value: string(st), Count: list.States[st], Active: q.State == st,
 			URL: facet(func(f *adminQuery) { f.State = st })})
 	}
@@ -218,9 +217,9 @@ func (p *Portal) adminShow(c echo.Context) error {
 	for _, st := range tenant.Statuses {
 		allStatuses += list.Statuses[st]
 	}
-	v.Statuses = append(v.Statuses, views.FilterLink{Label: "All", Count: allStatuses, Active: q.Status == "", URL: facet(func(f *adminQuery) { f.Status = "" })})
+	v.Statuses = append(v.Statuses, views.FilterLink{Label: loc(c).T("FilterAllStates"), Count: allStatuses, Active: q.Status == "", URL: facet(func(f *adminQuery) { f.Status = "" })})
 	for _, st := range tenant.Statuses {
-		v.Statuses = append(v.Statuses, views.FilterLink{Label: tenantView(tenant.Tenant{Status: st}).StatusLabel, Value: string(st), Count: list.Statuses[st],
+		v.Statuses = append(v.Statuses, views.FilterLink{Label: tenantView(loc(c), tenant.Tenant{Status: st}).StatusLabel, Value: string(st), Count: list.Statuses[st],
 			Active: q.Status == st, URL: facet(func(f *adminQuery) { f.Status = st })})
 	}
 
@@ -229,20 +228,20 @@ func (p *Portal) adminShow(c echo.Context) error {
 		return err
 	}
 	for _, o := range list.Overviews {
-		label, _ := stateWords(o.Link.State)
+		label, _ := stateWords(loc(c), o.Link.State)
 		row := views.AdminTenantRow{
-			ID: o.Tenant.ID, Name: o.Tenant.Name, Owner: o.Owner, Status: string(o.Tenant.Status),
+			ID: o.Tenant.ID, Name: o.Tenant.Name, Owner: o.Owner, Status: string(o.Tenant.Status), StatusLabel: tenantView(loc(c), o.Tenant).StatusLabel,
 			State: string(o.Link.State), StateLabel: label, Number: tenant.PhoneOf(o.Link.JID),
-			LastSeen: ago(o.Worker.LastSeenAt, now), Restarts: o.Worker.Restarts, LastError: o.Link.LastError,
+			LastSeen: loc(c).Ago(o.Worker.LastSeenAt, now), Restarts: o.Worker.Restarts, LastError: o.Link.LastError,
 			WorkerStatus: string(o.Worker.Status),
-			MediaBytes:   humanSize(usage[o.Tenant.ID].Bytes), MediaFiles: usage[o.Tenant.ID].Files,
+			MediaBytes:   humanSize(loc(c), usage[o.Tenant.ID].Bytes), MediaFiles: usage[o.Tenant.ID].Files,
 		}
 		for _, a := range adminActions(o.Tenant.Status) {
-			row.Actions = append(row.Actions, views.AdminAction{Name: a, URL: q.actionURL(o.Tenant.ID, a)})
+			row.Actions = append(row.Actions, views.AdminAction{Name: a, Label: actionLabel(loc(c), a), URL: q.actionURL(o.Tenant.ID, a)})
 		}
 		v.Tenants = append(v.Tenants, row)
 	}
-	v.Pager = pager(list.Page, list.Pages, list.Total, list.Offset(), len(list.Overviews), func(n int) string {
+	v.Pager = pager(loc(c), list.Page, list.Pages, list.Total, list.Offset(), len(list.Overviews), func(n int) string {
 		at := q
 		at.Page = n
 		return at.url("")
@@ -251,8 +250,8 @@ func (p *Portal) adminShow(c echo.Context) error {
 	for _, l := range audit.Lines {
 		byActor, byTenant := q, q
 		byActor.AuditActor, byActor.AuditPage = l.ActorEmail, 1
-		row := views.AuditRow{At: l.At.UTC().Format("2 Jan 2006 15:04:05"), Actor: l.ActorEmail, ActorURL: byActor.url("#audit"),
-			Action: l.Action, TenantID: l.TenantID, Tenant: l.TenantName, Detail: l.Detail}
+		row := views.AuditRow{At: loc(c).DateTimeSeconds(l.At), Actor: l.ActorEmail, ActorURL: byActor.url("#audit"),
+			Action: actionLabel(loc(c), l.Action), TenantID: l.TenantID, Tenant: l.TenantName, Detail: l.Detail}
 		if l.TenantID != "" {
 			byTenant.AuditTenant, byTenant.AuditPage = l.TenantID, 1
 			row.TenantURL = byTenant.url("#audit")
@@ -262,7 +261,7 @@ func (p *Portal) adminShow(c echo.Context) error {
 		}
 		v.Audit = append(v.Audit, row)
 	}
-	v.AuditPager = pager(audit.Page, audit.Pages, audit.Total, audit.Offset(), len(audit.Lines), func(n int) string {
+	v.AuditPager = pager(loc(c), audit.Page, audit.Pages, audit.Total, audit.Offset(), len(audit.Lines), func(n int) string {
 		at := q
 		at.AuditPage = n
 		return at.url("#audit")
@@ -288,10 +287,10 @@ func sortLink(q adminQuery, by tenant.TenantSort, label string) views.SortLink {
 
 // pager links the pages of a list: the first and last, and two either
 // side of the current one, with gaps between.
-func pager(page, pages, total, offset, shown int, at func(int) string) views.Pager {
+func pager(l *views.Locale, page, pages, total, offset, shown int, at func(int) string) views.Pager {
 	var pg views.Pager
 	if total > 0 {
-		pg.Showing = fmt.Sprintf("Showing %d–%d of %d", offset+1, offset+shown, total)
+		pg.Showing = l.T("Showing", "From", l.Int(offset+1), "To", l.Int(offset+shown), "Total", l.Int(total))
 	}
 	if pages <= 1 {
 		return pg
@@ -326,12 +325,38 @@ func adminActions(status tenant.Status) []string {
 	return names
 }
 
-var adminActionText = map[tenant.Action]struct{ title, message string }{
-	tenant.ActionApprove: {"Approve this tenant?", "Its bot starts answering messages as soon as its WhatsApp is connected."},
-	tenant.ActionSuspend: {"Suspend this tenant?", "Its WhatsApp session stops and its bot answers nobody until you resume it. The link is kept."},
-	tenant.ActionResume:  {"Resume this tenant?", "Its WhatsApp session starts again and its bot answers messages."},
-	tenant.ActionRestart: {"Restart this tenant's session?", "wabot reconnects its WhatsApp client, keeping the link."},
-	tenant.ActionReset:   {"Reset this tenant's session?", "wabot deletes the device keys under sessions/<tenantId>/; the tenant must scan a new QR code."},
+func adminActionText(l *views.Locale, a tenant.Action) (text struct{ title, message string }) {
+	switch a {
+	case tenant.ActionApprove:
+		text.title, text.message = l.T("ApproveTitle"), l.T("ApproveMessage")
+	case tenant.ActionSuspend:
+		text.title, text.message = l.T("SuspendTitle"), l.T("SuspendMessage")
+	case tenant.ActionResume:
+		text.title, text.message = l.T("ResumeTitle"), l.T("ResumeMessage")
+	case tenant.ActionRestart:
+		text.title, text.message = l.T("RestartTitle"), l.T("RestartMessage")
+	case tenant.ActionReset:
+		text.title, text.message = l.T("ResetTitle"), l.T("ResetMessage")
+	}
+	return text
+}
+
+// actionLabel is an admin action ("approve") in words; other audit
+// entries show as written.
+func actionLabel(l *views.Locale, a string) string {
+	switch tenant.Action(a) {
+	case tenant.ActionApprove:
+		return l.T("ActionApprove")
+	case tenant.ActionSuspend:
+		return l.T("ActionSuspend")
+	case tenant.ActionResume:
+		return l.T("ActionResume")
+	case tenant.ActionRestart:
+		return l.T("ActionRestart")
+	case tenant.ActionReset:
+		return l.T("ActionReset")
+	}
+	return a
 }
 
 // tenantFromPath loads the tenant named in the path, after checking the id
@@ -355,7 +380,7 @@ func (p *Portal) adminActionConfirm(c echo.Context) error {
 	if err != nil {
 		return echo.NewHTTPError(http.StatusNotFound)
 	}
-	text := adminActionText[action]
+	text := adminActionText(loc(c), action)
 	t, err := p.tenantFromPath(c)
 	if err != nil {
 		return err
@@ -363,7 +388,7 @@ func (p *Portal) adminActionConfirm(c echo.Context) error {
 	back := adminBack(c)
 	return Render(c, http.StatusOK, views.ConfirmPage(views.ConfirmView{
 		Chrome: p.chrome(c, text.title, "admin"), Title: text.title, Message: t.Name + ": " + text.message,
-		Action: back.actionURL(t.ID, string(action)), Button: string(action), Cancel: back.url(""),
+		Action: back.actionURL(t.ID, string(action)), Button: actionLabel(loc(c), string(action)), Cancel: back.url(""),
 		Danger: action != tenant.ActionApprove && action != tenant.ActionResume,
 	}))
 }
@@ -386,7 +411,7 @@ func (p *Portal) adminActionApply(c echo.Context) error {
 		return c.Redirect(http.StatusSeeOther, adminBack(c).url(""))
 	}
 	p.log.Info("admin action", "admin", admin.ID, "action", action, "tenant", t.ID)
-	p.flash(c, "ok", t.Name+": "+string(action)+" done.")
+	p.flash(c, "ok", loc(c).T("FlashActionDone", "Name", t.Name, "Action", actionLabel(loc(c), string(action))))
 	// Back to the page the admin acted from, filters and all.
 	return c.Redirect(http.StatusSeeOther, adminBack(c).url(""))
 }

@@ -151,6 +151,11 @@ func renderAPIV1Error(c echo.Context, err error, status int, msg string, fields 
 	}
 	if status != http.StatusUnprocessableEntity {
 		fields = nil
+	} else if c.Request().Header.Get("Accept-Language") != "" {
+		// A client that asks for a language gets the sentences in it;
+		// the codes and field names stay as they are.
+		l := loc(c)
+		msg, fields = apiMessage(l, msg), fieldTexts(l, fields)
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
 	if status == http.StatusUnauthorized {
@@ -171,7 +176,7 @@ func sentence(msg string) string {
 	}
 	r, n := utf8.DecodeRuneInString(msg)
 	msg = string(unicode.ToUpper(r)) + msg[n:]
-	if !strings.HasSuffix(msg, ".") && !strings.HasSuffix(msg, "?") && !strings.HasSuffix(msg, "!") {
+	if !strings.HasSuffix(msg, ".") && !strings.HasSuffix(msg, "?") && !strings.HasSuffix(msg, "!") && !strings.HasSuffix(msg, "।") {
 		msg += "."
 	}
 	return msg

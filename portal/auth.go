@@ -442,7 +442,7 @@ func (p *Portal) authLinkConfirm(c echo.Context) error {
 }
 
 func (p *Portal) renderLinkPage(c echo.Context, status int, token, email string, admin bool, next string) error {
-	v := views.LoginLinkView{Chrome: p.chrome(c, "Sign in", ""), Email: email, Admin: admin, Token: token, Next: next}
+	v := views.LoginLinkView{Chrome: p.chrome(c, loc(c).T("TitleSignIn"), ""), Email: email, Admin: admin, Token: token, Next: next}
 	if u, ok := currentUser(c); ok && u.Email != email {
 		v.SignedIn, v.SwitchFrom = u.Email, u.ID
 	}

@@ -79,7 +79,8 @@ func ErrorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 			_ = c.JSON(status, body)
 			return
 		}
-		_ = Render(c, status, views.ErrorPage(views.ErrorView{Status: status, Title: http.StatusText(status), Message: pageMessage(status, msg)}))
+		l := loc(c)
+		_ = Render(c, status, views.ErrorPage(views.ErrorView{Status: status, Title: statusTitle(l, status), Message: pageMessage(l, status, msg)}))
 	}
 }
 
@@ -89,18 +90,50 @@ func isAPIPath(path string) bool {
 	return path == "/api" || strings.HasPrefix(path, "/api/") || strings.HasPrefix(path, "/dev/")
 }
 
-func pageMessage(status int, msg string) string {
+// statusTitle is an error page's heading: the status in words.
+func statusTitle(l *views.Locale, status int) string {
+	switch status {
+	case http.StatusBadRequest:
+		return l.T("Status400")
+	case http.StatusUnauthorized:
+		return l.T("Status401")
+	case http.StatusForbidden:
+		return l.T("Status403")
+	case http.StatusNotFound:
+		return l.T("Status404")
+	case http.StatusMethodNotAllowed:
+		return l.T("Status405")
+	case http.StatusConflict:
+		return l.T("Status409")
+	case http.StatusRequestEntityTooLarge:
+		return l.T("Status413")
+	case http.StatusUnprocessableEntity:
+		return l.T("Status422")
+	case http.StatusTooManyRequests:
+		return l.T("Status429")
+	case http.StatusInternalServerError:
+		return l.T("Status500")
+	case http.StatusServiceUnavailable:
+		return l.T("Status503")
+	}
+	return http.StatusText(status)
+}
+
+func pageMessage(l *views.Locale, status int, msg string) string {
 	switch status {
 	case http.StatusNotFound:
-		return "There is nothing at this address. It may have moved, or it belongs to another workspace."
+		return l.T("PageNotFound")
 	case http.StatusInternalServerError:
-		return "Something went wrong on our side. It has been logged; please try again in a moment."
+		return l.T("PageInternalError")
 	case http.StatusForbidden:
 		if msg == "forbidden" {
-			return "You are not allowed to do that."
+			return l.T("PageForbidden")
 		}
 	}
 	if msg != "" {
+		if t := errorText(l, msg); t != msg {
+			return t
+		}
 		return strings.ToUpper(msg[:1]) + msg[1:]
 	}
 	return http.StatusText(status)

@@ -23,8 +23,10 @@ import (
 // session is offline goes out after the reconnect, once.
 
 // chatFilters are the list's filters, in the order the page shows them.
-var chatFilters = []struct{ value, label string }{
-	{"", "All"}, {"unread", "Unread"}, {"mine", "Assigned to me"}, {"paused", "Bot paused"},
+func chatFilters(l *views.Locale) []struct{ value, label string } {
+	return []struct{ value, label string }{
+		{"", l.T("FilterAll")}, {"unread", l.T("FilterUnread")}, {"mine", l.T("FilterMine")}, {"paused", l.T("AnswererPaused")},
+	}
 }
 
 // inboxPage is the list and, when chat is set, its thread.
@@ -135,15 +137,15 @@ func (p *Portal) renderInbox(c echo.Context, status int, pg inboxPage) error {
 	if pg.chat != "" {
 		base = chatURL(pg.chat)
 	}
-	title := "Chats"
+	title := loc(c).T("NavChats")
 	if unread > 0 {
-		title = fmt.Sprintf("(%d) Chats", unread)
+		title = fmt.Sprintf("(%d) %s", unread, title)
 	}
 	v := views.ChatsView{
 		Chrome: p.chrome(c, title, "chats"), Search: q.Search, Filter: filter,
 		StreamURL: "/app/chats/events", Mark: mark, Thread: tv, QuickRepliesURL: "/app/settings/quick-replies",
 	}
-	for _, f := range chatFilters {
+	for _, f := range chatFilters(loc(c)) {
 		vals := url.Values{}
 		if q.Search != "" {
 			vals.Set("q", q.Search)
@@ -180,10 +182,11 @@ func withQuery(path string, vals url.Values) string {
 }
 
 func (p *Portal) chatRow(c echo.Context, cv tenant.Conversation, open string, keep url.Values, names map[string]string) views.ChatRow {
+	l := loc(c)
 	row := views.ChatRow{
-		Chat: cv.Chat, Name: cmpOr(cv.Name, chatName(cv.Chat)), Phone: cv.Phone, Preview: previewOf(cv.Last.Kind, cv.Last.Body),
-		LastOut: cv.Last.Direction == "out", At: shortTime(cv.Last.CreatedAt), AtISO: cv.Last.CreatedAt.UTC().Format(time.RFC3339),
-		Unread: cv.Unread, Answerer: answerer(cv.BotPaused, cv.Waiting), Open: cv.Chat == open,
+		Chat: cv.Chat, Name: cmpOr(cv.Name, chatName(cv.Chat)), Phone: cv.Phone, Preview: previewOf(l, cv.Last.Kind, cv.Last.Body),
+		LastOut: cv.Last.Direction == "out", At: shortTime(l, cv.Last.CreatedAt), AtISO: cv.Last.CreatedAt.UTC().Format(time.RFC3339),
+		Unread: cv.Unread, Answerer: answerer(l, cv.BotPaused, cv.Waiting), Open: cv.Chat == open,
 	}
 	vals := url.Values{}
 	for _, k := range []string{"q", "filter"} {
@@ -199,33 +202,33 @@ func (p *Portal) chatRow(c echo.Context, cv tenant.Conversation, open string, ke
 }
 
 // previewOf is what the list shows of a message: its text, else its kind.
-func previewOf(kind, body string) string {
+func previewOf(l *views.Locale, kind, body string) string {
 	if strings.TrimSpace(body) != "" {
 		return body
 	}
 	if kind != "" && kind != "text" {
-		return "(" + kind + ")"
+		return "(" + views.KindLabel(l, kind) + ")"
 	}
 	return ""
 }
 
-func answerer(paused, waiting bool) string {
+func answerer(l *views.Locale, paused, waiting bool) string {
 	switch {
 	case waiting:
-		return "Waiting for a person"
+		return l.T("AnswererWaiting")
 	case paused:
-		return "Bot paused"
+		return l.T("AnswererPaused")
 	}
-	return "Bot"
+	return l.T("AnswererBot")
 }
 
 // shortTime is a list's time: the hour today, else the day.
-func shortTime(t time.Time) string {
+func shortTime(l *views.Locale, t time.Time) string {
 	t = t.UTC()
 	if now := time.Now().UTC(); t.YearDay() == now.YearDay() && t.Year() == now.Year() {
 		return t.Format("15:04")
 	}
-	return t.Format("2 Jan")
+	return l.Day(t)
 }
 
 // userName is a user's name or email, looked up once per page.
@@ -314,7 +317,7 @@ func (p *Portal) threadView(c echo.Context, pg inboxPage) (*views.ThreadView, er
 		tv.NewestURL = base
 	}
 	for _, m := range msgs {
-		tv.Messages = append(tv.Messages, bubbleOf(m, media))
+		tv.Messages = append(tv.Messages, bubbleOf(views.LocaleOf(ctx), m, media))
 	}
 	qs, err := p.store.QuickReplies(ctx, t.ID)
 	if err != nil {
@@ -334,42 +337,44 @@ func chatPhoneOf(chat string) string {
 }
 
 // bubbleOf is one message of a thread with its marks and who wrote it.
-func bubbleOf(m tenant.ThreadMessage, media map[int64]tenant.MessageMedia) views.BubbleView {
+func bubbleOf(l *views.Locale, m tenant.ThreadMessage, media map[int64]tenant.MessageMedia) views.BubbleView {
 	b := views.BubbleView{
 		ID: m.ID, Direction: m.Direction, Body: m.Body, Cut: m.Cut, URL: "/app/logs/" + strconv.FormatInt(m.ID, 10), Kind: m.Kind,
-		At: m.CreatedAt.UTC().Format("2 Jan 15:04"), AtISO: m.CreatedAt.UTC().Format(time.RFC3339),
+		At: l.DayTime(m.CreatedAt), AtISO: m.CreatedAt.UTC().Format(time.RFC3339),
 		Skipped: tenant.SkippedPaused(m.Message),
 	}
 	if md, ok := media[m.ID]; ok {
-		b.Media = mediaView(md, m.Body)
+		b.Media = mediaView(l, md, m.Body)
 	}
 	if m.Direction == "in" {
 		if !b.Skipped && m.Status == tenant.MsgFailed {
-			b.Error = m.Error
+			b.Error = messageError(l, m.Error)
 		}
 		return b
 	}
 	switch {
 	case m.AuthorID != "":
-		b.By = cmpOr(m.AuthorName, "a former member")
+		b.By = cmpOr(m.AuthorName, l.T("FormerMember"))
 	case m.Source == "api":
 		b.By = "API"
 	case m.Origin != "":
-		b.By = "bot · " + m.Origin
+		b.By = l.T("BotOrigin", "Origin", views.OriginLabel(l, m.Origin))
 	default:
-		b.By = "bot"
+		b.By = l.T("BotLower")
 	}
 	switch m.Status {
 	case tenant.MsgPending:
-		b.Mark, b.MarkLabel = "queued", "queued"
+		b.Mark, b.MarkLabel = "queued", l.T("MarkQueued")
 	case tenant.MsgReplied:
-		b.Mark = "sent"
-		if m.Delivery == "delivered" || m.Delivery == "read" {
-			b.Mark = m.Delivery
+		b.Mark, b.MarkLabel = "sent", l.T("MarkSent")
+		switch m.Delivery {
+		case "delivered":
+			b.Mark, b.MarkLabel = "delivered", l.T("MarkDelivered")
+		case "read":
+			b.Mark, b.MarkLabel = "read", l.T("MarkRead")
 		}
-		b.MarkLabel = b.Mark
 	default:
-		b.Mark, b.MarkLabel, b.Error = "failed", "not sent", m.Error
+		b.Mark, b.MarkLabel, b.Error = "failed", l.T("MarkNotSent"), messageError(l, m.Error)
 	}
 	return b
 }
@@ -404,7 +409,7 @@ func (p *Portal) chatReply(c echo.Context) error {
 		}
 		return p.renderInbox(c, http.StatusOK, inboxPage{chat: chat, replyText: text, replyKey: key})
 	}
-	if msg := replyProblem(text); msg != "" {
+	if msg := replyProblem(loc(c), text); msg != "" {
 		return p.renderInbox(c, http.StatusUnprocessableEntity, inboxPage{chat: chat, replyText: text, replyKey: key, replyError: msg})
 	}
 	_, created, err := p.bot.Send(ctx, t.ID, tenant.SendRequest{To: chat, Text: text, IdempotencyKey: key, AuthorID: u.ID})
@@ -412,7 +417,7 @@ func (p *Portal) chatReply(c echo.Context) error {
 	if errors.As(err, &de) && (de.Code == tenant.CodeInvalid || de.Code == tenant.CodeTooMany) {
 		msg := de.Msg
 		if f := de.Fields["text"]; f != "" {
-			msg = f
+			msg = fieldText(loc(c), f)
 		}
 		status := statusOf[de.Code]
 		return p.renderInbox(c, status, inboxPage{chat: chat, replyText: text, replyKey: key, replyError: msg})
@@ -445,14 +450,14 @@ func validReplyKey(k string) bool {
 }
 
 // replyProblem says what is wrong with a reply's text, "" when nothing.
-func replyProblem(text string) string {
+func replyProblem(l *views.Locale, text string) string {
 	switch n := utf8.RuneCountInString(text); {
 	case strings.TrimSpace(text) == "":
-		return "Write a reply first."
+		return l.T("ReplyEmpty")
 	case !utf8.ValidString(text):
-		return "The text is not valid UTF-8."
+		return l.T("ReplyNotUTF8")
 	case n > tenant.MaxTextChars:
-		return fmt.Sprintf("WhatsApp takes at most %d characters; this reply has %d.", tenant.MaxTextChars, n)
+		return l.T("ReplyTooLong", "Max", tenant.MaxTextChars, "N", n)
 	}
 	return ""
 }
@@ -520,12 +525,12 @@ func (p *Portal) chatContact(c echo.Context) error {
 	err = p.store.SetContact(c.Request().Context(), currentTenant(c).ID, chat, name, note)
 	var de *tenant.Error
 	if errors.As(err, &de) && de.Code == tenant.CodeInvalid {
-		return p.renderInbox(c, http.StatusUnprocessableEntity, inboxPage{chat: chat, contact: &contactForm{name: name, note: note, errs: de.Fields}})
+		return p.renderInbox(c, http.StatusUnprocessableEntity, inboxPage{chat: chat, contact: &contactForm{name: name, note: note, errs: fieldTexts(loc(c), de.Fields)}})
 	}
 	if err != nil {
 		return err
 	}
-	p.flash(c, "ok", "Contact saved.")
+	p.flash(c, "ok", loc(c).T("FlashContactSaved"))
 	return c.Redirect(http.StatusSeeOther, chatURL(chat))
 }
 
@@ -602,7 +607,7 @@ func (p *Portal) renderQuickReplies(c echo.Context, status int, shortcut, body s
 	if err != nil {
 		return err
 	}
-	v := views.QuickRepliesView{Chrome: p.chrome(c, "Quick replies", "chats"), Shortcut: shortcut, Body: body, Errors: errs}
+	v := views.QuickRepliesView{Chrome: p.chrome(c, loc(c).T("QuickReplies"), "chats"), Shortcut: shortcut, Body: body, Errors: errs}
 	for _, q := range qs {
 		v.Replies = append(v.Replies, views.QuickReplyView{ID: q.ID, Shortcut: q.Shortcut, Body: q.Body})
 	}
@@ -614,7 +619,7 @@ func (p *Portal) quickReplyCreate(c echo.Context) error {
 	_, err := p.store.SaveQuickReply(c.Request().Context(), currentTenant(c).ID, shortcut, body)
 	var de *tenant.Error
 	if errors.As(err, &de) && de.Code == tenant.CodeInvalid {
-		errs := de.Fields
+		errs := fieldTexts(loc(c), de.Fields)
 		if len(errs) == 0 {
 			errs = map[string]string{"shortcut": de.Msg}
 		}
@@ -623,7 +628,7 @@ func (p *Portal) quickReplyCreate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	p.flash(c, "ok", "Quick reply saved.")
+	p.flash(c, "ok", loc(c).T("FlashQuickReplySaved"))
 	return c.Redirect(http.StatusSeeOther, "/app/settings/quick-replies")
 }
 
@@ -631,6 +636,6 @@ func (p *Portal) quickReplyDelete(c echo.Context) error {
 	if err := p.store.DeleteQuickReply(c.Request().Context(), currentTenant(c).ID, c.Param("id")); err != nil {
 		return err
 	}
-	p.flash(c, "ok", "Quick reply removed.")
+	p.flash(c, "ok", loc(c).T("FlashQuickReplyRemoved"))
 	return c.Redirect(http.StatusSeeOther, "/app/settings/quick-replies")
 }

@@ -13,12 +13,19 @@ import (
 	"wabot/views"
 )
 
-// scopeLabels say in words what each tenant scope allows.
-var scopeLabels = map[tenant.Scope]string{
-	tenant.ScopeMessagesSend:  "send messages",
-	tenant.ScopeMessagesRead:  "read messages and chats",
-	tenant.ScopeSessionManage: "link, unlink and restart WhatsApp",
-	tenant.ScopeBotManage:     "read and change the bot",
+// scopeLabel says in words what a tenant scope allows.
+func scopeLabel(l *views.Locale, sc tenant.Scope) string {
+	switch sc {
+	case tenant.ScopeMessagesSend:
+		return l.T("ScopeMessagesSend")
+	case tenant.ScopeMessagesRead:
+		return l.T("ScopeMessagesRead")
+	case tenant.ScopeSessionManage:
+		return l.T("ScopeSessionManage")
+	case tenant.ScopeBotManage:
+		return l.T("ScopeBotManage")
+	}
+	return string(sc)
 }
 
 // keyPages are the two API keys pages, a workspace's and the instance's,
@@ -32,13 +39,13 @@ type keyPage struct {
 }
 
 func (p *Portal) tenantKeyPage(c echo.Context) keyPage {
-	return keyPage{tenantID: currentTenant(c).ID, base: "/app/settings/keys", active: "keys", heading: "API keys",
-		intro: "Keys let your own programs use this workspace through the API, under /api/v1. Each key does only what its scopes allow; revoke one the moment it may have leaked."}
+	return keyPage{tenantID: currentTenant(c).ID, base: "/app/settings/keys", active: "keys", heading: loc(c).T("NavAPIKeys"),
+		intro: loc(c).T("KeysIntro")}
 }
 
-func adminKeyPage() keyPage {
-	return keyPage{base: "/admin/keys", active: "admin-keys", heading: "Instance keys",
-		intro: "Instance keys hold the admin scope: a program with one creates, approves, suspends and resumes workspaces through /api/v1/admin. They cannot read any workspace's messages."}
+func adminKeyPage(c echo.Context) keyPage {
+	return keyPage{base: "/admin/keys", active: "admin-keys", heading: loc(c).T("NavInstanceKeys"),
+		intro: loc(c).T("InstanceKeysIntro")}
 }
 
 func (p *Portal) keysView(c echo.Context, kp keyPage) (views.KeysView, error) {
@@ -50,24 +57,24 @@ func (p *Portal) keysView(c echo.Context, kp keyPage) (views.KeysView, error) {
 		DocsURL: "/docs/api", Errors: map[string]string{}}
 	now := time.Now()
 	for _, k := range keys {
-		row := views.KeyRow{ID: k.ID, Name: k.Name, Prefix: k.Prefix, Created: k.CreatedAt.UTC().Format("2 Jan 2006 15:04"),
-			LastUsed: "never", RevokeURL: kp.base + "/" + k.ID + "/revoke"}
+		row := views.KeyRow{ID: k.ID, Name: k.Name, Prefix: k.Prefix, Created: loc(c).DateTime(k.CreatedAt),
+			LastUsed: loc(c).T("AgoNever"), RevokeURL: kp.base + "/" + k.ID + "/revoke"}
 		var scopes []string
 		for _, sc := range k.Scopes {
 			scopes = append(scopes, string(sc))
 		}
 		row.Scopes = strings.Join(scopes, ", ")
 		if !k.LastUsedAt.IsZero() {
-			row.LastUsed = ago(k.LastUsedAt, now)
+			row.LastUsed = loc(c).Ago(k.LastUsedAt, now)
 		}
 		if k.Revoked() {
-			row.Revoked = k.RevokedAt.UTC().Format("2 Jan 2006 15:04")
+			row.Revoked = loc(c).DateTime(k.RevokedAt)
 		}
 		v.Keys = append(v.Keys, row)
 	}
 	if kp.tenantID != "" {
 		for _, sc := range tenant.TenantScopes {
-			v.Scopes = append(v.Scopes, views.ScopeChoice{Value: string(sc), Label: scopeLabels[sc]})
+			v.Scopes = append(v.Scopes, views.ScopeChoice{Value: string(sc), Label: scopeLabel(loc(c), sc)})
 		}
 	}
 	return v, nil
@@ -86,15 +93,15 @@ func (p *Portal) keyRevokeConfirm(c echo.Context) error {
 
 func (p *Portal) keyRevokeApply(c echo.Context) error { return p.revokeKey(c, p.tenantKeyPage(c)) }
 
-func (p *Portal) adminKeysShow(c echo.Context) error { return p.showKeys(c, adminKeyPage()) }
+func (p *Portal) adminKeysShow(c echo.Context) error { return p.showKeys(c, adminKeyPage(c)) }
 
-func (p *Portal) adminKeysCreate(c echo.Context) error { return p.createKey(c, adminKeyPage()) }
+func (p *Portal) adminKeysCreate(c echo.Context) error { return p.createKey(c, adminKeyPage(c)) }
 
 func (p *Portal) adminKeyRevokeConfirm(c echo.Context) error {
-	return p.confirmRevokeKey(c, adminKeyPage())
+	return p.confirmRevokeKey(c, adminKeyPage(c))
 }
 
-func (p *Portal) adminKeyRevokeApply(c echo.Context) error { return p.revokeKey(c, adminKeyPage()) }
+func (p *Portal) adminKeyRevokeApply(c echo.Context) error { return p.revokeKey(c, adminKeyPage(c)) }
 
 func (p *Portal) showKeys(c echo.Context, kp keyPage) error {
 	v, err := p.keysView(c, kp)
@@ -128,7 +135,7 @@ func (p *Portal) createKey(c echo.Context, kp keyPage) error {
 		if verr != nil {
 			return verr
 		}
-		v.Name, v.Errors = name, de.Fields
+		v.Name, v.Errors = name, fieldTexts(loc(c), de.Fields)
 		for i := range v.Scopes {
 			v.Scopes[i].Checked = slices.Contains(picked, v.Scopes[i].Value)
 		}
@@ -173,9 +180,9 @@ func (p *Portal) confirmRevokeKey(c echo.Context, kp keyPage) error {
 		return err
 	}
 	return Render(c, http.StatusOK, views.ConfirmPage(views.ConfirmView{
-		Chrome: p.chrome(c, "Revoke this key?", kp.active), Title: "Revoke this key?",
-		Message: k.Name + " (" + k.Prefix + "…): programs using it are refused from now on. This cannot be undone.",
-		Action:  kp.base + "/" + k.ID + "/revoke", Button: "Revoke", Cancel: kp.base, Danger: true,
+		Chrome: p.chrome(c, loc(c).T("RevokeKeyTitle"), kp.active), Title: loc(c).T("RevokeKeyTitle"),
+		Message: loc(c).T("RevokeKeyMessage", "Key", k.Name+" ("+k.Prefix+"…)"),
+		Action:  kp.base + "/" + k.ID + "/revoke", Button: loc(c).T("Revoke"), Cancel: kp.base, Danger: true,
 	}))
 }
 
@@ -194,6 +201,6 @@ func (p *Portal) revokeKey(c echo.Context, kp keyPage) error {
 		}
 	}
 	p.log.Info("API key revoked", "key", k.ID, "tenant", kp.tenantID, "user", u.ID)
-	p.flash(c, "ok", "Key "+k.Name+" revoked.")
+	p.flash(c, "ok", loc(c).T("FlashKeyRevoked", "Name", k.Name))
 	return c.Redirect(http.StatusSeeOther, kp.base)
 }

@@ -251,9 +251,10 @@ func (p *Portal) mediaUsageView(ctx context.Context, tenantID string) (*views.Me
 	if err != nil {
 		return nil, err
 	}
-	v := &views.MediaUsageView{Bytes: humanSize(u.Bytes), Files: u.Files}
+	l := views.LocaleOf(ctx)
+	v := &views.MediaUsageView{Bytes: humanSize(l, u.Bytes), Files: u.Files}
 	if quota := p.cfg.Media.Limits().TenantQuota; quota > 0 {
-		v.Quota = humanSize(quota)
+		v.Quota = humanSize(l, quota)
 		v.Percent = int(min(100, u.Bytes*100/quota))
 	}
 	return v, nil

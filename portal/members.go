@@ -33,9 +33,9 @@ func (p *Portal) renderMembers(c echo.Context, status int, v views.MembersView) 
 		return err
 	}
 	for _, in := range ins {
-		v.Invitations = append(v.Invitations, views.InvitationRow{ID: in.ID, Email: in.Email, Role: string(in.Role), Expires: in.ExpiresAt.Format("2 Jan 2006 15:04 UTC")})
+		v.Invitations = append(v.Invitations, views.InvitationRow{ID: in.ID, Email: in.Email, Role: string(in.Role), Expires: loc(c).DateTime(in.ExpiresAt) + " UTC"})
 	}
-	v.Chrome = p.chrome(c, "Members", "members")
+	v.Chrome = p.chrome(c, loc(c).T("NavMembers"), "members")
 	c.Response().Header().Set("Cache-Control", "no-store") // it may hold a fresh invitation link
 	return Render(c, status, views.MembersPage(v))
 }
@@ -49,7 +49,7 @@ func (p *Portal) memberInvite(c echo.Context) error {
 	token, err := p.store.CreateInvitation(ctx, t.ID, email, tenant.Role(role), u.ID)
 	var de *tenant.Error
 	if errors.As(err, &de) && de.Code == tenant.CodeInvalid {
-		return p.renderMembers(c, http.StatusUnprocessableEntity, views.MembersView{Email: email, Role: role, Errors: de.Fields})
+		return p.renderMembers(c, http.StatusUnprocessableEntity, views.MembersView{Email: email, Role: role, Errors: fieldTexts(loc(c), de.Fields)})
 	}
 	if err != nil {
 		return err
@@ -73,7 +73,7 @@ func (p *Portal) memberRoleApply(c echo.Context) error {
 	if err := p.store.Audit(ctx, u, "change member role", t.ID, p.emailOf(c, who)+" to "+string(role)); err != nil {
 		return err
 	}
-	p.flash(c, "ok", "Role changed.")
+	p.flash(c, "ok", loc(c).T("FlashRoleChanged"))
 	return c.Redirect(http.StatusSeeOther, "/app/settings/members")
 }
 
@@ -86,11 +86,11 @@ func (p *Portal) memberRemoveConfirm(c echo.Context) error {
 	if _, err := p.store.RoleOf(ctx, t.ID, who); err != nil {
 		return err
 	}
-	v := views.ConfirmView{Chrome: p.chrome(c, "Remove a member", "members"), Title: "Remove " + p.emailOf(c, who) + "?",
-		Message: "They lose access to " + t.Name + " at once, including pages they have open; chats assigned to them become unassigned.",
-		Action:  "/app/settings/members/" + who + "/remove", Button: "Remove", Cancel: "/app/settings/members", Danger: true}
+	v := views.ConfirmView{Chrome: p.chrome(c, loc(c).T("RemoveMember"), "members"), Title: loc(c).T("RemoveWhom", "Email", p.emailOf(c, who)),
+		Message: loc(c).T("RemoveMemberMessage", "Name", t.Name),
+		Action:  "/app/settings/members/" + who + "/remove", Button: loc(c).T("Remove"), Cancel: "/app/settings/members", Danger: true}
 	if who == u.ID {
-		v.Title, v.Message, v.Button = "Leave "+t.Name+"?", "You lose access to "+t.Name+" at once.", "Leave"
+		v.Title, v.Message, v.Button = loc(c).T("LeaveTitle", "Name", t.Name), loc(c).T("LeaveMessage", "Name", t.Name), loc(c).T("Leave")
 	}
 	return Render(c, http.StatusOK, views.ConfirmPage(v))
 }
@@ -112,7 +112,7 @@ func (p *Portal) memberRemoveApply(c echo.Context) error {
 	if who == u.ID {
 		return c.Redirect(http.StatusSeeOther, "/app")
 	}
-	p.flash(c, "ok", "Member removed.")
+	p.flash(c, "ok", loc(c).T("FlashMemberRemoved"))
 	return c.Redirect(http.StatusSeeOther, "/app/settings/members")
 }
 
@@ -127,7 +127,7 @@ func (p *Portal) invitationRevokeApply(c echo.Context) error {
 	if err := p.store.Audit(ctx, u, "revoke invitation", t.ID, ""); err != nil {
 		return err
 	}
-	p.flash(c, "ok", "Invitation withdrawn.")
+	p.flash(c, "ok", loc(c).T("FlashInvitationWithdrawn"))
 	return c.Redirect(http.StatusSeeOther, "/app/settings/members")
 }
 
@@ -158,7 +158,7 @@ func (p *Portal) invitationConfirm(c echo.Context) error {
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return Render(c, http.StatusOK, views.InvitationPage(views.InvitationView{
-		Chrome: p.chrome(c, "Join "+in.TenantName, ""), Token: c.Param("token"),
+		Chrome: p.chrome(c, loc(c).T("JoinTenant", "Name", in.TenantName), ""), Token: c.Param("token"),
 		Tenant: in.TenantName, Role: string(in.Role), Email: in.Email, SignedIn: u.Email,
 	}))
 }
@@ -176,7 +176,7 @@ func (p *Portal) invitationAccept(c echo.Context) error {
 		return err
 	}
 	p.browser.Put(ctx, sessionTenantKey, in.TenantID)
-	p.flash(c, "ok", "Welcome to "+in.TenantName+".")
+	p.flash(c, "ok", loc(c).T("FlashWelcomeTo", "Name", in.TenantName))
 	return c.Redirect(http.StatusSeeOther, "/app")
 }
 
@@ -197,5 +197,5 @@ func (p *Portal) tenantSwitch(c echo.Context) error {
 
 // tenantNew shows the create-workspace form to someone who has one already.
 func (p *Portal) tenantNew(c echo.Context) error {
-	return Render(c, http.StatusOK, views.CreateTenantPage(views.CreateTenantView{Chrome: p.chrome(c, "Create a workspace", "app")}))
+	return Render(c, http.StatusOK, views.CreateTenantPage(views.CreateTenantView{Chrome: p.chrome(c, loc(c).T("CreateWorkspaceHeading"), "app")}))
 }

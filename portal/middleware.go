@@ -163,7 +163,7 @@ func (p *Portal) flash(c echo.Context, kind, text string) {
 
 func (p *Portal) chrome(c echo.Context, title, active string) views.Chrome {
 	u, _ := currentUser(c)
-	ch := views.Chrome{Title: title, Email: u.Email, IsAdmin: u.IsAdmin, HasTenant: u.TenantID != "", Active: active, Demo: p.cfg.Demo,
+	ch := views.Chrome{Title: title, Path: c.Request().URL.Path, Email: u.Email, IsAdmin: u.IsAdmin, HasTenant: u.TenantID != "", Active: active, Demo: p.cfg.Demo,
 		IsOwner: currentRole(c) == tenant.RoleOwner}
 	ms, _ := c.Get(ctxMemberships).([]tenant.Membership)
 	for _, m := range ms {

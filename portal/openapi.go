@@ -146,6 +146,6 @@ func prettyJSON(raw json.RawMessage) string {
 // server: public like the document, no script and nothing from elsewhere.
 func (p *Portal) apiDocsShow(c echo.Context) error {
 	v := apiDocs
-	v.Chrome = p.chrome(c, "API reference", "docs")
+	v.Chrome = p.chrome(c, loc(c).T("APIReference"), "docs")
 	return Render(c, http.StatusOK, views.APIDocsPage(v))
 }

@@ -26,9 +26,9 @@ func (p *Portal) homeShow(c echo.Context) error {
 	next := safeNext(c.QueryParam("next"))
 	v := views.SignInView{Next: next, Demo: p.cfg.Demo}
 	for _, name := range p.auth.providers() {
-		label := "Sign in with Google"
+		label := loc(c).T("SignInWithGoogle")
 		if name == providerOIDC {
-			label = "Sign in with single sign-on"
+			label = loc(c).T("SignInWithSSO")
 		}
 		href := "/auth/" + name
 		if next != "" {
@@ -43,7 +43,7 @@ func (p *Portal) homeShow(c echo.Context) error {
 func (p *Portal) dashboardShow(c echo.Context) error {
 	u, _ := currentUser(c)
 	if u.TenantID == "" {
-		return Render(c, http.StatusOK, views.CreateTenantPage(views.CreateTenantView{Chrome: p.chrome(c, "Create your workspace", "app")}))
+		return Render(c, http.StatusOK, views.CreateTenantPage(views.CreateTenantView{Chrome: p.chrome(c, loc(c).T("CreateWorkspaceHeading"), "app")}))
 	}
 	if currentRole(c) != tenant.RoleOwner {
 		// An agent's home is the conversations.
@@ -71,8 +71,8 @@ func (p *Portal) dashboardShow(c echo.Context) error {
 		return err
 	}
 	return Render(c, http.StatusOK, views.Dashboard(views.DashboardView{
-		Chrome: p.chrome(c, t.Name, "app"), Tenant: tenantView(t),
-		Session: sessionView(sess, worker, time.Now()), Messages: messageViews(msgs, media), Media: usage,
+		Chrome: p.chrome(c, t.Name, "app"), Tenant: tenantView(loc(c), t),
+		Session: sessionView(loc(c), sess, worker, time.Now()), Messages: messageViews(loc(c), msgs, media), Media: usage,
 	}))
 }
 
@@ -94,6 +94,11 @@ func (p *Portal) createTenantAndSession(c echo.Context, name string) (tenant.Ten
 		return t, err
 	}
 	p.log.Info("tenant created", "tenant", t.ID, "status", t.Status, "user", u.ID)
+	// The workspace speaks its owner's language: its bot's built-in
+	// replies follow it (tenant.Store.BotConfigOf).
+	if err := p.store.SetTenantLanguage(c.Request().Context(), t.ID, loc(c).Code()); err != nil {
+		p.log.Warn("cannot store the new tenant's language", "tenant", t.ID, "err", err)
+	}
 	// The new workspace becomes this browser's current one.
 	p.browser.Put(c.Request().Context(), sessionTenantKey, t.ID)
 	if err := p.sessions.Add(t.ID); err != nil {
@@ -111,16 +116,16 @@ func (p *Portal) tenantCreate(c echo.Context) error {
 	if errors.As(err, &de) && de.Code == tenant.CodeInvalid {
 		msg := de.Msg
 		if f := de.Fields["name"]; f != "" {
-			msg = f
+			msg = fieldText(loc(c), f)
 		}
 		return Render(c, http.StatusUnprocessableEntity, views.CreateTenantPage(views.CreateTenantView{
-			Chrome: p.chrome(c, "Create your workspace", "app"), Name: name, Error: msg,
+			Chrome: p.chrome(c, loc(c).T("CreateWorkspaceHeading"), "app"), Name: name, Error: msg,
 		}))
 	}
 	if err != nil {
 		return err
 	}
-	p.flash(c, "ok", "Workspace created. Link your WhatsApp number next.")
+	p.flash(c, "ok", loc(c).T("FlashWorkspaceCreated"))
 	return c.Redirect(http.StatusSeeOther, "/app/link")
 }
 
@@ -145,9 +150,9 @@ func (p *Portal) linkShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ch := p.chrome(c, "Link WhatsApp", "link")
+	ch := p.chrome(c, loc(c).T("LinkWhatsApp"), "link")
 	ch.RefreshSeconds = 5
-	return Render(c, http.StatusOK, views.LinkPage(views.LinkView{Chrome: ch, Tenant: tenantView(t), Panel: panel}))
+	return Render(c, http.StatusOK, views.LinkPage(views.LinkView{Chrome: ch, Tenant: tenantView(loc(c), t), Panel: panel}))
 }
 
 // waitForCode lets the first response carry the QR code when it arrives
@@ -173,7 +178,7 @@ func (p *Portal) linkPanel(ctx context.Context, tenantID string, sess tenant.Lin
 		return views.LinkPanelView{}, err
 	}
 	return views.LinkPanelView{
-		Session: sessionView(sess, worker, time.Now()), TenantID: tenantID, Demo: p.cfg.Demo,
+		Session: sessionView(views.LocaleOf(ctx), sess, worker, time.Now()), TenantID: tenantID, Demo: p.cfg.Demo,
 		Version: panelVersion(sess), StreamURL: "/app/link/events",
 	}, nil
 }
@@ -271,7 +276,7 @@ func (p *Portal) linkNew(c echo.Context) error {
 		if tenant.ErrorCode(err) == "" {
 			return err
 		}
-		p.flash(c, "error", err.Error())
+		p.flash(c, "error", errorText(loc(c), err.Error()))
 	}
 	return c.Redirect(http.StatusSeeOther, "/app/link")
 }
@@ -290,24 +295,29 @@ func (p *Portal) linkPhoneNew(c echo.Context) error {
 		if tenant.ErrorCode(err) == "" && !errors.Is(err, context.DeadlineExceeded) {
 			return err
 		}
-		p.flash(c, "error", "No pairing code: "+err.Error())
+		p.flash(c, "error", loc(c).T("FlashNoPairingCode", "Reason", errorText(loc(c), err.Error())))
 	} else {
-		p.flash(c, "ok", "Type the code "+code+" on your phone.")
+		p.flash(c, "ok", loc(c).T("FlashTypePairingCode", "Code", code))
 	}
 	return c.Redirect(http.StatusSeeOther, "/app/link")
 }
 
 // Session actions (reset, logout) ask first.
-var sessionActionText = map[string]struct{ title, message, button string }{
-	"reset":  {"Reset the WhatsApp session?", "wabot forgets this device's keys and starts over with a new QR code. The phone may still list the old device until you remove it there.", "Reset"},
-	"logout": {"Unlink WhatsApp?", "wabot asks WhatsApp to unlink this device, then starts over with a new QR code. The bot stops answering until you link again.", "Unlink"},
+func sessionActionText(l *views.Locale, action string) (text struct{ title, message, button string }, ok bool) {
+	switch action {
+	case "reset":
+		return struct{ title, message, button string }{l.T("ResetSessionTitle"), l.T("ResetSessionMessage"), l.T("Reset")}, true
+	case "logout":
+		return struct{ title, message, button string }{l.T("UnlinkTitle"), l.T("UnlinkMessage"), l.T("Unlink")}, true
+	}
+	return text, false
 }
 
 // sessionActionConfirm asks before a reset or logout of the tenant's own
 // WhatsApp session; sessionActionApply carries it out.
 func (p *Portal) sessionActionConfirm(c echo.Context) error {
 	action := c.Param("action")
-	text, ok := sessionActionText[action]
+	text, ok := sessionActionText(loc(c), action)
 	if !ok {
 		return echo.NewHTTPError(http.StatusNotFound)
 	}
@@ -336,7 +346,7 @@ func (p *Portal) sessionActionApply(c echo.Context) error {
 		p.flash(c, "error", err.Error())
 		return c.Redirect(http.StatusSeeOther, "/app")
 	}
-	p.flash(c, "ok", "Done: scan the new code to link again.")
+	p.flash(c, "ok", loc(c).T("FlashScanNewCode"))
 	return c.Redirect(http.StatusSeeOther, "/app/link")
 }
 
@@ -359,8 +369,8 @@ func (p *Portal) logsShow(c echo.Context) error {
 		}
 	}
 	v := views.LogsView{
-		Chrome: p.chrome(c, "Messages", "logs"), Messages: messageViews(msgs, media),
-		Query: q.Text, Direction: q.Direction, Status: string(q.Status), Statuses: statusChoices(),
+		Chrome: p.chrome(c, loc(c).T("NavMessages"), "logs"), Messages: messageViews(loc(c), msgs, media),
+		Query: q.Text, Direction: q.Direction, Status: string(q.Status), Statuses: statusChoices(loc(c)),
 		IsFirst: q.Before == "", FirstURL: "/app/logs?" + filters.Encode(),
 		BodiesWithheld: t.Status == tenant.StatusPending,
 	}
@@ -392,7 +402,7 @@ func (p *Portal) messageShow(c echo.Context) error {
 		return err
 	}
 	return Render(c, http.StatusOK, views.MessagePage(views.MessagePageView{
-		Chrome: p.chrome(c, "Message", "logs"), Message: messageViews([]tenant.Message{m}, media)[0],
+		Chrome: p.chrome(c, loc(c).T("ColMessage"), "logs"), Message: messageViews(loc(c), []tenant.Message{m}, media)[0],
 	}))
 }
 
@@ -402,7 +412,7 @@ func (p *Portal) botShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return Render(c, http.StatusOK, views.BotPage(botView(p.chrome(c, "Bot", "bot"), cfg, nil)))
+	return Render(c, http.StatusOK, views.BotPage(botView(p.chrome(c, loc(c).T("NavBot"), "bot"), cfg, nil)))
 }
 
 // botSave handles every button of the bot form: add, remove and move
@@ -416,33 +426,33 @@ func (p *Portal) botSave(c echo.Context) error {
 	// Files chosen for rules are stored whatever the button: the form
 	// comes back with them attached, so a choice is never lost.
 	if errs := p.ruleUploads(c, t.ID, cfg.Rules); len(errs) > 0 {
-		return Render(c, http.StatusUnprocessableEntity, views.BotPage(botView(p.chrome(c, "Bot", "bot"), cfg, errs)))
+		return Render(c, http.StatusUnprocessableEntity, views.BotPage(botView(p.chrome(c, loc(c).T("NavBot"), "bot"), cfg, errs)))
 	}
 	op, arg, _ := strings.Cut(c.FormValue("op"), ":") // "save", "add", "remove:2", "up:1", "down:0"
 	index, _ := strconv.Atoi(arg)
 	switch op {
 	case "add":
 		cfg.Rules = append(cfg.Rules, tenant.Rule{Match: tenant.MatchContains})
-		return Render(c, http.StatusOK, views.BotPage(botView(p.chrome(c, "Bot", "bot"), cfg, nil)))
+		return Render(c, http.StatusOK, views.BotPage(botView(p.chrome(c, loc(c).T("NavBot"), "bot"), cfg, nil)))
 	case "remove", "up", "down":
 		cfg.Rules = moveRule(cfg.Rules, op, index)
-		return Render(c, http.StatusOK, views.BotPage(botView(p.chrome(c, "Bot", "bot"), cfg, nil)))
+		return Render(c, http.StatusOK, views.BotPage(botView(p.chrome(c, loc(c).T("NavBot"), "bot"), cfg, nil)))
 	}
 	if err := p.allowBotSave(c); err != nil {
 		// The form comes back as it was sent, so nothing typed is lost.
-		ch := p.chrome(c, "Bot", "bot")
-		ch.Flash = views.Flash{Kind: "error", Text: "Not saved: " + err.Error() + "."}
+		ch := p.chrome(c, loc(c).T("NavBot"), "bot")
+		ch.Flash = views.Flash{Kind: "error", Text: loc(c).T("FlashNotSaved", "Reason", errorText(loc(c), err.Error()))}
 		return Render(c, http.StatusTooManyRequests, views.BotPage(botView(ch, cfg, nil)))
 	}
 	saved, err := p.bot.SaveConfig(c.Request().Context(), t.ID, cfg)
 	var de *tenant.Error
 	if errors.As(err, &de) && de.Code == tenant.CodeInvalid {
-		return Render(c, http.StatusUnprocessableEntity, views.BotPage(botView(p.chrome(c, "Bot", "bot"), saved, de.Fields)))
+		return Render(c, http.StatusUnprocessableEntity, views.BotPage(botView(p.chrome(c, loc(c).T("NavBot"), "bot"), saved, fieldTexts(loc(c), de.Fields))))
 	}
 	if err != nil {
 		return err
 	}
-	p.flash(c, "ok", "Saved. The bot uses the new configuration from the next message on.")
+	p.flash(c, "ok", loc(c).T("FlashBotSaved"))
 	return c.Redirect(http.StatusSeeOther, "/app/bot")
 }
 
@@ -542,9 +552,9 @@ func (p *Portal) parseBotForm(c echo.Context) error {
 	case err == nil:
 		return nil
 	case errors.As(err, &tooBig):
-		return echo.NewHTTPError(http.StatusRequestEntityTooLarge, "The form is larger than the largest file may be.")
+		return echo.NewHTTPError(http.StatusRequestEntityTooLarge, loc(c).T("ErrFormTooLarge"))
 	}
-	return echo.NewHTTPError(http.StatusBadRequest, "The form could not be read.")
+	return echo.NewHTTPError(http.StatusBadRequest, loc(c).T("ErrFormUnreadable"))
 }
 
 // ruleUploads stores the files chosen for rules (rules[i].attachment_file)
@@ -564,13 +574,13 @@ func (p *Portal) ruleUploads(c echo.Context, tenantID string, rules []tenant.Rul
 			continue
 		}
 		if p.cfg.Media == nil {
-			errs[key] = "This server does not store media."
+			errs[key] = loc(c).T("ErrNoMediaStore")
 			continue
 		}
 		fh := files[0]
 		f, err := fh.Open()
 		if err != nil {
-			errs[key] = "The file could not be read; choose it again."
+			errs[key] = loc(c).T("ErrFileUnreadable")
 			continue
 		}
 		stored, kind, err := p.cfg.Media.PutUpload(c.Request().Context(), tenantID, "", fh.Header.Get("Content-Type"), fh.Size, f)
@@ -582,7 +592,7 @@ func (p *Portal) ruleUploads(c echo.Context, tenantID string, rules []tenant.Rul
 			continue
 		case err != nil:
 			p.log.Error("storing a rule's attachment", "tenant", tenantID, "err", err)
-			errs[key] = "The file could not be stored; try again."
+			errs[key] = loc(c).T("ErrFileNotStored")
 			continue
 		}
 		rules[i].Attachment = &tenant.RuleAttachment{UploadID: stored.SHA256, Kind: kind, FileName: fh.Filename}

@@ -19,7 +19,7 @@ import (
 // action) and Apply (POST: carry it out). linkEvents and chatsEvents are
 // the link page's and the inbox's live streams.
 func (p *Portal) Routes(e *echo.Echo) {
-	e.Use(p.loadUser)
+	e.Use(p.loadUser, p.setLocale)
 	e.GET("/static/*", staticHandler())
 
 	e.GET("/", p.homeShow)
@@ -28,6 +28,7 @@ func (p *Portal) Routes(e *echo.Echo) {
 	e.GET("/auth/:provider", p.authBegin, p.limited)
 	e.GET("/auth/:provider/callback", p.authCallback, p.limited)
 	e.POST("/auth/logout", p.authLogout)
+	e.POST("/language", p.languageApply)    // language.go
 	e.GET("/media/:token", p.mediaLinkShow) // a signed link: no session
 
 	// /invite/:token is outside /app: a signed-out invitee signs in first

@@ -27,12 +27,19 @@ type EventWebhooks interface {
 	ResendDelivery(ctx context.Context, tenantID, id string) (tenant.WebhookDelivery, error)
 }
 
-// eventLabels say in words what each event type reports.
-var eventLabels = map[tenant.EventType]string{
-	tenant.EventMessageReceived: "a contact's message arrived",
-	tenant.EventMessageSent:     "a message left for WhatsApp",
-	tenant.EventMessageStatus:   "a sent message was delivered, read or failed",
-	tenant.EventSessionState:    "the WhatsApp link changed state",
+// eventLabel says in words what an event type reports.
+func eventLabel(l *views.Locale, e tenant.EventType) string {
+	switch e {
+	case tenant.EventMessageReceived:
+		return l.T("EventMessageReceived")
+	case tenant.EventMessageSent:
+		return l.T("EventMessageSent")
+	case tenant.EventMessageStatus:
+		return l.T("EventMessageStatus")
+	case tenant.EventSessionState:
+		return l.T("EventSessionState")
+	}
+	return string(e)
 }
 
 // recentDeliveries is how many deliveries the page lists.
@@ -50,7 +57,7 @@ func (p *Portal) webhooksView(c echo.Context) (views.WebhooksView, error) {
 	if err != nil {
 		return views.WebhooksView{}, err
 	}
-	v := views.WebhooksView{Chrome: p.chrome(c, "Webhooks", "webhooks"), Errors: map[string]string{}}
+	v := views.WebhooksView{Chrome: p.chrome(c, loc(c).T("NavWebhooks"), "webhooks"), Errors: map[string]string{}}
 	for _, s := range subs {
 		names := make([]string, len(s.Events))
 		for i, e := range s.Events {
@@ -58,18 +65,18 @@ func (p *Portal) webhooksView(c echo.Context) (views.WebhooksView, error) {
 		}
 		base := webhooksPath + "/" + s.ID
 		v.Subscriptions = append(v.Subscriptions, views.SubscriptionRow{ID: s.ID, URL: s.URL, Events: strings.Join(names, ", "),
-			Created: s.CreatedAt.UTC().Format("2 Jan 2006 15:04"), TestURL: base + "/test", RotateURL: base + "/secret", DeleteURL: base + "/delete"})
+			Created: loc(c).DateTime(s.CreatedAt), TestURL: base + "/test", RotateURL: base + "/secret", DeleteURL: base + "/delete"})
 	}
 	for _, d := range ds {
 		row := views.DeliveryRow{ID: d.ID, Event: string(d.EventType), URL: d.URL, Status: string(d.Status), Attempts: d.Attempts,
-			Error: d.LastError, Created: d.CreatedAt.UTC().Format("2 Jan 2006 15:04:05")}
+			Error: d.LastError, Created: loc(c).DateTimeSeconds(d.CreatedAt)}
 		if d.Status == tenant.DeliveryFailed {
 			row.ResendURL = webhooksPath + "/deliveries/" + d.ID + "/resend"
 		}
 		v.Deliveries = append(v.Deliveries, row)
 	}
 	for _, e := range tenant.EventTypes {
-		v.Events = append(v.Events, views.EventChoice{Value: string(e), Label: eventLabels[e]})
+		v.Events = append(v.Events, views.EventChoice{Value: string(e), Label: eventLabel(loc(c), e)})
 	}
 	return v, nil
 }
@@ -105,7 +112,7 @@ func (p *Portal) webhookCreate(c echo.Context) error {
 		if verr != nil {
 			return verr
 		}
-		v.URL, v.Errors = url, de.Fields
+		v.URL, v.Errors = url, fieldTexts(loc(c), de.Fields)
 		if de.Code == tenant.CodeConflict {
 			v.Errors = map[string]string{"url": de.Msg}
 		}
@@ -149,7 +156,7 @@ func (p *Portal) webhookTestApply(c echo.Context) error {
 	if err := p.bot.TestSubscription(c.Request().Context(), currentTenant(c).ID, c.Param("id")); err != nil {
 		return err
 	}
-	p.flash(c, "ok", "A webhook.test event is on its way; its delivery is listed below.")
+	p.flash(c, "ok", loc(c).T("FlashWebhookTest"))
 	return c.Redirect(http.StatusSeeOther, webhooksPath)
 }
 
@@ -159,9 +166,9 @@ func (p *Portal) webhookDeleteConfirm(c echo.Context) error {
 		return err
 	}
 	return Render(c, http.StatusOK, views.ConfirmPage(views.ConfirmView{
-		Chrome: p.chrome(c, "Delete webhook", "webhooks"), Title: "Delete this webhook?",
-		Message: "Events will no longer be sent to " + sub.URL + ", and its deliveries still waiting are dropped.",
-		Action:  webhooksPath + "/" + sub.ID + "/delete", Button: "Delete webhook", Cancel: webhooksPath, Danger: true,
+		Chrome: p.chrome(c, loc(c).T("DeleteWebhook"), "webhooks"), Title: loc(c).T("DeleteWebhookTitle"),
+		Message: loc(c).T("DeleteWebhookMessage", "URL", sub.URL),
+		Action:  webhooksPath + "/" + sub.ID + "/delete", Button: loc(c).T("DeleteWebhook"), Cancel: webhooksPath, Danger: true,
 	}))
 }
 
@@ -169,7 +176,7 @@ func (p *Portal) webhookDeleteApply(c echo.Context) error {
 	if err := p.bot.Unsubscribe(c.Request().Context(), currentTenant(c).ID, c.Param("id")); err != nil {
 		return err
 	}
-	p.flash(c, "ok", "Webhook deleted.")
+	p.flash(c, "ok", loc(c).T("FlashWebhookDeleted"))
 	return c.Redirect(http.StatusSeeOther, webhooksPath)
 }
 
@@ -183,6 +190,6 @@ func (p *Portal) deliveryResendApply(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	p.flash(c, "ok", "The delivery is queued again.")
+	p.flash(c, "ok", loc(c).T("FlashDeliveryQueued"))
 	return c.Redirect(http.StatusSeeOther, webhooksPath)
 }

@@ -282,17 +282,18 @@ func NewWebhookSecret() string {
 	return rand.Text()
 }
 
-// BotConfigOf returns the tenant's configuration, or the default.
+// BotConfigOf returns the tenant's configuration, or the default, its
+// replies in the tenant's language.
 func (s *Store) BotConfigOf(ctx context.Context, tenantID string) (BotConfig, error) {
 	var raw string
 	err := s.db.read.QueryRowContext(ctx, `SELECT config FROM bot_configs WHERE tenant_id = ?`, tenantID).Scan(&raw)
 	if errors.Is(err, sql.ErrNoRows) {
-		return DefaultBotConfig(), nil
+		return s.defaultBotConfigOf(ctx, tenantID), nil
 	}
 	if err != nil {
 		return BotConfig{}, fmt.Errorf("reading bot configuration: %w", err)
 	}
-	c := DefaultBotConfig()
+	c := s.defaultBotConfigOf(ctx, tenantID)
 	if err := json.Unmarshal([]byte(raw), &c); err != nil {
 		return BotConfig{}, fmt.Errorf("decoding bot configuration: %w", err)
 	}

@@ -18,6 +18,8 @@ type Store struct {
 	media  *MediaStore // its files, when NewMediaStore attached them (media.go)
 	// mediaLink makes a message file's download link (mediainfo.go).
 	mediaLink func(tenantID string, messageID int64) string
+	// botDefaults translates the bot's built-in replies (languages.go).
+	botDefaults func(lang string) (busy, handover string)
 }
 
 var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)

@@ -47,7 +47,10 @@ type SessionView struct {
 	Restarts       int
 	ErrorCode      string
 	LastError      string
-	Attempts       int
+	// ErrorDetail is the session's own English account of the error when
+	// LastError is its translation: what to quote to an operator.
+	ErrorDetail string
+	Attempts    int
 }
 
 // MessageView is one row of the message log.
@@ -191,6 +194,7 @@ type AdminTenantRow struct {
 	Name         string
 	Owner        string
 	Status       string
+	StatusLabel  string // Status in words
 	State        string
 	StateLabel   string
 	Number       string
@@ -206,8 +210,9 @@ type AdminTenantRow struct {
 // AdminAction is a button of a tenant's row: approve, suspend, resume,
 // reset or restart, its URL asking for confirmation.
 type AdminAction struct {
-	Name string
-	URL  string
+	Name  string
+	Label string
+	URL   string
 }
 
 // AuditRow is one admin action; the URLs filter the log by its tenant

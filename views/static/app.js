@@ -24,7 +24,7 @@
       btn.addEventListener("click", function () {
         var text = btn.getAttribute("data-copy");
         if (navigator.clipboard) {
-          navigator.clipboard.writeText(text).then(function () { btn.textContent = "Copied"; });
+          navigator.clipboard.writeText(text).then(function () { btn.textContent = btn.getAttribute("data-copied") || "Copied"; });
         }
       });
     });
