@@ -40,8 +40,10 @@ type App struct {
 	metrics  *metrics
 	bot      *bot.Bot
 	sessions *session.Manager
-	// pgDevices holds the device stores when they live in PostgreSQL.
+	// pgDevices holds the device stores when they live in PostgreSQL, and
+	// waker carries its notifications between instances.
 	pgDevices *session.PostgresDevices
+	waker     *tenant.PostgresWaker
 	portal    *portal.Portal
 	demo      *demo
 
@@ -131,20 +133,36 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, opts ...Option) (a 
 		},
 	}, log.With("component", "bot"), a.store)
 	var devices session.DeviceStores
+	var waker tenant.Waker
+	instanceID, leaseRenew, leaseTTL := cfg.InstanceID, cfg.LeaseRenew, cfg.LeaseTTL
 	if cfg.DatabaseURL != "" {
 		pg, err := session.NewPostgresDevices(ctx, cfg.DatabaseURL, st, log.With("component", "devices"))
 		if err != nil {
 			return nil, err
 		}
 		a.pgDevices, devices = pg, pg
+		a.waker = tenant.NewPostgresWaker(st, cfg.DatabaseURL, time.Second, log.With("component", "wake"))
+		waker = a.waker
+	} else {
+		// An SQLite file serves one instance: it keeps one id across
+		// restarts, so it takes its tenants back at once after a crash,
+		// and long leases, so a writer slowed by load never makes it stop
+		// its own sessions for fear of an instance that cannot exist.
+		if instanceID == "" {
+			instanceID = "local"
+		}
+		leaseTTL = max(leaseTTL, 2*time.Minute)
 	}
 	a.sessions = session.NewManager(session.Config{
 		Devices:              devices,
+		Waker:                waker,
+		LeaseRenew:           leaseRenew,
+		LeaseValid:           leaseTTL,
 		SessionsDir:          cfg.SessionsDir,
 		ReconnectMaxAttempts: cfg.ReconnectMaxAttempts,
 		HeartbeatInterval:    cfg.HeartbeatInterval,
 		Observer:             a.metrics,
-		InstanceID:           cfg.InstanceID,
+		InstanceID:           instanceID,
 		ControlActor:         cliActor,
 	}, log.With("component", "sessions"), a.store, connector, a.bot)
 	a.metrics.leases(a.sessions)
@@ -259,6 +277,9 @@ func (a *App) Shutdown(ctx context.Context) error {
 			errs = append(errs, errors.New("background work did not stop before the deadline"))
 		}
 		a.demo.close()
+		if a.waker != nil {
+			a.waker.Close()
+		}
 		if a.pgDevices != nil {
 			if err := a.pgDevices.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("closing device stores: %w", err))

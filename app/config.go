@@ -38,6 +38,10 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	MetricsToken   string
 	InstanceID     string // this instance among several on one database; empty: host name and a random suffix
+	// LeaseRenew and LeaseTTL: how often an instance renews its tenants'
+	// leases, and how long one lasts unrenewed (PostgreSQL only).
+	LeaseRenew time.Duration
+	LeaseTTL   time.Duration
 
 	WebhookAllowPrivate  bool
 	WebhookMaxAttempts   int           // deliveries tried before failed
@@ -228,6 +232,22 @@ var settings = []setting{
 		c.ReconnectMaxAttempts = n
 		return nil
 	}},
+	{"WABOT_LEASE_RENEW", "5s", "with several instances: how often each renews the leases of the tenants it runs", func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 100*time.Millisecond || d > time.Minute {
+			return errors.New("accepted: a duration from 100ms to 1m, such as 5s")
+		}
+		c.LeaseRenew = d
+		return nil
+	}},
+	{"WABOT_LEASE_TTL", "15s", "with several instances: how long a tenant's lease lasts unrenewed; an instance that dies hands its tenants on after this", func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Second || d > 10*time.Minute {
+			return errors.New("accepted: a duration from 1s to 10m, such as 15s")
+		}
+		c.LeaseTTL = d
+		return nil
+	}},
 	{"WABOT_HEARTBEAT_INTERVAL", "30s", "how often a running session writes last_seen_at", func(c *Config, v string) error {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 100*time.Millisecond || d > time.Hour {
@@ -373,6 +393,9 @@ func loadConfig(getenv func(string) string, fs *flag.FlagSet, flags map[string]*
 // crossCheck reports settings that are valid alone but not together.
 func (c *Config) crossCheck() []string {
 	var p []string
+	if c.LeaseTTL < 2*c.LeaseRenew {
+		p = append(p, "invalid WABOT_LEASE_TTL: accepted: at least twice WABOT_LEASE_RENEW, so one late renewal does not hand tenants over")
+	}
 	if (c.GoogleClientID == "") != (c.GoogleClientSecret == "") {
 		p = append(p, "invalid WABOT_GOOGLE_CLIENT_ID/WABOT_GOOGLE_CLIENT_SECRET: accepted: both set, or both empty")
 	}

@@ -215,6 +215,21 @@ func (w *PollWaker) Notify(_ context.Context, channel string) error {
 	return nil
 }
 
+// wakeAll signals every listener once, of whatever channel: after
+// notifications may have been missed.
+func (w *PollWaker) wakeAll() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, chans := range w.listeners {
+		for ch := range chans {
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
 // Listen signals every Interval and on Notify.
 func (w *PollWaker) Listen(channel string) (<-chan struct{}, func()) {
 	ch := make(chan struct{}, 1)
