@@ -211,7 +211,7 @@ func (p *Portal) requireAPIKey(next echo.HandlerFunc) echo.HandlerFunc {
 		if ok, wait := p.apiRate.allow(k.ID); !ok {
 			c.Response().Header().Set("Retry-After", retryAfter(wait))
 			return newAPIError(http.StatusTooManyRequests, "rate_limited",
-				fmt.Sprintf("this key made more than %d requests in a minute; try again in %s s", p.apiRate.limit, retryAfter(wait)))
+				fmt.Sprintf("this key made more than %d requests in a minute; try again in %s s", p.apiRate.max(), retryAfter(wait)))
 		}
 		c.Set(ctxAPIKey, k)
 		if k.TenantID != "" {

@@ -98,16 +98,16 @@ type Portal struct {
 	cleanerStop chan struct{}
 	cleanerDone chan struct{}
 	auth        *authenticator
-	limiter     *rateLimiter
+	limiter     limiter
 	// Pairing codes make WhatsApp push a prompt to the number's phone:
 	// limited per tenant and per number, across tenants.
-	pairTenant *rateLimiter
-	pairNumber *rateLimiter
+	pairTenant limiter
+	pairNumber limiter
 	// botSaves bounds how often a tenant saves its bot configuration:
 	// each save validates and compiles every rule.
-	botSaves *rateLimiter
+	botSaves limiter
 	// apiRate counts each API key's requests under /api/v1.
-	apiRate *rateLimiter
+	apiRate limiter
 
 	// streams end when the server shuts down.
 	streamsDone chan struct{}
@@ -153,11 +153,19 @@ func New(cfg Config, log *slog.Logger, st *tenant.Store, sessions Sessions, bot 
 	}
 	p.browser = sm
 	p.auth = newAuthenticator(cfg, log)
-	p.limiter = newRateLimiter(10, time.Minute)
-	p.pairTenant = newRateLimiter(cmp.Or(cfg.PairingPerTenant, 3), 10*time.Minute)
-	p.pairNumber = newRateLimiter(cmp.Or(cfg.PairingPerNumber, 3), time.Hour)
-	p.botSaves = newRateLimiter(botSavesPerMinute, time.Minute)
-	p.apiRate = newRateLimiter(cmp.Or(cfg.APIRatePerMinute, DefaultAPIRatePerMinute), time.Minute)
+	// One instance counts in memory; instances sharing PostgreSQL count
+	// in it, so each limit holds across all of them.
+	newLimit := func(bucket string, limit int, window time.Duration) limiter {
+		if st != nil && st.Dialect() == tenant.Postgres {
+			return &sharedLimiter{st: st, log: log, bucket: bucket, limit: limit, window: window}
+		}
+		return newRateLimiter(limit, window)
+	}
+	p.limiter = newLimit("sign-in", 10, time.Minute)
+	p.pairTenant = newLimit("pair-tenant", cmp.Or(cfg.PairingPerTenant, 3), 10*time.Minute)
+	p.pairNumber = newLimit("pair-number", cmp.Or(cfg.PairingPerNumber, 3), time.Hour)
+	p.botSaves = newLimit("bot-save", botSavesPerMinute, time.Minute)
+	p.apiRate = newLimit("api-key", cmp.Or(cfg.APIRatePerMinute, DefaultAPIRatePerMinute), time.Minute)
 	p.cleanerStop, p.cleanerDone = make(chan struct{}), make(chan struct{})
 	go p.removeExpiredSessions(5 * time.Minute)
 	return p
@@ -176,6 +184,12 @@ func (p *Portal) removeExpiredSessions(every time.Duration) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		if err := p.store.WebSessions().RemoveExpired(ctx); err != nil {
 			p.log.Warn("cannot remove expired browser sessions", "err", err)
+		}
+		// Shared rate-limit windows: the longest lasts an hour.
+		if p.store.Dialect() == tenant.Postgres {
+			if err := p.store.SweepRateLimits(ctx, 2*time.Hour); err != nil {
+				p.log.Warn("cannot remove old rate-limit windows", "err", err)
+			}
 		}
 		cancel()
 	}

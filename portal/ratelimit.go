@@ -1,11 +1,50 @@
 package portal
 
 import (
+	"context"
+	"log/slog"
 	"net/netip"
 	"strconv"
 	"sync"
 	"time"
+
+	"wabot/tenant"
 )
+
+// limiter says whether one more attempt for key is allowed, and if not,
+// how long until it will be.
+type limiter interface {
+	allow(key string) (ok bool, wait time.Duration)
+	// max is how many attempts a window allows.
+	max() int
+}
+
+func (l *sharedLimiter) max() int { return l.limit }
+func (l *rateLimiter) max() int   { return l.limit }
+
+// sharedLimiter counts in the database, so every instance on a shared
+// PostgreSQL database draws from one budget: a client cannot multiply
+// its rate by the number of instances behind the load balancer.
+type sharedLimiter struct {
+	st     *tenant.Store
+	log    *slog.Logger
+	bucket string
+	limit  int
+	window time.Duration
+}
+
+func (l *sharedLimiter) allow(key string) (bool, time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	ok, wait, err := l.st.Hit(ctx, l.bucket, key, l.limit, l.window)
+	if err != nil {
+		// A limit is a guard, not a gate: the database being slow must not
+		// refuse every request.
+		l.log.Warn("rate limit not counted", "limit", l.bucket, "err", err)
+		return true, 0
+	}
+	return ok, wait
+}
 
 // rateLimiter counts attempts per key (a client network, a tenant, a phone
 // number) in fixed windows: enough to stop guessing and flooding.
