@@ -50,6 +50,9 @@ func TestASendQueuedOnAnotherInstanceGoesOutFromTheOwner(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if l, _ := r.store.LinkOf(context.Background(), id); sent.From == "" || sent.From != l.JID {
+		t.Fatalf("the send stored on the other instance is from %q, want the linked number %q", sent.From, l.JID)
+	}
 	expect(t, carl, "From the other instance")
 	r.waitStatus(id, sent.ID, tenant.APIDelivered)
 }

@@ -128,6 +128,10 @@ func (b *Bot) Send(ctx context.Context, tenantID string, req tenant.SendRequest)
 	sender := ""
 	if t := b.tenant(tenantID); t != nil {
 		sender = t.out.OwnJID().String()
+	} else if l, err := b.store.LinkOf(ctx, tenantID); err == nil {
+		// The tenant runs on another instance: its linked number is in
+		// the session row.
+		sender = l.JID
 	}
 	text := req.Text
 	var media *tenant.OutboundMedia
