@@ -959,7 +959,9 @@ func (m *MediaStore) sweepTenant(ctx context.Context, tenantID string, res *Swee
 		}
 		path := m.filePath(tenantID, sha)
 		info, err := os.Stat(path)
-		if err != nil {
+		// A young file may be another instance's, stored a moment before
+		// its row commits (this lock guards this process's writes only).
+		if err != nil || time.Since(info.ModTime()) <= SweepTempAge {
 			continue
 		}
 		if err := os.Remove(path); err == nil {

@@ -422,7 +422,12 @@ func TestSweepRemovesWhatACrashLeft(t *testing.T) {
 	}
 	orphan := []byte("a file whose row was deleted before the crash")
 	osha := shaOf(orphan)
-	write(filepath.Join(tn.ID, osha[:2], osha), orphan, 0)
+	write(filepath.Join(tn.ID, osha[:2], osha), orphan, 2*tenant.SweepTempAge)
+	// Another instance sharing the folder stores its file a moment before
+	// its row commits: a young file without a row stays.
+	young := []byte("another instance's upload, its row not committed yet")
+	ysha := shaOf(young)
+	write(filepath.Join(tn.ID, ysha[:2], ysha), young, 0)
 	write(filepath.Join(tn.ID, ".part-old"), []byte("half a download"), 2*tenant.SweepTempAge)
 	write(filepath.Join(tn.ID, ".part-now"), []byte("a download under way"), 0)
 	gone := tenant.NewID("t")
@@ -437,7 +442,7 @@ func TestSweepRemovesWhatACrashLeft(t *testing.T) {
 		t.Fatalf("sweep %+v, want one orphan, one old half-written file and one gone tenant's folder", res)
 	}
 	sha := shaOf(content)
-	want := []string{"README", filepath.Join(tn.ID, ".part-now"), filepath.Join(tn.ID, sha[:2], sha)}
+	want := []string{"README", filepath.Join(tn.ID, ".part-now"), filepath.Join(tn.ID, sha[:2], sha), filepath.Join(tn.ID, ysha[:2], ysha)}
 	got := files(t, r.root)
 	slices.Sort(got)
 	slices.Sort(want)
