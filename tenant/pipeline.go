@@ -45,6 +45,9 @@ type Reply struct {
 	// Origin says what the bot answered with: OriginRule(n), OriginWelcome,
 	// OriginFallback, OriginWebhook, OriginHandover or OriginBusy.
 	Origin string
+	// TextOnly says LogReplies wrote it without a file: the sender need
+	// not look for one. Replies read back from the log leave it false.
+	TextOnly bool
 }
 
 // What wrote a bot reply, as messages.origin keeps it.
@@ -75,7 +78,8 @@ func (s *Store) StoreInbound(ctx context.Context, tenantID string, in Inbound) (
 		in.Media = &md
 	}
 	var queued int
-	err = s.db.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.inGroup(ctx, func(tx *sql.Tx) error {
+		queued, dup = 0, false
 		err := tx.QueryRowContext(ctx, `INSERT INTO messages (tenant_id, direction, chat, sender, sender_name, wa_id, kind, body, status, error, created_at, updated_at)
 			VALUES (?, 'in', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (tenant_id, chat, wa_id) WHERE direction = 'in' AND status <> 'duplicate' DO NOTHING
@@ -144,8 +148,11 @@ func (s *Store) InboundByID(ctx context.Context, tenantID string, id int64) (Inb
 
 // SetInboundStatus records what became of an inbound message.
 func (s *Store) SetInboundStatus(ctx context.Context, id int64, status MessageStatus, reason string) error {
-	_, err := s.db.write.ExecContext(ctx, `UPDATE messages SET status = ?, error = ?, updated_at = ? WHERE id = ? AND direction = 'in'`,
-		status, reason, ms(s.now()), id)
+	err := s.inGroup(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE messages SET status = ?, error = ?, updated_at = ? WHERE id = ? AND direction = 'in'`,
+			status, reason, ms(s.now()), id)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("updating message %d: %w", id, err)
 	}
@@ -162,7 +169,7 @@ func (s *Store) SetInboundStatus(ctx context.Context, id int64, status MessageSt
 func (s *Store) LogReplies(ctx context.Context, tenantID string, welcome *Reply, replies []Reply, decide func(Reply) Reply) ([]Reply, error) {
 	now := ms(s.now())
 	var written []Reply
-	err := s.db.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inGroup(ctx, func(tx *sql.Tx) error {
 		var err error
 		written, err = logRepliesTx(ctx, tx, tenantID, welcome, replies, decide, now)
 		return err
@@ -209,6 +216,7 @@ func logRepliesTx(ctx context.Context, tx *sql.Tx, tenantID string, welcome *Rep
 		if err := linkReplyFile(ctx, tx, tenantID, r, fromMS(now)); err != nil {
 			return nil, err
 		}
+		r.TextOnly = r.Attachment == nil
 		written = append(written, r)
 	}
 	return written, nil
@@ -223,7 +231,8 @@ func (s *Store) SetReplyStatus(ctx context.Context, id int64, status MessageStat
 		sentAt = sql.NullInt64{Int64: now, Valid: true}
 	}
 	var queued int
-	err := s.db.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inGroup(ctx, func(tx *sql.Tx) error {
+		queued = 0
 		var tenantID string
 		var prev MessageStatus
 		err := tx.QueryRowContext(ctx, `SELECT tenant_id, status FROM messages WHERE id = ? AND direction = 'out'`, id).Scan(&tenantID, &prev)

@@ -18,6 +18,7 @@ type Store struct {
 	media  *MediaStore // its files, when NewMediaStore attached them (media.go)
 	// mediaLink makes a message file's download link (mediainfo.go).
 	mediaLink func(tenantID string, messageID int64) string
+	group     groupCommit // the message pipeline's shared transactions (groupcommit.go)
 }
 
 var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)

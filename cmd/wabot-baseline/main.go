@@ -15,7 +15,9 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"net"
 	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -38,7 +40,16 @@ func main() {
 	info := flag.String("fakewa", "", "the info file the standalone fake wrote (-info)")
 	dir := flag.String("dir", "", "folder for the device stores")
 	n := flag.Int("tenants", 1, "clients to link")
+	pprofAddr := flag.String("pprof", "", "serve Go's profiler on this loopback address (for the benchmark)")
 	flag.Parse()
+	if *pprofAddr != "" {
+		ln, err := net.Listen("tcp", *pprofAddr)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "wabot-baseline:", err)
+			os.Exit(1)
+		}
+		go http.Serve(ln, nil) // net/http/pprof registers on the default mux
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, *info, *dir, *n); err != nil {

@@ -42,7 +42,7 @@ var (
 	reps      = flag.Int("reps", 3, "runs of each load shape per program; the report gives medians")
 	blBin     = flag.String("baseline", "bin/wabot-baseline", "the bare whatsmeow auto-reply program")
 	baselineN = flag.Int("baseline-tenants", 0, "tenants the baseline links (at least -load-tenants)")
-	profile   = flag.String("profile", "", "folder for wabot's CPU and allocation profiles of the first steady run at the highest rate (\"\" takes none)")
+	profile   = flag.String("profile", "", "folder for wabot's and the baseline's CPU and allocation profiles of their first steady run at the highest rate (\"\" takes none)")
 	out       = flag.String("out", "bin/bench-report.md", "report file")
 	keep      = flag.Bool("keep", false, "keep the temporary folders (to inspect the databases)")
 )

@@ -20,6 +20,7 @@ import (
 // running beside wabot against the same fake.
 type baseline struct {
 	cmd     *exec.Cmd
+	pprof   string // its profiler's address, with -profile
 	numbers []string
 	link    time.Duration
 }
@@ -29,7 +30,13 @@ func startBaseline(root string, n int) (*baseline, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	b := &baseline{cmd: exec.Command(*blBin, "-fakewa", filepath.Join(root, "fakewa.json"), "-dir", dir, "-tenants", strconv.Itoa(n))}
+	args := []string{"-fakewa", filepath.Join(root, "fakewa.json"), "-dir", dir, "-tenants", strconv.Itoa(n)}
+	b := &baseline{}
+	if *profile != "" {
+		b.pprof = freeAddr()
+		args = append(args, "-pprof", b.pprof)
+	}
+	b.cmd = exec.Command(*blBin, args...)
 	b.cmd.Stderr = os.Stderr
 	stdout, _ := b.cmd.StdoutPipe()
 	t0 := time.Now()
@@ -97,7 +104,7 @@ func throughput(rep *report, control string, fakePid int, w *idleResult, numbers
 	}
 	results := map[key][]loadResult{}
 	pids := map[string]int{"wabot": w.cmd.Process.Pid, "baseline": bl.cmd.Process.Pid}
-	profiled := false
+	profiled := map[string]bool{}
 	for si, sh := range shapes {
 		for r := range *reps {
 			order := []string{"wabot", "baseline"}
@@ -114,9 +121,13 @@ func throughput(rep *report, control string, fakePid int, w *idleResult, numbers
 					hot = nums[0]
 				}
 				var stopProfile func() error
-				if prog == "wabot" && *profile != "" && !profiled && sh.rate == topRate && !sh.hot {
-					profiled = true
-					stopProfile = startProfile(envValue(w.env, "WABOT_PPROF"))
+				if *profile != "" && !profiled[prog] && sh.rate == topRate && !sh.hot {
+					profiled[prog] = true
+					addr := envValue(w.env, "WABOT_PPROF")
+					if prog == "baseline" {
+						addr = bl.pprof
+					}
+					stopProfile = startProfile(addr, prog+"-")
 				}
 				own0, fake0 := cpuOf(pids[prog]), cpuOf(fakePid)
 				res, err := load(control, nums, sh.rate, hot)
@@ -212,10 +223,10 @@ func throughput(rep *report, control string, fakePid int, w *idleResult, numbers
 	return nil
 }
 
-// startProfile takes wabot's CPU profile for the length of a run and its
+// startProfile takes a program's CPU profile for the length of a run and its
 // allocations over the same span (the difference of two snapshots: go
 // tool pprof -base allocs-before.pb.gz allocs-after.pb.gz).
-func startProfile(addr string) func() error {
+func startProfile(addr, prefix string) func() error {
 	save := func(url, name string) error {
 		resp, err := http.Get(url)
 		if err != nil {
@@ -225,7 +236,7 @@ func startProfile(addr string) func() error {
 		if resp.StatusCode != http.StatusOK {
 			return fmt.Errorf("%s: %s", url, resp.Status)
 		}
-		f, err := os.Create(filepath.Join(*profile, name))
+		f, err := os.Create(filepath.Join(*profile, prefix+name))
 		if err != nil {
 			return err
 		}

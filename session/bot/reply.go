@@ -47,30 +47,37 @@ const (
 	later                   // a transient error: try the same message again soon
 )
 
-// process answers one stored message.
-func (t *tenantBot) process(id int64) outcome {
-	in, err := t.load(id)
-	if err != nil {
-		if t.ctx.Err() != nil {
-			return stopped
+// process answers one stored message. stored, when not nil, is the
+// message as this run stored it a moment ago, on its first attempt: no
+// reply to it can exist yet, so neither it nor its replies are read back.
+func (t *tenantBot) process(id int64, stored *inbound) outcome {
+	var in inbound
+	if stored != nil {
+		in = *stored
+	} else {
+		var err error
+		if in, err = t.load(id); err != nil {
+			if t.ctx.Err() != nil {
+				return stopped
+			}
+			t.log.Warn("cannot load a stored message; trying again", "id", id, "err", err)
+			return later
 		}
-		t.log.Warn("cannot load a stored message; trying again", "id", id, "err", err)
-		return later
-	}
-	if in.status != tenant.MsgReceived {
-		return answered
-	}
-	earlier, err := t.b.store.RepliesTo(t.ctx, in.id)
-	if err != nil {
-		// Composing anew would send the same answer twice, with new ids.
-		if t.ctx.Err() != nil {
-			return stopped
+		if in.status != tenant.MsgReceived {
+			return answered
 		}
-		t.log.Warn("cannot read a message's earlier replies; trying again", "id", id, "err", err)
-		return later
-	}
-	if len(earlier) > 0 {
-		return t.sendAll(in, earlier)
+		earlier, err := t.b.store.RepliesTo(t.ctx, in.id)
+		if err != nil {
+			// Composing anew would send the same answer twice, with new ids.
+			if t.ctx.Err() != nil {
+				return stopped
+			}
+			t.log.Warn("cannot read a message's earlier replies; trying again", "id", id, "err", err)
+			return later
+		}
+		if len(earlier) > 0 {
+			return t.sendAll(in, earlier)
+		}
 	}
 	cfg := t.cfg.Load()
 	status, err := t.tenantStatus()
