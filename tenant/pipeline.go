@@ -225,6 +225,13 @@ func logRepliesTx(ctx context.Context, tx *sql.Tx, tenantID string, welcome *Rep
 // SetReplyStatus records what became of a reply; a sent reply gets its
 // sending time.
 func (s *Store) SetReplyStatus(ctx context.Context, id int64, status MessageStatus, reason string) error {
+	return s.FinishReply(ctx, id, status, reason, 0, "")
+}
+
+// FinishReply is SetReplyStatus and, when inID is not 0, SetInboundStatus
+// of the message it answered (to inStatus, no reason) in the same write:
+// a message's last reply and the message itself are settled together.
+func (s *Store) FinishReply(ctx context.Context, id int64, status MessageStatus, reason string, inID int64, inStatus MessageStatus) error {
 	now := ms(s.now())
 	var sentAt sql.NullInt64
 	if status == MsgReplied {
@@ -233,6 +240,12 @@ func (s *Store) SetReplyStatus(ctx context.Context, id int64, status MessageStat
 	var queued int
 	err := s.inGroup(ctx, func(tx *sql.Tx) error {
 		queued = 0
+		if inID != 0 {
+			if _, err := tx.ExecContext(ctx, `UPDATE messages SET status = ?, error = '', updated_at = ? WHERE id = ? AND direction = 'in'`,
+				inStatus, now, inID); err != nil {
+				return err
+			}
+		}
 		var tenantID string
 		var prev MessageStatus
 		err := tx.QueryRowContext(ctx, `SELECT tenant_id, status FROM messages WHERE id = ? AND direction = 'out'`, id).Scan(&tenantID, &prev)

@@ -138,7 +138,7 @@ func (t *tenantBot) sendBusy(dropped int64, chat, text string) {
 	}
 	for _, r := range written {
 		if r.Status == tenant.MsgPending {
-			t.send(r, jid, time.Now())
+			t.send(r, jid, time.Now(), nil)
 		}
 	}
 }
