@@ -246,41 +246,51 @@ func (s *Store) FinishReply(ctx context.Context, id int64, status MessageStatus,
 				return err
 			}
 		}
+		// A pending reply's first outcome is the common case and news to
+		// subscribers: one statement finds and changes it.
 		var tenantID string
-		var prev MessageStatus
-		err := tx.QueryRowContext(ctx, `SELECT tenant_id, status FROM messages WHERE id = ? AND direction = 'out'`, id).Scan(&tenantID, &prev)
+		err := tx.QueryRowContext(ctx, `UPDATE messages SET status = ?, error = ?, sent_at = COALESCE(?, sent_at), updated_at = ?
+			WHERE id = ? AND direction = 'out' AND status = 'pending' RETURNING tenant_id`,
+			status, reason, sentAt, now, id).Scan(&tenantID)
 		if errors.Is(err, sql.ErrNoRows) {
-			return nil
+			_, err = tx.ExecContext(ctx, `UPDATE messages SET status = ?, error = ?, sent_at = COALESCE(?, sent_at), updated_at = ? WHERE id = ? AND direction = 'out'`,
+				status, reason, sentAt, now, id)
+			return err // no first outcome: nothing to tell
 		}
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE messages SET status = ?, error = ?, sent_at = COALESCE(?, sent_at), updated_at = ? WHERE id = ?`,
-			status, reason, sentAt, now, id); err != nil {
-			return err
-		}
-		if prev != MsgPending || (status != MsgReplied && status != MsgFailed) {
-			return nil // only a reply's first send or failure is news to subscribers
+		if status != MsgReplied && status != MsgFailed {
+			return nil
 		}
 		// A bot reply is told like an API send: message.sent, then the
-		// delivery a receipt that overtook the send already recorded.
+		// delivery a receipt that overtook the send already recorded. The
+		// message is read only for a subscriber that wants to hear it.
+		subs, err := s.subscribersTx(ctx, tx, tenantID, EventMessageSent)
+		if err != nil {
+			return err
+		}
+		toSent, toStatus := wanting(subs, EventMessageSent), wanting(subs, EventMessageStatus)
+		if len(toSent) == 0 && len(toStatus) == 0 {
+			return nil
+		}
 		m, err := apiMessageTx(ctx, tx, tenantID, id)
 		if err != nil {
 			return err
 		}
 		if status == MsgFailed {
-			n, err := s.queueEvent(ctx, tx, tenantID, EventMessageStatus, MessageStatusEventOf(m))
+			n, err := s.queueEventTo(ctx, tx, tenantID, EventMessageStatus, MessageStatusEventOf(m), toStatus)
 			queued += n
 			return err
 		}
 		sent := MessageStatusEventOf(m)
 		sent.Status, sent.At = APISent, m.SentAt
-		n, err := s.queueEvent(ctx, tx, tenantID, EventMessageSent, sent)
+		n, err := s.queueEventTo(ctx, tx, tenantID, EventMessageSent, sent, toSent)
 		queued += n
 		if err != nil || m.Status == APISent {
 			return err
 		}
-		n, err = s.queueEvent(ctx, tx, tenantID, EventMessageStatus, MessageStatusEventOf(m))
+		n, err = s.queueEventTo(ctx, tx, tenantID, EventMessageStatus, MessageStatusEventOf(m), toStatus)
 		queued += n
 		return err
 	})
