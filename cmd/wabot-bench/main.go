@@ -34,7 +34,7 @@ import (
 var (
 	wabotBin  = flag.String("wabot", "bin/wabot-demo", "wabot built with -tags fakewa")
 	fakewaBin = flag.String("fakewa", "bin/fakewa", "the standalone fake server")
-	sizes     = flag.String("tenants", "100,500", "tenant counts to measure memory at")
+	sizes     = flag.String("tenants", "100,1000", "tenant counts to measure memory at (the largest also takes the restart and the load)")
 	loadN     = flag.Int("load-tenants", 50, "tenants taking part in the throughput run")
 	contacts  = flag.Int("contacts", 10, "contacts per tenant in the throughput run")
 	seconds   = flag.Float64("seconds", 10, "length of each throughput run")
