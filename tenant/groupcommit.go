@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"runtime/debug"
 	"sync"
 	"time"
 )
@@ -36,6 +37,18 @@ type groupWrite struct {
 	ctx  context.Context
 	fn   func(tx *sql.Tx) error
 	done chan error
+}
+
+// run calls fn; a panic fails this write alone, as it would have failed
+// its caller's own transaction, instead of the goroutine all writers
+// wait on.
+func (w *groupWrite) run(tx *sql.Tx) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("a write panicked: %v\n%s", r, debug.Stack())
+		}
+	}()
+	return w.fn(tx)
 }
 
 // maxGroup bounds the writes of one transaction, so a burst does not hold
@@ -106,7 +119,7 @@ func (s *Store) commitGroup(batch []*groupWrite) {
 			w.done <- err
 			return
 		}
-		if err := w.fn(tx); err != nil {
+		if err := w.run(tx); err != nil {
 			tx.Rollback()
 			w.done <- err
 			return
@@ -123,7 +136,7 @@ func (s *Store) commitGroup(batch []*groupWrite) {
 			fail(err)
 			return
 		}
-		if errs[i] = w.fn(tx); errs[i] != nil {
+		if errs[i] = w.run(tx); errs[i] != nil {
 			if _, err := tx.ExecContext(ctx, "ROLLBACK TO w"); err != nil {
 				tx.Rollback()
 				fail(fmt.Errorf("%w (rolling back a failed write: %v)", errs[i], err))

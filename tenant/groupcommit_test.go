@@ -16,7 +16,7 @@ import (
 // transactions, yet each caller gets its own outcome. A write that fails
 // after it wrote leaves nothing behind, the others sharing its transaction
 // are all stored and answerable, and every caller returns only once its
-// write is settled.
+// write is settled. A write that panics fails alone too.
 func TestGroupCommitKeepsEveryWriteApart(t *testing.T) {
 	ctx := context.Background()
 	st := tenanttest.Open(t)
@@ -28,6 +28,17 @@ func TestGroupCommitKeepsEveryWriteApart(t *testing.T) {
 	stored := map[int64]bool{}
 	for i := range n {
 		wg.Go(func() {
+			if i%10 == 5 { // writes, then panics: fails alone, nothing stays
+				err := st.InGroup(ctx, func(tx *sql.Tx) error {
+					tx.ExecContext(ctx, `INSERT INTO messages (tenant_id, direction, chat, sender, wa_id, kind, body, status, error, created_at, updated_at)
+						VALUES (?, 'in', ?, ?, ?, 'text', 'half', 'received', '', 0, 0)`, a.ID, chatA, chatA, fmt.Sprintf("PANIC%d", i))
+					panic("boom")
+				})
+				if err == nil {
+					t.Errorf("write %d panicked, yet no error", i)
+				}
+				return
+			}
 			if i%3 == 0 { // writes a message, then fails: must not stay
 				err := st.InGroup(ctx, func(tx *sql.Tx) error {
 					if _, err := tx.ExecContext(ctx, `INSERT INTO messages (tenant_id, direction, chat, sender, wa_id, kind, body, status, error, created_at, updated_at)
