@@ -327,16 +327,26 @@ func (s *Store) QueueEvent(ctx context.Context, tenantID string, typ EventType, 
 // calls s.eventsQueued(n) after committing. Message events are withheld
 // from a workspace awaiting approval, as the messages' contents are.
 func (s *Store) queueEvent(ctx context.Context, tx *sql.Tx, tenantID string, typ EventType, data any) (int, error) {
+	subs, err := s.subscribersTx(ctx, tx, tenantID, typ)
+	if err != nil {
+		return 0, err
+	}
+	return s.queueEventTo(ctx, tx, tenantID, typ, data, wanting(subs, typ))
+}
+
+// subscribersTx lists the tenant's enabled subscriptions that may hear
+// events of typ's kind (message events or not), for wanting to filter.
+func (s *Store) subscribersTx(ctx context.Context, tx *sql.Tx, tenantID string, typ EventType) ([]Subscription, error) {
 	q := selectSubscription + ` WHERE tenant_id = ? AND disabled = 0`
 	if strings.HasPrefix(string(typ), "message.") {
 		q += ` AND EXISTS (SELECT 1 FROM tenants t WHERE t.id = event_subscriptions.tenant_id AND t.status <> 'PENDING')`
 	}
-	subs, err := s.querySubscriptions(ctx, tx, q+` ORDER BY created_at, id`, tenantID)
-	if err != nil {
-		return 0, err
-	}
-	subs = slices.DeleteFunc(subs, func(sub Subscription) bool { return !sub.Wants(typ) })
-	return s.queueEventTo(ctx, tx, tenantID, typ, data, subs)
+	return s.querySubscriptions(ctx, tx, q+` ORDER BY created_at, id`, tenantID)
+}
+
+// wanting is the subscriptions of subs that asked for typ.
+func wanting(subs []Subscription, typ EventType) []Subscription {
+	return slices.DeleteFunc(slices.Clone(subs), func(sub Subscription) bool { return !sub.Wants(typ) })
 }
 
 func (s *Store) queueEventTo(ctx context.Context, tx *sql.Tx, tenantID string, typ EventType, data any, subs []Subscription) (int, error) {

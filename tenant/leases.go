@@ -396,6 +396,18 @@ func (s *Store) fencedTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	})
 }
 
+// fencedGroup is inGroup (groupcommit.go) for the pipeline's writes: each
+// write, under its own savepoint, first checks the fence ctx may carry, so
+// a stale owner's write fails alone and the others in the group commit.
+func (s *Store) fencedGroup(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return s.inGroup(ctx, func(tx *sql.Tx) error {
+		if err := s.fenced(ctx, tx); err != nil {
+			return err
+		}
+		return fn(tx)
+	})
+}
+
 // LastMessageID is the newest message row's id (0 without any): where an
 // instance starts looking for sends queued elsewhere.
 func (s *Store) LastMessageID(ctx context.Context) (int64, error) {

@@ -60,6 +60,9 @@ const (
 	MaxPageBytes = 256 << 10
 	// maxNameBytes bounds a sender's name as stored.
 	maxNameBytes = 256
+	// MaxNameBytes is maxNameBytes for the pipeline, which answers a
+	// message from memory only when nothing of it was cut.
+	MaxNameBytes = maxNameBytes
 )
 
 // MessageQuery filters and pages the log, newest first.

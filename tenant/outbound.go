@@ -672,7 +672,7 @@ func (s *Store) ApplyReceipt(ctx context.Context, tenantID string, waIDs []strin
 		AND delivery IN (` + allowed + `) AND status IN ('pending', 'replied') RETURNING id`
 	var out []APIMessage
 	var queued int
-	err := s.fencedTx(ctx, func(tx *sql.Tx) error {
+	err := s.fencedGroup(ctx, func(tx *sql.Tx) error { // many receipts a second under load (groupcommit.go)
 		out, queued = nil, 0
 		rows, err := tx.QueryContext(ctx, q, args...)
 		if err != nil {

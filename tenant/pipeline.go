@@ -45,6 +45,9 @@ type Reply struct {
 	// Origin says what the bot answered with: OriginRule(n), OriginWelcome,
 	// OriginFallback, OriginWebhook, OriginHandover or OriginBusy.
 	Origin string
+	// TextOnly says LogReplies wrote it without a file: the sender need
+	// not look for one. Replies read back from the log leave it false.
+	TextOnly bool
 }
 
 // What wrote a bot reply, as messages.origin keeps it.
@@ -75,7 +78,8 @@ func (s *Store) StoreInbound(ctx context.Context, tenantID string, in Inbound) (
 		in.Media = &md
 	}
 	var queued int
-	err = s.fencedTx(ctx, func(tx *sql.Tx) error {
+	err = s.fencedGroup(ctx, func(tx *sql.Tx) error {
+		queued, dup = 0, false
 		err := tx.QueryRowContext(ctx, `INSERT INTO messages (tenant_id, direction, chat, sender, sender_name, wa_id, kind, body, status, error, created_at, updated_at)
 			VALUES (?, 'in', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (tenant_id, chat, wa_id) WHERE direction = 'in' AND status <> 'duplicate' DO NOTHING
@@ -144,8 +148,11 @@ func (s *Store) InboundByID(ctx context.Context, tenantID string, id int64) (Inb
 
 // SetInboundStatus records what became of an inbound message.
 func (s *Store) SetInboundStatus(ctx context.Context, id int64, status MessageStatus, reason string) error {
-	_, err := s.db.write.ExecContext(ctx, `UPDATE messages SET status = ?, error = ?, updated_at = ? WHERE id = ? AND direction = 'in'`,
-		status, reason, ms(s.now()), id)
+	err := s.inGroup(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE messages SET status = ?, error = ?, updated_at = ? WHERE id = ? AND direction = 'in'`,
+			status, reason, ms(s.now()), id)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("updating message %d: %w", id, err)
 	}
@@ -162,7 +169,7 @@ func (s *Store) SetInboundStatus(ctx context.Context, id int64, status MessageSt
 func (s *Store) LogReplies(ctx context.Context, tenantID string, welcome *Reply, replies []Reply, decide func(Reply) Reply) ([]Reply, error) {
 	now := ms(s.now())
 	var written []Reply
-	err := s.fencedTx(ctx, func(tx *sql.Tx) error {
+	err := s.fencedGroup(ctx, func(tx *sql.Tx) error {
 		var err error
 		written, err = logRepliesTx(ctx, tx, tenantID, welcome, replies, decide, now)
 		return err
@@ -209,6 +216,7 @@ func logRepliesTx(ctx context.Context, tx *sql.Tx, tenantID string, welcome *Rep
 		if err := linkReplyFile(ctx, tx, tenantID, r, fromMS(now)); err != nil {
 			return nil, err
 		}
+		r.TextOnly = r.Attachment == nil
 		written = append(written, r)
 	}
 	return written, nil
@@ -217,48 +225,72 @@ func logRepliesTx(ctx context.Context, tx *sql.Tx, tenantID string, welcome *Rep
 // SetReplyStatus records what became of a reply; a sent reply gets its
 // sending time.
 func (s *Store) SetReplyStatus(ctx context.Context, id int64, status MessageStatus, reason string) error {
+	return s.FinishReply(ctx, id, status, reason, 0, "")
+}
+
+// FinishReply is SetReplyStatus and, when inID is not 0, SetInboundStatus
+// of the message it answered (to inStatus, no reason) in the same write:
+// a message's last reply and the message itself are settled together.
+func (s *Store) FinishReply(ctx context.Context, id int64, status MessageStatus, reason string, inID int64, inStatus MessageStatus) error {
 	now := ms(s.now())
 	var sentAt sql.NullInt64
 	if status == MsgReplied {
 		sentAt = sql.NullInt64{Int64: now, Valid: true}
 	}
 	var queued int
-	err := s.fencedTx(ctx, func(tx *sql.Tx) error {
+	err := s.fencedGroup(ctx, func(tx *sql.Tx) error {
+		queued = 0
+		if inID != 0 {
+			if _, err := tx.ExecContext(ctx, `UPDATE messages SET status = ?, error = '', updated_at = ? WHERE id = ? AND direction = 'in'`,
+				inStatus, now, inID); err != nil {
+				return err
+			}
+		}
+		// A pending reply's first outcome is the common case and news to
+		// subscribers: one statement finds and changes it.
 		var tenantID string
-		var prev MessageStatus
-		err := tx.QueryRowContext(ctx, `SELECT tenant_id, status FROM messages WHERE id = ? AND direction = 'out'`, id).Scan(&tenantID, &prev)
+		err := tx.QueryRowContext(ctx, `UPDATE messages SET status = ?, error = ?, sent_at = COALESCE(?, sent_at), updated_at = ?
+			WHERE id = ? AND direction = 'out' AND status = 'pending' RETURNING tenant_id`,
+			status, reason, sentAt, now, id).Scan(&tenantID)
 		if errors.Is(err, sql.ErrNoRows) {
-			return nil
+			_, err = tx.ExecContext(ctx, `UPDATE messages SET status = ?, error = ?, sent_at = COALESCE(?, sent_at), updated_at = ? WHERE id = ? AND direction = 'out'`,
+				status, reason, sentAt, now, id)
+			return err // no first outcome: nothing to tell
 		}
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE messages SET status = ?, error = ?, sent_at = COALESCE(?, sent_at), updated_at = ? WHERE id = ?`,
-			status, reason, sentAt, now, id); err != nil {
-			return err
-		}
-		if prev != MsgPending || (status != MsgReplied && status != MsgFailed) {
-			return nil // only a reply's first send or failure is news to subscribers
+		if status != MsgReplied && status != MsgFailed {
+			return nil
 		}
 		// A bot reply is told like an API send: message.sent, then the
-		// delivery a receipt that overtook the send already recorded.
+		// delivery a receipt that overtook the send already recorded. The
+		// message is read only for a subscriber that wants to hear it.
+		subs, err := s.subscribersTx(ctx, tx, tenantID, EventMessageSent)
+		if err != nil {
+			return err
+		}
+		toSent, toStatus := wanting(subs, EventMessageSent), wanting(subs, EventMessageStatus)
+		if len(toSent) == 0 && len(toStatus) == 0 {
+			return nil
+		}
 		m, err := apiMessageTx(ctx, tx, tenantID, id)
 		if err != nil {
 			return err
 		}
 		if status == MsgFailed {
-			n, err := s.queueEvent(ctx, tx, tenantID, EventMessageStatus, MessageStatusEventOf(m))
+			n, err := s.queueEventTo(ctx, tx, tenantID, EventMessageStatus, MessageStatusEventOf(m), toStatus)
 			queued += n
 			return err
 		}
 		sent := MessageStatusEventOf(m)
 		sent.Status, sent.At = APISent, m.SentAt
-		n, err := s.queueEvent(ctx, tx, tenantID, EventMessageSent, sent)
+		n, err := s.queueEventTo(ctx, tx, tenantID, EventMessageSent, sent, toSent)
 		queued += n
 		if err != nil || m.Status == APISent {
 			return err
 		}
-		n, err = s.queueEvent(ctx, tx, tenantID, EventMessageStatus, MessageStatusEventOf(m))
+		n, err = s.queueEventTo(ctx, tx, tenantID, EventMessageStatus, MessageStatusEventOf(m), toStatus)
 		queued += n
 		return err
 	})

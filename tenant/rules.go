@@ -186,7 +186,32 @@ func Fill(reply, name, phone, text string) string {
 	// The expansion is written into a bounded buffer that refuses more, so
 	// it stops early instead of building the whole text first.
 	w := &cappedWriter{limit: MaxReplyLength * utf8.UTFMax}
-	_, _ = strings.NewReplacer("{{name}}", name, "{{phone}}", phone, "{{text}}", text).WriteString(w, reply)
+	w.buf.Grow(min(len(reply)+len(text), w.limit))
+	// One pass over the reply, without building a strings.Replacer per
+	// message (its trie was most of a reply's allocations).
+	for rest := reply; rest != "" && !w.full; {
+		i := strings.Index(rest, "{{")
+		if i < 0 {
+			w.WriteString(rest)
+			break
+		}
+		w.WriteString(rest[:i])
+		rest = rest[i:]
+		switch {
+		case strings.HasPrefix(rest, "{{name}}"):
+			w.WriteString(name)
+			rest = rest[len("{{name}}"):]
+		case strings.HasPrefix(rest, "{{phone}}"):
+			w.WriteString(phone)
+			rest = rest[len("{{phone}}"):]
+		case strings.HasPrefix(rest, "{{text}}"):
+			w.WriteString(text)
+			rest = rest[len("{{text}}"):]
+		default: // not a placeholder here; one may start at the next brace
+			w.WriteString("{")
+			rest = rest[1:]
+		}
+	}
 	out := w.buf.String()
 	if !w.full && utf8.RuneCountInString(out) <= MaxReplyLength {
 		return out

@@ -20,6 +20,7 @@ type Store struct {
 	mediaLink func(tenantID string, messageID int64) string
 	// botDefaults translates the bot's built-in replies (languages.go).
 	botDefaults func(lang string) (busy, handover string)
+	group       groupCommit // the message pipeline's shared transactions (groupcommit.go)
 }
 
 var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)

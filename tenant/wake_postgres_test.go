@@ -27,7 +27,7 @@ func TestPostgresWakerWakesAnotherInstance(t *testing.T) {
 	defer stopUnrelated()
 	// Until b's connection listens, notifications go nowhere: knock
 	// until one arrives, then drain what the start may have signalled.
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for heard := false; !heard; {
 		if time.Now().After(deadline) {
 			t.Fatal("the listener never heard a notification")
@@ -53,7 +53,7 @@ func TestPostgresWakerWakesAnotherInstance(t *testing.T) {
 		}
 		select {
 		case <-wake:
-		case <-time.After(10 * time.Second):
+		case <-time.After(30 * time.Second):
 			t.Fatalf("notification %d did not reach the other instance", i)
 		}
 	}

@@ -34,11 +34,15 @@ import (
 var (
 	wabotBin  = flag.String("wabot", "bin/wabot-demo", "wabot built with -tags fakewa")
 	fakewaBin = flag.String("fakewa", "bin/fakewa", "the standalone fake server")
-	sizes     = flag.String("tenants", "100,500", "tenant counts to measure memory at")
+	sizes     = flag.String("tenants", "100,1000", "tenant counts to measure memory at (the largest also takes the restart and the load)")
 	loadN     = flag.Int("load-tenants", 50, "tenants taking part in the throughput run")
 	contacts  = flag.Int("contacts", 10, "contacts per tenant in the throughput run")
 	seconds   = flag.Float64("seconds", 10, "length of each throughput run")
-	rate      = flag.Float64("rate", 1000, "messages per second of the steady-rate run")
+	rates     = flag.String("rates", "500,1000", "messages per second of the steady-rate runs (uniform and skewed)")
+	reps      = flag.Int("reps", 3, "runs of each load shape per program; the report gives medians")
+	blBin     = flag.String("baseline", "bin/wabot-baseline", "the bare whatsmeow auto-reply program")
+	baselineN = flag.Int("baseline-tenants", 0, "tenants the baseline links (at least -load-tenants)")
+	profile   = flag.String("profile", "", "folder for wabot's and the baseline's CPU and allocation profiles of their first steady run at the highest rate (\"\" takes none)")
 	out       = flag.String("out", "bin/bench-report.md", "report file")
 	keep      = flag.Bool("keep", false, "keep the temporary folders (to inspect the databases)")
 )
@@ -145,30 +149,18 @@ func memoryAndLoad(dir string, fi fakewa.Info, fake *exec.Cmd, rep *report) erro
 		biggest.n, time.Since(t0).Seconds(), biggest.n)
 	rep.line("")
 
-	// Throughput and latency with rate limits off.
+	// Throughput and latency with rate limits off, wabot and the bare
+	// whatsmeow baseline taking turns at the same fake.
 	numbers, err := tenantNumbers(biggest.st, *loadN)
 	if err != nil {
 		return err
 	}
-	rep.line("Throughput: %d tenants × %d contacts, rules answer \"pong …\", rate limits off; every reply decrypted by the fake's contacts.", len(numbers), *contacts)
-	rep.line("")
-	rep.line("| run | sent | replies | lost | replies/s | median | p90 | p99 | max |")
-	rep.line("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-	for _, r := range []struct {
-		name string
-		rate float64
-	}{{"as fast as they can (closed loop)", 0}, {fmt.Sprintf("steady %.0f msg/s (open loop)", *rate), *rate}} {
-		res, err := load(fi.Control, numbers, r.rate)
-		if err != nil {
-			return err
-		}
-		rep.line("| %s | %v | %v | %v | %.0f | %.1f ms | %.1f ms | %.1f ms | %.1f ms |", r.name, res["sent"], res["replies"], res["lost"],
-			res["replies_per_s"], res["p50_ms"], res["p90_ms"], res["p99_ms"], res["max_ms"])
+	bl, err := startBaseline(dir, max(*baselineN, len(numbers)))
+	if err != nil {
+		return err
 	}
-	rep.line("")
-	rep.line("wabot RSS after the load: %.1f MB; fake RSS: %.1f MB.", mb(rssOf(biggest.cmd.Process.Pid)), mb(rssOf(fake.Process.Pid)))
-	rep.line("")
-	return nil
+	defer bl.stop()
+	return throughput(rep, fi.Control, fake.Process.Pid, biggest, numbers, bl)
 }
 
 func runtimeCPUs() int {
@@ -246,13 +238,14 @@ func measureIdle(root, name string, n int, fi fakewa.Info, rep *report) (*idleRe
 func startLinked(root, name string, n int, fi fakewa.Info, extra []string, prep func(*tenant.Store) error) (*idleResult, error) {
 	dir := filepath.Join(root, name)
 	data, sessions := filepath.Join(dir, "data"), filepath.Join(dir, "sessions")
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := freeAddr()
 	r := &idleResult{n: n, dir: dir, env: append(append(os.Environ(),
 		"WABOT_ADDR="+addr, "WABOT_DATA_DIR="+data, "WABOT_SESSIONS_DIR="+sessions,
 		"WABOT_LOG_LEVEL=warn", "WABOT_LOG_FORMAT=json", "WABOT_FAKEWA_REMOTE="+filepath.Join(root, "fakewa.json"),
 		"WABOT_ADMIN_EMAILS=bench@example.com"), extra...)}
+	if *profile != "" {
+		r.env = append(r.env, "WABOT_PPROF="+freeAddr())
+	}
 	os.MkdirAll(data, 0o700)
 	st, err := tenant.Open(filepath.Join(data, "wabot.db"))
 	if err != nil {
@@ -424,8 +417,16 @@ func tenantNumbers(st *tenant.Store, n int) ([]string, error) {
 	return out, nil
 }
 
-func load(control string, numbers []string, rate float64) (map[string]any, error) {
-	body, _ := json.Marshal(map[string]any{"numbers": numbers, "contacts": *contacts, "seconds": *seconds, "rate": rate})
+func freeAddr() string {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// load asks the fake for one run; hot, when not "", gets half of a
+// steady run's messages.
+func load(control string, numbers []string, rate float64, hot string) (map[string]any, error) {
+	body, _ := json.Marshal(map[string]any{"numbers": numbers, "contacts": *contacts, "seconds": *seconds, "rate": rate, "hot": hot})
 	resp, err := http.Post("http://"+control+"/load", "application/json", bytes.NewReader(body))
 	if err != nil {
 		return nil, err

@@ -74,7 +74,7 @@ func (t *tenantBot) HandleMessage(evt *events.Message) bool {
 	if dup || in.status != tenant.MsgReceived {
 		return true
 	}
-	t.enqueue(in.chat.String(), id, true)
+	t.enqueue(in.chat.String(), id, true, asStored(in, id))
 	return true
 }
 
@@ -226,6 +226,16 @@ func (t *tenantBot) storeInbound(in *inbound) (id int64, dup bool, err error) {
 			return 0, false, t.ctx.Err()
 		}
 	}
+}
+
+// asStored is in as load would read it back, or nil when the log keeps
+// less of it (a body or name cut to the log's bounds).
+func asStored(in inbound, id int64) *inbound {
+	if len(in.text) > tenant.MaxBodyBytes || len(in.name) > tenant.MaxNameBytes {
+		return nil
+	}
+	in.id, in.sender, in.media, in.at = id, in.sender.ToNonAD(), nil, time.Now()
+	return &in
 }
 
 func (t *tenantBot) load(id int64) (inbound, error) {

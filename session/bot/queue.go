@@ -16,14 +16,23 @@ import (
 // chatQueue holds one chat's stored messages in arrival order; a worker
 // goroutine exists while it is not empty.
 type chatQueue struct {
-	items    []int64 // inbound message ids
+	items    []queued
 	running  bool
 	busySent bool // one busy reply per overflow
 }
 
+// queued is a stored message waiting in its chat's queue: its id and, for
+// one stored moments ago by this run, the message as stored, so that
+// answering it reads nothing back.
+type queued struct {
+	id int64
+	in *inbound // nil: read it from the log
+}
+
 // enqueue adds a stored message to its chat's queue. When the queue is
 // full the message is logged as dropped and the chat gets one busy reply.
-func (t *tenantBot) enqueue(chat string, id int64, fresh bool) {
+// in is the message as just stored (nil when it comes from the log).
+func (t *tenantBot) enqueue(chat string, id int64, fresh bool, in *inbound) {
 	cfg := t.cfg.Load()
 	t.mu.Lock()
 	q := t.chats[chat]
@@ -45,7 +54,10 @@ func (t *tenantBot) enqueue(chat string, id int64, fresh bool) {
 		}
 		return
 	}
-	q.items = append(q.items, id)
+	if in != nil && t.resumed[id] {
+		in = nil // queued twice (stored as this run began): read back, so it is answered once
+	}
+	q.items = append(q.items, queued{id: id, in: in})
 	start := !q.running
 	q.running = true
 	t.mu.Unlock()
@@ -81,11 +93,11 @@ func (t *tenantBot) chatWorker(chat string) {
 			t.mu.Unlock()
 			return
 		}
-		id := q.items[0]
+		item := q.items[0]
 		q.items = q.items[1:]
 		t.mu.Unlock()
 
-		t.answer(id)
+		t.answer(item)
 		t.mu.Lock()
 		if len(q.items) < t.cfg.Load().Limits.QueuePerChat {
 			q.busySent = false
@@ -97,14 +109,15 @@ func (t *tenantBot) chatWorker(chat string) {
 // answer processes one message, at most ParallelChats of the tenant's
 // chats at a time, trying again with backoff after a transient error
 // (the message stays stored as received meanwhile).
-func (t *tenantBot) answer(id int64) {
+func (t *tenantBot) answer(item queued) {
 	for attempt := 1; ; attempt++ {
 		select {
 		case t.sem <- struct{}{}:
 		case <-t.ctx.Done():
 			return // stopped: the message stays stored as received
 		}
-		o := t.process(id)
+		o := t.process(item.id, item.in)
+		item.in = nil // a second attempt reads what the first one left
 		<-t.sem
 		if o != later || !t.pause(session.Backoff(time.Second, time.Minute, attempt)) {
 			return
@@ -125,7 +138,7 @@ func (t *tenantBot) sendBusy(dropped int64, chat, text string) {
 	}
 	for _, r := range written {
 		if r.Status == tenant.MsgPending {
-			t.send(r, jid, time.Now())
+			t.send(r, jid, time.Now(), nil)
 		}
 	}
 }

@@ -47,30 +47,37 @@ const (
 	later                   // a transient error: try the same message again soon
 )
 
-// process answers one stored message.
-func (t *tenantBot) process(id int64) outcome {
-	in, err := t.load(id)
-	if err != nil {
-		if t.ctx.Err() != nil {
-			return stopped
+// process answers one stored message. stored, when not nil, is the
+// message as this run stored it a moment ago, on its first attempt: no
+// reply to it can exist yet, so neither it nor its replies are read back.
+func (t *tenantBot) process(id int64, stored *inbound) outcome {
+	var in inbound
+	if stored != nil {
+		in = *stored
+	} else {
+		var err error
+		if in, err = t.load(id); err != nil {
+			if t.ctx.Err() != nil {
+				return stopped
+			}
+			t.log.Warn("cannot load a stored message; trying again", "id", id, "err", err)
+			return later
 		}
-		t.log.Warn("cannot load a stored message; trying again", "id", id, "err", err)
-		return later
-	}
-	if in.status != tenant.MsgReceived {
-		return answered
-	}
-	earlier, err := t.b.store.RepliesTo(t.ctx, in.id)
-	if err != nil {
-		// Composing anew would send the same answer twice, with new ids.
-		if t.ctx.Err() != nil {
-			return stopped
+		if in.status != tenant.MsgReceived {
+			return answered
 		}
-		t.log.Warn("cannot read a message's earlier replies; trying again", "id", id, "err", err)
-		return later
-	}
-	if len(earlier) > 0 {
-		return t.sendAll(in, earlier)
+		earlier, err := t.b.store.RepliesTo(t.ctx, in.id)
+		if err != nil {
+			// Composing anew would send the same answer twice, with new ids.
+			if t.ctx.Err() != nil {
+				return stopped
+			}
+			t.log.Warn("cannot read a message's earlier replies; trying again", "id", id, "err", err)
+			return later
+		}
+		if len(earlier) > 0 {
+			return t.sendAll(in, earlier)
+		}
 	}
 	cfg := t.cfg.Load()
 	status, err := t.tenantStatus()
@@ -199,21 +206,42 @@ func (t *tenantBot) logWith(write func(context.Context, func(tenant.Reply) tenan
 // sendAll sends the pending replies of a message in order and records
 // what became of the message.
 func (t *tenantBot) sendAll(in inbound, replies []tenant.Reply) outcome {
-	final := tenant.MsgReplied
-	for _, r := range replies {
-		st := r.Status
-		if st == tenant.MsgPending {
-			var sent bool
-			if st, sent = t.send(r, in.chat, in.at); !sent {
-				return stopped
-			}
+	final, last := tenant.MsgReplied, -1
+	for i, r := range replies {
+		if r.Status == tenant.MsgPending {
+			last = i
+		} else if r.Status != tenant.MsgReplied {
+			final = r.Status
+		}
+	}
+	if last < 0 {
+		t.setInbound(in.id, final, "")
+		return answered
+	}
+	for i, r := range replies[:last+1] {
+		if r.Status != tenant.MsgPending {
+			continue
+		}
+		var then *settle
+		if i == last { // the message is settled with its last reply, in one write
+			then = &settle{in: in.id, final: final}
+		}
+		st, sent := t.send(r, in.chat, in.at, then)
+		if !sent {
+			return stopped
 		}
 		if st != tenant.MsgReplied {
 			final = st
 		}
 	}
-	t.setInbound(in.id, final, "")
 	return answered
+}
+
+// settle is the inbound message a reply's send settles once recorded,
+// and its status if the reply goes out.
+type settle struct {
+	in    int64
+	final tenant.MessageStatus
 }
 
 // tenantStatus reads the tenant's status at most once a second: an
@@ -245,8 +273,9 @@ const (
 // send delivers a pending reply. A connection lost before or during the
 // send means "send again with the same id once connected" (WhatsApp keeps
 // one message per id, so a send that did arrive is not doubled); it
-// returns false only if the pipeline stopped.
-func (t *tenantBot) send(r tenant.Reply, chat types.JID, storedAt time.Time) (tenant.MessageStatus, bool) {
+// returns false only if the pipeline stopped. then, when not nil, is the
+// inbound message recorded with the reply's outcome.
+func (t *tenantBot) send(r tenant.Reply, chat types.JID, storedAt time.Time, then *settle) (tenant.MessageStatus, bool) {
 	t.paceReply()
 	disconnects, timeouts := 0, 0
 	for {
@@ -258,7 +287,7 @@ func (t *tenantBot) send(r tenant.Reply, chat types.JID, storedAt time.Time) (te
 		cancel()
 		if err == nil {
 			t.b.opts.Observer.Replied(time.Since(storedAt))
-			t.setOut(r.ID, tenant.MsgReplied, "")
+			t.setOut(r.ID, tenant.MsgReplied, "", then)
 			return tenant.MsgReplied, true
 		}
 		if t.ctx.Err() != nil {
@@ -275,7 +304,7 @@ func (t *tenantBot) send(r tenant.Reply, chat types.JID, storedAt time.Time) (te
 			wait = session.Backoff(time.Second, resendMaxDelay, timeouts)
 		default:
 			t.log.Warn("reply failed", "err", err)
-			t.setOut(r.ID, tenant.MsgFailed, err.Error())
+			t.setOut(r.ID, tenant.MsgFailed, err.Error(), then)
 			return tenant.MsgFailed, true
 		}
 		if !t.pause(wait) {
@@ -336,11 +365,20 @@ func (t *tenantBot) allow(chat string) bool {
 	return true
 }
 
-func (t *tenantBot) setOut(id int64, status tenant.MessageStatus, reason string) {
+func (t *tenantBot) setOut(id int64, status tenant.MessageStatus, reason string, then *settle) {
 	t.b.opts.Observer.Message("out", status)
+	var inID int64
+	var final tenant.MessageStatus
+	if then != nil {
+		inID, final = then.in, then.final
+		if status != tenant.MsgReplied {
+			final = status
+		}
+		t.b.opts.Observer.Message("in", final)
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(t.ctx), 10*time.Second)
 	defer cancel()
-	if err := t.b.store.SetReplyStatus(ctx, id, status, reason); err != nil {
+	if err := t.b.store.FinishReply(ctx, id, status, reason, inID, final); err != nil {
 		t.log.Error("cannot update a reply's status", "err", err)
 	}
 }

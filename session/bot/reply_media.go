@@ -15,6 +15,9 @@ import (
 // with the same id); any other upload error fails the reply. ctx bounds
 // a text; a file's upload and send take their own time.
 func (t *tenantBot) sendReply(ctx context.Context, chat types.JID, r tenant.Reply) error {
+	if r.TextOnly {
+		return t.out.SendText(ctx, chat, r.WAID, r.Body)
+	}
 	md, err := t.b.store.MessageMediaOf(ctx, t.id, r.ID)
 	if errors.Is(err, tenant.ErrNotFound) {
 		return t.out.SendText(ctx, chat, r.WAID, r.Body)

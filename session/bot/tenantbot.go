@@ -49,6 +49,9 @@ type tenantBot struct {
 	snd *sender // API sends
 
 	merged map[types.JID]bool // LIDs whose earlier chat was merged under the number this run (inbound.go), under mu
+	// resumed are the messages resume queued, under mu: one also queued
+	// as it arrived is then read back rather than answered from memory.
+	resumed map[int64]bool
 }
 
 func newTenantBot(b *Bot, id string, out session.Sender) *tenantBot {
@@ -56,7 +59,7 @@ func newTenantBot(b *Bot, id string, out session.Sender) *tenantBot {
 	return &tenantBot{
 		b: b, id: id, out: out, log: b.log.With("tenant", id),
 		ctx: ctx, cancel: cancel, sem: make(chan struct{}, b.opts.ParallelChats),
-		chats: map[string]*chatQueue{}, chatRL: map[string]*rate.Limiter{}, onCh: make(chan struct{}), merged: map[types.JID]bool{},
+		chats: map[string]*chatQueue{}, chatRL: map[string]*rate.Limiter{}, onCh: make(chan struct{}), merged: map[types.JID]bool{}, resumed: map[int64]bool{},
 		snd: newSender(b.opts.Send),
 	}
 }
@@ -150,8 +153,13 @@ func (t *tenantBot) resume() {
 		t.log.Error("cannot read unanswered messages", "err", err)
 		return
 	}
+	t.mu.Lock()
 	for _, in := range open {
-		t.enqueue(in.Chat, in.ID, false)
+		t.resumed[in.ID] = true
+	}
+	t.mu.Unlock()
+	for _, in := range open {
+		t.enqueue(in.Chat, in.ID, false, nil)
 	}
 	if len(open) > 0 {
 		t.log.Info("answering messages stored before the restart", "count", len(open))

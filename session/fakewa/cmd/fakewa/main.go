@@ -6,7 +6,8 @@
 //	POST /load {"numbers": [...], "contacts": 10, "seconds": 10, "rate": 0}
 //	    contacts of those numbers send "ping N" (closed loop when rate is
 //	    0, else rate messages per second in all) and the replies' latency
-//	    is reported
+//	    is reported; with "hot": "<number>" that number gets half of the
+//	    steady rate and the others' latency is reported apart ("others_*")
 //	POST /contacts {"phone": "...", "numbers": [...], "count": 0, "name": "..."}
 //	    makes numbers (or count new ones) contacts of that phone without
 //	    their writing first, so wabot's API can send to them; {"numbers": [...]}
@@ -86,6 +87,8 @@ type loadRun struct {
 	mu      sync.Mutex
 	sentAt  map[int]time.Time
 	lat     []time.Duration
+	hot     map[int]bool    // sequence numbers sent to the hot number
+	others  []time.Duration // latency of the replies not from the hot number
 	replies int
 	waiters map[int]chan struct{}
 }
@@ -220,6 +223,9 @@ func (c *ctl) sent(s fakewa.Sent) {
 	run.mu.Lock()
 	if t, ok := run.sentAt[seq]; ok {
 		run.lat = append(run.lat, s.At.Sub(t))
+		if !run.hot[seq] {
+			run.others = append(run.others, s.At.Sub(t))
+		}
 		run.replies++
 		delete(run.sentAt, seq)
 	}
@@ -237,12 +243,13 @@ func (c *ctl) load(w http.ResponseWriter, r *http.Request) {
 		Contacts int      `json:"contacts"`
 		Seconds  float64  `json:"seconds"`
 		Rate     float64  `json:"rate"`
+		Hot      string   `json:"hot"`
 	}
 	if json.NewDecoder(r.Body).Decode(&in) != nil || in.Contacts <= 0 || in.Seconds <= 0 {
 		http.Error(w, "bad json", http.StatusBadRequest)
 		return
 	}
-	var contacts []*fakewa.Contact
+	var contacts, hot []*fakewa.Contact
 	c.mu.Lock()
 	for _, n := range in.Numbers {
 		p := c.phones[n]
@@ -252,10 +259,18 @@ func (c *ctl) load(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		for i := range in.Contacts {
-			contacts = append(contacts, p.NewContact(fmt.Sprintf("1777%s%02d", n[len(n)-5:], i), "Load"))
+			ct := p.NewContact(fmt.Sprintf("1777%s%02d", n[len(n)-5:], i), "Load")
+			if n == in.Hot {
+				hot = append(hot, ct)
+			} else {
+				contacts = append(contacts, ct)
+			}
 		}
 	}
-	run := &loadRun{sentAt: map[int]time.Time{}, waiters: map[int]chan struct{}{}}
+	if len(contacts) == 0 {
+		contacts, hot = hot, nil
+	}
+	run := &loadRun{sentAt: map[int]time.Time{}, waiters: map[int]chan struct{}{}, hot: map[int]bool{}}
 	c.run = run
 	c.mu.Unlock()
 
@@ -267,6 +282,9 @@ func (c *ctl) load(w http.ResponseWriter, r *http.Request) {
 		var ch chan struct{}
 		run.mu.Lock()
 		run.sentAt[n] = time.Now()
+		if slices.Contains(hot, ct) {
+			run.hot[n] = true
+		}
 		if wait {
 			ch = make(chan struct{})
 			run.waiters[n] = ch
@@ -284,7 +302,7 @@ func (c *ctl) load(w http.ResponseWriter, r *http.Request) {
 	deadline := start.Add(time.Duration(in.Seconds * float64(time.Second)))
 	var wg sync.WaitGroup
 	if in.Rate <= 0 {
-		for _, ct := range contacts {
+		for _, ct := range append(contacts, hot...) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -303,6 +321,11 @@ func (c *ctl) load(w http.ResponseWriter, r *http.Request) {
 				break
 			}
 			ct := contacts[i%len(contacts)]
+			if len(hot) > 0 && i%2 == 0 { // every other message to the hot number
+				ct = hot[i/2%len(hot)]
+			} else if len(hot) > 0 {
+				ct = contacts[i/2%len(contacts)]
+			}
 			i++
 			wg.Add(1)
 			go func() { defer wg.Done(); send(ct, false) }()
@@ -327,9 +350,10 @@ func (c *ctl) load(w http.ResponseWriter, r *http.Request) {
 	c.mu.Unlock()
 	run.mu.Lock()
 	defer run.mu.Unlock()
-	lat := slices.Clone(run.lat)
+	lat, others := slices.Clone(run.lat), slices.Clone(run.others)
 	slices.Sort(lat)
-	pct := func(p float64) float64 {
+	slices.Sort(others)
+	pct := func(lat []time.Duration, p float64) float64 {
 		if len(lat) == 0 {
 			return 0
 		}
@@ -338,6 +362,7 @@ func (c *ctl) load(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(map[string]any{
 		"sent": seq, "replies": run.replies, "lost": len(run.sentAt), "elapsed_s": elapsed.Seconds(),
 		"replies_per_s": float64(run.replies) / min(elapsed, time.Duration(in.Seconds*float64(time.Second))).Seconds(),
-		"p50_ms":        pct(0.50), "p90_ms": pct(0.90), "p99_ms": pct(0.99), "max_ms": pct(1),
+		"p50_ms":        pct(lat, 0.50), "p90_ms": pct(lat, 0.90), "p99_ms": pct(lat, 0.99), "max_ms": pct(lat, 1),
+		"others_p50_ms": pct(others, 0.50), "others_p99_ms": pct(others, 0.99), "others_replies": len(others),
 	})
 }
