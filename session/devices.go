@@ -52,8 +52,11 @@ func (SQLiteDevices) Open(ctx context.Context, _, dir string, log waLog.Logger) 
 	if err != nil {
 		return nil, nil, err
 	}
+	// A busy tenant sends on up to 4 connections at once; reopening one
+	// for each send cost 3% of the CPU under load. An idle tenant's
+	// connections close after a minute, so idle memory stays as it was.
 	db.SetMaxOpenConns(4)
-	db.SetMaxIdleConns(1)
+	db.SetMaxIdleConns(4)
 	db.SetConnMaxIdleTime(time.Minute)
 	container := sqlstore.NewWithDB(db, "sqlite3", log)
 	if err := container.Upgrade(ctx); err != nil {
