@@ -144,14 +144,9 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, opts ...Option) (a 
 		a.waker = tenant.NewPostgresWaker(st, cfg.DatabaseURL, time.Second, log.With("component", "wake"))
 		waker = a.waker
 	} else {
-		// An SQLite file serves one instance: it keeps one id across
-		// restarts, so it takes its tenants back at once after a crash,
-		// and long leases, so a writer slowed by load never makes it stop
-		// its own sessions for fear of an instance that cannot exist.
-		if instanceID == "" {
-			instanceID = "local"
-		}
-		leaseTTL = max(leaseTTL, 2*time.Minute)
+		// One instance on an SQLite file: the session manager picks its
+		// id and lease length (session.SQLiteInstanceID).
+		leaseTTL = 0
 	}
 	a.sessions = session.NewManager(session.Config{
 		Devices:              devices,

@@ -29,6 +29,9 @@ import (
 const (
 	DefaultLeaseRenew = 5 * time.Second
 	DefaultLeaseValid = 15 * time.Second
+	// An SQLite installation's single instance (see NewManager).
+	SQLiteInstanceID = "local"
+	SQLiteLeaseValid = 2 * time.Minute
 )
 
 // Waker channels: control requests for an instance, and their answers.

@@ -225,6 +225,18 @@ func NewManager(cfg Config, log *slog.Logger, st *tenant.Store, connector Connec
 	if connector == nil {
 		connector = DirectConnector{}
 	}
+	if st.Dialect() == tenant.SQLite {
+		// An SQLite file serves one instance: it keeps one id across
+		// restarts, so it takes its tenants back at once after a crash,
+		// and long leases, so a writer slowed by load never makes it stop
+		// its own sessions for fear of an instance that cannot exist.
+		if cfg.InstanceID == "" {
+			cfg.InstanceID = SQLiteInstanceID
+		}
+		if cfg.LeaseValid <= 0 {
+			cfg.LeaseValid = SQLiteLeaseValid
+		}
+	}
 	cfg = cfg.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Manager{

@@ -29,12 +29,22 @@ const (
 	Postgres Dialect = "postgres"
 )
 
-// shareLock ends a SELECT that must keep the rows it read from changing
-// until the transaction ends. SQLite's writer holds the whole database,
-// so it needs none.
-func (d Dialect) shareLock() string {
+// keyShareLock ends a fence check: the lease row may not change hands
+// until the write that checked it ends, yet its owner's renewals (which
+// only move expires_at) go on, so a steady stream of fenced writes never
+// starves them. SQLite's writer holds the whole database and needs none.
+func (d Dialect) keyShareLock() string {
 	if d == Postgres {
-		return " FOR SHARE"
+		return " FOR KEY SHARE"
+	}
+	return ""
+}
+
+// updateLock ends the SELECT that picks rows to change hands: the
+// exclusive lock that waits for every keyShareLock on them.
+func (d Dialect) updateLock() string {
+	if d == Postgres {
+		return " FOR UPDATE"
 	}
 	return ""
 }

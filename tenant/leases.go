@@ -116,7 +116,7 @@ func (s *Store) ClaimLeases(ctx context.Context, owner string, validity time.Dur
 	var c Claim
 	err := s.db.inTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		c, err = claimLeasesTx(ctx, tx, owner, s.now(), validity)
+		c, err = claimLeasesTx(ctx, tx, s.db.dialect, owner, s.now(), validity)
 		return err
 	})
 	if err != nil {
@@ -137,7 +137,7 @@ func (s *Store) LeaseRound(ctx context.Context, inst Instance, validity time.Dur
 		if still, err = renewTx(ctx, tx, inst.ID, now, validity, held); err != nil {
 			return err
 		}
-		c, err = claimLeasesTx(ctx, tx, inst.ID, now, validity)
+		c, err = claimLeasesTx(ctx, tx, s.db.dialect, inst.ID, now, validity)
 		return err
 	})
 	if err != nil {
@@ -146,7 +146,7 @@ func (s *Store) LeaseRound(ctx context.Context, inst Instance, validity time.Dur
 	return still, c, nil
 }
 
-func claimLeasesTx(ctx context.Context, tx *sql.Tx, owner string, now time.Time, validity time.Duration) (Claim, error) {
+func claimLeasesTx(ctx context.Context, tx *sql.Tx, d Dialect, owner string, now time.Time, validity time.Duration) (Claim, error) {
 	var c Claim
 	err := func() error {
 		// Tenants created since the last claim get their (free) lease rows.
@@ -172,7 +172,7 @@ func claimLeasesTx(ctx context.Context, tx *sql.Tx, owner string, now time.Time,
 			return nil
 		}
 		var err error
-		c.Claimed, err = claimTx(ctx, tx, `tenant_id IN (SELECT tenant_id FROM tenant_leases
+		c.Claimed, err = claimTx(ctx, tx, d, `tenant_id IN (SELECT tenant_id FROM tenant_leases
 			WHERE owner = '' OR expires_at < ? ORDER BY expires_at, tenant_id LIMIT ?)`, owner, now, validity, ms(now), want)
 		c.Held += len(c.Claimed)
 		return err
@@ -190,7 +190,7 @@ func (s *Store) ClaimLease(ctx context.Context, tenantID, owner string, validity
 		if _, err := tx.ExecContext(ctx, `INSERT INTO tenant_leases (tenant_id) SELECT id FROM tenants WHERE id = ? ON CONFLICT DO NOTHING`, tenantID); err != nil {
 			return err
 		}
-		got, err := claimTx(ctx, tx, `tenant_id = ?`, owner, now, validity, tenantID)
+		got, err := claimTx(ctx, tx, s.db.dialect, `tenant_id = ?`, owner, now, validity, tenantID)
 		if len(got) == 1 {
 			l, ok = got[0], true
 		}
@@ -204,12 +204,16 @@ func (s *Store) ClaimLease(ctx context.Context, tenantID, owner string, validity
 
 // claimTx takes the free leases among those where picks (with args) for
 // owner, each with a new epoch.
-func claimTx(ctx context.Context, tx *sql.Tx, picks, owner string, now time.Time, validity time.Duration, args ...any) ([]Lease, error) {
+func claimTx(ctx context.Context, tx *sql.Tx, d Dialect, picks, owner string, now time.Time, validity time.Duration, args ...any) ([]Lease, error) {
 	exp := now.Add(validity)
 	all := append([]any{owner, ms(exp), ms(now)}, args...)
 	all = append(all, ms(now))
+	// The rows change hands under an exclusive row lock, which waits for
+	// every write still checking its fence on them (keyShareLock) to end.
+	all = append(all, ms(now))
 	rows, err := tx.QueryContext(ctx, `UPDATE tenant_leases SET owner = ?, epoch = epoch + 1, expires_at = ?, acquired_at = ?
-		WHERE `+picks+` AND (owner = '' OR expires_at < ?)
+		WHERE tenant_id IN (SELECT tenant_id FROM tenant_leases WHERE `+picks+` AND (owner = '' OR expires_at < ?)`+d.updateLock()+`)
+		AND (owner = '' OR expires_at < ?)
 		RETURNING tenant_id, epoch`, all...)
 	if err != nil {
 		return nil, err
@@ -375,7 +379,7 @@ func (s *Store) fenced(ctx context.Context, tx *sql.Tx) error {
 		return nil
 	}
 	var one int
-	err := tx.QueryRowContext(ctx, fenceCheck+s.db.dialect.shareLock(), f.tenantID, f.owner, f.epoch).Scan(&one)
+	err := tx.QueryRowContext(ctx, fenceCheck+s.db.dialect.keyShareLock(), f.tenantID, f.owner, f.epoch).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return ErrLeaseLost
 	}
