@@ -134,7 +134,9 @@ func newDatabase(t testing.TB, template string) string {
 			t.Errorf("dropping test database %s: %v", name, err)
 		}
 	})
-	return withDatabase(PostgresURL(t), name)
+	u := withDatabase(PostgresURL(t), name)
+	realURLs.Store(tenant.RedactURL(u), u) // what a store's Path() shows
+	return u
 }
 
 var templates sync.Map // schema hash → template name, made in this process
