@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
+	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"wabot/tenant"
@@ -18,46 +19,23 @@ import (
 // limit, cookies ignored), and each tool checks the key's scope itself,
 // answering a missing scope with a tool error the agent can read.
 //
-// The server is stateless: every HTTP request gets a fresh MCP server
-// bound to the request's key, and no Mcp-Session-Id is kept, so any
-// instance behind a load balancer answers any request without
-// stickiness, and a revoked key stops working on its next request. The
-// cost is what stateless MCP gives up, server-to-client requests and
-// notifications outside a call, which these tools do not need. Answers
-// are plain JSON rather than an event stream: every tool answers at once.
+// The server is stateless: no Mcp-Session-Id is kept, each HTTP request
+// is a session of its own, so any instance behind a load balancer answers
+// any request without stickiness, and a revoked key stops working on its
+// next request. Stateless MCP gives up server-to-client requests and
+// notifications outside a call, which these tools do not need. Answers are
+// plain JSON rather than an event stream: every tool answers at once.
 
-// mcpSchemas keeps the tools' JSON schemas, inferred once from their Go
-// types, across the per-request servers.
-var mcpSchemas = mcp.NewSchemaCache()
-
-// apiV1MCP serves one MCP request with a server bound to the request's key.
-func (p *Portal) apiV1MCP(c echo.Context) error {
-	srv := p.mcpServer(apiKeyOf(c))
-	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, &mcp.StreamableHTTPOptions{
-		Stateless:    true,
-		JSONResponse: true,
-		// The SDK refuses a loopback connection whose Host is not loopback,
-		// against DNS rebinding of a local server with ambient authority.
-		// Here authority is the bearer key, which a rebound page does not
-		// have, and a reverse proxy on the same machine sends the public
-		// Host: the check would only refuse the proxy.
-		DisableLocalhostProtection: true,
-		Logger:                     p.log,
-	})
-	c.Response().Header().Set("Cache-Control", "no-store")
-	h.ServeHTTP(c.Response(), c.Request())
-	return nil
-}
-
-// mcpServer is the MCP server for one request made with key k.
-func (p *Portal) mcpServer(k tenant.APIKey) *mcp.Server {
+// newMCPHandler builds the MCP server and its HTTP handler once. The key
+// requireAPIKey authenticated reaches the tools per request as the SDK's
+// TokenInfo (CallToolRequest.Extra.TokenInfo).
+func (p *Portal) newMCPHandler() http.Handler {
 	s := mcp.NewServer(&mcp.Implementation{Name: "wabot", Title: "wabot WhatsApp workspace", Version: "1"}, &mcp.ServerOptions{
 		Instructions: "Tools for one WhatsApp workspace: its chats, its messages, sending, number checks and the link's state. " +
 			"Numbers are in international format (+15551234567); chats are WhatsApp ids (15551234567@s.whatsapp.net, 120363000000000000@g.us). " +
 			"A tool the API key's scopes do not allow answers with a forbidden error.",
-		SchemaCache: mcpSchemas,
 	})
-	t := mcpTools{p: p, key: k}
+	t := mcpTools{p: p}
 	mcp.AddTool(s, &mcp.Tool{Name: "list_chats", Title: "List chats",
 		Description: "The workspace's chats, most recently active first, each with its last message and counts. Scope messages:read.",
 		Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true}}, t.listChats)
@@ -77,22 +55,55 @@ func (p *Portal) mcpServer(k tenant.APIKey) *mcp.Server {
 	mcp.AddTool(s, &mcp.Tool{Name: "get_session", Title: "Get the session state",
 		Description: "The state of the workspace's WhatsApp link (CONNECTED, QR_READY, LOGGED_OUT...), its number and its last error. Scope session:manage.",
 		Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true}}, t.getSession)
-	return s
+
+	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, &mcp.StreamableHTTPOptions{
+		Stateless:    true,
+		JSONResponse: true,
+		// The SDK refuses a loopback connection whose Host is not loopback,
+		// against DNS rebinding of a local server with ambient authority.
+		// Here authority is the bearer key, which a rebound page does not
+		// have, and a reverse proxy on the same machine sends the public
+		// Host: the check would only refuse the proxy.
+		DisableLocalhostProtection: true,
+		Logger:                     p.log,
+	})
+	// The SDK's way into RequestExtra.TokenInfo: its bearer middleware,
+	// here handing on the key requireAPIKey already checked.
+	return auth.RequireBearerToken(func(ctx context.Context, _ string, _ *http.Request) (*auth.TokenInfo, error) {
+		k, ok := ctx.Value(mcpKeyCtx{}).(tenant.APIKey)
+		if !ok {
+			return nil, auth.ErrInvalidToken
+		}
+		return &auth.TokenInfo{UserID: k.ID, Extra: map[string]any{mcpKeyExtra: k}}, nil
+	}, &auth.RequireBearerTokenOptions{AllowMissingExpiration: true})(h)
 }
 
-// mcpTools are the tool handlers of one request's key.
-type mcpTools struct {
-	p   *Portal
-	key tenant.APIKey
+type mcpKeyCtx struct{}
+
+const mcpKeyExtra = "wabot.apikey"
+
+// apiV1MCP serves one MCP request made with the request's key.
+func (p *Portal) apiV1MCP(c echo.Context) error {
+	r := c.Request()
+	c.Response().Header().Set("Cache-Control", "no-store")
+	p.mcp.ServeHTTP(c.Response(), r.WithContext(context.WithValue(r.Context(), mcpKeyCtx{}, apiKeyOf(c))))
+	return nil
 }
 
-// allow is requireScope for a tool: the key holds scope, and a workspace
-// scope needs a workspace's key.
-func (t mcpTools) allow(scope tenant.Scope) (string, error) {
-	if !t.key.Has(scope) || t.key.TenantID == "" {
+// mcpTools are the tool handlers.
+type mcpTools struct{ p *Portal }
+
+// allow is requireScope for a tool: the request's key holds scope, and a
+// workspace scope needs a workspace's key. It answers with the workspace.
+func (t mcpTools) allow(req *mcp.CallToolRequest, scope tenant.Scope) (string, error) {
+	var k tenant.APIKey
+	if req.Extra != nil && req.Extra.TokenInfo != nil {
+		k, _ = req.Extra.TokenInfo.Extra[mcpKeyExtra].(tenant.APIKey)
+	}
+	if !k.Has(scope) || k.TenantID == "" {
 		return "", mcpError(t.p, newAPIError(http.StatusForbidden, "forbidden", "this API key does not hold the "+string(scope)+" scope"))
 	}
-	return t.key.TenantID, nil
+	return k.TenantID, nil
 }
 
 type mcpPageIn struct {
@@ -100,8 +111,8 @@ type mcpPageIn struct {
 	Cursor string `json:"cursor,omitempty" jsonschema:"the next value of the previous page, to read on"`
 }
 
-func (t mcpTools) listChats(ctx context.Context, _ *mcp.CallToolRequest, in mcpPageIn) (*mcp.CallToolResult, chatsV1, error) {
-	tid, err := t.allow(tenant.ScopeMessagesRead)
+func (t mcpTools) listChats(ctx context.Context, req *mcp.CallToolRequest, in mcpPageIn) (*mcp.CallToolResult, chatsV1, error) {
+	tid, err := t.allow(req, tenant.ScopeMessagesRead)
 	if err != nil {
 		return nil, chatsV1{}, err
 	}
@@ -120,8 +131,8 @@ type mcpReadChatIn struct {
 	mcpPageIn
 }
 
-func (t mcpTools) readChat(ctx context.Context, _ *mcp.CallToolRequest, in mcpReadChatIn) (*mcp.CallToolResult, messagesV1, error) {
-	tid, err := t.allow(tenant.ScopeMessagesRead)
+func (t mcpTools) readChat(ctx context.Context, req *mcp.CallToolRequest, in mcpReadChatIn) (*mcp.CallToolResult, messagesV1, error) {
+	tid, err := t.allow(req, tenant.ScopeMessagesRead)
 	if err != nil {
 		return nil, messagesV1{}, err
 	}
@@ -151,8 +162,8 @@ type mcpMessageIn struct {
 	ID int64 `json:"id" jsonschema:"the message's id, as send_message, read_chat or list_chats gave it"`
 }
 
-func (t mcpTools) getMessage(ctx context.Context, _ *mcp.CallToolRequest, in mcpMessageIn) (*mcp.CallToolResult, messageV1, error) {
-	tid, err := t.allow(tenant.ScopeMessagesRead)
+func (t mcpTools) getMessage(ctx context.Context, req *mcp.CallToolRequest, in mcpMessageIn) (*mcp.CallToolResult, messageV1, error) {
+	tid, err := t.allow(req, tenant.ScopeMessagesRead)
 	if err != nil {
 		return nil, messageV1{}, err
 	}
@@ -177,8 +188,8 @@ type mcpSendIn struct {
 	IdempotencyKey string `json:"idempotency_key,omitempty" jsonschema:"up to 255 characters; the same key within 24 hours answers with the first message and sends nothing again"`
 }
 
-func (t mcpTools) sendMessage(ctx context.Context, _ *mcp.CallToolRequest, in mcpSendIn) (*mcp.CallToolResult, messageV1, error) {
-	tid, err := t.allow(tenant.ScopeMessagesSend)
+func (t mcpTools) sendMessage(ctx context.Context, req *mcp.CallToolRequest, in mcpSendIn) (*mcp.CallToolResult, messageV1, error) {
+	tid, err := t.allow(req, tenant.ScopeMessagesSend)
 	if err != nil {
 		return nil, messageV1{}, err
 	}
@@ -195,8 +206,8 @@ type mcpCheckIn struct {
 	Phones []string `json:"phones" jsonschema:"1 to 50 phone numbers in international format (+15551234567)"`
 }
 
-func (t mcpTools) checkNumbers(ctx context.Context, _ *mcp.CallToolRequest, in mcpCheckIn) (*mcp.CallToolResult, contactsV1, error) {
-	tid, err := t.allow(tenant.ScopeMessagesRead)
+func (t mcpTools) checkNumbers(ctx context.Context, req *mcp.CallToolRequest, in mcpCheckIn) (*mcp.CallToolResult, contactsV1, error) {
+	tid, err := t.allow(req, tenant.ScopeMessagesRead)
 	if err != nil {
 		return nil, contactsV1{}, err
 	}
@@ -207,8 +218,8 @@ func (t mcpTools) checkNumbers(ctx context.Context, _ *mcp.CallToolRequest, in m
 	return nil, out, nil
 }
 
-func (t mcpTools) getSession(ctx context.Context, _ *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, sessionV1, error) {
-	tid, err := t.allow(tenant.ScopeSessionManage)
+func (t mcpTools) getSession(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, sessionV1, error) {
+	tid, err := t.allow(req, tenant.ScopeSessionManage)
 	if err != nil {
 		return nil, sessionV1{}, err
 	}
