@@ -260,7 +260,7 @@ func mcpError(p *Portal, err error) error {
 	case errors.As(err, &de) && apiCodeOf[de.Code] != "" && (statusOf[de.Code] < 500 || de.Code == tenant.CodeUnavailable || de.Code == tenant.CodeQuotaExceeded):
 		code, msg, fields = apiCodeOf[de.Code], de.Msg, de.Fields
 	case errors.Is(err, context.Canceled):
-		code, msg = "canceled", "the request was canceled"
+		code, msg = "unavailable", "the request was canceled"
 	default:
 		p.log.Error("MCP tool failed", "err", err)
 	}

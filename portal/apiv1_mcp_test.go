@@ -239,9 +239,10 @@ func TestMCPAgentTools(t *testing.T) {
 // TestMCPCrossSite: a browser signed in to the portal cannot reach the
 // MCP endpoint from another site (the portal's cross-origin protection
 // refuses the POST), nor from the portal's own pages (the cookie is not a
-// key); a script, sending no Origin, gets past with a key.
+// key); a script, sending no Origin, gets past with a key. MCP requests
+// count against the key's rate limit like any other.
 func TestMCPCrossSite(t *testing.T) {
-	e := newEnv(t, map[string]string{"WABOT_APPROVAL": "auto"})
+	e := newEnv(t, map[string]string{"WABOT_APPROVAL": "auto", "WABOT_API_RATE_PER_MINUTE": "6"})
 	b, _ := e.tenantUser("site@example.com", "Site Shop")
 	key := b.createKey("/app/settings/keys", "agent", "messages:read")
 	initialize := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}`
@@ -264,4 +265,22 @@ func TestMCPCrossSite(t *testing.T) {
 		t.Fatalf("script's initialize: %d %v %s, want 200 without a session id", r.status, r.header, r.body)
 	}
 	checkResponse(t, http.MethodPost, "/api/v1/mcp", r.status, r.body)
+
+	// The script's initialize was the key's first request this minute.
+	agent, err := mcpConnect(t, e, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; ; i++ {
+		_, err := agent.ListTools(context.Background(), nil)
+		if err != nil {
+			if !strings.Contains(err.Error(), "Too Many Requests") {
+				t.Fatalf("request %d refused with %v, want 429", i, err)
+			}
+			break
+		}
+		if i == 6 {
+			t.Fatal("six tools/list after connecting and no 429: MCP requests are not counted")
+		}
+	}
 }
