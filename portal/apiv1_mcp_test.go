@@ -225,7 +225,7 @@ func TestMCPAgentTools(t *testing.T) {
 	if ok, s := mcpCall(t, stranger, "get_session", nil); !ok || s["state"] == "CONNECTED" || s["number"] != nil {
 		t.Fatalf("stranger's get_session: %v", s)
 	}
-	// Its sends wait for its own link; they never go out through this one.
+	// Its own workspace is not linked: WhatsApp is never asked through this one.
 	mcpRefused(t, stranger, "check_numbers", map[string]any{"phones": []string{doraPhone}}, "session_not_connected")
 
 	if _, err := mcpConnect(t, e, ""); err == nil || !strings.Contains(err.Error(), "Unauthorized") {
