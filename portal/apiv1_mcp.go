@@ -106,6 +106,7 @@ func (t mcpTools) allow(req *mcp.CallToolRequest, scope tenant.Scope) (string, e
 	return k.TenantID, nil
 }
 
+// mcpPageIn pages a list; the store checks the limit (0 is its default).
 type mcpPageIn struct {
 	Limit  int    `json:"limit,omitempty" jsonschema:"how many to return, 1 to 200 (default 50)"`
 	Cursor string `json:"cursor,omitempty" jsonschema:"the next value of the previous page, to read on"`
@@ -115,9 +116,6 @@ func (t mcpTools) listChats(ctx context.Context, req *mcp.CallToolRequest, in mc
 	tid, err := t.allow(req, tenant.ScopeMessagesRead)
 	if err != nil {
 		return nil, chatsV1{}, err
-	}
-	if err := mcpLimit(in.Limit); err != nil {
-		return nil, chatsV1{}, mcpError(t.p, err)
 	}
 	chats, next, err := t.p.bot.Chats(ctx, tid, in.Cursor, in.Limit)
 	if err != nil {
@@ -135,9 +133,6 @@ func (t mcpTools) readChat(ctx context.Context, req *mcp.CallToolRequest, in mcp
 	tid, err := t.allow(req, tenant.ScopeMessagesRead)
 	if err != nil {
 		return nil, messagesV1{}, err
-	}
-	if err := mcpLimit(in.Limit); err != nil {
-		return nil, messagesV1{}, mcpError(t.p, err)
 	}
 	chat, _, err := tenant.ValidateSend(tenant.SendRequest{To: in.Chat, Text: "-"})
 	if err != nil {
@@ -228,15 +223,6 @@ func (t mcpTools) getSession(ctx context.Context, req *mcp.CallToolRequest, _ st
 		return nil, sessionV1{}, mcpError(t.p, err)
 	}
 	return nil, sessionV1Of(l), nil
-}
-
-// mcpLimit checks a page size as queryLimit does; 0 is the default.
-func mcpLimit(n int) error {
-	if n < 0 || n > 200 {
-		return &apiError{Status: http.StatusUnprocessableEntity, Code: "validation_failed", Msg: "a field is not valid",
-			Fields: map[string]string{"limit": "Use a whole number from 1 to 200."}}
-	}
-	return nil
 }
 
 // mcpToolError is a tool's failure as the agent reads it: the text is

@@ -175,6 +175,7 @@ func TestMCPAgentTools(t *testing.T) {
 	}
 	mcpRefused(t, agent, "read_chat", map[string]any{"chat": "not a chat"}, "validation_failed")
 	mcpRefused(t, agent, "send_message", map[string]any{"to": doraPhone, "text": ""}, "validation_failed")
+	mcpRefused(t, agent, "list_chats", map[string]any{"limit": 500}, "validation_failed")
 
 	// A key that may only read: the same tools, but no sending.
 	ctx := context.Background()
