@@ -55,6 +55,8 @@ func (p *Portal) apiV1Routes(g *echo.Group) {
 	k.GET("/messages/:id/media", p.apiV1MessageMediaShow, p.requireScope(tenant.ScopeMessagesRead))
 	k.GET("/chats", p.apiV1ChatsShow, p.requireScope(tenant.ScopeMessagesRead))
 	k.POST("/contacts/check", p.apiV1ContactsCheck, p.requireScope(tenant.ScopeMessagesRead))
+	// apiv1_mcp.go: each MCP tool checks its own scope.
+	k.POST("/mcp", p.apiV1MCP)
 	p.apiV1WebhookRoutes(k.Group("/webhooks", p.requireScope(tenant.ScopeBotManage))) // apiv1_webhooks.go
 
 	admin := k.Group("/admin", p.requireScope(tenant.ScopeAdmin))

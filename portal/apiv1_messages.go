@@ -258,13 +258,18 @@ func (p *Portal) apiV1ChatsShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.JSON(http.StatusOK, chatsV1Of(chats, next))
+}
+
+// chatsV1Of is a page of chats as /api/v1 (and its MCP tools) answer it.
+func chatsV1Of(chats []tenant.Chat, next string) chatsV1 {
 	out := chatsV1{Chats: make([]chatV1, 0, len(chats)), Next: nullIfEmpty(next)}
 	for _, ch := range chats {
 		out.Chats = append(out.Chats, chatV1{Chat: ch.Chat, Phone: phoneOfChat(ch.Chat), Messages: ch.Messages, In: ch.In, Out: ch.Out,
 			LastMessage: messageV1Of(ch.Last)})
 	}
-	c.Response().Header().Set("Cache-Control", "no-store")
-	return c.JSON(http.StatusOK, out)
+	return out
 }
 
 type contactV1 struct {
@@ -284,23 +289,35 @@ func (p *Portal) apiV1ContactsCheck(c echo.Context) error {
 	if err := decodeAPIV1JSON(c, &in); err != nil {
 		return err
 	}
-	res, err := p.bot.CheckContacts(c.Request().Context(), apiTenantID(c), in.Phones)
-	var de *tenant.Error
-	if errors.As(err, &de) && de.Code == tenant.CodeNotConnected {
-		return newAPIError(http.StatusConflict, string(tenant.CodeNotConnected), de.Msg)
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return &tenant.Error{Code: tenant.CodeUnavailable, Msg: "WhatsApp did not answer in time; try again"}
-	}
+	out, err := p.checkContactsV1(c.Request().Context(), apiTenantID(c), in.Phones)
 	if err != nil {
 		return err
 	}
-	out := struct {
-		Contacts []contactV1 `json:"contacts"`
-	}{Contacts: make([]contactV1, 0, len(res))}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.JSON(http.StatusOK, out)
+}
+
+type contactsV1 struct {
+	Contacts []contactV1 `json:"contacts"`
+}
+
+// checkContactsV1 asks WhatsApp about phones for /api/v1 and its MCP
+// tools, with their errors for an offline session and a slow answer.
+func (p *Portal) checkContactsV1(ctx context.Context, tenantID string, phones []string) (contactsV1, error) {
+	res, err := p.bot.CheckContacts(ctx, tenantID, phones)
+	var de *tenant.Error
+	if errors.As(err, &de) && de.Code == tenant.CodeNotConnected {
+		return contactsV1{}, newAPIError(http.StatusConflict, string(tenant.CodeNotConnected), de.Msg)
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return contactsV1{}, &tenant.Error{Code: tenant.CodeUnavailable, Msg: "WhatsApp did not answer in time; try again"}
+	}
+	if err != nil {
+		return contactsV1{}, err
+	}
+	out := contactsV1{Contacts: make([]contactV1, 0, len(res))}
 	for _, r := range res {
 		out.Contacts = append(out.Contacts, contactV1{Phone: r.Phone, OnWhatsApp: r.OnWA, Chat: nullIfEmpty(r.JID)})
 	}
-	c.Response().Header().Set("Cache-Control", "no-store")
-	return c.JSON(http.StatusOK, out)
+	return out, nil
 }

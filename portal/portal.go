@@ -108,6 +108,7 @@ type Portal struct {
 	botSaves limiter
 	// apiRate counts each API key's requests under /api/v1.
 	apiRate limiter
+	mcp     http.Handler // POST /api/v1/mcp (apiv1_mcp.go)
 
 	// streams end when the server shuts down.
 	streamsDone chan struct{}
@@ -166,6 +167,7 @@ func New(cfg Config, log *slog.Logger, st *tenant.Store, sessions Sessions, bot 
 	p.pairNumber = newLimit("pair-number", cmp.Or(cfg.PairingPerNumber, 3), time.Hour)
 	p.botSaves = newLimit("bot-save", botSavesPerMinute, time.Minute)
 	p.apiRate = newLimit("api-key", cmp.Or(cfg.APIRatePerMinute, DefaultAPIRatePerMinute), time.Minute)
+	p.mcp = p.newMCPHandler()
 	p.cleanerStop, p.cleanerDone = make(chan struct{}), make(chan struct{})
 	go p.removeExpiredSessions(5 * time.Minute)
 	return p
