@@ -537,8 +537,13 @@ func (c *cluster) checkAnswers() {
 		slices.Sort(out)
 		return out
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for len(missing()) > 0 && time.Now().Before(deadline) {
+	start := time.Now()
+	for m := missing(); len(m) > 0 && time.Since(start) < 30*time.Second; m = missing() {
+		// An answer the contact could not decrypt never comes: after a
+		// few seconds for redelivery, waiting longer is for nothing.
+		if len(m) <= c.undecryptable.count() && time.Since(start) > 5*time.Second {
+			break
+		}
 		time.Sleep(200 * time.Millisecond)
 	}
 	time.Sleep(2 * clusterRenew) // a double would come now
