@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"go.mau.fi/whatsmeow/types"
@@ -185,7 +186,8 @@ const withheldReason = "contents not stored: the workspace awaits an administrat
 // chat and id) is logged once more as a duplicate and not answered. A
 // busy or failing database is tried again for up to StoreRetryFor:
 // WhatsApp delivers an unacknowledged message again only after a
-// reconnect, which may be days away.
+// reconnect, which may be days away. A lease lost to another instance
+// (tenant.ErrLeaseLost) is not retried.
 //
 // A workspace awaiting approval may link a number, but its messages are
 // logged without their contents and not answered: an unapproved sign-up
@@ -212,7 +214,11 @@ func (t *tenantBot) storeInbound(in *inbound) (id int64, dup bool, err error) {
 			id, dup, err = t.b.store.StoreInbound(ctx, t.id, row)
 			cancel()
 		}
-		if err == nil || t.ctx.Err() != nil {
+		// A lease that moved never comes back to this session: the
+		// message, unacknowledged, goes to the new owner, and this
+		// session must stop now instead of retrying on whatsmeow's
+		// event goroutine.
+		if err == nil || t.ctx.Err() != nil || errors.Is(err, tenant.ErrLeaseLost) {
 			return id, dup, err
 		}
 		wait := session.Backoff(500*time.Millisecond, 10*time.Second, attempt)
