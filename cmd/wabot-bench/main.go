@@ -95,6 +95,11 @@ func run() error {
 			return err
 		}
 	}
+	if *pgOn {
+		if err := postgresBench(dir, fi, fake, &rep); err != nil {
+			return err
+		}
+	}
 	if strings.TrimSpace(*apiSizes) != "" {
 		if err := apiBench(dir, fi, fake.Process.Pid, &rep); err != nil {
 			return err
@@ -125,6 +130,7 @@ func memoryAndLoad(dir string, fi fakewa.Info, fake *exec.Cmd, rep *report) erro
 		}
 		rep.line("| %d | %.1f MB | %.3f MB | %.3f MB | %.1f s |", n, mb(res.rss), mb(res.rss-base.rss)/float64(n), mb(res.rss)/float64(n), res.link.Seconds())
 		biggest = res
+		onSQLite.idle[n] = res.rss - base.rss
 	}
 	rep.line("")
 	if biggest == nil {
@@ -141,6 +147,7 @@ func memoryAndLoad(dir string, fi fakewa.Info, fake *exec.Cmd, rep *report) erro
 	if err := waitConnected(biggest.st, biggest.n, t0); err != nil {
 		return err
 	}
+	onSQLite.n, onSQLite.restart = biggest.n, time.Since(t0)
 	rep.line("Start to all %d stored tenants CONNECTED: **%.2f s** (wabot start, migrations, %d device stores opened, 32 connects at a time).",
 		biggest.n, time.Since(t0).Seconds(), biggest.n)
 	rep.line("")
@@ -162,6 +169,7 @@ func memoryAndLoad(dir string, fi fakewa.Info, fake *exec.Cmd, rep *report) erro
 		if err != nil {
 			return err
 		}
+		onSQLite.load = append(onSQLite.load, res)
 		rep.line("| %s | %v | %v | %v | %.0f | %.1f ms | %.1f ms | %.1f ms | %.1f ms |", r.name, res["sent"], res["replies"], res["lost"],
 			res["replies_per_s"], res["p50_ms"], res["p90_ms"], res["p99_ms"], res["max_ms"])
 	}
