@@ -34,6 +34,7 @@ var (
 	pgFailover = flag.String("pg-failover", "1s/5s,5s/15s", `WABOT_LEASE_RENEW/WABOT_LEASE_TTL pairs of the failover runs ("" skips them)`)
 	pgReps     = flag.Int("pg-failover-reps", 3, "failover runs per pair; the report gives medians")
 	pgScript   = flag.String("pg-script", ".ci/postgres", "the script that starts a throwaway PostgreSQL server")
+	pgDurable  = flag.Bool("pg-durable", true, "restart the throwaway server with fsync and full_page_writes on (the test settings turn them off)")
 )
 
 // figures are what the side-by-side table compares of one backend.
@@ -78,7 +79,59 @@ func startPostgres() (*pgServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("starting PostgreSQL with %s: %w", *pgScript, err)
 	}
-	return &pgServer{url: strings.TrimSpace(string(out)), dir: dir}, nil
+	s := &pgServer{url: strings.TrimSpace(string(out)), dir: dir}
+	if *pgDurable {
+		if err := s.durable(port); err != nil {
+			s.stop()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// durable restarts the throwaway server with a production server's crash
+// safety: the WAL flushed to disk and whole pages logged (the script's
+// test settings, given on its command line, turn both off). Commits stay
+// asynchronous (synchronous_commit off: a crash of the machine may lose
+// the last fraction of a second, never corrupt), as wabot's SQLite with
+// synchronous=NORMAL in WAL mode does.
+func (s *pgServer) durable(port int) error {
+	data := filepath.Join(s.dir, "data")
+	raw, err := os.ReadFile(filepath.Join(data, "postmaster.opts"))
+	if err != nil {
+		return err
+	}
+	// The file starts with the server binary: pg_ctl is beside it.
+	bin := strings.Trim(strings.Fields(string(raw))[0], `"`)
+	args := []string{filepath.Join(filepath.Dir(bin), "pg_ctl"), "-D", data, "-m", "fast", "-w", "-t", "60", "restart", "-o",
+		fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k %s -c max_connections=400 -c synchronous_commit=off", port, s.dir)}
+	if os.Getuid() == 0 { // as the script does: PostgreSQL refuses to run as root
+		args = append([]string{"runuser", "-u", "postgres", "--"}, args...)
+	}
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("restarting PostgreSQL with fsync on: %w", err)
+	}
+	return nil
+}
+
+// settings describes the server's durability for the report.
+func (s *pgServer) settings() string {
+	admin, err := tenant.PostgresDB(s.url, 1)
+	if err != nil {
+		return "settings unknown"
+	}
+	defer admin.Close()
+	var out []string
+	for _, name := range []string{"fsync", "full_page_writes", "synchronous_commit", "shared_buffers"} {
+		var v string
+		if admin.QueryRow(`SELECT current_setting(?)`, name).Scan(&v) != nil {
+			v = "?"
+		}
+		out = append(out, name+"="+v)
+	}
+	return strings.Join(out, ", ")
 }
 
 // stop drops the databases made (unless -keep) and stops a throwaway server.
@@ -225,7 +278,11 @@ func startLinkedPG(pg *pgServer, root, name string, n int, fi fakewa.Info) (*idl
 	if err := seed(st, n); err != nil {
 		return nil, "", err
 	}
-	r := pgInstance(root, name, dbURL, "a", nil)
+	// n pairings at once keep the app's pool busy enough on a loaded
+	// machine that a lease round can come later than the default 15 s
+	// allow, and the watchdog then stops every session mid-pairing (seen at
+	// 500): the linking runs with 2-minute leases, as SQLite's are.
+	r := pgInstance(root, name, dbURL, "a", []string{"WABOT_LEASE_RENEW=5s", "WABOT_LEASE_TTL=2m"})
 	if err := r.start(); err != nil {
 		return nil, "", err
 	}
@@ -269,10 +326,11 @@ func postgresBench(root string, fi fakewa.Info, fake *exec.Cmd, rep *report) err
 
 	rep.line("## PostgreSQL")
 	rep.line("")
-	where := "a throwaway server started by " + *pgScript + " (fsync off, as for the tests)"
+	where := "a throwaway server started by " + *pgScript
 	if pg.dir == "" {
 		where = "WABOT_BENCH_POSTGRES " + tenant.RedactURL(pg.url)
 	}
+	where += " (" + pg.settings() + "; wabot's SQLite runs WAL with synchronous=NORMAL)"
 	rep.line("Same measurements with WABOT_DATABASE_URL on %s, a new database per wabot setup. wabot RSS is wabot's process alone; PostgreSQL's memory is given apart: the proportional set size (PSS, shared buffers counted once) summed over the server's processes, read from /proc/<pid>/smaps_rollup.", where)
 	rep.line("")
 
@@ -292,12 +350,12 @@ func postgresBench(root string, fi fakewa.Info, fake *exec.Cmd, rep *report) err
 		return err
 	}
 	defer r.st.Close()
-	defer r.stop()
+	defer func() { r.stop() }()
 	time.Sleep(10 * time.Second)
 	r.rss = rssOf(r.cmd.Process.Pid)
 	dbName := databaseName(dbURL)
 	idlePG := pgMemoryOf(pm, dbName)
-	rep.line("| tenants connected | wabot RSS | RSS per tenant over the empty process | RSS / tenants | link time | PostgreSQL PSS (all its processes) | wabot's connections |")
+	rep.line("| tenants connected | wabot RSS | RSS per tenant over the empty process | RSS / tenants | link time (2-minute leases) | PostgreSQL PSS (all its processes) | wabot's connections |")
 	rep.line("|---:|---:|---:|---:|---:|---:|---:|")
 	rep.line("| 0 | %.1f MB | – | – | – | %s | %d |", mb(base.rss), pssText(basePG), basePG.backends)
 	onPG.idle[n] = r.rss - base.rss
@@ -305,7 +363,9 @@ func postgresBench(root string, fi fakewa.Info, fake *exec.Cmd, rep *report) err
 		pssText(idlePG), idlePG.backends)
 	rep.line("")
 
+	// The restart and the load run with the default leases.
 	r.stop()
+	r.env = slices.DeleteFunc(r.env, func(e string) bool { return strings.HasPrefix(e, "WABOT_LEASE_") })
 	t0 := time.Now()
 	if err := r.start(); err != nil {
 		return err
