@@ -136,11 +136,16 @@ func (s *pgServer) settings() string {
 
 // stop drops the databases made (unless -keep) and stops a throwaway server.
 func (s *pgServer) stop() {
-	if s.dir != "" {
-		exec.Command("bash", *pgScript, "stop", s.dir).Run()
+	if *keep {
+		fmt.Fprintf(os.Stderr, "keeping PostgreSQL at %s, databases %s", tenant.RedactURL(s.url), strings.Join(s.made, " "))
+		if s.dir != "" {
+			fmt.Fprintf(os.Stderr, " (stop it with %s stop %s)", *pgScript, s.dir)
+		}
+		fmt.Fprintln(os.Stderr)
 		return
 	}
-	if *keep {
+	if s.dir != "" {
+		exec.Command("bash", *pgScript, "stop", s.dir).Run()
 		return
 	}
 	admin, err := tenant.PostgresDB(s.url, 1)
