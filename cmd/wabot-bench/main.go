@@ -99,6 +99,11 @@ func run() error {
 			return err
 		}
 	}
+	if *pgOn {
+		if err := postgresBench(dir, fi, fake, &rep); err != nil {
+			return err
+		}
+	}
 	if strings.TrimSpace(*apiSizes) != "" {
 		if err := apiBench(dir, fi, fake.Process.Pid, &rep); err != nil {
 			return err
@@ -129,6 +134,7 @@ func memoryAndLoad(dir string, fi fakewa.Info, fake *exec.Cmd, rep *report) erro
 		}
 		rep.line("| %d | %.1f MB | %.3f MB | %.3f MB | %.1f s |", n, mb(res.rss), mb(res.rss-base.rss)/float64(n), mb(res.rss)/float64(n), res.link.Seconds())
 		biggest = res
+		onSQLite.idle[n] = res.rss - base.rss
 	}
 	rep.line("")
 	if biggest == nil {
@@ -145,6 +151,7 @@ func memoryAndLoad(dir string, fi fakewa.Info, fake *exec.Cmd, rep *report) erro
 	if err := waitConnected(biggest.st, biggest.n, t0); err != nil {
 		return err
 	}
+	onSQLite.n, onSQLite.restart = biggest.n, time.Since(t0)
 	rep.line("Start to all %d stored tenants CONNECTED: **%.2f s** (wabot start, migrations, %d device stores opened, 32 connects at a time).",
 		biggest.n, time.Since(t0).Seconds(), biggest.n)
 	rep.line("")
