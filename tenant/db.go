@@ -254,11 +254,6 @@ func (s *Store) Migrate(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if db.dialect == Postgres {
-		if _, err := db.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS wabot_schema (version BIGINT NOT NULL)`); err != nil {
-			return 0, fmt.Errorf("preparing the schema version table: %w", err)
-		}
-	}
 	applied := 0
 	for {
 		// Each migration reads the version again inside its transaction:
@@ -270,6 +265,10 @@ func (s *Store) Migrate(ctx context.Context) (int, error) {
 			if db.dialect == Postgres {
 				if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7726102)`); err != nil {
 					return err
+				}
+				// Under the lock: instances creating it at once would collide.
+				if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS wabot_schema (version BIGINT NOT NULL)`); err != nil {
+					return fmt.Errorf("preparing the schema version table: %w", err)
 				}
 			}
 			current, err := schemaVersion(ctx, tx, db.dialect)
@@ -334,8 +333,10 @@ func setSchemaVersion(ctx context.Context, q queryer, dialect Dialect, v int) er
 // StoredSchemaVersion returns the schema version of the database.
 func (s *Store) StoredSchemaVersion(ctx context.Context) (int, error) {
 	if s.db.dialect == Postgres {
-		if _, err := s.db.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS wabot_schema (version BIGINT NOT NULL)`); err != nil {
-			return 0, err
+		var n int
+		if err := s.db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.tables
+			WHERE table_schema = current_schema() AND table_name = 'wabot_schema'`).Scan(&n); err != nil || n == 0 {
+			return 0, err // never migrated
 		}
 	}
 	return schemaVersion(ctx, s.db.read, s.db.dialect)

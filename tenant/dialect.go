@@ -41,13 +41,22 @@ func (d Dialect) keyShareLock() string {
 }
 
 // updateLock ends the SELECT that picks rows to change hands: the
-// exclusive lock that waits for every keyShareLock on them.
+// exclusive lock that waits for every keyShareLock on them. A row locked
+// now is skipped, left for a later round: a frozen instance's open
+// transaction must not hold up every other instance's claims (and with
+// them their renewals) until its connection is ended.
 func (d Dialect) updateLock() string {
 	if d == Postgres {
-		return " FOR UPDATE"
+		return " FOR UPDATE SKIP LOCKED"
 	}
 	return ""
 }
+
+// idleInTransaction ends a session that holds a transaction open without
+// a statement this long (a frozen or stuck instance), releasing its row
+// locks: well within a lease's default 15 s, far beyond any pause between
+// the statements of a live transaction.
+const idleInTransaction = "5s"
 
 // IsPostgresURL reports whether s names a PostgreSQL database
 // (postgres://… or postgresql://…) rather than a file.
@@ -86,6 +95,9 @@ func PostgresDB(databaseURL string, maxConns int) (*sql.DB, error) {
 	if cfg.RuntimeParams["lock_timeout"] == "" {
 		cfg.RuntimeParams["lock_timeout"] = "10s"
 	}
+	if cfg.RuntimeParams["idle_in_transaction_session_timeout"] == "" {
+		cfg.RuntimeParams["idle_in_transaction_session_timeout"] = idleInTransaction
+	}
 	db := sql.OpenDB(rebindConnector{stdlib.GetConnector(*cfg)})
 	db.SetMaxOpenConns(maxConns)
 	db.SetMaxIdleConns(maxConns)
@@ -111,6 +123,9 @@ func PgxPool(ctx context.Context, databaseURL string, maxConns int) (*pgxpool.Po
 	// rather than waiting forever.
 	if rp["lock_timeout"] == "" {
 		rp["lock_timeout"] = "10s"
+	}
+	if rp["idle_in_transaction_session_timeout"] == "" {
+		rp["idle_in_transaction_session_timeout"] = idleInTransaction
 	}
 	cfg.MaxConns = int32(maxConns)
 	return pgxpool.NewWithConfig(ctx, cfg)
