@@ -51,6 +51,7 @@ func (s *supervisor) openClient() error {
 	if err != nil {
 		return err
 	}
+	s.lockDecryption(dev)
 	s.gen++
 	cli := whatsmeow.NewClient(dev, wlog.Sub("client"))
 	// The supervisor reconnects by itself, counted and with its own

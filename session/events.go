@@ -170,6 +170,7 @@ func (s *supervisor) onPairSuccess(e *events.PairSuccess) {
 	s.qrCodes = nil
 	s.sess.JID = e.ID.String()
 	if c := s.client; c != nil {
+		s.lockDecryption(c.cli.Store) // pairing just gave the device its stores
 		// In a shared device store this row is how the next start finds
 		// the tenant's device; whatsmeow saved the device itself already.
 		if err := s.m.cfg.Devices.Linked(s.ctx, s.id, c.cli.Store); err != nil {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"wabot/session/fakewa"
+	"wabot/tenant"
 )
 
 // Under a umask of 022, as when wabot is run by hand, a tenant's device
@@ -20,7 +21,7 @@ func TestDeviceStoresArePrivateWhateverTheUmask(t *testing.T) {
 	old := syscall.Umask(0o022)
 	defer syscall.Umask(old)
 
-	r := newRig(t, fakewa.Options{}, nil)
+	r := newRigOn(t, tenant.SQLite, fakewa.Options{}, nil) // files exist only with SQLite
 	fresh, legacy := r.newTenant("Fresh"), r.newTenant("Legacy")
 	legacyDir := filepath.Join(r.cfg.SessionsDir, legacy)
 	if err := os.MkdirAll(legacyDir, 0o755); err != nil {

@@ -31,6 +31,8 @@ func (s *supervisor) SendText(ctx context.Context, chat types.JID, id, text stri
 	if cli == nil || !cli.IsLoggedIn() {
 		return ErrOffline
 	}
+	s.signalMu.Lock() // see signal.go
+	defer s.signalMu.Unlock()
 	_, err := cli.SendMessage(ctx, chat, &waE2E.Message{Conversation: &text}, whatsmeow.SendRequestExtra{ID: id, Timeout: 30 * time.Second})
 	return err
 }
@@ -41,6 +43,8 @@ func (s *supervisor) SendMessage(ctx context.Context, chat types.JID, id string,
 	if cli == nil || !cli.IsLoggedIn() {
 		return ErrOffline
 	}
+	s.signalMu.Lock() // see signal.go
+	defer s.signalMu.Unlock()
 	_, err := cli.SendMessage(ctx, chat, msg, whatsmeow.SendRequestExtra{ID: id, Timeout: 30 * time.Second})
 	return err
 }

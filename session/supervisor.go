@@ -64,14 +64,17 @@ type supervisor struct {
 	id    string
 	epoch int64 // of the lease it runs under; its ctx carries the fence
 	// quiet: its lease is gone or going; stopping, it writes nothing more.
-	quiet  atomic.Bool
-	log    *slog.Logger
-	dir    string
-	ctx    context.Context
-	cancel context.CancelFunc
-	cmds   chan command
-	events chan clientEvent
-	done   chan struct{}
+	quiet atomic.Bool
+	// signalMu keeps a send and a decryption of this tenant's device from
+	// running at once (signal.go), across client generations.
+	signalMu sync.Mutex
+	log      *slog.Logger
+	dir      string
+	ctx      context.Context
+	cancel   context.CancelFunc
+	cmds     chan command
+	events   chan clientEvent
+	done     chan struct{}
 
 	// Owned by the loop goroutine.
 	sess         tenant.Link
