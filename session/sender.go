@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"time"
 
@@ -34,7 +35,7 @@ func (s *supervisor) SendText(ctx context.Context, chat types.JID, id, text stri
 	s.signalMu.Lock() // see signal.go
 	defer s.signalMu.Unlock()
 	_, err := cli.SendMessage(ctx, chat, &waE2E.Message{Conversation: &text}, whatsmeow.SendRequestExtra{ID: id, Timeout: 30 * time.Second})
-	return err
+	return s.sendErr(cli, err)
 }
 
 // SendMessage sends any message with a fixed id.
@@ -46,6 +47,17 @@ func (s *supervisor) SendMessage(ctx context.Context, chat types.JID, id string,
 	s.signalMu.Lock() // see signal.go
 	defer s.signalMu.Unlock()
 	_, err := cli.SendMessage(ctx, chat, msg, whatsmeow.SendRequestExtra{ID: id, Timeout: 30 * time.Second})
+	return s.sendErr(cli, err)
+}
+
+// sendErr is ErrOffline for a send whose client was torn down under it
+// (a restart, or the tenant moving to another instance): its device
+// store is closed by then, and the reply must wait for the next client,
+// here or on the new owner, not fail for good.
+func (s *supervisor) sendErr(cli *whatsmeow.Client, err error) error {
+	if err != nil && s.liveClient() != cli {
+		return fmt.Errorf("%w (the client was replaced during the send: %v)", ErrOffline, err)
+	}
 	return err
 }
 
