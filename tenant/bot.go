@@ -29,6 +29,8 @@ type BotConfig struct {
 	Webhook       Webhook  `json:"webhook"`
 	Limits        Limits   `json:"limits"`
 	Handover      Handover `json:"handover"`
+	// AI answers what the rules do not (ai.go).
+	AI AI `json:"ai"`
 }
 
 // Handover is how the bot hands a chat over to a person: a customer who
@@ -147,6 +149,7 @@ func DefaultBotConfig() BotConfig {
 		Limits:    Limits{QueuePerChat: 20, PerChatPerMinute: 6, PerTenantPerMinute: 60},
 		Handover: Handover{Keywords: []string{}, ResumeAfterMinutes: 60,
 			Reply: "Thanks! A person from our team will answer you here shortly."},
+		AI: defaultAI(),
 	}
 }
 
@@ -170,6 +173,7 @@ func (c *BotConfig) Normalize() {
 	if c.Limits.QueuePerChat == 0 {
 		c.Limits.QueuePerChat = def.Limits.QueuePerChat
 	}
+	c.AI.normalize()
 	if c.Handover.Keywords != nil {
 		kw := []string{}
 		for _, k := range c.Handover.Keywords {
@@ -263,6 +267,7 @@ func (c *BotConfig) Validate() error {
 		f["limits.per_tenant_per_minute"] = "Choose 0 (no limit) to 100000."
 	}
 	c.Handover.validate(f)
+	c.AI.validate(f)
 	if len(f) > 0 {
 		return &Error{Code: CodeInvalid, Msg: "the bot configuration has errors", Fields: f}
 	}
@@ -286,7 +291,8 @@ func NewWebhookSecret() string {
 // replies in the tenant's language.
 func (s *Store) BotConfigOf(ctx context.Context, tenantID string) (BotConfig, error) {
 	var raw string
-	err := s.db.read.QueryRowContext(ctx, `SELECT config FROM bot_configs WHERE tenant_id = ?`, tenantID).Scan(&raw)
+	var hasKey bool
+	err := s.db.read.QueryRowContext(ctx, `SELECT config, ai_api_key <> '' FROM bot_configs WHERE tenant_id = ?`, tenantID).Scan(&raw, &hasKey)
 	if errors.Is(err, sql.ErrNoRows) {
 		return s.defaultBotConfigOf(ctx, tenantID), nil
 	}
@@ -298,10 +304,13 @@ func (s *Store) BotConfigOf(ctx context.Context, tenantID string) (BotConfig, er
 		return BotConfig{}, fmt.Errorf("decoding bot configuration: %w", err)
 	}
 	c.Normalize()
+	c.AI.APIKey, c.AI.ClearAPIKey, c.AI.HasAPIKey = "", false, hasKey
 	return c, nil
 }
 
-// SaveBotConfig validates and stores the configuration.
+// SaveBotConfig validates and stores the configuration. The model's API
+// key goes to its own column, replaced only by a save that carries one
+// (or clears it), and is never part of what is returned.
 func (s *Store) SaveBotConfig(ctx context.Context, tenantID string, c BotConfig) (BotConfig, error) {
 	c.Normalize()
 	if err := c.Validate(); err != nil {
@@ -320,13 +329,19 @@ func (s *Store) SaveBotConfig(ctx context.Context, tenantID string, c BotConfig)
 		if err := s.pinRuleFiles(ctx, tx, tenantID, c.Rules); err != nil {
 			return err
 		}
+		key, setKey := c.AI.APIKey, c.AI.APIKey != "" || c.AI.ClearAPIKey
+		c.AI.APIKey, c.AI.ClearAPIKey, c.AI.HasAPIKey = "", false, false
 		raw, err := json.Marshal(c)
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO bot_configs (tenant_id, config, updated_at) VALUES (?, ?, ?)
-			ON CONFLICT (tenant_id) DO UPDATE SET config = excluded.config, updated_at = excluded.updated_at`, tenantID, string(raw), ms(s.now()))
-		return err
+		_, err = tx.ExecContext(ctx, `INSERT INTO bot_configs (tenant_id, config, updated_at, ai_api_key) VALUES (?, ?, ?, ?)
+			ON CONFLICT (tenant_id) DO UPDATE SET config = excluded.config, updated_at = excluded.updated_at,
+				ai_api_key = CASE WHEN ? = 1 THEN excluded.ai_api_key ELSE bot_configs.ai_api_key END`, tenantID, string(raw), ms(s.now()), key, setKey)
+		if err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, `SELECT ai_api_key <> '' FROM bot_configs WHERE tenant_id = ?`, tenantID).Scan(&c.AI.HasAPIKey)
 	})
 	if err != nil {
 		var e *Error

@@ -101,12 +101,12 @@ func ensureChatTx(ctx context.Context, tx *sql.Tx, tenantID, chat string, now in
 	return err
 }
 
-// HandOver pauses the bot in reply's chat (by PausedByKeyword, the
-// customer waiting for a person) and logs the hand-over reply, after the
+// HandOver pauses the bot in reply's chat (by PausedByKeyword or
+// PausedByModel, the customer waiting for a person) and logs the hand-over reply, after the
 // chat's welcome if it never had one, as LogReplies does, all in one
 // transaction: after a crash the chat is either paused with the reply
 // logged (and sent by recovery) or neither.
-func (s *Store) HandOver(ctx context.Context, tenantID string, welcome *Reply, reply Reply, decide func(Reply) Reply) ([]Reply, error) {
+func (s *Store) HandOver(ctx context.Context, tenantID, by string, welcome *Reply, reply Reply, decide func(Reply) Reply) ([]Reply, error) {
 	now := ms(s.now())
 	var written []Reply
 	err := s.fencedTx(ctx, func(tx *sql.Tx) error {
@@ -114,7 +114,7 @@ func (s *Store) HandOver(ctx context.Context, tenantID string, welcome *Reply, r
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE chats SET bot_paused = 1, paused_at = ?, paused_by = ?, waiting = 1, updated_at = ?
-			WHERE tenant_id = ? AND chat = ?`, now, PausedByKeyword, now, tenantID, reply.Chat); err != nil {
+			WHERE tenant_id = ? AND chat = ?`, now, by, now, tenantID, reply.Chat); err != nil {
 			return err
 		}
 		var err error

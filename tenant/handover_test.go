@@ -102,7 +102,7 @@ func TestHandOverPausesAndLogsTogether(t *testing.T) {
 
 	// A reply to a message that is not there fails its insert, after the
 	// pause was written.
-	if _, err := st.HandOver(ctx, a.ID, nil, tenant.Reply{InID: in + 1000, Chat: chatA, Body: "x", Origin: tenant.OriginHandover}, pending); err == nil {
+	if _, err := st.HandOver(ctx, a.ID, tenant.PausedByKeyword, nil, tenant.Reply{InID: in + 1000, Chat: chatA, Body: "x", Origin: tenant.OriginHandover}, pending); err == nil {
 		t.Fatal("a reply to a missing message was logged")
 	}
 	if c, _ := st.ChatStateOf(ctx, a.ID, chatA); c.BotPaused {
@@ -110,7 +110,7 @@ func TestHandOverPausesAndLogsTogether(t *testing.T) {
 	}
 
 	welcome := &tenant.Reply{InID: in, Chat: chatA, Body: "Welcome", Origin: tenant.OriginWelcome}
-	written, err := st.HandOver(ctx, a.ID, welcome, tenant.Reply{InID: in, Chat: chatA, Body: "A person comes.", Origin: tenant.OriginHandover}, pending)
+	written, err := st.HandOver(ctx, a.ID, tenant.PausedByKeyword, welcome, tenant.Reply{InID: in, Chat: chatA, Body: "A person comes.", Origin: tenant.OriginHandover}, pending)
 	if err != nil || len(written) != 2 || written[0].Origin != tenant.OriginWelcome || written[1].Origin != tenant.OriginHandover {
 		t.Fatalf("written %+v, %v", written, err)
 	}

@@ -472,6 +472,8 @@ func TestSaveBotConfigRoundTrip(t *testing.T) {
 	want.Webhook.URL = "https://hooks.example.com/wabot"
 	want.Webhook.Secret = saved.Webhook.Secret
 	want.Limits.QueuePerChat = tenant.DefaultBotConfig().Limits.QueuePerChat
+	def := tenant.DefaultBotConfig().AI
+	want.AI = tenant.AI{MaxAnswerChars: def.MaxAnswerChars, TimeoutSeconds: def.TimeoutSeconds, OnFailure: def.OnFailure}
 	if len(saved.Webhook.Secret) < 26 {
 		t.Errorf("a webhook without a secret got secret %q, want a random one of 128 bits or more", saved.Webhook.Secret)
 	}

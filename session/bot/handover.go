@@ -49,7 +49,7 @@ func (t *tenantBot) handOver(in inbound, cfg *config, welcome *tenant.Reply, fil
 	}
 	reply := tenant.Reply{InID: in.id, Chat: in.chat.String(), Body: fill(cfg.Handover.Reply), Origin: tenant.OriginHandover}
 	written, err := t.logWith(func(ctx context.Context, decide func(tenant.Reply) tenant.Reply) ([]tenant.Reply, error) {
-		return t.b.store.HandOver(ctx, t.id, welcome, reply, decide)
+		return t.b.store.HandOver(ctx, t.id, tenant.PausedByKeyword, welcome, reply, decide)
 	})
 	if err != nil {
 		if t.ctx.Err() != nil {

@@ -181,7 +181,7 @@ func TestHandoverLoggedBeforeACrashIsSentOnceAfterStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.store.HandOver(ctx, id, nil, tenant.Reply{InID: in, Chat: chat, Body: "A person comes.", Origin: tenant.OriginHandover},
+	if _, err := r.store.HandOver(ctx, id, tenant.PausedByKeyword, nil, tenant.Reply{InID: in, Chat: chat, Body: "A person comes.", Origin: tenant.OriginHandover},
 		func(rp tenant.Reply) tenant.Reply {
 			rp.Status, rp.WAID, rp.Sender = tenant.MsgPending, "3EB0AB12CD34EF56AB78", phone.JID().String()
 			return rp
