@@ -113,6 +113,9 @@ type DashboardView struct {
 	Session  SessionView
 	Messages []MessageView
 	Media    *MediaUsageView // nil when the portal serves no media
+	// AI is this month's use of the model; nil when AI answers are off
+	// and unused this month.
+	AI *AIUsageView
 }
 
 // LinkView is /app/link.
@@ -185,7 +188,40 @@ type BotView struct {
 	HandoverKeywords      string
 	HandoverReply         string
 	HandoverResumeMinutes int
+	AI                    AIForm
 	Errors                map[string]string
+}
+
+// AIForm is the bot form's AI answers section. It never holds the
+// provider's API key: the key's field is always rendered empty.
+type AIForm struct {
+	Enabled   bool
+	BaseURL   string
+	Model     string
+	HasAPIKey bool // a key is stored: the field's placeholder says so
+	ClearKey  bool // "remove the saved key" was ticked
+	// KeyNotSaved: the form came back (an error, a rule added) with a
+	// key typed in it, which is not shown again: it must be typed anew.
+	KeyNotSaved          bool
+	SystemPrompt         string
+	Knowledge            string
+	Temperature          string // as typed, or the saved value
+	MaxAnswerChars       string
+	HistoryMessages      string
+	TimeoutSeconds       string
+	MonthlyTokenBudget   string
+	AnswersPerChatPerDay string
+	OnFailure            string // "handover" or "fallback"
+	Usage                AIUsageView
+}
+
+// AIUsageView is a workspace's use of its model this month.
+type AIUsageView struct {
+	Month     string // "2026-12"
+	Tokens    string // "12,345 of 500,000 tokens", or without the budget when there is none
+	Answers   int
+	Handovers int
+	Failures  int
 }
 
 // AdminTenantRow is one tenant in the admin table.
