@@ -270,7 +270,8 @@ func TestBotPageKnowledgeUpload(t *testing.T) {
 }
 
 // The dashboard shows this month's use of the model once there is some
-// (or AI answers are on), against the budget; the Bot page shows it too.
+// (or AI answers are on), against the budget; the Bot page shows it too;
+// /api/v1/bot/usage gives it to a key holding bot:manage, and to no other.
 func TestAIUsageOnDashboardAndAPI(t *testing.T) {
 	e := aiEnv(t)
 	b, tid := e.tenantUser("usage@example.com", "Usage Shop")
@@ -311,6 +312,21 @@ func TestAIUsageOnDashboardAndAPI(t *testing.T) {
 		t.Errorf("without a budget: %q", got)
 	}
 
+	manager := e.api(b.createKey("/app/settings/keys", "watcher", "bot:manage"))
+	r := manager.call(http.MethodGet, "/api/v1/bot/usage", nil)
+	if r.status != http.StatusOK {
+		t.Fatalf("usage: %d %s", r.status, r.body)
+	}
+	got := r.json(t)
+	want := map[string]any{"month": month, "tokens": float64(12345), "answers": float64(7), "handovers": float64(2), "failures": float64(1), "monthly_token_budget": float64(0)}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("usage %s = %v, want %v", k, got[k], v)
+		}
+	}
+	reader := e.api(b.createKey("/app/settings/keys", "reader", "messages:read"))
+	wantErr(t, "usage without bot:manage", reader.call(http.MethodGet, "/api/v1/bot/usage", nil), http.StatusForbidden, "forbidden")
+	wantErr(t, "usage without a key", e.api("").call(http.MethodGet, "/api/v1/bot/usage", nil), http.StatusUnauthorized, "unauthorized")
 }
 
 // A reply the model wrote is labelled as an AI answer in the log and in
