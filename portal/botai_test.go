@@ -330,7 +330,7 @@ func TestAIUsageOnDashboardAndAPI(t *testing.T) {
 }
 
 // A reply the model wrote is labelled as an AI answer in the log and in
-// the chat's thread.
+// the chat's thread, and a chat the model handed over says who did.
 func TestLogShowsAnAIAnswer(t *testing.T) {
 	e := aiEnv(t)
 	b, tid := e.tenantUser("aiorigin@example.com", "AI Origin")
@@ -349,5 +349,19 @@ func TestLogShowsAnAIAnswer(t *testing.T) {
 	thread := b.get("/app/chats/" + url.PathEscape(inboxChat)).body
 	if !strings.Contains(thread, "bot · AI answer") {
 		t.Errorf("the thread does not label the AI answer: %s", between(thread, "Yes, within 5 km.", "</li>"))
+	}
+	if strings.Contains(thread, `data-testid="paused-by-model"`) {
+		t.Error("a chat the bot answers says the model handed it over")
+	}
+
+	// A chat the model handed over says so; one a keyword paused does not.
+	for by, want := range map[string]bool{tenant.PausedByModel: true, tenant.PausedByKeyword: false} {
+		if err := e.app.Store().PauseBot(ctx, tid, inboxChat, by, true); err != nil {
+			t.Fatal(err)
+		}
+		doc := page(t, b.get("/app/chats/"+url.PathEscape(inboxChat)))
+		if got := doc.Find(`[data-testid="paused-by-model"]`).Length() == 1; got != want {
+			t.Errorf("paused by %s: the thread says the model handed it over: %v", by, got)
+		}
 	}
 }

@@ -378,15 +378,18 @@ type ChatRow struct {
 // ThreadView is an open conversation: its messages as bubbles, the reply
 // box and the chat's actions.
 type ThreadView struct {
-	Chat        string
-	Base        string // /app/chats/{chat}: the actions post below it
-	Name        string
-	Phone       string
-	Messages    []BubbleView
-	OlderURL    string
-	NewestURL   string // set when an older page is shown
-	BotPaused   bool
-	Waiting     bool
+	Chat      string
+	Base      string // /app/chats/{chat}: the actions post below it
+	Name      string
+	Phone     string
+	Messages  []BubbleView
+	OlderURL  string
+	NewestURL string // set when an older page is shown
+	BotPaused bool
+	Waiting   bool
+	// ByModel: the AI model (or the pipeline, when the model could not
+	// answer) handed the chat over, not a keyword or a person.
+	ByModel     bool
 	AssignedTo  string // the assignee's name, "" when unassigned
 	AssignedMe  bool
 	Members     []MemberChoice // whom the chat can be assigned to
