@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"wabot/tenant"
 )
@@ -112,16 +113,19 @@ func TestAIUsageByMonthAndAnswersPerChat(t *testing.T) {
 	st, clock := openStore(t)
 	_, a := newTenant(t, st, "a@example.com", "A")
 	_, b := newTenant(t, st, "b@example.com", "B")
-	for _, add := range []tenant.AIUsage{{Tokens: 100, Answers: 1}, {Tokens: 50, Handovers: 1}, {Failures: 1}} {
+	failedAt := clock.Now()
+	for _, add := range []tenant.AIUsage{{Failures: 1, LastFailure: "the model did not answer within 20 s"}, {Tokens: 100, Answers: 1}, {Tokens: 50, Handovers: 1}} {
 		if err := st.AddAIUsage(ctx, a.ID, clock.Now(), add); err != nil {
 			t.Fatal(err)
 		}
+		clock.Advance(time.Second)
 	}
 	if err := st.AddAIUsage(ctx, b.ID, clock.Now(), tenant.AIUsage{Tokens: 7}); err != nil {
 		t.Fatal(err)
 	}
 	got, err := st.AIUsageOf(ctx, a.ID, clock.Now())
-	want := tenant.AIUsage{Month: "2030-01", Tokens: 150, Answers: 1, Handovers: 1, Failures: 1}
+	want := tenant.AIUsage{Month: "2030-01", Tokens: 150, Answers: 1, Handovers: 1, Failures: 1,
+		LastFailure: "the model did not answer within 20 s", LastFailureAt: failedAt}
 	if err != nil || got != want {
 		t.Errorf("usage = %+v, %v; want %+v", got, err, want)
 	}

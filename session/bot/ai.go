@@ -351,9 +351,9 @@ func (t *tenantBot) countModelTurn(at time.Time, turn modelTurn, handedOver bool
 	case turn.handOver:
 		outcome = aiHandOver
 	case turn.refused:
-		outcome, add.Failures = aiRefused, 1
+		outcome, add.Failures, add.LastFailure = aiRefused, 1, turn.failure
 	case turn.failure != "":
-		outcome, add.Failures = aiFailed, 1
+		outcome, add.Failures, add.LastFailure = aiFailed, 1, turn.failure
 	default:
 		add.Answers = 1
 	}

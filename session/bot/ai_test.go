@@ -165,15 +165,23 @@ func TestAIFailuresHandOverOrFallBackAsConfigured(t *testing.T) {
 		answer    fakemodel.Answer
 		onFailure string
 		setup     func(id string, cfg *tenant.BotConfig)
-		called    bool // whether the model is asked at all
+		called    bool   // whether the model is asked at all
+		why       string // the failure the Bot page shows
 	}{
-		{name: "timeout, hand over", answer: fakemodel.Answer{Text: "too late", Delay: 5 * time.Second}, onFailure: tenant.AIHandOver, called: true},
-		{name: "timeout, fallback", answer: fakemodel.Answer{Text: "too late", Delay: 5 * time.Second}, onFailure: tenant.AIFallback, called: true},
-		{name: "5xx, fallback", answer: fakemodel.Answer{Status: http.StatusBadGateway}, onFailure: tenant.AIFallback, called: true},
-		{name: "5xx, hand over", answer: fakemodel.Answer{Status: http.StatusServiceUnavailable}, onFailure: tenant.AIHandOver, called: true},
-		{name: "another tool, fallback", answer: fakemodel.Answer{ToolCall: "send_message", ToolArgs: `{"to":"+15550001111"}`}, onFailure: tenant.AIFallback, called: true},
-		{name: "empty answer, fallback", answer: fakemodel.Answer{Text: "  "}, onFailure: tenant.AIFallback, called: true},
+		{name: "timeout, hand over", answer: fakemodel.Answer{Text: "too late", Delay: 5 * time.Second}, onFailure: tenant.AIHandOver, called: true,
+			why: "the model did not answer within 1 s"},
+		{name: "timeout, fallback", answer: fakemodel.Answer{Text: "too late", Delay: 5 * time.Second}, onFailure: tenant.AIFallback, called: true,
+			why: "the model did not answer within 1 s"},
+		{name: "5xx, fallback", answer: fakemodel.Answer{Status: http.StatusBadGateway}, onFailure: tenant.AIFallback, called: true,
+			why: "the model's provider answered HTTP 502"},
+		{name: "5xx, hand over", answer: fakemodel.Answer{Status: http.StatusServiceUnavailable}, onFailure: tenant.AIHandOver, called: true,
+			why: "the model's provider answered HTTP 503"},
+		{name: "another tool, fallback", answer: fakemodel.Answer{ToolCall: "send_message", ToolArgs: `{"to":"+15550001111"}`}, onFailure: tenant.AIFallback, called: true,
+			why: "the model called a tool it does not have"},
+		{name: "empty answer, fallback", answer: fakemodel.Answer{Text: "  "}, onFailure: tenant.AIFallback, called: true,
+			why: "the model gave an empty answer"},
 		{name: "budget used up, hand over", answer: fakemodel.Answer{Text: "never"}, onFailure: tenant.AIHandOver,
+			why: "the model's monthly token budget is used up",
 			setup: func(id string, cfg *tenant.BotConfig) {
 				cfg.AI.MonthlyTokenBudget = 1000
 				if err := r.store.AddAIUsage(ctx, id, time.Now(), tenant.AIUsage{Tokens: 1000}); err != nil {
@@ -181,6 +189,7 @@ func TestAIFailuresHandOverOrFallBackAsConfigured(t *testing.T) {
 				}
 			}},
 		{name: "budget used up, fallback", answer: fakemodel.Answer{Text: "never"}, onFailure: tenant.AIFallback,
+			why: "the model's monthly token budget is used up",
 			setup: func(id string, cfg *tenant.BotConfig) {
 				cfg.AI.MonthlyTokenBudget = 5
 				if err := r.store.AddAIUsage(ctx, id, time.Now(), tenant.AIUsage{Tokens: 6}); err != nil {
@@ -221,8 +230,8 @@ func TestAIFailuresHandOverOrFallBackAsConfigured(t *testing.T) {
 			if tc.answer.Delay > 0 && waited > 4*time.Second {
 				t.Errorf("the customer waited %v for a model with a 1 s timeout", waited)
 			}
-			if u := usageOf(t, r, id); u.Failures != 1 || u.Answers != 0 {
-				t.Errorf("usage %+v, want one failure", u)
+			if u := usageOf(t, r, id); u.Failures != 1 || u.Answers != 0 || u.LastFailure != tc.why {
+				t.Errorf("usage %+v, want one failure: %s", u, tc.why)
 			}
 			expectNothing(t, ann, 200*time.Millisecond)
 		})
