@@ -118,6 +118,8 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, opts ...Option) (a 
 	a.metrics = newMetrics(st)
 	a.bot = bot.New(bot.Options{
 		AllowPrivateWebhooks: cfg.WebhookAllowPrivate,
+		AllowLoopbackModels:  cfg.AIAllowLoopback || a.demo.allowsLoopbackModels(),
+		AllowPrivateModels:   cfg.AIAllowPrivate,
 		WebhookMaxAttempts:   cfg.WebhookMaxAttempts,
 		WebhookBaseDelay:     cfg.WebhookRetryDelay,
 		Retention:            cfg.MessageRetention,

@@ -43,7 +43,11 @@ type Config struct {
 	LeaseRenew time.Duration
 	LeaseTTL   time.Duration
 
-	WebhookAllowPrivate  bool
+	WebhookAllowPrivate bool
+	// AI answers may call a model on this machine (AIAllowLoopback) or
+	// anywhere in the operator's network (AIAllowPrivate).
+	AIAllowLoopback      bool
+	AIAllowPrivate       bool
 	WebhookMaxAttempts   int           // deliveries tried before failed
 	WebhookRetryDelay    time.Duration // first retry; doubles up to 10 minutes
 	Approval             string        // "manual" or "auto"
@@ -205,6 +209,22 @@ var settings = []setting{
 			return errors.New("accepted: true or false")
 		}
 		c.WebhookAllowPrivate = b
+		return nil
+	}},
+	{"WABOT_AI_ALLOW_LOOPBACK", "false", "allow AI answers to use a model on this machine (a local Ollama or vLLM)", func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return errors.New("accepted: true or false")
+		}
+		c.AIAllowLoopback = b
+		return nil
+	}},
+	{"WABOT_AI_ALLOW_PRIVATE", "false", "allow AI answers to use a model at loopback and private addresses", func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return errors.New("accepted: true or false")
+		}
+		c.AIAllowPrivate = b
 		return nil
 	}},
 	{"WABOT_WEBHOOK_MAX_ATTEMPTS", "8", "attempts of a webhook delivery before it is failed", func(c *Config, v string) error {

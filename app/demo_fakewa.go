@@ -19,6 +19,7 @@ import (
 
 	"wabot/portal"
 	"wabot/session"
+	"wabot/session/fakemodel"
 	"wabot/session/fakewa"
 	"wabot/tenant"
 )
@@ -83,6 +84,10 @@ func startDemo(log *slog.Logger) (d *demo, err error) {
 
 func (d *demo) enabled() bool { return true }
 
+// allowsLoopbackModels: the demo's fake model is served by wabot itself,
+// on loopback.
+func (d *demo) allowsLoopbackModels() bool { return true }
+
 func (d *demo) connector() session.Connector {
 	if d.remote != nil {
 		return d.remote
@@ -116,6 +121,10 @@ func (d *demo) phone(tenantID string) *fakewa.Phone {
 // contacts; the fakewa build alone has them. Each needs an owner of the
 // tenant or an admin, like the Link page.
 func (d *demo) routes(e *echo.Echo, st *tenant.Store) {
+	// A fake model with canned answers from the tenant's knowledge, for
+	// AI answers without a provider account: base URL
+	// <WABOT_BASE_URL>/dev/fake/model/v1, any model name and key.
+	e.POST("/dev/fake/model/v1/chat/completions", echo.WrapHandler(fakemodel.New(nil)))
 	if d.srv == nil {
 		return // the remote fake has its own control API
 	}

@@ -17,6 +17,7 @@ type demo struct{}
 func startDemo(*slog.Logger) (*demo, error) { return &demo{}, nil }
 
 func (*demo) enabled() bool                    { return false }
+func (*demo) allowsLoopbackModels() bool       { return false }
 func (*demo) connector() session.Connector     { return session.DirectConnector{} }
 func (*demo) routes(*echo.Echo, *tenant.Store) {}
 func (*demo) close()                           {}

@@ -31,6 +31,8 @@ type metrics struct {
 	deferred    prometheus.Counter
 	http        *prometheus.CounterVec
 	leaseMoves  *prometheus.CounterVec
+	aiTurns     *prometheus.CounterVec
+	aiTokens    prometheus.Counter
 }
 
 func newMetrics(st *tenant.Store) *metrics {
@@ -56,11 +58,20 @@ func newMetrics(st *tenant.Store) *metrics {
 		leaseMoves: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wabot_lease_moves_total",
 			Help: "Tenant leases this instance acquired, released (shutting down, or giving its share up to another instance) or lost (claimed elsewhere, or not renewed in time)."},
 			[]string{"move"}),
+		aiTurns: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wabot_ai_turns_total",
+			Help: "Messages put to the tenants' models, by outcome: answered, handover (the model asked for a person), failed (a timeout, an error, an unusable answer), refused (a budget or a chat's daily limit, before any call)."},
+			[]string{"outcome"}),
+		aiTokens: prometheus.NewCounter(prometheus.CounterOpts{Name: "wabot_ai_tokens_total",
+			Help: "Tokens the tenants' models used, as their providers counted them."}),
 	}
 	for _, how := range []string{"acquired", "released", "lost"} {
 		m.leaseMoves.WithLabelValues(how) // every series from the start, at 0
 	}
+	for _, outcome := range []string{"answered", "handover", "failed", "refused"} {
+		m.aiTurns.WithLabelValues(outcome)
+	}
 	m.reg.MustRegister(m.messages, m.replyDelay, m.reconnects, m.webhooks, m.queueDrops, m.rateLimited, m.deferred, m.http, m.leaseMoves,
+		m.aiTurns, m.aiTokens,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&stateCollector{store: st})
 	return m
@@ -85,6 +96,11 @@ func (m *metrics) Replied(d time.Duration) { m.replyDelay.Observe(d.Seconds()) }
 func (m *metrics) Webhook(result string) { m.webhooks.WithLabelValues(result).Inc() }
 
 func (m *metrics) SendDeferred() { m.deferred.Inc() }
+
+func (m *metrics) AI(outcome string, tokens int64) {
+	m.aiTurns.WithLabelValues(outcome).Inc()
+	m.aiTokens.Add(float64(tokens))
+}
 
 // LeaseMoved counts a lease that moved to or from this instance.
 func (m *metrics) LeaseMoved(how string) { m.leaseMoves.WithLabelValues(how).Inc() }

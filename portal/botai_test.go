@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/PuerkitoBio/goquery"
+
 	"wabot/tenant"
 )
 
@@ -30,7 +32,9 @@ func aiForm() url.Values {
 		"ai_api_key": {aiSecret}, "ai_system_prompt": {"You answer for Ana's Bakery.\nBe brief."},
 		"ai_knowledge": {"Open 7:00-19:00.\nRolls: 0.50 each."}, "ai_temperature": {"0.7"},
 		"ai_max_answer_chars": {"800"}, "ai_history_messages": {"6"}, "ai_timeout_seconds": {"15"},
-		"ai_monthly_token_budget": {"250000"}, "ai_answers_per_chat_per_day": {"30"}, "ai_on_failure": {"fallback"}}
+		"ai_monthly_token_budget": {"250000"}, "ai_answers_per_chat_per_day": {"30"}, "ai_on_failure": {"fallback"},
+		// The model hands chats over with it: AI answers need one.
+		"handover_reply": {"A person from our team will answer you here."}}
 }
 
 // postBotMultipart posts the bot form as the browser does, multipart,
@@ -55,7 +59,11 @@ func (b *browser) postBotMultipart(fields url.Values, fileField, fileName string
 func saved(t *testing.T, r resp) {
 	t.Helper()
 	if r.status != http.StatusOK || strings.Contains(r.body, `data-testid="bot-errors"`) || r.url != "http://wabot.test/app/bot" {
-		t.Fatalf("save: %d %s %s", r.status, r.url, between(r.body, `data-testid="bot-errors"`, `</section>`))
+		var errs []string
+		page(t, r).Find(`.field-error`).Each(func(_ int, s *goquery.Selection) {
+			errs = append(errs, s.AttrOr("data-testid", "")+": "+s.Text())
+		})
+		t.Fatalf("save: %d %s %q", r.status, r.url, errs)
 	}
 }
 

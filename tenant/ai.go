@@ -187,6 +187,10 @@ type AIUsage struct {
 	Answers   int64  // answers the model wrote
 	Handovers int64  // chats handed to a person: by the model or for it
 	Failures  int64  // calls that timed out or failed, and turns refused by a budget or limit
+	// LastFailure says why the month's latest failure happened ("the
+	// model's provider answered HTTP 401"), at LastFailureAt.
+	LastFailure   string
+	LastFailureAt time.Time
 }
 
 // UsageMonth is the month a time's usage counts in.
@@ -196,25 +200,38 @@ func UsageMonth(t time.Time) string { return t.UTC().Format("2006-01") }
 // a month without any is zero.
 func (s *Store) AIUsageOf(ctx context.Context, tenantID string, at time.Time) (AIUsage, error) {
 	u := AIUsage{Month: UsageMonth(at)}
-	err := s.db.read.QueryRowContext(ctx, `SELECT tokens, answers, handovers, failures FROM ai_usage WHERE tenant_id = ? AND month = ?`,
-		tenantID, u.Month).Scan(&u.Tokens, &u.Answers, &u.Handovers, &u.Failures)
+	var failedAt int64
+	err := s.db.read.QueryRowContext(ctx, `SELECT tokens, answers, handovers, failures, last_failure, last_failure_at
+		FROM ai_usage WHERE tenant_id = ? AND month = ?`,
+		tenantID, u.Month).Scan(&u.Tokens, &u.Answers, &u.Handovers, &u.Failures, &u.LastFailure, &failedAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return u, nil
 	}
 	if err != nil {
 		return u, fmt.Errorf("reading the model's usage: %w", err)
 	}
+	if failedAt > 0 {
+		u.LastFailureAt = fromMS(failedAt)
+	}
 	return u, nil
 }
 
-// AddAIUsage adds add's counts to the tenant's usage in the month of at.
+// AddAIUsage adds add's counts to the tenant's usage in the month of at;
+// add.LastFailure, when set, becomes the latest failure, at at.
 func (s *Store) AddAIUsage(ctx context.Context, tenantID string, at time.Time, add AIUsage) error {
+	failedAt := int64(0)
+	if add.LastFailure != "" {
+		failedAt = ms(at)
+	}
 	err := s.fencedTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO ai_usage (tenant_id, month, tokens, answers, handovers, failures) VALUES (?, ?, ?, ?, ?, ?)
+		_, err := tx.ExecContext(ctx, `INSERT INTO ai_usage (tenant_id, month, tokens, answers, handovers, failures, last_failure, last_failure_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (tenant_id, month) DO UPDATE SET tokens = ai_usage.tokens + excluded.tokens,
 				answers = ai_usage.answers + excluded.answers, handovers = ai_usage.handovers + excluded.handovers,
-				failures = ai_usage.failures + excluded.failures`,
-			tenantID, UsageMonth(at), add.Tokens, add.Answers, add.Handovers, add.Failures)
+				failures = ai_usage.failures + excluded.failures,
+				last_failure = CASE WHEN excluded.last_failure_at > 0 THEN excluded.last_failure ELSE ai_usage.last_failure END,
+				last_failure_at = CASE WHEN excluded.last_failure_at > 0 THEN excluded.last_failure_at ELSE ai_usage.last_failure_at END`,
+			tenantID, UsageMonth(at), add.Tokens, add.Answers, add.Handovers, add.Failures, cutUTF8(add.LastFailure, 200), failedAt)
 		return err
 	})
 	if err != nil {

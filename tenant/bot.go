@@ -268,6 +268,10 @@ func (c *BotConfig) Validate() error {
 	}
 	c.Handover.validate(f)
 	c.AI.validate(f)
+	if c.AI.Enabled && strings.TrimSpace(c.Handover.Reply) == "" && f["handover.reply"] == "" {
+		// The model hands chats over with this reply.
+		f["handover.reply"] = "Enter the reply a customer gets when they ask for a person."
+	}
 	if len(f) > 0 {
 		return &Error{Code: CodeInvalid, Msg: "the bot configuration has errors", Fields: f}
 	}

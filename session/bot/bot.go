@@ -28,17 +28,22 @@ type Options struct {
 	// AllowPrivateWebhooks lets webhook URLs reach loopback, private and
 	// link-local addresses (WABOT_WEBHOOK_ALLOW_PRIVATE).
 	AllowPrivateWebhooks bool
-	ParallelChats        int           // chats of one tenant answered at once (8)
-	SendTimeout          time.Duration // per reply (30s)
-	WebhookTimeout       time.Duration // per delivery (10s)
-	WebhookMaxAttempts   int           // before a delivery is failed (8)
-	WebhookBaseDelay     time.Duration // first retry delay (2s)
-	WebhookMaxDelay      time.Duration // retry delay cap (10m)
-	OutboxPoll           time.Duration // how often the outbox is checked (1s)
-	OutboxWorkers        int           // deliveries posted at once, one tenant each (8)
-	StoreRetryFor        time.Duration // how long an inbound message's store is retried (2m)
-	Retention            time.Duration // message log age kept (90 days)
-	RetentionEvery       time.Duration // how often old rows are removed (1h)
+	// AllowLoopbackModels lets AI answers use a model on this machine (a
+	// local Ollama or vLLM; WABOT_AI_ALLOW_LOOPBACK); AllowPrivateModels
+	// any address at all (tests).
+	AllowLoopbackModels bool
+	AllowPrivateModels  bool
+	ParallelChats       int           // chats of one tenant answered at once (8)
+	SendTimeout         time.Duration // per reply (30s)
+	WebhookTimeout      time.Duration // per delivery (10s)
+	WebhookMaxAttempts  int           // before a delivery is failed (8)
+	WebhookBaseDelay    time.Duration // first retry delay (2s)
+	WebhookMaxDelay     time.Duration // retry delay cap (10m)
+	OutboxPoll          time.Duration // how often the outbox is checked (1s)
+	OutboxWorkers       int           // deliveries posted at once, one tenant each (8)
+	StoreRetryFor       time.Duration // how long an inbound message's store is retried (2m)
+	Retention           time.Duration // message log age kept (90 days)
+	RetentionEvery      time.Duration // how often old rows are removed (1h)
 	// ResumeCheck is how often each tenant's paused chats are checked for
 	// the bot to resume (30s).
 	ResumeCheck time.Duration
@@ -109,6 +114,9 @@ type Observer interface {
 	// SendDeferred counts a reply put off because the connection to
 	// WhatsApp was down or dropped during the send.
 	SendDeferred()
+	// AI counts a turn of a tenant's model by outcome (answered,
+	// handover, failed, refused) and the tokens it used.
+	AI(outcome string, tokens int64)
 }
 
 type noObserver struct{}
@@ -117,6 +125,7 @@ func (noObserver) Message(string, tenant.MessageStatus) {}
 func (noObserver) Replied(time.Duration)                {}
 func (noObserver) Webhook(string)                       {}
 func (noObserver) SendDeferred()                        {}
+func (noObserver) AI(string, int64)                     {}
 
 // Bot is the pipeline for all tenants. It implements session.Pipeline and
 // the portal's configuration service.
@@ -127,6 +136,7 @@ type Bot struct {
 	webhook *http.Client
 	// mediaFetch fetches the URLs of media sends (outbound_media.go).
 	mediaFetch *http.Client
+	model      *http.Client // calls the tenants' models (ai.go)
 
 	mu      sync.Mutex
 	tenants map[string]*tenantBot
@@ -153,6 +163,7 @@ func New(opts Options, log *slog.Logger, st *tenant.Store) *Bot {
 		outboxSlots: make(chan struct{}, opts.OutboxWorkers), outboxBusy: map[string]bool{}}
 	b.webhook = newWebhookClient(opts)
 	b.mediaFetch = newMediaFetchClient(opts)
+	b.model = newModelClient(opts)
 	return b
 }
 
@@ -214,6 +225,11 @@ func (b *Bot) SaveConfig(ctx context.Context, tenantID string, cfg tenant.BotCon
 	if cfg.Webhook.URL != "" {
 		if err := b.checkWebhookURL(ctx, cfg.Webhook.URL); err != nil {
 			return cfg, &tenant.Error{Code: tenant.CodeInvalid, Msg: "the bot configuration has errors", Fields: map[string]string{"webhook.url": err.Error()}}
+		}
+	}
+	if cfg.AI.BaseURL != "" {
+		if err := b.checkModelURL(ctx, cfg.AI.BaseURL); err != nil {
+			return cfg, &tenant.Error{Code: tenant.CodeInvalid, Msg: "the bot configuration has errors", Fields: map[string]string{"ai.base_url": err.Error()}}
 		}
 	}
 	saved, err := b.store.SaveBotConfig(ctx, tenantID, cfg)

@@ -28,17 +28,20 @@ func (t *tenantBot) pausedIn(chat string) (string, outcome) {
 	switch {
 	case !c.BotPaused:
 		return "", answered
+	case c.Waiting && c.PausedBy == tenant.PausedByModel:
+		return tenant.ReasonBotPaused + ": the AI handed the chat to a person", answered
 	case c.Waiting:
 		return tenant.ReasonBotPaused + ": the customer asked for a person", answered
 	}
 	return tenant.ReasonBotPaused + ": a person is answering", answered
 }
 
-// handOver answers a customer who asked for a person: the chat is paused
+// handOver answers a customer who asked for a person (by a keyword, or
+// the model for them, by PausedByModel): the chat is paused
 // and the hand-over reply logged together (after the welcome, for a
 // chat's first message), then sent. A webhook still hears of the message,
 // as of one a rule answered.
-func (t *tenantBot) handOver(in inbound, cfg *config, welcome *tenant.Reply, fill func(string) string) outcome {
+func (t *tenantBot) handOver(in inbound, cfg *config, welcome *tenant.Reply, fill func(string) string, by string) outcome {
 	if cfg.Webhook.URL != "" {
 		if _, _, err := t.b.webhookReply(t.ctx, t.id, in, cfg, true); err != nil {
 			if t.ctx.Err() != nil {
@@ -49,7 +52,7 @@ func (t *tenantBot) handOver(in inbound, cfg *config, welcome *tenant.Reply, fil
 	}
 	reply := tenant.Reply{InID: in.id, Chat: in.chat.String(), Body: fill(cfg.Handover.Reply), Origin: tenant.OriginHandover}
 	written, err := t.logWith(func(ctx context.Context, decide func(tenant.Reply) tenant.Reply) ([]tenant.Reply, error) {
-		return t.b.store.HandOver(ctx, t.id, tenant.PausedByKeyword, welcome, reply, decide)
+		return t.b.store.HandOver(ctx, t.id, by, welcome, reply, decide)
 	})
 	if err != nil {
 		if t.ctx.Err() != nil {

@@ -125,7 +125,7 @@ func (t *tenantBot) process(id int64, stored *inbound) outcome {
 		welcome = &tenant.Reply{InID: id, Chat: chat, Body: fill(cfg.WelcomeReply), Origin: tenant.OriginWelcome}
 	}
 	if cfg.Handover.AsksForPerson(in.text) {
-		return t.handOver(in, cfg, welcome, fill)
+		return t.handOver(in, cfg, welcome, fill, tenant.PausedByKeyword)
 	}
 
 	rule := cfg.rules.MatchAt(in.kind, in.text)
@@ -134,6 +134,28 @@ func (t *tenantBot) process(id int64, stored *inbound) outcome {
 	if matched {
 		r := cfg.Rules[rule]
 		answer = tenant.Reply{Body: r.Reply, Attachment: r.Attachment, Origin: tenant.OriginRule(rule + 1)}
+	}
+	// Rules first, then the model (ai.go), then the webhook and fallback.
+	if !matched && cfg.AI.Enabled {
+		at := time.Now()
+		turn, ok := t.askModel(in, cfg)
+		if !ok {
+			return stopped // asked again after the restart
+		}
+		handOver := turn.handOver || (turn.failure != "" && cfg.AI.OnFailure == tenant.AIHandOver)
+		t.countModelTurn(at, turn, handOver)
+		switch {
+		case turn.failure != "":
+			t.log.Warn("the model could not answer", "why", turn.failure, "then", cfg.AI.OnFailure)
+		case turn.handOver:
+			t.log.Info("the model handed a chat over to a person")
+		}
+		switch {
+		case handOver:
+			return t.handOver(in, cfg, welcome, fill, tenant.PausedByModel)
+		case turn.failure == "":
+			answer, matched = tenant.Reply{Body: turn.answer, Origin: tenant.OriginAI}, true
+		}
 	}
 	if cfg.Webhook.URL != "" {
 		r, ok, err := t.b.webhookReply(t.ctx, t.id, in, cfg, matched)
@@ -148,7 +170,10 @@ func (t *tenantBot) process(id int64, stored *inbound) outcome {
 	}
 	var replies []tenant.Reply
 	if matched {
-		answer.InID, answer.Chat, answer.Body = id, chat, fill(answer.Body)
+		answer.InID, answer.Chat = id, chat
+		if answer.Origin != tenant.OriginAI { // the model's words are sent as written
+			answer.Body = fill(answer.Body)
+		}
 		replies = append(replies, answer)
 	} else if cfg.FallbackReply != "" {
 		replies = append(replies, tenant.Reply{InID: id, Chat: chat, Body: fill(cfg.FallbackReply), Origin: tenant.OriginFallback})

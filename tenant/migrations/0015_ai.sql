@@ -9,6 +9,9 @@ CREATE TABLE ai_usage (
     answers   INTEGER NOT NULL DEFAULT 0,
     handovers INTEGER NOT NULL DEFAULT 0,
     failures  INTEGER NOT NULL DEFAULT 0,
+    -- The latest failure's reason and time (Unix ms), for the Bot page.
+    last_failure    TEXT NOT NULL DEFAULT '',
+    last_failure_at INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (tenant_id, month)
 );
 CREATE INDEX messages_origin ON messages(tenant_id, chat, created_at) WHERE origin = 'ai';

@@ -1,0 +1,369 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+	"github.com/openai/openai-go/v3/shared"
+
+	"wabot/tenant"
+)
+
+// AI answers: a message no rule matched is put to the tenant's model,
+// with its knowledge and the chat's recent messages (never another
+// chat's). The model may answer, or call its one tool to hand the chat to
+// a person; a timeout, an error, a spent budget or a chat's daily limit
+// hand over too, or go on to the webhook and fallback, as the tenant chose.
+
+// handOverTool is the one tool the model is given. Nothing a customer
+// writes can make it reach anything else: any other call is a failure.
+const handOverTool = "hand_over_to_person"
+
+// modelTurn is what became of asking the model about one message.
+type modelTurn struct {
+	answer   string // the model's answer, capped; "" when it gave none
+	handOver bool   // the model asked for a person
+	failure  string // why the model could not answer ("" when it did, or handed over)
+	refused  bool   // the failure came before any call: a budget or limit
+	tokens   int64
+}
+
+// Outcomes of a model turn, as the metrics count them.
+const (
+	aiAnswered = "answered"
+	aiHandOver = "handover"
+	aiFailed   = "failed"  // a timeout, an error, an unusable answer
+	aiRefused  = "refused" // the budget or the chat's limit, before any call
+)
+
+// newModelClient reaches model providers: like webhooks, never an address
+// the operator's network keeps private, checked when connecting (DNS may
+// answer otherwise than when the URL was saved); loopback only when the
+// operator allows a model on this machine.
+func newModelClient(o Options) *http.Client {
+	dialer := &net.Dialer{Timeout: 5 * time.Second}
+	dialer.Control = func(network, address string, _ syscall.RawConn) error {
+		host, _, err := net.SplitHostPort(address)
+		if err != nil {
+			return err
+		}
+		if a, err := netip.ParseAddr(host); err != nil || !modelAddrAllowed(o, a) {
+			return errors.New("the model's host resolves to a non-public address")
+		}
+		return nil
+	}
+	return &http.Client{
+		Transport: &http.Transport{
+			DialContext:         dialer.DialContext,
+			TLSHandshakeTimeout: 5 * time.Second,
+			MaxIdleConnsPerHost: 8,
+			IdleConnTimeout:     90 * time.Second,
+		},
+		// The provider must answer itself: a redirect could lead anywhere.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+func modelAddrAllowed(o Options, a netip.Addr) bool {
+	switch {
+	case o.AllowLoopbackModels && a.Unmap().IsLoopback():
+		return true
+	case o.AllowPrivateModels:
+		return true
+	}
+	return !nonPublic(a)
+}
+
+// errModelHost is the field error of a provider URL whose host is not a
+// public address; like the webhook's, it never names the address.
+var errModelHost = errors.New("The model's host is not a public internet address; the operator can allow a model on this machine with WABOT_AI_ALLOW_LOOPBACK.")
+
+// checkModelURL refuses, when saving, a provider URL whose host resolves
+// to an address the model client would refuse.
+func (b *Bot) checkModelURL(ctx context.Context, raw string) error {
+	if b.opts.AllowPrivateModels {
+		return nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return errModelHost
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var addrs []net.IPAddr
+	if ip := net.ParseIP(u.Hostname()); ip != nil {
+		addrs = []net.IPAddr{{IP: ip}}
+	} else if addrs, err = b.opts.Resolver.LookupIPAddr(ctx, u.Hostname()); err != nil || len(addrs) == 0 {
+		return errModelHost
+	}
+	for _, a := range addrs {
+		addr, ok := netip.AddrFromSlice(a.IP)
+		if !ok || !modelAddrAllowed(b.opts, addr) {
+			return errModelHost
+		}
+	}
+	return nil
+}
+
+// askModel puts an inbound message to the tenant's model. ok is false
+// only when the pipeline stopped.
+func (t *tenantBot) askModel(in inbound, cfg *config) (turn modelTurn, ok bool) {
+	ai := cfg.AI
+	now := time.Now()
+	ctx, cancel := context.WithTimeout(t.ctx, 10*time.Second)
+	usage, err := t.b.store.AIUsageOf(ctx, t.id, now)
+	cancel()
+	if err != nil {
+		if t.ctx.Err() != nil {
+			return turn, false
+		}
+		return modelTurn{failure: "cannot read the model's usage"}, true
+	}
+	if ai.MonthlyTokenBudget > 0 && usage.Tokens >= ai.MonthlyTokenBudget {
+		return modelTurn{failure: "the model's monthly token budget is used up", refused: true}, true
+	}
+	chat := in.chat.String()
+	if ai.AnswersPerChatPerDay > 0 {
+		ctx, cancel := context.WithTimeout(t.ctx, 10*time.Second)
+		n, err := t.b.store.AIAnswersInChatSince(ctx, t.id, chat, now.Add(-24*time.Hour))
+		cancel()
+		switch {
+		case err != nil && t.ctx.Err() != nil:
+			return turn, false
+		case err != nil:
+			return modelTurn{failure: "cannot count the model's answers in this chat"}, true
+		case n >= ai.AnswersPerChatPerDay:
+			return modelTurn{failure: "the model answered this chat as often as a day allows", refused: true}, true
+		}
+	}
+	msgs, err := t.modelMessages(in, ai)
+	if err != nil {
+		if t.ctx.Err() != nil {
+			return turn, false
+		}
+		return modelTurn{failure: "cannot read the chat's earlier messages"}, true
+	}
+	ctx, cancel = context.WithTimeout(t.ctx, 10*time.Second)
+	key, err := t.b.store.AIAPIKeyOf(ctx, t.id)
+	cancel()
+	if err != nil {
+		if t.ctx.Err() != nil {
+			return turn, false
+		}
+		return modelTurn{failure: "cannot read the model's API key"}, true
+	}
+
+	ctx, cancel = context.WithTimeout(t.ctx, time.Duration(ai.TimeoutSeconds)*time.Second)
+	defer cancel()
+	// The chat service alone, not openai.NewClient: that reads OPENAI_*
+	// from the process's environment, and the operator's key or address
+	// must never serve a tenant.
+	svc := openai.NewChatCompletionService(
+		option.WithBaseURL(ai.BaseURL+"/"),
+		option.WithAPIKey(key),
+		option.WithHTTPClient(t.b.model),
+		option.WithMaxRetries(0), // the customer is waiting: fail over instead
+	)
+	res, err := svc.New(ctx, openai.ChatCompletionNewParams{
+		Model:       shared.ChatModel(ai.Model),
+		Messages:    msgs,
+		Temperature: openai.Float(ai.Temperature),
+		// Most text takes more than a character per token: this leaves
+		// the model room to finish, and the cap below does the rest.
+		MaxTokens: openai.Int(int64(ai.MaxAnswerChars)),
+		Tools: []openai.ChatCompletionToolUnionParam{openai.ChatCompletionFunctionTool(shared.FunctionDefinitionParam{
+			Name:        handOverTool,
+			Description: openai.String("Hand the conversation to a person of the business: when the knowledge does not hold the answer, when you are not sure, or when the customer asks for a person."),
+			Parameters: shared.FunctionParameters{
+				"type": "object",
+				"properties": map[string]any{
+					"reason": map[string]any{"type": "string", "description": "Why a person should take over, in a few words."},
+				},
+			},
+		})},
+	})
+	if t.ctx.Err() != nil {
+		return turn, false
+	}
+	if err != nil {
+		return modelTurn{failure: modelError(err, ai.TimeoutSeconds)}, true
+	}
+	turn.tokens = res.Usage.TotalTokens
+	if len(res.Choices) == 0 {
+		turn.failure = "the model gave no answer"
+		return turn, true
+	}
+	m := res.Choices[0].Message
+	for _, call := range m.ToolCalls {
+		if call.Function.Name != handOverTool {
+			turn.failure = "the model called a tool it does not have"
+			return turn, true
+		}
+		turn.handOver = true
+	}
+	if turn.handOver {
+		return turn, true
+	}
+	if turn.answer = capAnswer(m.Content, ai.MaxAnswerChars); turn.answer == "" {
+		turn.failure = "the model gave an empty answer"
+	}
+	return turn, true
+}
+
+// modelError says why a call failed, without the provider's words: they
+// may echo the request, and they go to the log.
+func modelError(err error, timeout int) string {
+	var api *openai.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return "the model did not answer within " + strconv.Itoa(timeout) + " s"
+	case errors.As(err, &api):
+		return fmt.Sprintf("the model's provider answered HTTP %d", api.StatusCode)
+	}
+	return "cannot reach the model's provider"
+}
+
+// modelMessages are the prompt: the instructions and knowledge, the
+// chat's recent messages, then the message to answer.
+func (t *tenantBot) modelMessages(in inbound, ai tenant.AI) ([]openai.ChatCompletionMessageParamUnion, error) {
+	msgs := []openai.ChatCompletionMessageParamUnion{openai.SystemMessage(systemPrompt(ai, in.name))}
+	if ai.HistoryMessages > 0 {
+		ctx, cancel := context.WithTimeout(t.ctx, 10*time.Second)
+		defer cancel()
+		// The thread of this chat alone, ending before the message.
+		history, _, err := t.b.store.Thread(ctx, t.id, in.chat.String(), strconv.FormatInt(in.id, 10), ai.HistoryMessages)
+		if err != nil && !errors.Is(err, tenant.ErrNotFound) {
+			return nil, err
+		}
+		for _, m := range history {
+			text := promptText(m.Kind, m.Body)
+			switch {
+			case text == "":
+			case m.Direction == "in":
+				msgs = append(msgs, openai.UserMessage(text))
+			case m.Status != tenant.MsgFailed && m.Status != tenant.MsgRateLimited: // the customer saw it
+				msgs = append(msgs, openai.AssistantMessage(text))
+			}
+		}
+	}
+	text := promptText(in.kind, in.text)
+	if text == "" {
+		text = "(an empty message)"
+	}
+	return append(msgs, openai.UserMessage(text)), nil
+}
+
+// promptText is a logged message as the model reads it: a media
+// message's kind before its caption.
+func promptText(kind, body string) string {
+	body = strings.TrimSpace(body)
+	switch kind {
+	case "", "text":
+		return body
+	}
+	if body == "" {
+		return "[" + kind + "]"
+	}
+	return "[" + kind + "] " + body
+}
+
+// systemPrompt tells the model what it is for, what it may answer from
+// and when to hand over.
+func systemPrompt(ai tenant.AI, customer string) string {
+	var b strings.Builder
+	if p := strings.TrimSpace(ai.SystemPrompt); p != "" {
+		b.WriteString(p)
+	} else {
+		b.WriteString("You answer customers of a business on WhatsApp, briefly and politely.")
+	}
+	b.WriteString("\n\nAnswer in the customer's language, in plain text fit for WhatsApp, in at most ")
+	b.WriteString(strconv.Itoa(ai.MaxAnswerChars))
+	b.WriteString(" characters. Answer only from the business's knowledge below and the conversation; never invent prices, dates or promises. " +
+		"If the knowledge does not hold the answer, if you are not sure, or if the customer asks for a person, call " + handOverTool + " instead of answering.")
+	if name := strings.Map(printable, cutRunes(customer, 60)); strings.TrimSpace(name) != "" {
+		b.WriteString("\n\nThe customer's WhatsApp name: ")
+		b.WriteString(strconv.Quote(name))
+	}
+	if k := strings.TrimSpace(ai.Knowledge); k != "" {
+		b.WriteString("\n\nThe business's knowledge:\n<knowledge>\n")
+		b.WriteString(k)
+		b.WriteString("\n</knowledge>")
+	}
+	return b.String()
+}
+
+func printable(r rune) rune {
+	if unicode.IsPrint(r) {
+		return r
+	}
+	return -1
+}
+
+func cutRunes(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n])
+}
+
+// capAnswer trims an answer and cuts it to at most max characters (and
+// WhatsApp's own limit), at the last word boundary, marked with "…".
+func capAnswer(s string, max int) string {
+	s = strings.TrimSpace(s)
+	if max <= 0 || max > tenant.MaxTextChars {
+		max = tenant.MaxTextChars
+	}
+	if utf8.RuneCountInString(s) <= max {
+		return s
+	}
+	r := []rune(s)[:max-1]
+	cut := len(r)
+	for i := len(r) - 1; i > len(r)/2; i-- {
+		if unicode.IsSpace(r[i]) {
+			cut = i
+			break
+		}
+	}
+	return strings.TrimRightFunc(string(r[:cut]), func(c rune) bool { return unicode.IsSpace(c) || unicode.IsPunct(c) }) + "…"
+}
+
+// countModelTurn adds a turn to the tenant's monthly usage and the
+// metrics; handedOver says the chat went to a person for it (the model's
+// call, or a failure when the tenant chose hand-over). A failed count is
+// logged, not retried: the answer matters more.
+func (t *tenantBot) countModelTurn(at time.Time, turn modelTurn, handedOver bool) {
+	add := tenant.AIUsage{Tokens: turn.tokens}
+	outcome := aiAnswered
+	switch {
+	case turn.handOver:
+		outcome = aiHandOver
+	case turn.refused:
+		outcome, add.Failures, add.LastFailure = aiRefused, 1, turn.failure
+	case turn.failure != "":
+		outcome, add.Failures, add.LastFailure = aiFailed, 1, turn.failure
+	default:
+		add.Answers = 1
+	}
+	if handedOver {
+		add.Handovers = 1
+	}
+	t.b.opts.Observer.AI(outcome, turn.tokens)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(t.ctx), 10*time.Second)
+	defer cancel()
+	if err := t.b.store.AddAIUsage(ctx, t.id, at, add); err != nil {
+		t.log.Warn("cannot count the model's usage", "err", err)
+	}
+}
