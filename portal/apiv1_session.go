@@ -164,6 +164,10 @@ type botUsageJSON struct {
 	Handovers          int64  `json:"handovers"`
 	Failures           int64  `json:"failures"`
 	MonthlyTokenBudget int64  `json:"monthly_token_budget"`
+	// The month's latest failure, in the pipeline's words, and when;
+	// "" and null when there was none.
+	LastFailure   string     `json:"last_failure"`
+	LastFailureAt *time.Time `json:"last_failure_at"`
 }
 
 // apiV1BotUsageShow answers with this month's use of the model, so a
@@ -178,6 +182,11 @@ func (p *Portal) apiV1BotUsageShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, botUsageJSON{Month: u.Month, Tokens: u.Tokens, Answers: u.Answers, Handovers: u.Handovers,
-		Failures: u.Failures, MonthlyTokenBudget: cfg.AI.MonthlyTokenBudget})
+	out := botUsageJSON{Month: u.Month, Tokens: u.Tokens, Answers: u.Answers, Handovers: u.Handovers,
+		Failures: u.Failures, MonthlyTokenBudget: cfg.AI.MonthlyTokenBudget, LastFailure: u.LastFailure}
+	if !u.LastFailureAt.IsZero() {
+		at := u.LastFailureAt.UTC()
+		out.LastFailureAt = &at
+	}
+	return c.JSON(http.StatusOK, out)
 }

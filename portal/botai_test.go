@@ -326,11 +326,30 @@ func TestAIUsageOnDashboardAndAPI(t *testing.T) {
 		t.Fatalf("usage: %d %s", r.status, r.body)
 	}
 	got := r.json(t)
-	want := map[string]any{"month": month, "tokens": float64(12345), "answers": float64(7), "handovers": float64(2), "failures": float64(1), "monthly_token_budget": float64(0)}
+	want := map[string]any{"month": month, "tokens": float64(12345), "answers": float64(7), "handovers": float64(2), "failures": float64(1),
+		"monthly_token_budget": float64(0), "last_failure": "", "last_failure_at": nil}
 	for k, v := range want {
 		if got[k] != v {
 			t.Errorf("usage %s = %v, want %v", k, got[k], v)
 		}
+	}
+
+	// The month's latest failure, in the pipeline's words, and when.
+	if testText(page(t, b.get("/app/bot")), "ai-usage-last-failure") != "" {
+		t.Error("the Bot page shows a latest failure before there is one")
+	}
+	failedAt := time.Now()
+	if err := e.app.Store().AddAIUsage(ctx, tid, failedAt, tenant.AIUsage{Failures: 1, LastFailure: "the model's provider answered HTTP 401"}); err != nil {
+		t.Fatal(err)
+	}
+	last := page(t, b.get("/app/bot")).Find(`[data-testid="ai-usage-last-failure"]`)
+	if !strings.Contains(last.Text(), "the model's provider answered HTTP 401") || last.Find("time").AttrOr("datetime", "") != failedAt.UTC().Format(time.RFC3339) {
+		t.Errorf("the Bot page's latest failure: %q %s", last.Text(), last.Find("time").AttrOr("datetime", ""))
+	}
+	got = manager.call(http.MethodGet, "/api/v1/bot/usage", nil).json(t)
+	at, _ := time.Parse(time.RFC3339Nano, jsonString(got["last_failure_at"]))
+	if got["failures"] != float64(2) || got["last_failure"] != "the model's provider answered HTTP 401" || at.Sub(failedAt).Abs() > time.Millisecond {
+		t.Errorf("usage after a failure: %v", got)
 	}
 	reader := e.api(b.createKey("/app/settings/keys", "reader", "messages:read"))
 	wantErr(t, "usage without bot:manage", reader.call(http.MethodGet, "/api/v1/bot/usage", nil), http.StatusForbidden, "forbidden")
@@ -373,3 +392,6 @@ func TestLogShowsAnAIAnswer(t *testing.T) {
 		}
 	}
 }
+
+// jsonString is a JSON value as a string, "" for anything else.
+func jsonString(v any) string { s, _ := v.(string); return s }

@@ -470,6 +470,9 @@ func aiUsageView(l *views.Locale, u tenant.AIUsage, budget int64) views.AIUsageV
 	if budget > 0 {
 		v.Tokens = l.T("AITokensOfBudget", "Used", l.Int(int(u.Tokens)), "Budget", l.Int(int(budget)))
 	}
+	if u.LastFailure != "" {
+		v.LastFailure, v.LastFailureAt, v.LastFailureISO = u.LastFailure, l.DateTime(u.LastFailureAt), u.LastFailureAt.UTC().Format(time.RFC3339)
+	}
 	return v
 }
 

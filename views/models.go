@@ -222,6 +222,12 @@ type AIUsageView struct {
 	Answers   int
 	Handovers int
 	Failures  int
+	// The month's latest failure: the pipeline's own English account of
+	// it ("the model's provider answered HTTP 401") and when; empty when
+	// there was none.
+	LastFailure    string
+	LastFailureAt  string
+	LastFailureISO string
 }
 
 // AdminTenantRow is one tenant in the admin table.
