@@ -109,6 +109,9 @@ func TestBotPageAISettingsRoundTrip(t *testing.T) {
 	if doc.Find(`[data-testid="ai-clear-key"]`).Length() != 1 {
 		t.Error("no box to remove the saved key")
 	}
+	if doc.Find(`[data-testid="ai-demo-model"]`).Length() != 0 {
+		t.Error("a production build offers the demo's fake model")
+	}
 	if key, err := e.app.Store().AIAPIKeyOf(ctx, tid); err != nil || key != aiSecret {
 		t.Fatalf("the store holds the key %q, %v", key, err)
 	}

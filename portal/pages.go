@@ -460,6 +460,10 @@ func (p *Portal) renderBot(c echo.Context, status int, ch views.Chrome, cfg tena
 	// again (the field is a password's): the owner types it anew.
 	v.AI.KeyNotSaved = cfg.AI.APIKey != ""
 	v.AI.Usage = aiUsageView(loc(c), usage, cfg.AI.MonthlyTokenBudget)
+	if p.cfg.Demo {
+		// The demo build serves a fake model (app/demo_fakewa.go).
+		v.AI.DemoModelURL = strings.TrimRight(p.cfg.BaseURL.String(), "/") + "/dev/fake/model/v1"
+	}
 	return Render(c, status, views.BotPage(v))
 }
 

@@ -213,6 +213,9 @@ type AIForm struct {
 	AnswersPerChatPerDay string
 	OnFailure            string // "handover" or "fallback"
 	Usage                AIUsageView
+	// DemoModelURL is the demo build's fake model, to point the section
+	// at without a provider account; empty in a production build.
+	DemoModelURL string
 }
 
 // AIUsageView is a workspace's use of its model this month.
