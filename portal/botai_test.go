@@ -191,6 +191,7 @@ func TestBotPageAIRefusedSaveKeepsTheForm(t *testing.T) {
 	form := aiForm()
 	form.Set("ai_temperature", "3")
 	form.Set("ai_model", "")
+	form.Set("ai_monthly_token_budget", "-5")
 	r := b.postForm("/app/bot", form)
 	if r.status != http.StatusUnprocessableEntity {
 		t.Fatalf("a temperature of 3 and no model: %d", r.status)
@@ -199,7 +200,7 @@ func TestBotPageAIRefusedSaveKeepsTheForm(t *testing.T) {
 		t.Fatal("the refused form shows the key typed")
 	}
 	doc := page(t, r)
-	for field, input := range map[string]string{"ai.temperature": "ai_temperature", "ai.model": "ai_model"} {
+	for field, input := range map[string]string{"ai.temperature": "ai_temperature", "ai.model": "ai_model", "ai.monthly_token_budget": "ai_monthly_token_budget"} {
 		errEl := doc.Find(`[data-testid="error-` + field + `"]`)
 		if errEl.Length() != 1 || strings.TrimSpace(errEl.Text()) == "" {
 			t.Fatalf("%s: no message on the page", field)
@@ -207,6 +208,9 @@ func TestBotPageAIRefusedSaveKeepsTheForm(t *testing.T) {
 		if prev := errEl.Prev(); prev.AttrOr("name", "") != input {
 			t.Errorf("%s: the message follows %q, not its field", field, prev.AttrOr("name", ""))
 		}
+	}
+	if got := testText(doc, "ai-usage-tokens"); got != "0 of 500,000 tokens" {
+		t.Errorf("the use beside a refused budget: %q, want it against the budget saved", got)
 	}
 	if doc.Find(`[data-testid="ai-key-not-saved"]`).Length() != 1 {
 		t.Error("the page does not say the key typed was not saved")

@@ -459,7 +459,8 @@ func (p *Portal) renderBot(c echo.Context, status int, ch views.Chrome, cfg tena
 	// A key typed into a form that comes back unsaved is not shown
 	// again (the field is a password's): the owner types it anew.
 	v.AI.KeyNotSaved = cfg.AI.APIKey != ""
-	v.AI.Usage = aiUsageView(loc(c), usage, cfg.AI.MonthlyTokenBudget)
+	// The use counts against the budget saved, not one being typed.
+	v.AI.Usage = aiUsageView(loc(c), usage, stored.AI.MonthlyTokenBudget)
 	if p.cfg.Demo {
 		// The demo build serves a fake model (app/demo_fakewa.go).
 		v.AI.DemoModelURL = strings.TrimRight(p.cfg.BaseURL.String(), "/") + "/dev/fake/model/v1"

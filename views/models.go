@@ -205,7 +205,7 @@ type AIForm struct {
 	KeyNotSaved          bool
 	SystemPrompt         string
 	Knowledge            string
-	Temperature          string // as typed, or the saved value
+	Temperature          string // the number fields: as saved, or as sent back
 	MaxAnswerChars       string
 	HistoryMessages      string
 	TimeoutSeconds       string
