@@ -166,7 +166,16 @@ func (t *tenantBot) askModel(in inbound, cfg *config) (turn modelTurn, ok bool) 
 		return modelTurn{failure: "cannot read the model's API key"}, true
 	}
 
-	ctx, cancel = context.WithTimeout(t.ctx, time.Duration(ai.TimeoutSeconds)*time.Second)
+	turn = t.b.callModel(t.ctx, ai, key, msgs)
+	if t.ctx.Err() != nil {
+		return turn, false
+	}
+	return turn, true
+}
+
+// callModel makes one call of a model within its timeout.
+func (b *Bot) callModel(ctx context.Context, ai tenant.AI, key string, msgs []openai.ChatCompletionMessageParamUnion) modelTurn {
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(ai.TimeoutSeconds)*time.Second)
 	defer cancel()
 	// The chat service alone, not openai.NewClient: that reads OPENAI_*
 	// from the process's environment, and the operator's key or address
@@ -174,7 +183,7 @@ func (t *tenantBot) askModel(in inbound, cfg *config) (turn modelTurn, ok bool) 
 	svc := openai.NewChatCompletionService(
 		option.WithBaseURL(ai.BaseURL+"/"),
 		option.WithAPIKey(key),
-		option.WithHTTPClient(t.b.model),
+		option.WithHTTPClient(b.model),
 		option.WithMaxRetries(0), // the customer is waiting: fail over instead
 	)
 	res, err := svc.New(ctx, openai.ChatCompletionNewParams{
@@ -195,32 +204,65 @@ func (t *tenantBot) askModel(in inbound, cfg *config) (turn modelTurn, ok bool) 
 			},
 		})},
 	})
-	if t.ctx.Err() != nil {
-		return turn, false
-	}
 	if err != nil {
-		return modelTurn{failure: modelError(err, ai.TimeoutSeconds)}, true
+		return modelTurn{failure: modelError(err, ai.TimeoutSeconds)}
 	}
-	turn.tokens = res.Usage.TotalTokens
+	turn := modelTurn{tokens: res.Usage.TotalTokens}
 	if len(res.Choices) == 0 {
 		turn.failure = "the model gave no answer"
-		return turn, true
+		return turn
 	}
 	m := res.Choices[0].Message
 	for _, call := range m.ToolCalls {
 		if call.Function.Name != handOverTool {
 			turn.failure = "the model called a tool it does not have"
-			return turn, true
+			return turn
 		}
 		turn.handOver = true
 	}
 	if turn.handOver {
-		return turn, true
+		return turn
 	}
 	if turn.answer = capAnswer(m.Content, ai.MaxAnswerChars); turn.answer == "" {
 		turn.failure = "the model gave an empty answer"
 	}
-	return turn, true
+	return turn
+}
+
+// ModelTrial is what a tenant's model made of a test question.
+type ModelTrial struct {
+	Answer   string // the model's answer, as a customer would get it
+	HandOver bool   // the model would hand the chat to a person
+	Failure  string // why it could not answer
+	Tokens   int64
+}
+
+// TryModel puts a question to the tenant's saved model, as a customer's
+// first message would go, for the Bot page's test: the tenant sees its
+// key, address and knowledge work before a customer does. The tokens
+// count in the month's usage; nothing is sent or logged.
+func (b *Bot) TryModel(ctx context.Context, tenantID, question string) (ModelTrial, error) {
+	cfg, err := b.store.BotConfigOf(ctx, tenantID)
+	if err != nil {
+		return ModelTrial{}, err
+	}
+	ai := cfg.AI
+	if ai.BaseURL == "" || ai.Model == "" {
+		return ModelTrial{}, &tenant.Error{Code: tenant.CodeInvalid, Msg: "save the model's address and name first"}
+	}
+	key, err := b.store.AIAPIKeyOf(ctx, tenantID)
+	if err != nil {
+		return ModelTrial{}, err
+	}
+	msgs := []openai.ChatCompletionMessageParamUnion{openai.SystemMessage(systemPrompt(ai, "")), openai.UserMessage(cutRunes(question, 1000))}
+	turn := b.callModel(ctx, ai, key, msgs)
+	if turn.tokens > 0 {
+		b.opts.Observer.AI("trial", turn.tokens)
+		if err := b.store.AddAIUsage(context.WithoutCancel(ctx), tenantID, time.Now(), tenant.AIUsage{Tokens: turn.tokens}); err != nil {
+			b.log.Warn("cannot count the model's usage", "tenant", tenantID, "err", err)
+		}
+	}
+	return ModelTrial{Answer: turn.answer, HandOver: turn.handOver, Failure: turn.failure, Tokens: turn.tokens}, nil
 }
 
 // modelError says why a call failed, without the provider's words: they
