@@ -119,58 +119,44 @@ func (b *Bot) checkModelURL(ctx context.Context, raw string) error {
 }
 
 // askModel puts an inbound message to the tenant's model. ok is false
-// only when the pipeline stopped.
+// only when the pipeline stopped. The whole turn (the reads before the
+// call too) is bounded by the tenant's timeout: the customer never waits
+// longer.
 func (t *tenantBot) askModel(in inbound, cfg *config) (turn modelTurn, ok bool) {
 	ai := cfg.AI
 	now := time.Now()
-	ctx, cancel := context.WithTimeout(t.ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(t.ctx, time.Duration(ai.TimeoutSeconds)*time.Second)
+	defer cancel()
+	turn = t.modelTurn(ctx, in, ai, now)
+	return turn, t.ctx.Err() == nil
+}
+
+func (t *tenantBot) modelTurn(ctx context.Context, in inbound, ai tenant.AI, now time.Time) modelTurn {
 	usage, err := t.b.store.AIUsageOf(ctx, t.id, now)
-	cancel()
 	if err != nil {
-		if t.ctx.Err() != nil {
-			return turn, false
-		}
-		return modelTurn{failure: "cannot read the model's usage"}, true
+		return modelTurn{failure: "cannot read the model's usage"}
 	}
 	if ai.MonthlyTokenBudget > 0 && usage.Tokens >= ai.MonthlyTokenBudget {
-		return modelTurn{failure: "the model's monthly token budget is used up", refused: true}, true
+		return modelTurn{failure: "the model's monthly token budget is used up", refused: true}
 	}
-	chat := in.chat.String()
 	if ai.AnswersPerChatPerDay > 0 {
-		ctx, cancel := context.WithTimeout(t.ctx, 10*time.Second)
-		n, err := t.b.store.AIAnswersInChatSince(ctx, t.id, chat, now.Add(-24*time.Hour))
-		cancel()
+		n, err := t.b.store.AIAnswersInChatSince(ctx, t.id, in.chat.String(), now.Add(-24*time.Hour))
 		switch {
-		case err != nil && t.ctx.Err() != nil:
-			return turn, false
 		case err != nil:
-			return modelTurn{failure: "cannot count the model's answers in this chat"}, true
+			return modelTurn{failure: "cannot count the model's answers in this chat"}
 		case n >= ai.AnswersPerChatPerDay:
-			return modelTurn{failure: "the model answered this chat as often as a day allows", refused: true}, true
+			return modelTurn{failure: "the model answered this chat as often as a day allows", refused: true}
 		}
 	}
-	msgs, err := t.modelMessages(in, ai)
+	msgs, err := t.modelMessages(ctx, in, ai)
 	if err != nil {
-		if t.ctx.Err() != nil {
-			return turn, false
-		}
-		return modelTurn{failure: "cannot read the chat's earlier messages"}, true
+		return modelTurn{failure: "cannot read the chat's earlier messages"}
 	}
-	ctx, cancel = context.WithTimeout(t.ctx, 10*time.Second)
 	key, err := t.b.store.AIAPIKeyOf(ctx, t.id)
-	cancel()
 	if err != nil {
-		if t.ctx.Err() != nil {
-			return turn, false
-		}
-		return modelTurn{failure: "cannot read the model's API key"}, true
+		return modelTurn{failure: "cannot read the model's API key"}
 	}
-
-	turn = t.b.callModel(t.ctx, ai, key, msgs)
-	if t.ctx.Err() != nil {
-		return turn, false
-	}
-	return turn, true
+	return t.b.callModel(ctx, ai, key, msgs)
 }
 
 // callModel makes one call of a model within its timeout.
@@ -280,11 +266,9 @@ func modelError(err error, timeout int) string {
 
 // modelMessages are the prompt: the instructions and knowledge, the
 // chat's recent messages, then the message to answer.
-func (t *tenantBot) modelMessages(in inbound, ai tenant.AI) ([]openai.ChatCompletionMessageParamUnion, error) {
+func (t *tenantBot) modelMessages(ctx context.Context, in inbound, ai tenant.AI) ([]openai.ChatCompletionMessageParamUnion, error) {
 	msgs := []openai.ChatCompletionMessageParamUnion{openai.SystemMessage(systemPrompt(ai, in.name))}
 	if ai.HistoryMessages > 0 {
-		ctx, cancel := context.WithTimeout(t.ctx, 10*time.Second)
-		defer cancel()
 		// The thread of this chat alone, ending before the message.
 		history, _, err := t.b.store.Thread(ctx, t.id, in.chat.String(), strconv.FormatInt(in.id, 10), ai.HistoryMessages)
 		if err != nil && !errors.Is(err, tenant.ErrNotFound) {
