@@ -59,7 +59,7 @@ func newMetrics(st *tenant.Store) *metrics {
 			Help: "Tenant leases this instance acquired, released (shutting down, or giving its share up to another instance) or lost (claimed elsewhere, or not renewed in time)."},
 			[]string{"move"}),
 		aiTurns: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wabot_ai_turns_total",
-			Help: "Messages put to the tenants' models, by outcome: answered, handover (the model asked for a person), failed (a timeout, an error, an unusable answer), refused (a budget or a chat's daily limit, before any call)."},
+			Help: "Messages put to the tenants' models, by outcome: answered, handover (the model asked for a person), failed (a timeout, an error, an unusable answer), refused (a budget or a chat's daily limit, before any call), trial (a test question from the Bot page)."},
 			[]string{"outcome"}),
 		aiTokens: prometheus.NewCounter(prometheus.CounterOpts{Name: "wabot_ai_tokens_total",
 			Help: "Tokens the tenants' models used, as their providers counted them."}),
@@ -67,7 +67,7 @@ func newMetrics(st *tenant.Store) *metrics {
 	for _, how := range []string{"acquired", "released", "lost"} {
 		m.leaseMoves.WithLabelValues(how) // every series from the start, at 0
 	}
-	for _, outcome := range []string{"answered", "handover", "failed", "refused"} {
+	for _, outcome := range []string{"answered", "handover", "failed", "refused", "trial"} {
 		m.aiTurns.WithLabelValues(outcome)
 	}
 	m.reg.MustRegister(m.messages, m.replyDelay, m.reconnects, m.webhooks, m.queueDrops, m.rateLimited, m.deferred, m.http, m.leaseMoves,

@@ -146,13 +146,15 @@ func (a *AI) validate(f map[string]string) {
 	if t := a.Temperature; math.IsNaN(t) || t < 0 || t > 2 {
 		f["ai.temperature"] = "Choose 0 to 2."
 	}
-	if n := a.MaxAnswerChars; n < 1 || n > MaxReplyLength {
+	// 0 for the answer's length, the timeout and the failure's way is the
+	// default (normalize fills it in).
+	if n := a.MaxAnswerChars; n < 0 || n > MaxReplyLength {
 		f["ai.max_answer_chars"] = fmt.Sprintf("Choose 1 to %d characters.", MaxReplyLength)
 	}
 	if n := a.HistoryMessages; n < 0 || n > MaxHistoryMessages {
 		f["ai.history_messages"] = fmt.Sprintf("Choose 0 to %d messages.", MaxHistoryMessages)
 	}
-	if n := a.TimeoutSeconds; n < 1 || n > MaxAITimeoutSeconds {
+	if n := a.TimeoutSeconds; n < 0 || n > MaxAITimeoutSeconds {
 		f["ai.timeout_seconds"] = fmt.Sprintf("Choose 1 to %d seconds.", MaxAITimeoutSeconds)
 	}
 	if a.MonthlyTokenBudget < 0 || a.MonthlyTokenBudget > 1e12 {
@@ -161,7 +163,7 @@ func (a *AI) validate(f map[string]string) {
 	if n := a.AnswersPerChatPerDay; n < 0 || n > MaxAnswersPerChatDay {
 		f["ai.answers_per_chat_per_day"] = fmt.Sprintf("Choose 0 (no limit) to %d.", MaxAnswersPerChatDay)
 	}
-	if a.OnFailure != AIHandOver && a.OnFailure != AIFallback {
+	if a.OnFailure != "" && a.OnFailure != AIHandOver && a.OnFailure != AIFallback {
 		f["ai.on_failure"] = "Choose handover or fallback."
 	}
 }

@@ -119,54 +119,49 @@ func (b *Bot) checkModelURL(ctx context.Context, raw string) error {
 }
 
 // askModel puts an inbound message to the tenant's model. ok is false
-// only when the pipeline stopped.
+// only when the pipeline stopped. The whole turn (the reads before the
+// call too) is bounded by the tenant's timeout: the customer never waits
+// longer.
 func (t *tenantBot) askModel(in inbound, cfg *config) (turn modelTurn, ok bool) {
 	ai := cfg.AI
 	now := time.Now()
-	ctx, cancel := context.WithTimeout(t.ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(t.ctx, time.Duration(ai.TimeoutSeconds)*time.Second)
+	defer cancel()
+	turn = t.modelTurn(ctx, in, ai, now)
+	return turn, t.ctx.Err() == nil
+}
+
+func (t *tenantBot) modelTurn(ctx context.Context, in inbound, ai tenant.AI, now time.Time) modelTurn {
 	usage, err := t.b.store.AIUsageOf(ctx, t.id, now)
-	cancel()
 	if err != nil {
-		if t.ctx.Err() != nil {
-			return turn, false
-		}
-		return modelTurn{failure: "cannot read the model's usage"}, true
+		return modelTurn{failure: "cannot read the model's usage"}
 	}
 	if ai.MonthlyTokenBudget > 0 && usage.Tokens >= ai.MonthlyTokenBudget {
-		return modelTurn{failure: "the model's monthly token budget is used up", refused: true}, true
+		return modelTurn{failure: "the model's monthly token budget is used up", refused: true}
 	}
-	chat := in.chat.String()
 	if ai.AnswersPerChatPerDay > 0 {
-		ctx, cancel := context.WithTimeout(t.ctx, 10*time.Second)
-		n, err := t.b.store.AIAnswersInChatSince(ctx, t.id, chat, now.Add(-24*time.Hour))
-		cancel()
+		n, err := t.b.store.AIAnswersInChatSince(ctx, t.id, in.chat.String(), now.Add(-24*time.Hour))
 		switch {
-		case err != nil && t.ctx.Err() != nil:
-			return turn, false
 		case err != nil:
-			return modelTurn{failure: "cannot count the model's answers in this chat"}, true
+			return modelTurn{failure: "cannot count the model's answers in this chat"}
 		case n >= ai.AnswersPerChatPerDay:
-			return modelTurn{failure: "the model answered this chat as often as a day allows", refused: true}, true
+			return modelTurn{failure: "the model answered this chat as often as a day allows", refused: true}
 		}
 	}
-	msgs, err := t.modelMessages(in, ai)
+	msgs, err := t.modelMessages(ctx, in, ai)
 	if err != nil {
-		if t.ctx.Err() != nil {
-			return turn, false
-		}
-		return modelTurn{failure: "cannot read the chat's earlier messages"}, true
+		return modelTurn{failure: "cannot read the chat's earlier messages"}
 	}
-	ctx, cancel = context.WithTimeout(t.ctx, 10*time.Second)
 	key, err := t.b.store.AIAPIKeyOf(ctx, t.id)
-	cancel()
 	if err != nil {
-		if t.ctx.Err() != nil {
-			return turn, false
-		}
-		return modelTurn{failure: "cannot read the model's API key"}, true
+		return modelTurn{failure: "cannot read the model's API key"}
 	}
+	return t.b.callModel(ctx, ai, key, msgs)
+}
 
-	ctx, cancel = context.WithTimeout(t.ctx, time.Duration(ai.TimeoutSeconds)*time.Second)
+// callModel makes one call of a model within its timeout.
+func (b *Bot) callModel(ctx context.Context, ai tenant.AI, key string, msgs []openai.ChatCompletionMessageParamUnion) modelTurn {
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(ai.TimeoutSeconds)*time.Second)
 	defer cancel()
 	// The chat service alone, not openai.NewClient: that reads OPENAI_*
 	// from the process's environment, and the operator's key or address
@@ -174,7 +169,7 @@ func (t *tenantBot) askModel(in inbound, cfg *config) (turn modelTurn, ok bool) 
 	svc := openai.NewChatCompletionService(
 		option.WithBaseURL(ai.BaseURL+"/"),
 		option.WithAPIKey(key),
-		option.WithHTTPClient(t.b.model),
+		option.WithHTTPClient(b.model),
 		option.WithMaxRetries(0), // the customer is waiting: fail over instead
 	)
 	res, err := svc.New(ctx, openai.ChatCompletionNewParams{
@@ -195,32 +190,65 @@ func (t *tenantBot) askModel(in inbound, cfg *config) (turn modelTurn, ok bool) 
 			},
 		})},
 	})
-	if t.ctx.Err() != nil {
-		return turn, false
-	}
 	if err != nil {
-		return modelTurn{failure: modelError(err, ai.TimeoutSeconds)}, true
+		return modelTurn{failure: modelError(err, ai.TimeoutSeconds)}
 	}
-	turn.tokens = res.Usage.TotalTokens
+	turn := modelTurn{tokens: res.Usage.TotalTokens}
 	if len(res.Choices) == 0 {
 		turn.failure = "the model gave no answer"
-		return turn, true
+		return turn
 	}
 	m := res.Choices[0].Message
 	for _, call := range m.ToolCalls {
 		if call.Function.Name != handOverTool {
 			turn.failure = "the model called a tool it does not have"
-			return turn, true
+			return turn
 		}
 		turn.handOver = true
 	}
 	if turn.handOver {
-		return turn, true
+		return turn
 	}
 	if turn.answer = capAnswer(m.Content, ai.MaxAnswerChars); turn.answer == "" {
 		turn.failure = "the model gave an empty answer"
 	}
-	return turn, true
+	return turn
+}
+
+// ModelTrial is what a tenant's model made of a test question.
+type ModelTrial struct {
+	Answer   string // the model's answer, as a customer would get it
+	HandOver bool   // the model would hand the chat to a person
+	Failure  string // why it could not answer
+	Tokens   int64
+}
+
+// TryModel puts a question to the tenant's saved model, as a customer's
+// first message would go, for the Bot page's test: the tenant sees its
+// key, address and knowledge work before a customer does. The tokens
+// count in the month's usage; nothing is sent or logged.
+func (b *Bot) TryModel(ctx context.Context, tenantID, question string) (ModelTrial, error) {
+	cfg, err := b.store.BotConfigOf(ctx, tenantID)
+	if err != nil {
+		return ModelTrial{}, err
+	}
+	ai := cfg.AI
+	if ai.BaseURL == "" || ai.Model == "" {
+		return ModelTrial{}, &tenant.Error{Code: tenant.CodeInvalid, Msg: "save the model's address and name first"}
+	}
+	key, err := b.store.AIAPIKeyOf(ctx, tenantID)
+	if err != nil {
+		return ModelTrial{}, err
+	}
+	msgs := []openai.ChatCompletionMessageParamUnion{openai.SystemMessage(systemPrompt(ai, "")), openai.UserMessage(cutRunes(question, 1000))}
+	turn := b.callModel(ctx, ai, key, msgs)
+	if turn.tokens > 0 {
+		b.opts.Observer.AI("trial", turn.tokens)
+		if err := b.store.AddAIUsage(context.WithoutCancel(ctx), tenantID, time.Now(), tenant.AIUsage{Tokens: turn.tokens}); err != nil {
+			b.log.Warn("cannot count the model's usage", "tenant", tenantID, "err", err)
+		}
+	}
+	return ModelTrial{Answer: turn.answer, HandOver: turn.handOver, Failure: turn.failure, Tokens: turn.tokens}, nil
 }
 
 // modelError says why a call failed, without the provider's words: they
@@ -238,11 +266,9 @@ func modelError(err error, timeout int) string {
 
 // modelMessages are the prompt: the instructions and knowledge, the
 // chat's recent messages, then the message to answer.
-func (t *tenantBot) modelMessages(in inbound, ai tenant.AI) ([]openai.ChatCompletionMessageParamUnion, error) {
+func (t *tenantBot) modelMessages(ctx context.Context, in inbound, ai tenant.AI) ([]openai.ChatCompletionMessageParamUnion, error) {
 	msgs := []openai.ChatCompletionMessageParamUnion{openai.SystemMessage(systemPrompt(ai, in.name))}
 	if ai.HistoryMessages > 0 {
-		ctx, cancel := context.WithTimeout(t.ctx, 10*time.Second)
-		defer cancel()
 		// The thread of this chat alone, ending before the message.
 		history, _, err := t.b.store.Thread(ctx, t.id, in.chat.String(), strconv.FormatInt(in.id, 10), ai.HistoryMessages)
 		if err != nil && !errors.Is(err, tenant.ErrNotFound) {

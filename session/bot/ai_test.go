@@ -335,3 +335,48 @@ func TestAIProviderURLPassesTheSSRFGuard(t *testing.T) {
 		t.Error("allowing loopback models allowed a private address too")
 	}
 }
+
+// A test question from the Bot page reaches the saved model with the
+// knowledge, comes back as a customer would get it, sends nothing, and
+// counts its tokens.
+func TestTryModel(t *testing.T) {
+	t.Parallel()
+	model, base := newModel(t, func(r fakemodel.Request) fakemodel.Answer {
+		if strings.Contains(r.Last().Content, "person") {
+			return fakemodel.Answer{ToolCall: handOverTool, Tokens: 3}
+		}
+		if strings.Contains(r.Last().Content, "fail") {
+			return fakemodel.Answer{Status: http.StatusUnauthorized}
+		}
+		return fakemodel.Answer{Text: "Repairs cost 20 EUR.", Tokens: 30}
+	})
+	r := newRig(t, Options{AllowLoopbackModels: true})
+	ctx := context.Background()
+	id, _ := r.tenant(rules())
+	if _, err := r.bot.TryModel(ctx, id, "hello"); err == nil {
+		t.Error("a test question without a model went through")
+	}
+	if _, err := r.bot.SaveConfig(ctx, id, aiConfig(base)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := r.bot.TryModel(ctx, id, "How much is a repair?")
+	if err != nil || got.Answer != "Repairs cost 20 EUR." || got.HandOver || got.Failure != "" {
+		t.Errorf("a test question: %+v, %v", got, err)
+	}
+	req := requestsFor(model, "How much is a repair?")
+	if len(req) != 1 || !strings.Contains(req[0].System(), "Repairs cost 20 EUR.") || req[0].Header.Get("Authorization") != "Bearer sk-test-key-123" {
+		t.Errorf("the test question's request: %+v", req)
+	}
+	if got, _ := r.bot.TryModel(ctx, id, "a person please"); !got.HandOver {
+		t.Errorf("a question the model hands over: %+v", got)
+	}
+	if got, _ := r.bot.TryModel(ctx, id, "fail"); got.Failure != "the model's provider answered HTTP 401" {
+		t.Errorf("a refused key: %+v", got)
+	}
+	if u := usageOf(t, r, id); u.Tokens != 33 || u.Answers != 0 {
+		t.Errorf("usage after test questions: %+v, want 33 tokens and no answers", u)
+	}
+	if n := len(r.logs(id)); n != 0 {
+		t.Errorf("test questions logged %d messages", n)
+	}
+}
