@@ -48,6 +48,7 @@ func (p *Portal) apiV1Routes(g *echo.Group) {
 	k.POST("/session/restart", p.apiV1SessionRestart, p.requireScope(tenant.ScopeSessionManage))
 	k.GET("/bot", p.apiV1BotShow, p.requireScope(tenant.ScopeBotManage))
 	k.PUT("/bot", p.apiV1BotSave, p.requireScope(tenant.ScopeBotManage))
+	k.GET("/bot/usage", p.apiV1BotUsageShow, p.requireScope(tenant.ScopeBotManage))
 	k.POST("/messages", p.apiV1MessageSend, p.requireScope(tenant.ScopeMessagesSend))
 	k.POST("/media", p.apiV1MediaCreate, p.requireScope(tenant.ScopeMessagesSend)) // apiv1_media.go
 	k.GET("/messages", p.apiV1MessagesShow, p.requireScope(tenant.ScopeMessagesRead))

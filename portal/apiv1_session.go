@@ -154,3 +154,39 @@ func (p *Portal) apiV1BotSave(c echo.Context) error {
 	}
 	return c.JSON(http.StatusOK, saved)
 }
+
+// botUsageJSON is GET /api/v1/bot/usage: this month's use of the model
+// (UTC calendar month) and the budget it counts against.
+type botUsageJSON struct {
+	Month              string `json:"month"`
+	Tokens             int64  `json:"tokens"`
+	Answers            int64  `json:"answers"`
+	Handovers          int64  `json:"handovers"`
+	Failures           int64  `json:"failures"`
+	MonthlyTokenBudget int64  `json:"monthly_token_budget"`
+	// The month's latest failure, in the pipeline's words, and when;
+	// "" and null when there was none.
+	LastFailure   string     `json:"last_failure"`
+	LastFailureAt *time.Time `json:"last_failure_at"`
+}
+
+// apiV1BotUsageShow answers with this month's use of the model, so a
+// program can watch the budget without reading the dashboard.
+func (p *Portal) apiV1BotUsageShow(c echo.Context) error {
+	ctx, tenantID := c.Request().Context(), apiTenantID(c)
+	cfg, err := p.bot.Config(ctx, tenantID)
+	if err != nil {
+		return err
+	}
+	u, err := p.store.AIUsageOf(ctx, tenantID, time.Now())
+	if err != nil {
+		return err
+	}
+	out := botUsageJSON{Month: u.Month, Tokens: u.Tokens, Answers: u.Answers, Handovers: u.Handovers,
+		Failures: u.Failures, MonthlyTokenBudget: cfg.AI.MonthlyTokenBudget, LastFailure: u.LastFailure}
+	if !u.LastFailureAt.IsZero() {
+		at := u.LastFailureAt.UTC()
+		out.LastFailureAt = &at
+	}
+	return c.JSON(http.StatusOK, out)
+}

@@ -284,6 +284,7 @@ func (p *Portal) threadView(c echo.Context, pg inboxPage) (*views.ThreadView, er
 	base := chatURL(pg.chat)
 	tv := &views.ThreadView{
 		Chat: pg.chat, Base: base, Phone: chatPhoneOf(pg.chat), BotPaused: state.BotPaused, Waiting: state.Waiting,
+		ByModel:    state.BotPaused && state.PausedBy == tenant.PausedByModel,
 		AssignedMe: state.AssignedTo == u.ID, ContactName: state.ContactName, Note: state.Note,
 		ReplyText: pg.replyText, ReplyError: pg.replyError, ReplyKey: cmpOr(pg.replyKey, "inbox-"+rand.Text()),
 	}

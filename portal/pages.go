@@ -5,12 +5,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"net/http"
 	"net/url"
+	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -70,10 +74,32 @@ func (p *Portal) dashboardShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	ai, err := p.dashboardAI(ctx, loc(c), t.ID)
+	if err != nil {
+		return err
+	}
 	return Render(c, http.StatusOK, views.Dashboard(views.DashboardView{
 		Chrome: p.chrome(c, t.Name, "app"), Tenant: tenantView(loc(c), t),
-		Session: sessionView(loc(c), sess, worker, time.Now()), Messages: messageViews(loc(c), msgs, media), Media: usage,
+		Session: sessionView(loc(c), sess, worker, time.Now()), Messages: messageViews(loc(c), msgs, media), Media: usage, AI: ai,
 	}))
+}
+
+// dashboardAI is this month's use of the model for the dashboard; nil
+// (nothing shown) while AI answers are off and unused this month.
+func (p *Portal) dashboardAI(ctx context.Context, l *views.Locale, tenantID string) (*views.AIUsageView, error) {
+	cfg, err := p.bot.Config(ctx, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	u, err := p.store.AIUsageOf(ctx, tenantID, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	if !cfg.AI.Enabled && u.Tokens == 0 && u.Answers == 0 && u.Handovers == 0 && u.Failures == 0 {
+		return nil, nil
+	}
+	v := aiUsageView(l, u, cfg.AI.MonthlyTokenBudget)
+	return &v, nil
 }
 
 func (p *Portal) sessionAndWorker(ctx context.Context, tenantID string) (tenant.Link, tenant.Worker, error) {
@@ -412,7 +438,47 @@ func (p *Portal) botShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return Render(c, http.StatusOK, views.BotPage(botView(p.chrome(c, loc(c).T("NavBot"), "bot"), cfg, nil)))
+	return p.renderBot(c, http.StatusOK, p.chrome(c, loc(c).T("NavBot"), "bot"), cfg, nil)
+}
+
+// renderBot shows the bot form for cfg (as saved, or as sent back) with
+// what the form does not carry: whether a model API key is stored, and
+// this month's use of the model.
+func (p *Portal) renderBot(c echo.Context, status int, ch views.Chrome, cfg tenant.BotConfig, errs map[string]string) error {
+	ctx, tenantID := c.Request().Context(), currentTenant(c).ID
+	stored, err := p.bot.Config(ctx, tenantID)
+	if err != nil {
+		return err
+	}
+	usage, err := p.store.AIUsageOf(ctx, tenantID, time.Now())
+	if err != nil {
+		return err
+	}
+	v := botView(ch, cfg, errs)
+	v.AI.HasAPIKey = stored.AI.HasAPIKey
+	// A key typed into a form that comes back unsaved is not shown
+	// again (the field is a password's): the owner types it anew.
+	v.AI.KeyNotSaved = cfg.AI.APIKey != ""
+	// The use counts against the budget saved, not one being typed.
+	v.AI.Usage = aiUsageView(loc(c), usage, stored.AI.MonthlyTokenBudget)
+	if p.cfg.Demo {
+		// The demo build serves a fake model (app/demo_fakewa.go).
+		v.AI.DemoModelURL = strings.TrimRight(p.cfg.BaseURL.String(), "/") + "/dev/fake/model/v1"
+	}
+	return Render(c, status, views.BotPage(v))
+}
+
+// aiUsageView is a month's use of the model as the pages show it.
+func aiUsageView(l *views.Locale, u tenant.AIUsage, budget int64) views.AIUsageView {
+	v := views.AIUsageView{Month: u.Month, Answers: int(u.Answers), Handovers: int(u.Handovers), Failures: int(u.Failures),
+		Tokens: l.T("AITokensNoBudget", "Used", l.Int(int(u.Tokens)))}
+	if budget > 0 {
+		v.Tokens = l.T("AITokensOfBudget", "Used", l.Int(int(u.Tokens)), "Budget", l.Int(int(budget)))
+	}
+	if u.LastFailure != "" {
+		v.LastFailure, v.LastFailureAt, v.LastFailureISO = u.LastFailure, l.DateTime(u.LastFailureAt), u.LastFailureAt.UTC().Format(time.RFC3339)
+	}
+	return v
 }
 
 // botSave handles every button of the bot form: add, remove and move
@@ -424,30 +490,38 @@ func (p *Portal) botSave(c echo.Context) error {
 	}
 	cfg := botFromForm(c)
 	// Files chosen for rules are stored whatever the button: the form
-	// comes back with them attached, so a choice is never lost.
-	if errs := p.ruleUploads(c, t.ID, cfg.Rules); len(errs) > 0 {
-		return Render(c, http.StatusUnprocessableEntity, views.BotPage(botView(p.chrome(c, loc(c).T("NavBot"), "bot"), cfg, errs)))
+	// comes back with them attached, so a choice is never lost. A
+	// knowledge file replaces the knowledge text the same way.
+	errs := p.ruleUploads(c, t.ID, cfg.Rules)
+	if msg := knowledgeUpload(c, &cfg.AI); msg != "" {
+		if errs == nil {
+			errs = map[string]string{}
+		}
+		errs["ai.knowledge"] = msg
+	}
+	ch := p.chrome(c, loc(c).T("NavBot"), "bot")
+	if len(errs) > 0 {
+		return p.renderBot(c, http.StatusUnprocessableEntity, ch, cfg, errs)
 	}
 	op, arg, _ := strings.Cut(c.FormValue("op"), ":") // "save", "add", "remove:2", "up:1", "down:0"
 	index, _ := strconv.Atoi(arg)
 	switch op {
 	case "add":
 		cfg.Rules = append(cfg.Rules, tenant.Rule{Match: tenant.MatchContains})
-		return Render(c, http.StatusOK, views.BotPage(botView(p.chrome(c, loc(c).T("NavBot"), "bot"), cfg, nil)))
+		return p.renderBot(c, http.StatusOK, ch, cfg, nil)
 	case "remove", "up", "down":
 		cfg.Rules = moveRule(cfg.Rules, op, index)
-		return Render(c, http.StatusOK, views.BotPage(botView(p.chrome(c, loc(c).T("NavBot"), "bot"), cfg, nil)))
+		return p.renderBot(c, http.StatusOK, ch, cfg, nil)
 	}
 	if err := p.allowBotSave(c); err != nil {
 		// The form comes back as it was sent, so nothing typed is lost.
-		ch := p.chrome(c, loc(c).T("NavBot"), "bot")
 		ch.Flash = views.Flash{Kind: "error", Text: loc(c).T("FlashNotSaved", "Reason", errorText(loc(c), err.Error()))}
-		return Render(c, http.StatusTooManyRequests, views.BotPage(botView(ch, cfg, nil)))
+		return p.renderBot(c, http.StatusTooManyRequests, ch, cfg, nil)
 	}
 	saved, err := p.bot.SaveConfig(c.Request().Context(), t.ID, cfg)
 	var de *tenant.Error
 	if errors.As(err, &de) && de.Code == tenant.CodeInvalid {
-		return Render(c, http.StatusUnprocessableEntity, views.BotPage(botView(p.chrome(c, loc(c).T("NavBot"), "bot"), saved, fieldTexts(loc(c), de.Fields))))
+		return p.renderBot(c, http.StatusUnprocessableEntity, ch, saved, fieldTexts(loc(c), de.Fields))
 	}
 	if err != nil {
 		return err
@@ -516,6 +590,7 @@ func botFromForm(c echo.Context) tenant.BotConfig {
 			cfg.Handover.ResumeAfterMinutes = -1
 		}
 	}
+	cfg.AI = aiFromForm(c)
 	n := min(atoi("rule_count"), tenant.MaxRules+1)
 	cfg.Rules = []tenant.Rule{}
 	for i := range n {
@@ -528,6 +603,87 @@ func botFromForm(c echo.Context) tenant.BotConfig {
 		cfg.Rules = append(cfg.Rules, r)
 	}
 	return cfg
+}
+
+// aiFromForm reads the bot form's AI answers section. A number field
+// left empty takes its default (none, for the budget and the daily
+// limit); one that is not a number is out of range, so it is refused
+// beside its field instead of silently becoming something else.
+func aiFromForm(c echo.Context) tenant.AI {
+	def := tenant.DefaultBotConfig().AI
+	number := func(name string, empty int64) int64 {
+		v := strings.TrimSpace(c.FormValue(name))
+		if v == "" {
+			return empty
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return -1
+		}
+		return n
+	}
+	a := tenant.AI{
+		Enabled: c.FormValue("ai_enabled") != "", BaseURL: c.FormValue("ai_base_url"), Model: c.FormValue("ai_model"),
+		APIKey: c.FormValue("ai_api_key"), ClearAPIKey: c.FormValue("ai_clear_api_key") != "",
+		SystemPrompt: c.FormValue("ai_system_prompt"), Knowledge: c.FormValue("ai_knowledge"),
+		Temperature:          def.Temperature,
+		MaxAnswerChars:       int(number("ai_max_answer_chars", int64(def.MaxAnswerChars))),
+		HistoryMessages:      int(number("ai_history_messages", int64(def.HistoryMessages))),
+		TimeoutSeconds:       int(number("ai_timeout_seconds", int64(def.TimeoutSeconds))),
+		MonthlyTokenBudget:   number("ai_monthly_token_budget", 0),
+		AnswersPerChatPerDay: int(number("ai_answers_per_chat_per_day", 0)),
+		OnFailure:            c.FormValue("ai_on_failure"),
+	}
+	if v := strings.TrimSpace(c.FormValue("ai_temperature")); v != "" {
+		// A decimal comma, as several of the portal's languages write it.
+		t, err := strconv.ParseFloat(strings.Replace(v, ",", ".", 1), 64)
+		if err != nil {
+			t = -1
+		}
+		a.Temperature = t
+	}
+	return a
+}
+
+// knowledgeExts are the files the knowledge text may be uploaded from:
+// plain text the model can read as it is.
+var knowledgeExts = []string{".txt", ".md", ".markdown", ".csv"}
+
+// knowledgeUpload puts a knowledge file chosen on the bot form
+// (ai_knowledge_file) in place of the knowledge text. It returns the
+// field's error, in the reader's language, when the file is not plain
+// UTF-8 text of an accepted kind or is over the cap; the text typed then
+// stays as it was.
+func knowledgeUpload(c echo.Context, a *tenant.AI) string {
+	form := c.Request().MultipartForm
+	if form == nil || len(form.File["ai_knowledge_file"]) == 0 || form.File["ai_knowledge_file"][0].Size == 0 {
+		return ""
+	}
+	fh := form.File["ai_knowledge_file"][0]
+	l := loc(c)
+	if !slices.Contains(knowledgeExts, strings.ToLower(path.Ext(fh.Filename))) {
+		return l.T("AIKnowledgeFileKind")
+	}
+	if fh.Size > tenant.MaxKnowledgeBytes {
+		return l.T("AIKnowledgeFileTooBig", "Size", l.Int(int((fh.Size+1023)/1024)), "Max", l.Int(tenant.MaxKnowledgeBytes>>10))
+	}
+	f, err := fh.Open()
+	if err != nil {
+		return l.T("ErrFileUnreadable")
+	}
+	defer f.Close()
+	raw, err := io.ReadAll(io.LimitReader(f, tenant.MaxKnowledgeBytes+1))
+	switch {
+	case err != nil:
+		return l.T("ErrFileUnreadable")
+	case len(raw) > tenant.MaxKnowledgeBytes:
+		return l.T("AIKnowledgeFileTooBig", "Size", l.Int(int((fh.Size+1023)/1024)), "Max", l.Int(tenant.MaxKnowledgeBytes>>10))
+	case !utf8.Valid(raw) || bytes.IndexByte(raw, 0) >= 0:
+		return l.T("AIKnowledgeFileNotText")
+	}
+	// A byte order mark is no part of the text.
+	a.Knowledge = strings.TrimPrefix(string(raw), "\uFEFF")
+	return ""
 }
 
 // parseBotForm reads the bot form: multipart when it carries files (up
@@ -610,6 +766,12 @@ func botView(ch views.Chrome, cfg tenant.BotConfig, errs map[string]string) view
 		HandoverResumeMinutes: cfg.Handover.ResumeAfterMinutes,
 		Errors:                errs,
 	}
+	a := cfg.AI
+	v.AI = views.AIForm{Enabled: a.Enabled, BaseURL: a.BaseURL, Model: a.Model, ClearKey: a.ClearAPIKey,
+		SystemPrompt: a.SystemPrompt, Knowledge: a.Knowledge, Temperature: strconv.FormatFloat(a.Temperature, 'f', -1, 64),
+		MaxAnswerChars: strconv.Itoa(a.MaxAnswerChars), HistoryMessages: strconv.Itoa(a.HistoryMessages),
+		TimeoutSeconds: strconv.Itoa(a.TimeoutSeconds), MonthlyTokenBudget: strconv.FormatInt(a.MonthlyTokenBudget, 10),
+		AnswersPerChatPerDay: strconv.Itoa(a.AnswersPerChatPerDay), OnFailure: a.OnFailure}
 	if v.HandoverResumeMinutes == 0 {
 		v.HandoverResumeMinutes = cfg.Handover.ResumeAfter()
 	}

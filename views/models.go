@@ -113,6 +113,9 @@ type DashboardView struct {
 	Session  SessionView
 	Messages []MessageView
 	Media    *MediaUsageView // nil when the portal serves no media
+	// AI is this month's use of the model; nil when AI answers are off
+	// and unused this month.
+	AI *AIUsageView
 }
 
 // LinkView is /app/link.
@@ -185,7 +188,49 @@ type BotView struct {
 	HandoverKeywords      string
 	HandoverReply         string
 	HandoverResumeMinutes int
+	AI                    AIForm
 	Errors                map[string]string
+}
+
+// AIForm is the bot form's AI answers section. It never holds the
+// provider's API key: the key's field is always rendered empty.
+type AIForm struct {
+	Enabled   bool
+	BaseURL   string
+	Model     string
+	HasAPIKey bool // a key is stored: the field's placeholder says so
+	ClearKey  bool // "remove the saved key" was ticked
+	// KeyNotSaved: the form came back (an error, a rule added) with a
+	// key typed in it, which is not shown again: it must be typed anew.
+	KeyNotSaved          bool
+	SystemPrompt         string
+	Knowledge            string
+	Temperature          string // the number fields: as saved, or as sent back
+	MaxAnswerChars       string
+	HistoryMessages      string
+	TimeoutSeconds       string
+	MonthlyTokenBudget   string
+	AnswersPerChatPerDay string
+	OnFailure            string // "handover" or "fallback"
+	Usage                AIUsageView
+	// DemoModelURL is the demo build's fake model, to point the section
+	// at without a provider account; empty in a production build.
+	DemoModelURL string
+}
+
+// AIUsageView is a workspace's use of its model this month.
+type AIUsageView struct {
+	Month     string // "2026-12"
+	Tokens    string // "12,345 of 500,000 tokens", or without the budget when there is none
+	Answers   int
+	Handovers int
+	Failures  int
+	// The month's latest failure: the pipeline's own English account of
+	// it ("the model's provider answered HTTP 401") and when; empty when
+	// there was none.
+	LastFailure    string
+	LastFailureAt  string
+	LastFailureISO string
 }
 
 // AdminTenantRow is one tenant in the admin table.
@@ -342,15 +387,18 @@ type ChatRow struct {
 // ThreadView is an open conversation: its messages as bubbles, the reply
 // box and the chat's actions.
 type ThreadView struct {
-	Chat        string
-	Base        string // /app/chats/{chat}: the actions post below it
-	Name        string
-	Phone       string
-	Messages    []BubbleView
-	OlderURL    string
-	NewestURL   string // set when an older page is shown
-	BotPaused   bool
-	Waiting     bool
+	Chat      string
+	Base      string // /app/chats/{chat}: the actions post below it
+	Name      string
+	Phone     string
+	Messages  []BubbleView
+	OlderURL  string
+	NewestURL string // set when an older page is shown
+	BotPaused bool
+	Waiting   bool
+	// ByModel: the AI model (or the pipeline, when the model could not
+	// answer) handed the chat over, not a keyword or a person.
+	ByModel     bool
 	AssignedTo  string // the assignee's name, "" when unassigned
 	AssignedMe  bool
 	Members     []MemberChoice // whom the chat can be assigned to

@@ -153,3 +153,49 @@ func TestAdminIsolatesTenantNameDirection(t *testing.T) {
 		t.Fatalf("the admin page does not isolate the tenant name in <bdi>: got %q", got)
 	}
 }
+
+// Every field of the AI section has its label and shows its error right
+// after it; the key's field is a password's, always empty; the remove box
+// and the "a key is saved" placeholder come only with a saved key; the
+// dashboard shows the model's use only when there is a view of it.
+func TestBotFormAISection(t *testing.T) {
+	inputs := map[string]string{"ai.base_url": "ai_base_url", "ai.model": "ai_model", "ai.api_key": "ai_api_key",
+		"ai.system_prompt": "ai_system_prompt", "ai.knowledge": "ai_knowledge", "ai.temperature": "ai_temperature",
+		"ai.max_answer_chars": "ai_max_answer_chars", "ai.history_messages": "ai_history_messages",
+		"ai.timeout_seconds": "ai_timeout_seconds", "ai.monthly_token_budget": "ai_monthly_token_budget",
+		"ai.answers_per_chat_per_day": "ai_answers_per_chat_per_day", "ai.on_failure": "ai_on_failure"}
+	errs := map[string]string{}
+	for field := range inputs {
+		errs[field] = "Wrong " + field
+	}
+	doc := render(t, views.BotPage(views.BotView{AI: views.AIForm{BaseURL: "https://api.example.com/v1", OnFailure: "fallback"}, Errors: errs}))
+	for field, id := range inputs {
+		if doc.Find(`label[for="`+id+`"]`).Length() != 1 {
+			t.Errorf("no label for %s", id)
+		}
+		if prev := testid(doc, "error-"+field).Prev(); prev.AttrOr("id", "") != id {
+			t.Errorf("the error of %s follows %q", field, prev.AttrOr("id", ""))
+		}
+	}
+	key := doc.Find("#ai_api_key")
+	if key.AttrOr("type", "") != "password" || key.AttrOr("value", "x") != "" || key.AttrOr("placeholder", "") != "" {
+		t.Errorf("the key's field without a saved key: %v", key.Nodes[0].Attr)
+	}
+	if testid(doc, "ai-clear-key").Length() != 0 || testid(doc, "ai-key-not-saved").Length() != 0 {
+		t.Error("a form without a saved key offers to remove one, or says one was not saved")
+	}
+
+	doc = render(t, views.BotPage(views.BotView{AI: views.AIForm{HasAPIKey: true, KeyNotSaved: true}}))
+	if doc.Find("#ai_api_key").AttrOr("placeholder", "") == "" || testid(doc, "ai-clear-key").Length() != 1 || testid(doc, "ai-key-not-saved").Length() != 1 {
+		t.Error("a saved key is not announced, or cannot be removed, or a key not saved is not said")
+	}
+
+	dash := views.DashboardView{Chrome: views.Chrome{Title: "Shop", HasTenant: true}, Tenant: views.TenantView{Name: "Shop", Status: "ACTIVE"}}
+	if testid(render(t, views.Dashboard(dash)), "dashboard-ai").Length() != 0 {
+		t.Error("the dashboard shows the model's use without one")
+	}
+	dash.AI = &views.AIUsageView{Month: "2026-12", Tokens: "12,345 of 500,000 tokens", Answers: 7}
+	if got := testid(render(t, views.Dashboard(dash)), "ai-usage-tokens").Text(); got != "12,345 of 500,000 tokens" {
+		t.Errorf("the dashboard's tokens: %q", got)
+	}
+}

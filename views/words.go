@@ -80,6 +80,8 @@ func OriginLabel(l *Locale, origin string) string {
 		return l.T("OriginHandover")
 	case "busy":
 		return l.T("OriginBusy")
+	case "ai":
+		return l.T("OriginAI")
 	}
 	if n, ok := strings.CutPrefix(origin, "rule "); ok {
 		if i, err := strconv.Atoi(n); err == nil {
