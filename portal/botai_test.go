@@ -5,6 +5,7 @@ import (
 	"context"
 	"mime/multipart"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 
+	"wabot/session/fakemodel"
 	"wabot/tenant"
 )
 
@@ -402,3 +404,70 @@ func TestLogShowsAnAIAnswer(t *testing.T) {
 
 // jsonString is a JSON value as a string, "" for anything else.
 func jsonString(v any) string { s, _ := v.(string); return s }
+
+// "Ask the model" puts the test question to the model as the form has it,
+// unsaved, with the saved key, and shows the answer, the hand-over or the
+// failure; the form comes back as typed and nothing is saved.
+func TestBotPageTryModel(t *testing.T) {
+	model := fakemodel.New(func(r fakemodel.Request) fakemodel.Answer {
+		switch q := r.Last().Content; {
+		case strings.Contains(q, "person"):
+			return fakemodel.Answer{ToolCall: r.Tools[0]}
+		case strings.Contains(q, "broken"):
+			return fakemodel.Answer{Status: http.StatusUnauthorized}
+		}
+		return fakemodel.Answer{Text: "Rolls are 0.60 each.", Tokens: 21}
+	})
+	srv := httptest.NewServer(model)
+	defer srv.Close()
+	e := aiEnv(t)
+	b, tid := e.tenantUser("try@example.com", "Try Shop")
+	ctx := context.Background()
+	form := aiForm()
+	form.Set("ai_base_url", srv.URL+"/v1")
+	saved(t, b.postForm("/app/bot", form))
+
+	form.Set("op", "try")
+	form.Set("ai_api_key", "")
+	form.Set("ai_knowledge", "Rolls: 0.60 each (typed, not saved).")
+	form.Set("ai_try_question", "How much is a roll?")
+	r := b.postForm("/app/bot", form)
+	doc := page(t, r)
+	if r.status != http.StatusOK || doc.Find(`[data-testid="ai-trial-answer"]`).Text() != "Rolls are 0.60 each." {
+		t.Fatalf("a test question: %d, trial %q", r.status, doc.Find(`[data-testid="ai-trial"]`).Text())
+	}
+	if !strings.Contains(doc.Find(`[data-testid="ai-trial"]`).Text(), "21 tokens") {
+		t.Errorf("the trial does not show its tokens: %q", doc.Find(`[data-testid="ai-trial"]`).Text())
+	}
+	if got := doc.Find("#ai_knowledge").Text(); got != "Rolls: 0.60 each (typed, not saved)." || doc.Find("#ai_try_question").AttrOr("value", "") != "How much is a roll?" {
+		t.Errorf("the form came back as %q / %q", got, doc.Find("#ai_try_question").AttrOr("value", ""))
+	}
+	if strings.Contains(r.body, aiSecret) {
+		t.Error("the trial's page shows the saved key")
+	}
+	reqs := model.Requests()
+	if len(reqs) != 1 || reqs[0].Header.Get("Authorization") != "Bearer "+aiSecret || !strings.Contains(reqs[0].System(), "(typed, not saved)") {
+		t.Fatalf("the model got %d requests: %+v", len(reqs), reqs)
+	}
+	cfg, _ := e.app.Store().BotConfigOf(ctx, tid)
+	if cfg.AI.Knowledge != "Open 7:00-19:00.\nRolls: 0.50 each." {
+		t.Errorf("a trial saved the knowledge: %q", cfg.AI.Knowledge)
+	}
+	if u, _ := e.app.Store().AIUsageOf(ctx, tid, time.Now()); u.Tokens != 21 || u.Answers != 0 {
+		t.Errorf("usage after a trial: %+v, want its 21 tokens and no answer", u)
+	}
+
+	form.Set("ai_try_question", "Can I talk to a person?")
+	if doc := page(t, b.postForm("/app/bot", form)); doc.Find(`[data-testid="ai-trial-handover"]`).Length() != 1 {
+		t.Errorf("a hand-over trial shows %q", doc.Find(`[data-testid="ai-trial"]`).Text())
+	}
+	form.Set("ai_try_question", "broken key?")
+	if doc := page(t, b.postForm("/app/bot", form)); doc.Find(`[data-testid="ai-trial-failure"]`).Text() != "the model's provider answered HTTP 401" {
+		t.Errorf("a failed trial shows %q", doc.Find(`[data-testid="ai-trial"]`).Text())
+	}
+	form.Set("ai_try_question", "")
+	r = b.postForm("/app/bot", form)
+	if r.status != http.StatusUnprocessableEntity || !strings.Contains(page(t, r).Find(`.field-error`).Text(), "Write a question to put to the model.") {
+		t.Errorf("an empty test question: %d %q", r.status, page(t, r).Find(`.field-error`).Text())
+	}
+}

@@ -45,6 +45,7 @@ var fieldSentences = []struct {
 	{regexp.MustCompile(`^Enter an email address\.$`), "FieldEmail", nil},
 	{regexp.MustCompile(`^Choose owner or agent\.$`), "FieldRole", nil},
 	{regexp.MustCompile(`^Enter the reply a customer gets when they ask for a person\.$`), "FieldHandoverReply", nil},
+	{regexp.MustCompile(`^Write a question to put to the model\.$`), "FieldAITryQuestion", nil},
 	{regexp.MustCompile(`^Use at most (\d+) keywords\.$`), "FieldMaxKeywords", []string{"N"}},
 	{regexp.MustCompile(`^"(.*)" is too long: use at most (\d+) characters per keyword\.$`), "FieldKeywordTooLong", []string{"Q", "N"}},
 	{regexp.MustCompile(`^"(.*)" has no letter or digit; a keyword is a word or a few words\.$`), "FieldKeywordNoLetter", []string{"Q"}},

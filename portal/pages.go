@@ -444,7 +444,7 @@ func (p *Portal) botShow(c echo.Context) error {
 // renderBot shows the bot form for cfg (as saved, or as sent back) with
 // what the form does not carry: whether a model API key is stored, and
 // this month's use of the model.
-func (p *Portal) renderBot(c echo.Context, status int, ch views.Chrome, cfg tenant.BotConfig, errs map[string]string) error {
+func (p *Portal) renderBot(c echo.Context, status int, ch views.Chrome, cfg tenant.BotConfig, errs map[string]string, more ...func(*views.BotView)) error {
 	ctx, tenantID := c.Request().Context(), currentTenant(c).ID
 	stored, err := p.bot.Config(ctx, tenantID)
 	if err != nil {
@@ -465,7 +465,41 @@ func (p *Portal) renderBot(c echo.Context, status int, ch views.Chrome, cfg tena
 		// The demo build serves a fake model (app/demo_fakewa.go).
 		v.AI.DemoModelURL = strings.TrimRight(p.cfg.BaseURL.String(), "/") + "/dev/fake/model/v1"
 	}
+	for _, f := range more {
+		f(&v)
+	}
 	return Render(c, status, views.BotPage(v))
+}
+
+// tryModel puts the form's test question to the model as the form has
+// it (saved or not) and shows the form again, as typed, with what the
+// model made of it. A trial costs tokens: it counts as a save against
+// the rate of saves.
+func (p *Portal) tryModel(c echo.Context, ch views.Chrome, cfg tenant.BotConfig) error {
+	question := c.FormValue("ai_try_question")
+	if err := p.allowBotSave(c); err != nil {
+		ch.Flash = views.Flash{Kind: "error", Text: errorText(loc(c), err.Error())}
+		return p.renderBot(c, http.StatusTooManyRequests, ch, cfg, nil, withTrial(question, nil))
+	}
+	trial, err := p.bot.TryModel(c.Request().Context(), currentTenant(c).ID, cfg.AI, question)
+	var de *tenant.Error
+	if errors.As(err, &de) && de.Code == tenant.CodeInvalid {
+		return p.renderBot(c, http.StatusUnprocessableEntity, ch, cfg, fieldTexts(loc(c), de.Fields), withTrial(question, nil))
+	}
+	if err != nil {
+		return err
+	}
+	l := loc(c)
+	v := &views.AITrialView{Answer: trial.Answer, HandOver: trial.HandOver, Failure: trial.Failure}
+	if trial.Tokens > 0 {
+		v.Tokens = l.T("AITrialTokens", "N", l.Int(int(trial.Tokens)))
+	}
+	return p.renderBot(c, http.StatusOK, ch, cfg, nil, withTrial(question, v))
+}
+
+// withTrial shows a test question and what the model made of it.
+func withTrial(question string, trial *views.AITrialView) func(*views.BotView) {
+	return func(v *views.BotView) { v.AI.TryQuestion, v.AI.Trial = question, trial }
 }
 
 // aiUsageView is a month's use of the model as the pages show it.
@@ -512,6 +546,8 @@ func (p *Portal) botSave(c echo.Context) error {
 	case "remove", "up", "down":
 		cfg.Rules = moveRule(cfg.Rules, op, index)
 		return p.renderBot(c, http.StatusOK, ch, cfg, nil)
+	case "try":
+		return p.tryModel(c, ch, cfg)
 	}
 	if err := p.allowBotSave(c); err != nil {
 		// The form comes back as it was sent, so nothing typed is lost.

@@ -82,6 +82,9 @@ type Sessions interface {
 type Bot interface {
 	Config(ctx context.Context, tenantID string) (tenant.BotConfig, error)
 	SaveConfig(ctx context.Context, tenantID string, cfg tenant.BotConfig) (tenant.BotConfig, error)
+	// TryModel puts a test question to the model of the AI settings
+	// given, with the saved key unless one is typed.
+	TryModel(ctx context.Context, tenantID string, ai tenant.AI, question string) (tenant.ModelTrial, error)
 	EventWebhooks // webhooks.go
 	Messaging     // apiv1_messages.go
 }

@@ -168,6 +168,15 @@ func (a *AI) validate(f map[string]string) {
 	}
 }
 
+// ModelTrial is what a tenant's model made of a test question from the
+// Bot page.
+type ModelTrial struct {
+	Answer   string // the model's answer, as a customer would get it
+	HandOver bool   // the model would hand the chat to a person
+	Failure  string // why it could not answer
+	Tokens   int64
+}
+
 // AIAPIKeyOf returns the model provider's key the tenant saved, "" when
 // none. Only the pipeline reads it, to call the model.
 func (s *Store) AIAPIKeyOf(ctx context.Context, tenantID string) (string, error) {

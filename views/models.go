@@ -216,6 +216,18 @@ type AIForm struct {
 	// DemoModelURL is the demo build's fake model, to point the section
 	// at without a provider account; empty in a production build.
 	DemoModelURL string
+	// TryQuestion is the test question as typed; Trial, after "Ask the
+	// model", what the model made of it.
+	TryQuestion string
+	Trial       *AITrialView
+}
+
+// AITrialView is what the model made of a test question.
+type AITrialView struct {
+	Answer   string
+	HandOver bool
+	Failure  string // in English, as the log has it
+	Tokens   string // "42 tokens"
 }
 
 // AIUsageView is a workspace's use of its model this month.

@@ -215,32 +215,49 @@ func (b *Bot) callModel(ctx context.Context, ai tenant.AI, key string, msgs []op
 	return turn
 }
 
-// ModelTrial is what a tenant's model made of a test question.
-type ModelTrial struct {
-	Answer   string // the model's answer, as a customer would get it
-	HandOver bool   // the model would hand the chat to a person
-	Failure  string // why it could not answer
-	Tokens   int64
-}
-
-// TryModel puts a question to the tenant's saved model, as a customer's
-// first message would go, for the Bot page's test: the tenant sees its
-// key, address and knowledge work before a customer does. The tokens
-// count in the month's usage; nothing is sent or logged.
-func (b *Bot) TryModel(ctx context.Context, tenantID, question string) (ModelTrial, error) {
-	cfg, err := b.store.BotConfigOf(ctx, tenantID)
-	if err != nil {
-		return ModelTrial{}, err
+// TryModel puts a question to a tenant's model with the AI settings
+// given (saved or being typed), as a customer's first message would go,
+// for the Bot page's test: the owner sees the address, key and knowledge
+// work before a customer does. Without a typed key the saved one is
+// used. The tokens count in the month's use; nothing is sent or logged.
+func (b *Bot) TryModel(ctx context.Context, tenantID string, ai tenant.AI, question string) (tenant.ModelTrial, error) {
+	cfg := tenant.DefaultBotConfig()
+	cfg.AI = ai
+	cfg.AI.Enabled = true // the address and the model's name are needed
+	cfg.Normalize()
+	ai = cfg.AI
+	fields := map[string]string{}
+	var invalid *tenant.Error
+	if err := cfg.Validate(); errors.As(err, &invalid) {
+		for k, v := range invalid.Fields {
+			if strings.HasPrefix(k, "ai.") {
+				fields[k] = v
+			}
+		}
 	}
-	ai := cfg.AI
-	if ai.BaseURL == "" || ai.Model == "" {
-		return ModelTrial{}, &tenant.Error{Code: tenant.CodeInvalid, Msg: "save the model's address and name first"}
+	question = strings.TrimSpace(question)
+	switch {
+	case question == "":
+		fields["ai.try_question"] = "Write a question to put to the model."
+	case utf8.RuneCountInString(question) > 1000:
+		fields["ai.try_question"] = "Use at most 1000 characters."
 	}
-	key, err := b.store.AIAPIKeyOf(ctx, tenantID)
-	if err != nil {
-		return ModelTrial{}, err
+	if fields["ai.base_url"] == "" && ai.BaseURL != "" {
+		if err := b.checkModelURL(ctx, ai.BaseURL); err != nil {
+			fields["ai.base_url"] = err.Error()
+		}
 	}
-	msgs := []openai.ChatCompletionMessageParamUnion{openai.SystemMessage(systemPrompt(ai, "")), openai.UserMessage(cutRunes(question, 1000))}
+	if len(fields) > 0 {
+		return tenant.ModelTrial{}, &tenant.Error{Code: tenant.CodeInvalid, Msg: "the bot configuration has errors", Fields: fields}
+	}
+	key := ai.APIKey
+	if key == "" && !ai.ClearAPIKey {
+		var err error
+		if key, err = b.store.AIAPIKeyOf(ctx, tenantID); err != nil {
+			return tenant.ModelTrial{}, err
+		}
+	}
+	msgs := []openai.ChatCompletionMessageParamUnion{openai.SystemMessage(systemPrompt(ai, "")), openai.UserMessage(question)}
 	turn := b.callModel(ctx, ai, key, msgs)
 	if turn.tokens > 0 {
 		b.opts.Observer.AI("trial", turn.tokens)
@@ -248,7 +265,7 @@ func (b *Bot) TryModel(ctx context.Context, tenantID, question string) (ModelTri
 			b.log.Warn("cannot count the model's usage", "tenant", tenantID, "err", err)
 		}
 	}
-	return ModelTrial{Answer: turn.answer, HandOver: turn.handOver, Failure: turn.failure, Tokens: turn.tokens}, nil
+	return tenant.ModelTrial{Answer: turn.answer, HandOver: turn.handOver, Failure: turn.failure, Tokens: turn.tokens}, nil
 }
 
 // modelError says why a call failed, without the provider's words: they

@@ -353,25 +353,37 @@ func TestTryModel(t *testing.T) {
 	r := newRig(t, Options{AllowLoopbackModels: true})
 	ctx := context.Background()
 	id, _ := r.tenant(rules())
-	if _, err := r.bot.TryModel(ctx, id, "hello"); err == nil {
-		t.Error("a test question without a model went through")
+	var invalid *tenant.Error
+	if _, err := r.bot.TryModel(ctx, id, tenant.AI{}, "hello"); !errors.As(err, &invalid) || invalid.Fields["ai.base_url"] == "" || invalid.Fields["ai.model"] == "" {
+		t.Errorf("a test question without a model: %v", err)
+	}
+	if _, err := r.bot.TryModel(ctx, id, aiConfig(base).AI, " "); !errors.As(err, &invalid) || invalid.Fields["ai.try_question"] == "" {
+		t.Errorf("an empty test question: %v", err)
 	}
 	if _, err := r.bot.SaveConfig(ctx, id, aiConfig(base)); err != nil {
 		t.Fatal(err)
 	}
-	got, err := r.bot.TryModel(ctx, id, "How much is a repair?")
+	// The settings as typed, without the key: the saved key is used.
+	typed := aiConfig(base).AI
+	typed.APIKey, typed.Knowledge = "", "Repairs cost 20 EUR, typed."
+	got, err := r.bot.TryModel(ctx, id, typed, "How much is a repair?")
 	if err != nil || got.Answer != "Repairs cost 20 EUR." || got.HandOver || got.Failure != "" {
 		t.Errorf("a test question: %+v, %v", got, err)
 	}
 	req := requestsFor(model, "How much is a repair?")
-	if len(req) != 1 || !strings.Contains(req[0].System(), "Repairs cost 20 EUR.") || req[0].Header.Get("Authorization") != "Bearer sk-test-key-123" {
+	if len(req) != 1 || !strings.Contains(req[0].System(), "Repairs cost 20 EUR, typed.") || req[0].Header.Get("Authorization") != "Bearer sk-test-key-123" {
 		t.Errorf("the test question's request: %+v", req)
 	}
-	if got, _ := r.bot.TryModel(ctx, id, "a person please"); !got.HandOver {
+	if got, _ := r.bot.TryModel(ctx, id, typed, "a person please"); !got.HandOver {
 		t.Errorf("a question the model hands over: %+v", got)
 	}
-	if got, _ := r.bot.TryModel(ctx, id, "fail"); got.Failure != "the model's provider answered HTTP 401" {
+	if got, _ := r.bot.TryModel(ctx, id, typed, "fail"); got.Failure != "the model's provider answered HTTP 401" {
 		t.Errorf("a refused key: %+v", got)
+	}
+	private := typed
+	private.BaseURL = "http://10.0.0.7/v1"
+	if _, err := r.bot.TryModel(ctx, id, private, "hello"); !errors.As(err, &invalid) || invalid.Fields["ai.base_url"] != errModelHost.Error() {
+		t.Errorf("a test question to a private address: %v", err)
 	}
 	if u := usageOf(t, r, id); u.Tokens != 33 || u.Answers != 0 {
 		t.Errorf("usage after test questions: %+v, want 33 tokens and no answers", u)
