@@ -99,4 +99,26 @@ func TestBrowserBotAIAnswers(t *testing.T) {
 	if got := val(t, ctx, chromedp.Text(css(`[data-testid="ai-usage-answers"]`))); got != "1" {
 		t.Errorf("the dashboard counts %q answers", got)
 	}
+
+	// Ask the model on the Bot page: the demo model answers from the
+	// saved knowledge, and nothing is sent.
+	run(t, ctx, chromedp.Navigate(base+"/app/bot"), chromedp.WaitVisible(css(`#ai_try_question`)),
+		chromedp.SendKeys(css(`#ai_try_question`), "Is delivery free?"),
+		chromedp.Click(css(`[data-testid="ai-try"]`)),
+		chromedp.WaitVisible(css(`[data-testid="ai-trial-answer"]`)))
+	if got := val(t, ctx, chromedp.Text(css(`[data-testid="ai-trial-answer"]`))); got != "Delivery: within 5 km, free over 20 EUR." {
+		t.Errorf("the test question's answer: %q", got)
+	}
+
+	// A question the knowledge cannot answer: the model hands the chat
+	// to a person, who finds it waiting in the inbox.
+	sent = val(t, ctx, chromedp.Evaluate[string](fmt.Sprintf(`fetch("/dev/fake/tenants/%s/messages", {method: "POST", headers: {"Content-Type": "application/json"},
+		body: JSON.stringify({from: "+15550006666", name: "Dora", text: "Can you bake a wedding cake?"})}).then(r => String(r.status))`, u.TenantID), chromedp.EvalAwaitPromise))
+	if sent != "202" {
+		t.Fatalf("the customer's message: %s", sent)
+	}
+	handover := cfg.Handover.Reply
+	val(t, ctx, chromedp.Poll[bool](fmt.Sprintf(`fetch("/dev/fake/tenants/%s/outbox").then(r => r.json()).then(o => (o.messages || []).some(m => m.text === %q))`, u.TenantID, handover),
+		chromedp.WithPollingTimeout(30*time.Second), chromedp.WithPollingInterval(200*time.Millisecond)))
+	run(t, ctx, chromedp.Navigate(base+"/app/chats/15550006666@s.whatsapp.net"), chromedp.WaitVisible(css(`[data-testid="paused-by-model"]`)))
 }
