@@ -392,3 +392,38 @@ func TestTryModel(t *testing.T) {
 		t.Errorf("test questions logged %d messages", n)
 	}
 }
+
+// With a webhook too, the model comes first: the webhook hears of the
+// message it answered as of one a rule answered, and its reply is not
+// used; when the model fails and the tenant chose fallback, the webhook
+// answers as before.
+func TestAIComesBeforeTheWebhook(t *testing.T) {
+	t.Parallel()
+	_, base := newModel(t, func(r fakemodel.Request) fakemodel.Answer {
+		if strings.Contains(r.Last().Content, "fail") {
+			return fakemodel.Answer{Status: http.StatusInternalServerError}
+		}
+		return fakemodel.Answer{Text: "AI: " + r.Last().Content}
+	})
+	r := newRig(t, Options{AllowLoopbackModels: true, AllowPrivateWebhooks: true})
+	h := newHook(t, "webhook says")
+	h.secret = "s3cret"
+	cfg := aiConfig(base)
+	cfg.AI.OnFailure = tenant.AIFallback
+	cfg.Webhook = tenant.Webhook{URL: h.srv.URL + "/in", Secret: h.secret}
+	_, phone := r.tenant(cfg)
+	ann := phone.NewContact("15550004444", "Ann")
+	send(t, ann, "hello")
+	expect(t, ann, "AI: hello")
+	send(t, ann, "please fail")
+	expect(t, ann, "webhook says please fail")
+	waitFor(t, "both deliveries", func() bool { return len(h.texts()) == 2 })
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, p := range h.got {
+		if want := p.Message.Text == "hello"; p.RuleMatched != want {
+			t.Errorf("the delivery of %q has rule_matched %v, want %v", p.Message.Text, p.RuleMatched, want)
+		}
+	}
+	expectNothing(t, ann, 300*time.Millisecond)
+}
