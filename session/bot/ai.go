@@ -18,6 +18,7 @@ import (
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 	"github.com/openai/openai-go/v3/shared"
+	"go.mau.fi/whatsmeow/types"
 
 	"wabot/tenant"
 )
@@ -157,6 +158,16 @@ func (t *tenantBot) modelTurn(ctx context.Context, in inbound, ai tenant.AI, now
 		return modelTurn{failure: "cannot read the model's API key"}
 	}
 	return t.b.callModel(ctx, ai, key, msgs)
+}
+
+// showTyping shows the customer "typing…" while the model thinks, and
+// ends it. Best effort: without it the answer comes all the same.
+func (t *tenantBot) showTyping(chat types.JID, on bool) {
+	ctx, cancel := context.WithTimeout(t.ctx, 2*time.Second)
+	defer cancel()
+	if err := t.out.Typing(ctx, chat, on); err != nil && t.ctx.Err() == nil {
+		t.log.Debug("cannot show typing", "err", err)
+	}
 }
 
 // callModel makes one call of a model within its timeout.

@@ -108,6 +108,10 @@ func TestAIAnswersFromKnowledgeAndTheChatsOwnMessages(t *testing.T) {
 		t.Errorf("the conversation sent:\n%s\nwant:\n%s", strings.Join(convo, "\n"), strings.Join(want, "\n"))
 	}
 
+	// The customer saw "typing…" while the model thought, then its end.
+	if got := strings.Join(ann.ChatStates(), ","); got != "composing,paused" {
+		t.Errorf("Ann saw the chat states %q, want typing and its end for the model's one turn (the rule's answer has none)", got)
+	}
 	ms := r.waitLogs(id, "the model's answers logged", func(ms []tenant.Message) bool { return count(ms, "out", tenant.MsgReplied) == 3 })
 	if got := origins(ms); strings.Join(got, ",") != "ai,rule 1,ai" {
 		t.Errorf("reply origins %v, want ai, rule 1, ai", got)

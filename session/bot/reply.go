@@ -138,7 +138,9 @@ func (t *tenantBot) process(id int64, stored *inbound) outcome {
 	// Rules first, then the model (ai.go), then the webhook and fallback.
 	if !matched && cfg.AI.Enabled {
 		at := time.Now()
+		t.showTyping(in.chat, true)
 		turn, ok := t.askModel(in, cfg)
+		t.showTyping(in.chat, false)
 		if !ok {
 			return stopped // asked again after the restart
 		}

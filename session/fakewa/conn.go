@@ -372,6 +372,8 @@ func (c *conn) handleNode(n *waBinary.Node) {
 		c.handleOutgoingMessage(n)
 	case "receipt":
 		c.handleReceipt(n)
+	case "chatstate":
+		c.handleChatState(n)
 	case "ack":
 		// A message or receipt the fake delivered is done once acked.
 		if class := n.AttrGetter().OptionalString("class"); class == "message" || class == "receipt" {
@@ -524,6 +526,24 @@ func (c *conn) handleReceipt(n *waBinary.Node) {
 				ct.inboxMu.Unlock()
 			}
 		}
+	}
+}
+
+// handleChatState shows a contact "typing…" (or its end): tests read
+// what it saw with Contact.ChatStates. WhatsApp sends no answer.
+func (c *conn) handleChatState(n *waBinary.Node) {
+	to, ok := n.Attrs["to"].(types.JID)
+	children := n.GetChildren()
+	if !ok || len(children) == 0 {
+		return
+	}
+	c.s.mu.Lock()
+	ct := c.s.contactOfLocked(to)
+	c.s.mu.Unlock()
+	if ct != nil {
+		ct.inboxMu.Lock()
+		ct.chatStates = append(ct.chatStates, children[0].Tag)
+		ct.inboxMu.Unlock()
 	}
 }
 

@@ -48,6 +48,9 @@ type Contact struct {
 	// readByPeer are the ids of the contact's messages a linked device
 	// sent read receipts for.
 	readByPeer []string
+	// chatStates are the chat states ("composing", "paused") a linked
+	// device showed the contact, in order.
+	chatStates []string
 	notify     chan struct{}
 }
 
@@ -552,6 +555,14 @@ func (c *Contact) decryptGroup(group, from types.JID, content []byte) (*waE2E.Me
 		return nil, err
 	}
 	return unpadMessage(pt)
+}
+
+// ChatStates returns the chat states ("composing" for "typing…",
+// "paused") linked devices showed the contact, in order.
+func (c *Contact) ChatStates() []string {
+	c.inboxMu.Lock()
+	defer c.inboxMu.Unlock()
+	return append([]string(nil), c.chatStates...)
 }
 
 // ReadByLinkedDevice returns the ids of the contact's messages that the
