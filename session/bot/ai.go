@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -67,15 +68,52 @@ func newModelClient(o Options) *http.Client {
 		return nil
 	}
 	return &http.Client{
-		Transport: &http.Transport{
+		Transport: capBodies{&http.Transport{
 			DialContext:         dialer.DialContext,
 			TLSHandshakeTimeout: 5 * time.Second,
 			MaxIdleConnsPerHost: 8,
 			IdleConnTimeout:     90 * time.Second,
-		},
+		}},
 		// The provider must answer itself: a redirect could lead anywhere.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
+}
+
+// maxModelResponse bounds what a provider's answer may hold: the client
+// reads an answer whole, and a tenant chooses the provider, so one
+// answering without end must not fill the process's memory.
+const maxModelResponse = 4 << 20
+
+var errModelResponseTooLarge = errors.New("the model's answer is over 4 MB")
+
+// capBodies ends every response body at maxModelResponse bytes, with an
+// error.
+type capBodies struct{ base http.RoundTripper }
+
+func (c capBodies) RoundTrip(req *http.Request) (*http.Response, error) {
+	res, err := c.base.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	res.Body = &cappedBody{ReadCloser: res.Body, left: maxModelResponse}
+	return res, nil
+}
+
+type cappedBody struct {
+	io.ReadCloser
+	left int64
+}
+
+func (b *cappedBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		return 0, errModelResponseTooLarge
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.ReadCloser.Read(p)
+	b.left -= int64(n)
+	return n, err
 }
 
 func modelAddrAllowed(o Options, a netip.Addr) bool {
@@ -286,6 +324,8 @@ func modelError(err error, timeout int) string {
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
 		return "the model did not answer within " + strconv.Itoa(timeout) + " s"
+	case errors.Is(err, errModelResponseTooLarge):
+		return errModelResponseTooLarge.Error()
 	case errors.As(err, &api):
 		return fmt.Sprintf("the model's provider answered HTTP %d", api.StatusCode)
 	}

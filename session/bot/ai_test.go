@@ -431,3 +431,32 @@ func TestAIComesBeforeTheWebhook(t *testing.T) {
 	}
 	expectNothing(t, ann, 300*time.Millisecond)
 }
+
+// A provider answering without end is cut off at 4 MB: the turn fails
+// (here: to the fallback) instead of filling the process's memory.
+func TestAIProviderAnswerIsBounded(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"choices":[{"message":{"role":"assistant","content":"`))
+		chunk := []byte(strings.Repeat("a", 64<<10))
+		for range 200 { // 12.8 MB
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+		w.Write([]byte(`"}}]}`))
+	}))
+	defer srv.Close()
+	r := newRig(t, Options{AllowLoopbackModels: true})
+	cfg := aiConfig(srv.URL + "/v1")
+	cfg.AI.OnFailure = tenant.AIFallback
+	cfg.AI.TimeoutSeconds = 10
+	id, phone := r.tenant(cfg)
+	ann := phone.NewContact("", "Ann")
+	send(t, ann, "Tell me a long story")
+	expect(t, ann, "Sorry, I did not get that.")
+	if u := usageOf(t, r, id); u.LastFailure != "the model's answer is over 4 MB" {
+		t.Errorf("the failure recorded: %q", u.LastFailure)
+	}
+}
