@@ -227,6 +227,10 @@ func (p *Portal) adminShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	aiTokens, err := p.store.AITokensByTenant(ctx, now)
+	if err != nil {
+		return err
+	}
 	for _, o := range list.Overviews {
 		label, _ := stateWords(loc(c), o.Link.State)
 		row := views.AdminTenantRow{
@@ -235,6 +239,9 @@ func (p *Portal) adminShow(c echo.Context) error {
 			LastSeen: loc(c).Ago(o.Worker.LastSeenAt, now), Restarts: o.Worker.Restarts, LastError: o.Link.LastError,
 			WorkerStatus: string(o.Worker.Status),
 			MediaBytes:   humanSize(loc(c), usage[o.Tenant.ID].Bytes), MediaFiles: usage[o.Tenant.ID].Files,
+		}
+		if n := aiTokens[o.Tenant.ID]; n > 0 {
+			row.AITokens = loc(c).Int(int(n))
 		}
 		for _, a := range adminActions(o.Tenant.Status) {
 			row.Actions = append(row.Actions, views.AdminAction{Name: a, Label: actionLabel(loc(c), a), URL: q.actionURL(o.Tenant.ID, a)})

@@ -321,6 +321,14 @@ func TestAIUsageOnDashboardAndAPI(t *testing.T) {
 		t.Errorf("the use in Spanish: %q", got)
 	}
 
+	// The admin console shows each workspace's tokens this month.
+	admin := e.browser()
+	admin.loginLink("root@example.com", true)
+	ap := page(t, admin.get("/admin"))
+	if got := strings.TrimSpace(ap.Find(`tr[data-tenant="` + tid + `"] [data-testid="admin-ai-tokens"]`).Text()); got != "12,345" {
+		t.Errorf("the admin console's AI tokens for the workspace: %q", got)
+	}
+
 	// Without a budget the tokens are counted alone.
 	form := aiForm()
 	form.Set("ai_monthly_token_budget", "0")

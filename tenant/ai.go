@@ -262,3 +262,23 @@ func (s *Store) AIAnswersInChatSince(ctx context.Context, tenantID, chat string,
 	}
 	return n, nil
 }
+
+// AITokensByTenant returns every tenant's tokens in the month of at, for
+// the admin console; a tenant without use is absent.
+func (s *Store) AITokensByTenant(ctx context.Context, at time.Time) (map[string]int64, error) {
+	rows, err := s.db.read.QueryContext(ctx, `SELECT tenant_id, tokens FROM ai_usage WHERE month = ?`, UsageMonth(at))
+	if err != nil {
+		return nil, fmt.Errorf("reading the models' usage: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var id string
+		var n int64
+		if err := rows.Scan(&id, &n); err != nil {
+			return nil, fmt.Errorf("reading the models' usage: %w", err)
+		}
+		out[id] = n
+	}
+	return out, rows.Err()
+}

@@ -129,6 +129,12 @@ func TestAIUsageByMonthAndAnswersPerChat(t *testing.T) {
 	if err != nil || got != want {
 		t.Errorf("usage = %+v, %v; want %+v", got, err, want)
 	}
+	if byTenant, err := st.AITokensByTenant(ctx, clock.Now()); err != nil || len(byTenant) != 2 || byTenant[a.ID] != 150 || byTenant[b.ID] != 7 {
+		t.Errorf("tokens by tenant = %v, %v; want 150 and 7", byTenant, err)
+	}
+	if next, _ := st.AITokensByTenant(ctx, clock.Now().AddDate(0, 1, 0)); len(next) != 0 {
+		t.Errorf("next month's tokens by tenant = %v, want none", next)
+	}
 	if next, _ := st.AIUsageOf(ctx, a.ID, clock.Now().AddDate(0, 1, 0)); next.Tokens != 0 || next.Month != "2030-02" {
 		t.Errorf("next month's usage = %+v, want none", next)
 	}

@@ -261,6 +261,7 @@ type AdminTenantRow struct {
 	WorkerStatus string
 	MediaBytes   string // disk its media files take, "0 bytes" when none
 	MediaFiles   int
+	AITokens     string // the model's tokens this month, "" when none
 	Actions      []AdminAction
 }
 
