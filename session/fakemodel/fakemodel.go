@@ -182,7 +182,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // Demo answers with the line of the prompt's knowledge that shares the
-// most words with the customer's message, and calls the first tool
+// most words (or their longer forms) with the customer's message, and calls the first tool
 // offered (the hand-over) when no line shares any, or when the customer
 // asks for a person.
 func Demo(r Request) Answer {
@@ -208,8 +208,11 @@ func Demo(r Request) Answer {
 		line = strings.TrimSpace(line)
 		score := 0
 		for w := range words(line) {
-			if question[w] {
-				score++
+			for q := range question {
+				if sameWord(q, w) {
+					score++
+					break
+				}
 			}
 		}
 		if score > bestScore {
@@ -220,6 +223,15 @@ func Demo(r Request) Answer {
 		return handOver
 	}
 	return Answer{Text: best}
+}
+
+// sameWord matches a word and its longer forms ("deliver",
+// "delivery"), a little like a person reading would.
+func sameWord(a, b string) bool {
+	if len(a) > len(b) {
+		a, b = b, a
+	}
+	return a == b || (len(a) >= 4 && strings.HasPrefix(b, a))
 }
 
 // common are words too common to tell lines apart.

@@ -18,6 +18,7 @@ func TestDemoAnswersFromTheKnowledge(t *testing.T) {
 		{"What are your opening hours?", "Opening hours: 9 to 17, Monday to Saturday.", ""},
 		{"How much do repairs cost?", "Repairs cost 20 EUR and take a day.", ""},
 		{"Can I rent a bike for a day?", "We rent city bikes for 15 EUR a day.", ""},
+		{"Do you repair tyres?", "Repairs cost 20 EUR and take a day.", ""},
 		{"Do you sell scooters?", "", "hand_over_to_person"},
 		{"I want to talk to a person about repairs", "", "hand_over_to_person"},
 	} {
