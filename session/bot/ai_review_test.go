@@ -1,0 +1,139 @@
+package bot
+
+// Review of AI answers (issue 20): reproductions of defects found.
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/openai/openai-go/v3"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"wabot/session/fakemodel"
+	"wabot/tenant"
+)
+
+// A tenant controls its provider URL, so it controls the body wabot reads
+// back. The answer is capped to MaxAnswerChars only after openai-go has
+// read the whole body into memory (io.ReadAll, then a JSON decode that
+// copies it again): a provider that streams hundreds of MB within the
+// timeout makes the shared process allocate as much, for every chat the
+// tenant answers at once. The client must stop reading at a sane cap.
+func TestReviewModelResponseBodyIsBounded(t *testing.T) {
+	t.Parallel()
+	const huge = 64 << 20 // 64 MB of answer; a real attack would send GBs
+	var written atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		head := `{"id":"x","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"finish_reason":"stop","message":{"role":"assistant","content":"`
+		n, _ := fmt.Fprint(w, head)
+		written.Add(int64(n))
+		chunk := []byte(strings.Repeat("a", 1<<20))
+		for i := 0; i < huge>>20; i++ {
+			n, err := w.Write(chunk)
+			written.Add(int64(n))
+			if err != nil {
+				return // the client stopped reading
+			}
+		}
+		n, _ = fmt.Fprint(w, `"}}],"usage":{"total_tokens":1}}`)
+		written.Add(int64(n))
+	}))
+	defer srv.Close()
+	b := New(Options{AllowLoopbackModels: true}, slog.New(slog.DiscardHandler), nil)
+	ai := tenant.DefaultBotConfig().AI
+	ai.BaseURL, ai.Model, ai.TimeoutSeconds = srv.URL+"/v1", "m", 30
+	turn := b.callModel(context.Background(), ai, "sk", []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hi")})
+	// Allow generous slack for socket buffers: a 1 MB cap plus buffers
+	// must not read 64 MB.
+	if got := written.Load(); got > 8<<20 {
+		t.Errorf("wabot read %d MB of a provider's answer (turn: answer %d chars, failure %q); want it to stop at a cap of about 1 MB",
+			got>>20, len(turn.answer), turn.failure)
+	}
+}
+
+// promObserver counts AI turns in a real Prometheus counter, as
+// app/metrics.go does.
+type promObserver struct {
+	noObserver
+	tokens prometheus.Counter
+}
+
+func (o promObserver) AI(_ string, tokens int64) { o.tokens.Add(float64(tokens)) }
+
+// A provider's usage block is the provider's word: a negative
+// total_tokens (a buggy proxy, or a hostile endpoint the tenant chose)
+// reaches prometheus.Counter.Add, which panics on a negative value. The
+// chat worker recovers, but the message is never answered (nor the turn
+// counted), and is retried into the same panic after every restart.
+func TestReviewNegativeTokensFromProviderDoNotLoseTheMessage(t *testing.T) {
+	t.Parallel()
+	_, base := newModel(t, func(fakemodel.Request) fakemodel.Answer {
+		return fakemodel.Answer{Text: "We open at 9.", Tokens: -5}
+	})
+	obs := promObserver{tokens: prometheus.NewCounter(prometheus.CounterOpts{Name: "t"})}
+	r := newRig(t, Options{AllowLoopbackModels: true, Observer: obs})
+	id, phone := r.tenant(aiConfig(base))
+	ann := phone.NewContact("", "Ann")
+	send(t, ann, "When do you open?")
+	got, err := ann.Next(10 * time.Second)
+	if err != nil || got.Text != "We open at 9." {
+		t.Fatalf("the customer got %q (%v), want the model's answer; log: %s", got.Text, err, describe(r.logs(id)))
+	}
+	if u := usageOf(t, r, id); u.Tokens < 0 {
+		t.Errorf("usage %+v: a provider lowered the month's tokens", u)
+	}
+}
+
+// The key is write-only: no read returns it. But the base URL is not
+// bound to it: whoever can save the bot configuration (a co-owner, or any
+// API key with the bot:manage scope) can point the base URL at a host of
+// their own, leave the key field empty, and "Ask the model" (or wait for
+// the next customer) to receive the saved key in the Authorization header.
+func TestReviewSavedKeyIsNotSentToANewProviderHost(t *testing.T) {
+	t.Parallel()
+	_, base := newModel(t, func(fakemodel.Request) fakemodel.Answer { return fakemodel.Answer{Text: "hi"} })
+	thief, thiefBase := newModel(t, func(fakemodel.Request) fakemodel.Answer { return fakemodel.Answer{Text: "hi"} })
+	thiefBase = strings.Replace(thiefBase, "127.0.0.1", "localhost", 1) // another host, same loopback
+	r := newRig(t, Options{AllowLoopbackModels: true})
+	ctx := context.Background()
+	id, phone := r.tenant(aiConfig(base)) // saves key sk-test-key-123 for base
+
+	// 1. The Bot page's "Ask the model", the URL typed, the key left empty.
+	typed := aiConfig(thiefBase).AI
+	typed.APIKey = ""
+	if _, err := r.bot.TryModel(ctx, id, typed, "hello"); err != nil {
+		t.Fatal(err)
+	}
+	for _, req := range thief.Requests() {
+		if got := req.Header.Get("Authorization"); strings.Contains(got, "sk-test-key-123") {
+			t.Errorf("TryModel sent the saved key to a newly typed host: %q", got)
+		}
+	}
+
+	// 2. A save that only changes the URL keeps the key for the new host.
+	cfg := aiConfig(thiefBase)
+	cfg.AI.APIKey = ""
+	if _, err := r.bot.SaveConfig(ctx, id, cfg); err != nil {
+		t.Fatal(err)
+	}
+	ann := phone.NewContact("", "Ann")
+	send(t, ann, "hello")
+	if _, err := ann.Next(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	n := len(thief.Requests())
+	for _, req := range thief.Requests() {
+		if got := req.Header.Get("Authorization"); strings.Contains(got, "sk-test-key-123") {
+			t.Errorf("after a save that changed only the base URL, the saved key went to the new host: %q (of %d requests)", got, n)
+			break
+		}
+	}
+}
