@@ -137,3 +137,37 @@ func TestReviewSavedKeyIsNotSentToANewProviderHost(t *testing.T) {
 		}
 	}
 }
+
+// The history is the chat's rows with an id below the message's. A
+// customer who writes three messages in a row (the usual WhatsApp way)
+// has them stored before the model answers the first: the answers get
+// higher ids than the later questions, so the model answering the third
+// sees the three questions and none of its own answers, and may answer
+// the first two again.
+func TestReviewHistoryHasTheModelsEarlierAnswersInABurst(t *testing.T) {
+	t.Parallel()
+	model, base := newModel(t, func(r fakemodel.Request) fakemodel.Answer {
+		return fakemodel.Answer{Text: "Answer to " + r.Last().Content, Delay: 300 * time.Millisecond}
+	})
+	r := newRig(t, Options{AllowLoopbackModels: true})
+	_, phone := r.tenant(aiConfig(base))
+	ann := phone.NewContact("", "Ann")
+	send(t, ann, "first")
+	send(t, ann, "second")
+	send(t, ann, "third")
+	for _, want := range []string{"Answer to first", "Answer to second", "Answer to third"} {
+		expect(t, ann, want)
+	}
+	reqs := requestsFor(model, "third")
+	if len(reqs) != 1 {
+		t.Fatalf("%d requests for the third message", len(reqs))
+	}
+	var convo []string
+	for _, m := range reqs[0].Messages[1:] {
+		convo = append(convo, m.Role+": "+m.Content)
+	}
+	want := "user: first\nassistant: Answer to first\nuser: second\nassistant: Answer to second\nuser: third"
+	if got := strings.Join(convo, "\n"); got != want {
+		t.Errorf("the model answering the third message saw:\n%s\nwant:\n%s", got, want)
+	}
+}
