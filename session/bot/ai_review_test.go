@@ -171,3 +171,28 @@ func TestReviewHistoryHasTheModelsEarlierAnswersInABurst(t *testing.T) {
 		t.Errorf("the model answering the third message saw:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// A model call holds one of the tenant's ParallelChats slots for up to
+// its timeout (60 s at most). While as many chats wait on a slow model,
+// every other chat of the tenant waits too, even a message a rule answers
+// at once.
+func TestReviewSlowModelDoesNotHoldUpRuleAnswersInOtherChats(t *testing.T) {
+	t.Parallel()
+	_, base := newModel(t, func(r fakemodel.Request) fakemodel.Answer {
+		return fakemodel.Answer{Text: "slow answer", Delay: 4 * time.Second}
+	})
+	r := newRig(t, Options{AllowLoopbackModels: true, ParallelChats: 2})
+	cfg := aiConfig(base, tenant.Rule{Match: tenant.MatchExact, Pattern: "hours", Reply: "9 to 5"})
+	cfg.AI.TimeoutSeconds = 10
+	_, phone := r.tenant(cfg)
+	a, b, c := phone.NewContact("", "A"), phone.NewContact("", "B"), phone.NewContact("", "C")
+	send(t, a, "question a")
+	send(t, b, "question b")
+	time.Sleep(300 * time.Millisecond) // both at the model
+	start := time.Now()
+	send(t, c, "hours")
+	expect(t, c, "9 to 5")
+	if waited := time.Since(start); waited > 2*time.Second {
+		t.Errorf("a rule's answer waited %v for other chats' model calls", waited)
+	}
+}
