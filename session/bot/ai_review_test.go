@@ -196,3 +196,89 @@ func TestReviewSlowModelDoesNotHoldUpRuleAnswersInOtherChats(t *testing.T) {
 		t.Errorf("a rule's answer waited %v for other chats' model calls", waited)
 	}
 }
+
+// A shutdown while the model thinks ends the call at once; after the
+// start the message is put to the model again and answered once.
+func TestReviewRestartDuringTheModelCallAnswersOnce(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int32
+	model, base := newModel(t, func(r fakemodel.Request) fakemodel.Answer {
+		if calls.Add(1) == 1 {
+			return fakemodel.Answer{Text: "too late", Delay: 8 * time.Second}
+		}
+		return fakemodel.Answer{Text: "after the restart"}
+	})
+	r := newRig(t, Options{AllowLoopbackModels: true})
+	cfg := aiConfig(base)
+	cfg.AI.TimeoutSeconds = 20
+	id, phone := r.tenant(cfg)
+	ann := phone.NewContact("", "Ann")
+	send(t, ann, "hello")
+	waitFor(t, "the model's first call", func() bool { return len(model.Requests()) == 1 })
+	start := time.Now()
+	r.stop()
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("the shutdown waited %v for the model", d)
+	}
+	r.start()
+	r.wait(id, "CONNECTED", func(s tenant.Link) bool { return s.State == tenant.StateConnected })
+	expect(t, ann, "after the restart")
+	expectNothing(t, ann, time.Second)
+	ms := r.logs(id)
+	if count(ms, "out", "") != 1 {
+		t.Errorf("log: %s", describe(ms))
+	}
+	if u := usageOf(t, r, id); u.Answers != 1 {
+		t.Errorf("usage %+v", u)
+	}
+}
+
+// Odd provider answers fail over without a panic; a redirect is not
+// followed.
+func TestReviewOddProviderAnswers(t *testing.T) {
+	t.Parallel()
+	var followed atomic.Int32
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { followed.Add(1) }))
+	defer target.Close()
+	cases := []struct {
+		name, ctype, body string
+		status            int
+		wantAnswer        string
+	}{
+		{"empty object", "application/json", `{}`, 200, ""},
+		{"null choices", "application/json", `{"choices":null}`, 200, ""},
+		{"null message", "application/json", `{"choices":[{"message":null}]}`, 200, ""},
+		{"null content", "application/json", `{"choices":[{"message":{"role":"assistant","content":null}}]}`, 200, ""},
+		{"truncated", "application/json", `{"choices":[{"message":{"content":"hi`, 200, ""},
+		{"html", "text/html", `<html>hi</html>`, 200, ""},
+		{"empty body", "application/json", ``, 200, ""},
+		{"string tokens", "application/json", `{"choices":[{"message":{"content":"ok"}}],"usage":{"total_tokens":"lots"}}`, 200, "ok"},
+		{"tool call without name", "application/json", `{"choices":[{"message":{"content":"x","tool_calls":[{"id":"1","type":"function","function":{}}]}}]}`, 200, ""},
+		{"redirect", "application/json", `{}`, 302, ""},
+		{"error without error", "application/json", `[1,2]`, 500, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", tc.ctype)
+				if tc.status == 302 {
+					w.Header().Set("Location", target.URL+"/v1/chat/completions")
+				}
+				w.WriteHeader(tc.status)
+				fmt.Fprint(w, tc.body)
+			}))
+			defer srv.Close()
+			b := New(Options{AllowLoopbackModels: true}, slog.New(slog.DiscardHandler), nil)
+			ai := tenant.DefaultBotConfig().AI
+			ai.BaseURL, ai.Model, ai.TimeoutSeconds = srv.URL+"/v1", "m", 5
+			turn := b.callModel(context.Background(), ai, "sk", []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hi")})
+			if turn.answer != tc.wantAnswer || (tc.wantAnswer == "" && turn.failure == "" && !turn.handOver) {
+				t.Errorf("turn %+v, want answer %q or a failure", turn, tc.wantAnswer)
+			}
+			t.Logf("turn %+v", turn)
+		})
+	}
+	if followed.Load() != 0 {
+		t.Error("a redirect was followed")
+	}
+}
