@@ -26,6 +26,7 @@ import (
 // copies it again): a provider that streams hundreds of MB within the
 // timeout makes the shared process allocate as much, for every chat the
 // tenant answers at once. The client must stop reading at a sane cap.
+// (Failed at 2ddb4ed; main's ff44362 caps answers at 4 MB and passes.)
 func TestReviewModelResponseBodyIsBounded(t *testing.T) {
 	t.Parallel()
 	const huge = 64 << 20 // 64 MB of answer; a real attack would send GBs
@@ -51,10 +52,10 @@ func TestReviewModelResponseBodyIsBounded(t *testing.T) {
 	ai := tenant.DefaultBotConfig().AI
 	ai.BaseURL, ai.Model, ai.TimeoutSeconds = srv.URL+"/v1", "m", 30
 	turn := b.callModel(context.Background(), ai, "sk", []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hi")})
-	// Allow generous slack for socket buffers: a 1 MB cap plus buffers
+	// Allow generous slack for socket buffers: a 4 MB cap plus buffers
 	// must not read 64 MB.
-	if got := written.Load(); got > 8<<20 {
-		t.Errorf("wabot read %d MB of a provider's answer (turn: answer %d chars, failure %q); want it to stop at a cap of about 1 MB",
+	if got := written.Load(); got > 24<<20 {
+		t.Errorf("wabot read %d MB of a provider's answer (turn: answer %d chars, failure %q); want it to stop at a cap of a few MB",
 			got>>20, len(turn.answer), turn.failure)
 	}
 }
