@@ -283,3 +283,34 @@ func TestReviewOddProviderAnswers(t *testing.T) {
 		t.Error("a redirect was followed")
 	}
 }
+
+// The reply rate limits are decided when the reply is logged, after the
+// model was asked: a customer who floods a chat has every message put to
+// the model (tokens spent), while only the rate's worth of answers is
+// sent; the rest are logged rate-limited, yet count as the model's
+// answers in the month's usage.
+func TestReviewRateLimitedChatDoesNotSpendTheModel(t *testing.T) {
+	t.Parallel()
+	model, base := newModel(t, func(r fakemodel.Request) fakemodel.Answer {
+		return fakemodel.Answer{Text: "AI: " + r.Last().Content, Tokens: 100}
+	})
+	r := newRig(t, Options{AllowLoopbackModels: true})
+	cfg := aiConfig(base)
+	cfg.Limits.PerChatPerMinute = 2
+	id, phone := r.tenant(cfg)
+	ann := phone.NewContact("", "Ann")
+	for i := range 6 {
+		send(t, ann, fmt.Sprintf("message %d", i))
+	}
+	r.waitLogs(id, "every message handled", func(ms []tenant.Message) bool { return count(ms, "in", tenant.MsgReceived) == 0 && count(ms, "in", "") == 6 })
+	ms := r.logs(id)
+	sent := count(ms, "out", tenant.MsgReplied) + count(ms, "out", tenant.MsgPending)
+	u := usageOf(t, r, id)
+	t.Logf("model calls %d, answers sent %d, usage %+v", len(model.Requests()), sent, u)
+	if n := len(model.Requests()); n > sent {
+		t.Errorf("the model was asked %d times for %d answers the rate let through", n, sent)
+	}
+	if u.Answers > int64(sent) {
+		t.Errorf("usage counts %d answers, %d were sent", u.Answers, sent)
+	}
+}
