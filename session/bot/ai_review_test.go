@@ -314,3 +314,35 @@ func TestReviewRateLimitedChatDoesNotSpendTheModel(t *testing.T) {
 		t.Errorf("usage counts %d answers, %d were sent", u.Answers, sent)
 	}
 }
+
+// A provider that sends its headers at once and then trickles the body is
+// cut off at the timeout too.
+func TestReviewTricklingProviderIsBoundedByTheTimeout(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(200)
+		fmt.Fprint(w, `{"choices":[{"message":{"content":"`)
+		for i := 0; i < 100; i++ {
+			if _, err := fmt.Fprint(w, "a"); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+		fmt.Fprint(w, `"}}]}`)
+	}))
+	defer srv.Close()
+	b := New(Options{AllowLoopbackModels: true}, slog.New(slog.DiscardHandler), nil)
+	ai := tenant.DefaultBotConfig().AI
+	ai.BaseURL, ai.Model, ai.TimeoutSeconds = srv.URL+"/v1", "m", 1
+	start := time.Now()
+	turn := b.callModel(context.Background(), ai, "sk", []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hi")})
+	if d := time.Since(start); d > 2*time.Second || turn.failure == "" {
+		t.Errorf("after %v: %+v, want a timeout after 1 s", d, turn)
+	}
+}
