@@ -242,7 +242,9 @@ func (b *Bot) callModel(ctx context.Context, ai tenant.AI, key string, msgs []op
 	if err != nil {
 		return modelTurn{failure: modelError(err, ai.TimeoutSeconds)}
 	}
-	turn := modelTurn{tokens: res.Usage.TotalTokens}
+	// The usage is the provider's word: a negative count would lower the
+	// month's use and panic the Prometheus counter it is added to.
+	turn := modelTurn{tokens: max(res.Usage.TotalTokens, 0)}
 	if len(res.Choices) == 0 {
 		turn.failure = "the model gave no answer"
 		return turn
