@@ -177,6 +177,25 @@ type ModelTrial struct {
 	Tokens   int64
 }
 
+// SameProvider reports whether two provider URLs reach the same origin
+// (scheme, host and port): a saved key is sent only to the origin it was
+// saved for, never to one a later edit points at.
+func SameProvider(a, b string) bool {
+	return providerOrigin(a) != "" && providerOrigin(a) == providerOrigin(b)
+}
+
+func providerOrigin(raw string) string {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[strings.ToLower(u.Scheme)]
+	}
+	return strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Hostname()) + ":" + port
+}
+
 // AIAPIKeyOf returns the model provider's key the tenant saved, "" when
 // none. Only the pipeline reads it, to call the model.
 func (s *Store) AIAPIKeyOf(ctx context.Context, tenantID string) (string, error) {

@@ -62,11 +62,41 @@ func TestAIKeyIsStoredApartAndNeverReadBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("after replacing the key", "sk-secret-two")
+	// Another path at the same origin keeps the key; another host (or
+	// port, or scheme) without a new key drops it.
+	next.AI.APIKey, next.AI.BaseURL = "", "https://API.example.com:443/v2"
+	if _, err := st.SaveBotConfig(ctx, a.ID, next); err != nil {
+		t.Fatal(err)
+	}
+	check("after a save at another path of the same origin", "sk-secret-two")
+	next.AI.BaseURL = "https://attacker.example/v1"
+	if got, err := st.SaveBotConfig(ctx, a.ID, next); err != nil || got.AI.HasAPIKey {
+		t.Fatalf("a save moving the provider elsewhere: %+v, %v; want the key gone", got.AI, err)
+	}
+	check("after moving the provider to another host", "")
+	next.AI.APIKey = "sk-secret-three"
+	if _, err := st.SaveBotConfig(ctx, a.ID, next); err != nil {
+		t.Fatal(err)
+	}
 	next.AI.APIKey, next.AI.ClearAPIKey = "", true
 	if _, err := st.SaveBotConfig(ctx, a.ID, next); err != nil {
 		t.Fatal(err)
 	}
 	check("after clearing the key", "")
+	for _, tc := range []struct {
+		a, b string
+		same bool
+	}{
+		{"https://api.openai.com/v1", "https://api.openai.com:443/v2", true},
+		{"https://api.openai.com/v1", "http://api.openai.com/v1", false},
+		{"http://127.0.0.1:11434/v1", "http://127.0.0.1:11435/v1", false},
+		{"http://127.0.0.1:11434/v1", "http://localhost:11434/v1", false},
+		{"", "", false},
+	} {
+		if got := tenant.SameProvider(tc.a, tc.b); got != tc.same {
+			t.Errorf("SameProvider(%q, %q) = %v", tc.a, tc.b, got)
+		}
+	}
 }
 
 // The AI settings are checked field by field; an enabled model needs an

@@ -334,6 +334,20 @@ func (s *Store) SaveBotConfig(ctx context.Context, tenantID string, c BotConfig)
 			return err
 		}
 		key, setKey := c.AI.APIKey, c.AI.APIKey != "" || c.AI.ClearAPIKey
+		if !setKey {
+			// A saved key belongs to the provider it was saved for: a save
+			// that moves the address elsewhere without a new key removes
+			// it, so it never reaches a host someone else typed.
+			var prev string
+			err := tx.QueryRowContext(ctx, `SELECT config FROM bot_configs WHERE tenant_id = ?`, tenantID).Scan(&prev)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+			var was BotConfig
+			if prev != "" && json.Unmarshal([]byte(prev), &was) == nil && !SameProvider(was.AI.BaseURL, c.AI.BaseURL) {
+				key, setKey = "", true
+			}
+		}
 		c.AI.APIKey, c.AI.ClearAPIKey, c.AI.HasAPIKey = "", false, false
 		raw, err := json.Marshal(c)
 		if err != nil {

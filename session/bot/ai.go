@@ -301,9 +301,20 @@ func (b *Bot) TryModel(ctx context.Context, tenantID string, ai tenant.AI, quest
 	if len(fields) > 0 {
 		return tenant.ModelTrial{}, &tenant.Error{Code: tenant.CodeInvalid, Msg: "the bot configuration has errors", Fields: fields}
 	}
+	saved, err := b.store.BotConfigOf(ctx, tenantID)
+	if err != nil {
+		return tenant.ModelTrial{}, err
+	}
+	usage, err := b.store.AIUsageOf(ctx, tenantID, time.Now())
+	if err != nil {
+		return tenant.ModelTrial{}, err
+	}
+	if saved.AI.MonthlyTokenBudget > 0 && usage.Tokens >= saved.AI.MonthlyTokenBudget {
+		return tenant.ModelTrial{Failure: "the model's monthly token budget is used up"}, nil
+	}
 	key := ai.APIKey
-	if key == "" && !ai.ClearAPIKey {
-		var err error
+	// The saved key goes only to the address it was saved for.
+	if key == "" && !ai.ClearAPIKey && tenant.SameProvider(saved.AI.BaseURL, ai.BaseURL) {
 		if key, err = b.store.AIAPIKeyOf(ctx, tenantID); err != nil {
 			return tenant.ModelTrial{}, err
 		}
