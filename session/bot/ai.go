@@ -198,6 +198,23 @@ func (t *tenantBot) modelTurn(ctx context.Context, in inbound, ai tenant.AI, now
 	return t.b.callModel(ctx, ai, key, msgs)
 }
 
+// awayFromSlot runs fn (a model call) without the chat's slot of the
+// tenant's ParallelChats: waiting on a model is not work, and messages of
+// other chats (a rule answers at once) go on meanwhile. At most
+// ParallelChats model calls of a tenant wait at once. fn does not run if
+// the pipeline stops first.
+func (t *tenantBot) awayFromSlot(fn func()) {
+	<-t.sem
+	defer func() { t.sem <- struct{}{} }() // answer gives it up after process
+	select {
+	case t.models <- struct{}{}:
+	case <-t.ctx.Done():
+		return
+	}
+	defer func() { <-t.models }()
+	fn()
+}
+
 // showTyping shows the customer "typing…" while the model thinks, and
 // ends it. Best effort: without it the answer comes all the same.
 func (t *tenantBot) showTyping(chat types.JID, on bool) {

@@ -136,11 +136,17 @@ func (t *tenantBot) process(id int64, stored *inbound) outcome {
 		answer = tenant.Reply{Body: r.Reply, Attachment: r.Attachment, Origin: tenant.OriginRule(rule + 1)}
 	}
 	// Rules first, then the model (ai.go), then the webhook and fallback.
-	if !matched && cfg.AI.Enabled {
+	// A chat over its reply rate gets no answer anyway: the model is not
+	// asked (its tokens would be spent for nothing).
+	if !matched && cfg.AI.Enabled && t.mayReply(chat) {
 		at := time.Now()
-		t.showTyping(in.chat, true)
-		turn, ok := t.askModel(in, cfg)
-		t.showTyping(in.chat, false)
+		var turn modelTurn
+		ok := false
+		t.awayFromSlot(func() {
+			t.showTyping(in.chat, true)
+			turn, ok = t.askModel(in, cfg)
+			t.showTyping(in.chat, false)
+		})
 		if !ok {
 			return stopped // asked again after the restart
 		}
@@ -369,6 +375,15 @@ func disconnected(err error) bool {
 
 func timedOut(err error) bool {
 	return errors.Is(err, whatsmeow.ErrMessageTimedOut) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// mayReply reports whether a reply in chat would be within the rate
+// limits now, taking nothing.
+func (t *tenantBot) mayReply(chat string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := time.Now()
+	return hasToken(t.chatRL[chat], now) && hasToken(t.tenantRL, now)
 }
 
 func (t *tenantBot) allow(chat string) bool {

@@ -35,6 +35,9 @@ type tenantBot struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	sem    chan struct{} // chats answered at once
+	// models bounds the tenant's model calls waiting at once; a chat
+	// waiting on the model gives its sem slot up meanwhile (ai.go).
+	models chan struct{}
 
 	statusMu     sync.Mutex
 	status       tenant.Status
@@ -58,7 +61,7 @@ func newTenantBot(b *Bot, id string, out session.Sender) *tenantBot {
 	ctx, cancel := context.WithCancel(session.Fence(b.ctx, out)) // its writes carry the lease
 	return &tenantBot{
 		b: b, id: id, out: out, log: b.log.With("tenant", id),
-		ctx: ctx, cancel: cancel, sem: make(chan struct{}, b.opts.ParallelChats),
+		ctx: ctx, cancel: cancel, sem: make(chan struct{}, b.opts.ParallelChats), models: make(chan struct{}, b.opts.ParallelChats),
 		chats: map[string]*chatQueue{}, chatRL: map[string]*rate.Limiter{}, onCh: make(chan struct{}), merged: map[types.JID]bool{}, resumed: map[int64]bool{},
 		snd: newSender(b.opts.Send),
 	}
