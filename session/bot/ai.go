@@ -1,6 +1,7 @@
 package bot
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -367,9 +369,8 @@ func modelError(err error, timeout int) string {
 func (t *tenantBot) modelMessages(ctx context.Context, in inbound, ai tenant.AI) ([]openai.ChatCompletionMessageParamUnion, error) {
 	msgs := []openai.ChatCompletionMessageParamUnion{openai.SystemMessage(systemPrompt(ai, in.name))}
 	if ai.HistoryMessages > 0 {
-		// The thread of this chat alone, ending before the message.
-		history, _, err := t.b.store.Thread(ctx, t.id, in.chat.String(), strconv.FormatInt(in.id, 10), ai.HistoryMessages)
-		if err != nil && !errors.Is(err, tenant.ErrNotFound) {
+		history, err := t.history(ctx, in, ai.HistoryMessages)
+		if err != nil {
 			return nil, err
 		}
 		for _, m := range history {
@@ -388,6 +389,42 @@ func (t *tenantBot) modelMessages(ctx context.Context, in inbound, ai tenant.AI)
 		text = "(an empty message)"
 	}
 	return append(msgs, openai.UserMessage(text)), nil
+}
+
+// history returns up to n of this chat's messages before in, as the
+// conversation went: the customer's earlier messages, and every message
+// sent to them so far, each reply after what it answers. In a burst the
+// answers to earlier messages are logged after the later questions; cut
+// by id alone, the model would not see its own answers and answer again.
+func (t *tenantBot) history(ctx context.Context, in inbound, n int) ([]tenant.ThreadMessage, error) {
+	rows, _, err := t.b.store.Thread(ctx, t.id, in.chat.String(), "", min(2*n+20, 200))
+	if errors.Is(err, tenant.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	type placed struct {
+		at int64 // the id of the message it follows
+		m  tenant.ThreadMessage
+	}
+	var kept []placed
+	for _, m := range rows {
+		switch {
+		case m.Direction == "in" && m.ID < in.id:
+			kept = append(kept, placed{m.ID, m})
+		case m.Direction == "out" && m.ReplyTo == 0:
+			kept = append(kept, placed{m.ID, m})
+		case m.Direction == "out" && m.ReplyTo < in.id:
+			kept = append(kept, placed{m.ReplyTo, m})
+		}
+	}
+	slices.SortStableFunc(kept, func(a, b placed) int { return cmp.Compare(a.at, b.at) })
+	out := make([]tenant.ThreadMessage, 0, n)
+	for _, p := range kept[max(len(kept)-n, 0):] {
+		out = append(out, p.m)
+	}
+	return out, nil
 }
 
 // promptText is a logged message as the model reads it: a media

@@ -302,7 +302,9 @@ func TestReviewRateLimitedChatDoesNotSpendTheModel(t *testing.T) {
 	for i := range 6 {
 		send(t, ann, fmt.Sprintf("message %d", i))
 	}
-	r.waitLogs(id, "every message handled", func(ms []tenant.Message) bool { return count(ms, "in", tenant.MsgReceived) == 0 && count(ms, "in", "") == 6 })
+	r.waitLogs(id, "every message handled", func(ms []tenant.Message) bool {
+		return count(ms, "in", tenant.MsgReceived) == 0 && count(ms, "in", "") == 6
+	})
 	ms := r.logs(id)
 	sent := count(ms, "out", tenant.MsgReplied) + count(ms, "out", tenant.MsgPending)
 	u := usageOf(t, r, id)
