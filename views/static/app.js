@@ -155,6 +155,22 @@
     box.addEventListener("blur", hide);
   }
 
+  // Enter in a field marked data-enter-clicks presses that button (the
+  // Bot page's test question asks the model) instead of the form's first.
+  // The form submits on Enter's keypress too, so that is stopped as well.
+  function enterClicks(ev) {
+    var el = ev.target;
+    if (ev.key !== "Enter" || !el.getAttribute || !el.getAttribute("data-enter-clicks")) return null;
+    return document.querySelector('[data-testid="' + el.getAttribute("data-enter-clicks") + '"]');
+  }
+  document.addEventListener("keydown", function (ev) {
+    var btn = enterClicks(ev);
+    if (btn) { ev.preventDefault(); btn.click(); }
+  });
+  document.addEventListener("keypress", function (ev) {
+    if (enterClicks(ev)) ev.preventDefault();
+  });
+
   // Forms marked data-async post in the background: the page stays and
   // the live panel shows what happens.
   document.addEventListener("submit", function (ev) {
