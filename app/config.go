@@ -219,7 +219,7 @@ var settings = []setting{
 		c.AIAllowLoopback = b
 		return nil
 	}},
-	{"WABOT_AI_ALLOW_PRIVATE", "false", "allow AI answers to use a model at loopback and private addresses", func(c *Config, v string) error {
+	{"WABOT_AI_ALLOW_PRIVATE", "false", "allow AI answers to use a model at loopback and private (RFC 1918, fc00::/7) addresses; link-local stays refused", func(c *Config, v string) error {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
 			return errors.New("accepted: true or false")

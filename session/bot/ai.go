@@ -3,6 +3,7 @@ package bot
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -118,11 +119,15 @@ func (b *cappedBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// modelAddrAllowed: public addresses, and loopback or the private ranges
+// (RFC 1918, fc00::/7) when the operator allows; never link-local (cloud
+// metadata lives there) or other special-purpose space.
 func modelAddrAllowed(o Options, a netip.Addr) bool {
+	a = a.Unmap()
 	switch {
-	case o.AllowLoopbackModels && a.Unmap().IsLoopback():
+	case (o.AllowLoopbackModels || o.AllowPrivateModels) && a.IsLoopback():
 		return true
-	case o.AllowPrivateModels:
+	case o.AllowPrivateModels && a.IsPrivate():
 		return true
 	}
 	return !nonPublic(a)
@@ -135,9 +140,6 @@ var errModelHost = errors.New("The model's host is not a public internet address
 // checkModelURL refuses, when saving, a provider URL whose host resolves
 // to an address the model client would refuse.
 func (b *Bot) checkModelURL(ctx context.Context, raw string) error {
-	if b.opts.AllowPrivateModels {
-		return nil
-	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		return errModelHost
@@ -264,6 +266,16 @@ func (b *Bot) callModel(ctx context.Context, ai tenant.AI, key string, msgs []op
 	// The usage is the provider's word: a negative count would lower the
 	// month's use and panic the Prometheus counter it is added to.
 	turn := modelTurn{tokens: max(res.Usage.TotalTokens, 0)}
+	if turn.tokens == 0 {
+		// A provider that does not say (some local servers): about 4
+		// bytes a token, so the budget still holds.
+		raw, _ := json.Marshal(msgs)
+		n := len(raw)
+		for _, c := range res.Choices {
+			n += len(c.Message.Content) + len(c.Message.ToolCalls)*32
+		}
+		turn.tokens = int64(n/4 + 1)
+	}
 	if len(res.Choices) == 0 {
 		turn.failure = "the model gave no answer"
 		return turn

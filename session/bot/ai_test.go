@@ -338,6 +338,20 @@ func TestAIProviderURLPassesTheSSRFGuard(t *testing.T) {
 	if _, err := allowed.bot.SaveConfig(ctx, aid, aiConfig("http://10.1.2.3/v1")); err == nil {
 		t.Error("allowing loopback models allowed a private address too")
 	}
+	// Turned off, the address is not in the way of the rest.
+	off := aiConfig("http://10.1.2.3/v1")
+	off.AI.Enabled = false
+	if _, err := r.bot.SaveConfig(ctx, id, off); err != nil {
+		t.Errorf("saving with AI answers off and a private address: %v", err)
+	}
+	// Private models: the private ranges, never link-local.
+	private := New(Options{AllowPrivateModels: true}, r.log, r.store)
+	for u, ok := range map[string]bool{"http://10.1.2.3/v1": true, "http://[fd00::1]/v1": true, "http://127.0.0.1:11434/v1": true,
+		"http://169.254.169.254/v1": false, "http://[fe80::1]/v1": false, "http://0.0.0.0/v1": false} {
+		if err := private.checkModelURL(ctx, u); (err == nil) != ok {
+			t.Errorf("with private models allowed, %s: %v", u, err)
+		}
+	}
 }
 
 // A test question from the Bot page reaches the saved model with the
@@ -459,4 +473,26 @@ func TestAIProviderAnswerIsBounded(t *testing.T) {
 	if u := usageOf(t, r, id); u.LastFailure != "the model's answer is over 4 MB" {
 		t.Errorf("the failure recorded: %q", u.LastFailure)
 	}
+}
+
+// A provider that reports no usage (some local servers) is counted by
+// the prompt's and answer's size, so the month's budget still holds.
+func TestAIBudgetHoldsWithoutReportedUsage(t *testing.T) {
+	t.Parallel()
+	_, base := newModel(t, func(r fakemodel.Request) fakemodel.Answer {
+		return fakemodel.Answer{Text: "AI: " + r.Last().Content, NoUsage: true}
+	})
+	r := newRig(t, Options{AllowLoopbackModels: true})
+	cfg := aiConfig(base)
+	cfg.AI.MonthlyTokenBudget = 20
+	cfg.AI.OnFailure = tenant.AIFallback
+	id, phone := r.tenant(cfg)
+	ann := phone.NewContact("", "Ann")
+	send(t, ann, "one")
+	expect(t, ann, "AI: one")
+	if u := usageOf(t, r, id); u.Tokens < 20 {
+		t.Fatalf("a turn without reported usage counted %d tokens; its prompt alone is larger", u.Tokens)
+	}
+	send(t, ann, "two")
+	expect(t, ann, "Sorry, I did not get that.")
 }

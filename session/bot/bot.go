@@ -227,7 +227,10 @@ func (b *Bot) SaveConfig(ctx context.Context, tenantID string, cfg tenant.BotCon
 			return cfg, &tenant.Error{Code: tenant.CodeInvalid, Msg: "the bot configuration has errors", Fields: map[string]string{"webhook.url": err.Error()}}
 		}
 	}
-	if cfg.AI.BaseURL != "" {
+	// Checked while AI answers are on: turned off, a provider that no
+	// longer resolves (or that the operator no longer allows) must not
+	// stop the rest of the configuration from being saved.
+	if cfg.AI.Enabled && cfg.AI.BaseURL != "" {
 		if err := b.checkModelURL(ctx, cfg.AI.BaseURL); err != nil {
 			return cfg, &tenant.Error{Code: tenant.CodeInvalid, Msg: "the bot configuration has errors", Fields: map[string]string{"ai.base_url": err.Error()}}
 		}

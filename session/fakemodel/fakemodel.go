@@ -62,7 +62,12 @@ type Answer struct {
 	// Tokens is the usage reported; 0 counts about one per 4 bytes of
 	// the prompt and the answer.
 	Tokens int64
+	// NoUsage leaves the usage out, as some local servers do.
+	NoUsage bool
 }
+
+// maxKept is how many requests a Server keeps: the newest.
+const maxKept = 1000
 
 // Server answers POST …/chat/completions.
 type Server struct {
@@ -80,7 +85,8 @@ func New(script func(Request) Answer) *Server {
 	return &Server{script: script}
 }
 
-// Requests returns the requests received so far, oldest first.
+// Requests returns the requests received so far (the newest 500 to
+// 1000 of them), oldest first.
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -138,6 +144,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		req.Tools = append(req.Tools, t.Function.Name)
 	}
 	s.mu.Lock()
+	if len(s.requests) == maxKept { // the demo build runs for days
+		s.requests = append(s.requests[:0], s.requests[maxKept/2:]...)
+	}
 	s.requests = append(s.requests, req)
 	s.mu.Unlock()
 
@@ -174,11 +183,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"function": map[string]any{"name": a.ToolCall, "arguments": args}}}
 		finish = "tool_calls"
 	}
-	json.NewEncoder(w).Encode(map[string]any{
+	body := map[string]any{
 		"id": "chatcmpl-fake", "object": "chat.completion", "created": time.Now().Unix(), "model": req.Model,
 		"choices": []any{map[string]any{"index": 0, "message": msg, "finish_reason": finish}},
 		"usage":   map[string]any{"prompt_tokens": tokens - tokens/4, "completion_tokens": tokens / 4, "total_tokens": tokens},
-	})
+	}
+	if a.NoUsage {
+		delete(body, "usage")
+	}
+	json.NewEncoder(w).Encode(body)
 }
 
 // Demo answers with the line of the prompt's knowledge that shares the
