@@ -8,12 +8,9 @@ import (
 
 // Pressing Enter in a text field submits the form with its default
 // button: the first submit button in tree order (HTML's implicit
-// submission). On the Bot page that is a rule's ✕ (remove:0) with one
-// rule, ↓ (down:0) with more, "Add rule" with none: an owner who types a
-// question into "Ask the model" and presses Enter gets the form back
-// without its first rule (or with it moved), not an answer, and a Save
-// then stores the loss.
-func TestReviewBotFormDefaultButtonIsNotARuleAction(t *testing.T) {
+// submission). On the Bot page that is Save, never a rule's ✕ (remove:0),
+// ↓ (down:0) or "Add rule", whatever the number of rules.
+func TestBotFormEnterSavesNotARuleAction(t *testing.T) {
 	for _, n := range []int{0, 1, 2} {
 		rules := make([]views.RuleForm, n)
 		for i := range rules {

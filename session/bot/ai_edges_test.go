@@ -1,6 +1,7 @@
 package bot
 
-// Review of AI answers (issue 20): reproductions of defects found.
+// AI answers at their edges: what a provider the tenant chose may send
+// back, who may learn the saved key, bursts, slow models and floods.
 
 import (
 	"context"
@@ -21,13 +22,9 @@ import (
 )
 
 // A tenant controls its provider URL, so it controls the body wabot reads
-// back. The answer is capped to MaxAnswerChars only after openai-go has
-// read the whole body into memory (io.ReadAll, then a JSON decode that
-// copies it again): a provider that streams hundreds of MB within the
-// timeout makes the shared process allocate as much, for every chat the
-// tenant answers at once. The client must stop reading at a sane cap.
-// (Failed at 2ddb4ed; main's ff44362 caps answers at 4 MB and passes.)
-func TestReviewModelResponseBodyIsBounded(t *testing.T) {
+// back, which openai-go reads whole: the client stops reading at 4 MB,
+// however much a provider streams within the timeout.
+func TestAIModelResponseBodyIsBounded(t *testing.T) {
 	t.Parallel()
 	const huge = 64 << 20 // 64 MB of answer; a real attack would send GBs
 	var written atomic.Int64
@@ -71,10 +68,9 @@ func (o promObserver) AI(_ string, tokens int64) { o.tokens.Add(float64(tokens))
 
 // A provider's usage block is the provider's word: a negative
 // total_tokens (a buggy proxy, or a hostile endpoint the tenant chose)
-// reaches prometheus.Counter.Add, which panics on a negative value. The
-// chat worker recovers, but the message is never answered (nor the turn
-// counted), and is retried into the same panic after every restart.
-func TestReviewNegativeTokensFromProviderDoNotLoseTheMessage(t *testing.T) {
+// counts as none. Passed on, prometheus.Counter.Add would panic, and the
+// message would never be answered.
+func TestAINegativeTokensFromProviderDoNotLoseTheMessage(t *testing.T) {
 	t.Parallel()
 	_, base := newModel(t, func(fakemodel.Request) fakemodel.Answer {
 		return fakemodel.Answer{Text: "We open at 9.", Tokens: -5}
@@ -93,12 +89,12 @@ func TestReviewNegativeTokensFromProviderDoNotLoseTheMessage(t *testing.T) {
 	}
 }
 
-// The key is write-only: no read returns it. But the base URL is not
-// bound to it: whoever can save the bot configuration (a co-owner, or any
-// API key with the bot:manage scope) can point the base URL at a host of
-// their own, leave the key field empty, and "Ask the model" (or wait for
-// the next customer) to receive the saved key in the Authorization header.
-func TestReviewSavedKeyIsNotSentToANewProviderHost(t *testing.T) {
+// The key is write-only, and bound to the provider it was saved for:
+// whoever can save the bot configuration (a co-owner, or any API key with
+// the bot:manage scope) and points the base URL at a host of their own,
+// leaving the key empty, gets no key there, neither from "Ask the model"
+// nor from the next customer's message.
+func TestAISavedKeyIsNotSentToANewProviderHost(t *testing.T) {
 	t.Parallel()
 	_, base := newModel(t, func(fakemodel.Request) fakemodel.Answer { return fakemodel.Answer{Text: "hi"} })
 	thief, thiefBase := newModel(t, func(fakemodel.Request) fakemodel.Answer { return fakemodel.Answer{Text: "hi"} })
@@ -139,13 +135,12 @@ func TestReviewSavedKeyIsNotSentToANewProviderHost(t *testing.T) {
 	}
 }
 
-// The history is the chat's rows with an id below the message's. A
-// customer who writes three messages in a row (the usual WhatsApp way)
+// A customer who writes three messages in a row (the usual WhatsApp way)
 // has them stored before the model answers the first: the answers get
-// higher ids than the later questions, so the model answering the third
-// sees the three questions and none of its own answers, and may answer
-// the first two again.
-func TestReviewHistoryHasTheModelsEarlierAnswersInABurst(t *testing.T) {
+// higher ids than the later questions. The model answering the third
+// still sees each earlier question with its answer, not three questions
+// and no answers (which it might answer again).
+func TestAIHistoryHasTheModelsEarlierAnswersInABurst(t *testing.T) {
 	t.Parallel()
 	model, base := newModel(t, func(r fakemodel.Request) fakemodel.Answer {
 		return fakemodel.Answer{Text: "Answer to " + r.Last().Content, Delay: 300 * time.Millisecond}
@@ -173,11 +168,10 @@ func TestReviewHistoryHasTheModelsEarlierAnswersInABurst(t *testing.T) {
 	}
 }
 
-// A model call holds one of the tenant's ParallelChats slots for up to
-// its timeout (60 s at most). While as many chats wait on a slow model,
-// every other chat of the tenant waits too, even a message a rule answers
-// at once.
-func TestReviewSlowModelDoesNotHoldUpRuleAnswersInOtherChats(t *testing.T) {
+// A chat waiting on a slow model (up to 60 s) gives its slot of the
+// tenant's ParallelChats up: with every slot's chat at the model, a
+// message a rule answers in another chat is answered at once.
+func TestAISlowModelDoesNotHoldUpRuleAnswersInOtherChats(t *testing.T) {
 	t.Parallel()
 	_, base := newModel(t, func(r fakemodel.Request) fakemodel.Answer {
 		return fakemodel.Answer{Text: "slow answer", Delay: 4 * time.Second}
@@ -200,7 +194,7 @@ func TestReviewSlowModelDoesNotHoldUpRuleAnswersInOtherChats(t *testing.T) {
 
 // A shutdown while the model thinks ends the call at once; after the
 // start the message is put to the model again and answered once.
-func TestReviewRestartDuringTheModelCallAnswersOnce(t *testing.T) {
+func TestAIRestartDuringTheModelCallAnswersOnce(t *testing.T) {
 	t.Parallel()
 	var calls atomic.Int32
 	model, base := newModel(t, func(r fakemodel.Request) fakemodel.Answer {
@@ -236,7 +230,7 @@ func TestReviewRestartDuringTheModelCallAnswersOnce(t *testing.T) {
 
 // Odd provider answers fail over without a panic; a redirect is not
 // followed.
-func TestReviewOddProviderAnswers(t *testing.T) {
+func TestAIOddProviderAnswers(t *testing.T) {
 	t.Parallel()
 	var followed atomic.Int32
 	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { followed.Add(1) }))
@@ -284,12 +278,10 @@ func TestReviewOddProviderAnswers(t *testing.T) {
 	}
 }
 
-// The reply rate limits are decided when the reply is logged, after the
-// model was asked: a customer who floods a chat has every message put to
-// the model (tokens spent), while only the rate's worth of answers is
-// sent; the rest are logged rate-limited, yet count as the model's
-// answers in the month's usage.
-func TestReviewRateLimitedChatDoesNotSpendTheModel(t *testing.T) {
+// A customer who floods a chat over its reply rate does not have every
+// message put to the model: the tokens of answers the rate would drop
+// are not spent, nor counted as answers.
+func TestAIRateLimitedChatDoesNotSpendTheModel(t *testing.T) {
 	t.Parallel()
 	model, base := newModel(t, func(r fakemodel.Request) fakemodel.Answer {
 		return fakemodel.Answer{Text: "AI: " + r.Last().Content, Tokens: 100}
@@ -319,7 +311,7 @@ func TestReviewRateLimitedChatDoesNotSpendTheModel(t *testing.T) {
 
 // A provider that sends its headers at once and then trickles the body is
 // cut off at the timeout too.
-func TestReviewTricklingProviderIsBoundedByTheTimeout(t *testing.T) {
+func TestAITricklingProviderIsBoundedByTheTimeout(t *testing.T) {
 	t.Parallel()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
