@@ -7,14 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -59,17 +56,8 @@ const (
 // answer otherwise than when the URL was saved); loopback only when the
 // operator allows a model on this machine.
 func newModelClient(o Options) *http.Client {
-	dialer := &net.Dialer{Timeout: 5 * time.Second}
-	dialer.Control = func(network, address string, _ syscall.RawConn) error {
-		host, _, err := net.SplitHostPort(address)
-		if err != nil {
-			return err
-		}
-		if a, err := netip.ParseAddr(host); err != nil || !modelAddrAllowed(o, a) {
-			return errors.New("the model's host resolves to a non-public address")
-		}
-		return nil
-	}
+	allowed := func(a netip.Addr) bool { return modelAddrAllowed(o, a) }
+	dialer := guardedDialer(allowed, errors.New("the model's host resolves to a non-public address"))
 	return &http.Client{
 		Transport: capBodies{&http.Transport{
 			DialContext:         dialer.DialContext,
@@ -140,23 +128,8 @@ var errModelHost = errors.New("The model's host is not a public internet address
 // checkModelURL refuses, when saving, a provider URL whose host resolves
 // to an address the model client would refuse.
 func (b *Bot) checkModelURL(ctx context.Context, raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil {
+	if !b.resolvesOnlyTo(ctx, raw, func(a netip.Addr) bool { return modelAddrAllowed(b.opts, a) }) {
 		return errModelHost
-	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	var addrs []net.IPAddr
-	if ip := net.ParseIP(u.Hostname()); ip != nil {
-		addrs = []net.IPAddr{{IP: ip}}
-	} else if addrs, err = b.opts.Resolver.LookupIPAddr(ctx, u.Hostname()); err != nil || len(addrs) == 0 {
-		return errModelHost
-	}
-	for _, a := range addrs {
-		addr, ok := netip.AddrFromSlice(a.IP)
-		if !ok || !modelAddrAllowed(b.opts, addr) {
-			return errModelHost
-		}
 	}
 	return nil
 }

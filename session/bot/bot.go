@@ -17,6 +17,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"wabot/session"
@@ -250,39 +251,67 @@ func (b *Bot) SaveConfig(ctx context.Context, tenantID string, cfg tenant.BotCon
 
 // checkWebhookURL refuses URLs whose host resolves to an address that is
 // not public (see nonPublic), unless allowed: the webhook must not become
-// a way into the operator's own network. The error never names the
-// address, nor tells a name that does not resolve from one that resolves
-// privately: a tenant could otherwise map the operator's internal DNS.
+// a way into the operator's own network.
 func (b *Bot) checkWebhookURL(ctx context.Context, raw string) error {
 	if b.opts.AllowPrivateWebhooks {
 		return nil
 	}
+	if _, err := url.Parse(raw); err != nil {
+		return errors.New("Enter an http:// or https:// URL.")
+	}
+	if !b.resolvesOnlyTo(ctx, raw, func(a netip.Addr) bool { return !nonPublic(a) }) {
+		return errors.New("The host does not resolve to a public internet address; webhooks must be reachable on the internet.")
+	}
+	return nil
+}
+
+// resolvesOnlyTo reports whether the host of the URL raw resolves, and
+// only to addresses allowed takes. Its callers' errors never name the
+// address, nor tell a name that does not resolve from one that resolves
+// elsewhere: a tenant could otherwise map the operator's internal DNS.
+func (b *Bot) resolvesOnlyTo(ctx context.Context, raw string, allowed func(netip.Addr) bool) bool {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return errors.New("Enter an http:// or https:// URL.")
+		return false
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	notPublic := errors.New("The host does not resolve to a public internet address; webhooks must be reachable on the internet.")
 	host := u.Hostname()
 	var addrs []net.IPAddr
 	if ip := net.ParseIP(host); ip != nil {
 		addrs = []net.IPAddr{{IP: ip}}
 	} else if addrs, err = b.opts.Resolver.LookupIPAddr(ctx, host); err != nil || len(addrs) == 0 {
-		return notPublic
+		return false
 	}
 	for _, a := range addrs {
-		if blockedIP(a.IP) {
-			return notPublic
+		addr, ok := netip.AddrFromSlice(a.IP)
+		if !ok || !allowed(addr) {
+			return false
 		}
 	}
-	return nil
+	return true
 }
 
-// blockedIP reports whether a webhook may not be sent to ip.
-func blockedIP(ip net.IP) bool {
-	a, ok := netip.AddrFromSlice(ip)
-	return !ok || nonPublic(a)
+// guardedDialer connects only to addresses allowed takes, checked at
+// connect time (DNS may answer otherwise than when a URL was saved), for
+// every connection, a redirect's too; refused is the dial's error.
+func guardedDialer(allowed func(netip.Addr) bool, refused error) *net.Dialer {
+	return &net.Dialer{Timeout: 5 * time.Second, Control: func(network, address string, _ syscall.RawConn) error {
+		host, _, err := net.SplitHostPort(address)
+		if err != nil {
+			return err
+		}
+		if a, err := netip.ParseAddr(host); err != nil || !allowed(a) {
+			return refused
+		}
+		return nil
+	}}
+}
+
+// public is the guard of webhooks and media fetches: public addresses
+// only, unless the operator allows private ones.
+func public(allowPrivate bool) func(netip.Addr) bool {
+	return func(a netip.Addr) bool { return allowPrivate || !nonPublic(a) }
 }
 
 // nonPublic reports whether a is an address a webhook must not reach:

@@ -10,13 +10,10 @@ import (
 	_ "image/png"
 	"io"
 	"mime"
-	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"path"
 	"strings"
-	"syscall"
 	"time"
 
 	"go.mau.fi/whatsmeow"
@@ -202,19 +199,7 @@ var (
 // address unless private ones are allowed; it follows a few redirects,
 // to http(s) only.
 func newMediaFetchClient(o Options) *http.Client {
-	dialer := &net.Dialer{Timeout: 5 * time.Second}
-	if !o.AllowPrivateWebhooks {
-		dialer.Control = func(network, address string, _ syscall.RawConn) error {
-			host, _, err := net.SplitHostPort(address)
-			if err != nil {
-				return err
-			}
-			if a, err := netip.ParseAddr(host); err != nil || nonPublic(a) {
-				return errPrivateAddress
-			}
-			return nil
-		}
-	}
+	dialer := guardedDialer(public(o.AllowPrivateWebhooks), errPrivateAddress)
 	return &http.Client{
 		Transport: &http.Transport{
 			DialContext:           dialer.DialContext,

@@ -10,11 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/netip"
 	"strconv"
-	"syscall"
 	"time"
 
 	"wabot/session"
@@ -51,19 +48,7 @@ type payloadMessage struct {
 // network keeps private (unless allowed): DNS could answer differently
 // than when the URL was saved.
 func newWebhookClient(o Options) *http.Client {
-	dialer := &net.Dialer{Timeout: 5 * time.Second}
-	if !o.AllowPrivateWebhooks {
-		dialer.Control = func(network, address string, _ syscall.RawConn) error {
-			host, _, err := net.SplitHostPort(address)
-			if err != nil {
-				return err
-			}
-			if a, err := netip.ParseAddr(host); err != nil || nonPublic(a) {
-				return errors.New("the webhook's host resolves to a non-public address")
-			}
-			return nil
-		}
-	}
+	dialer := guardedDialer(public(o.AllowPrivateWebhooks), errors.New("the webhook's host resolves to a non-public address"))
 	return &http.Client{
 		Timeout: o.WebhookTimeout,
 		Transport: &http.Transport{
